@@ -1,0 +1,1 @@
+"""matscreen.surrogates."""
