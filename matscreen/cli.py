@@ -1,0 +1,127 @@
+"""The ``matscreen`` command line: a thin layer over the Python API.
+
+Exit codes: 0 success; 1 the run finished but some rows failed (listed on
+stderr); 2 usage or input error (one line, no traceback unless ``--debug``).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+app = typer.Typer(
+    name="matscreen",
+    help="Screen and design solid-state battery materials (electrolytes, Mn cathodes).",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+_STATE = {"debug": False}
+MAX_LISTED_FAILURES = 20
+
+
+@app.callback()
+def _main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    log_level: Annotated[str, typer.Option("--log-level", help="Logging level.")] = "INFO",
+) -> None:
+    _STATE["debug"] = debug
+    logging.basicConfig(
+        level=getattr(logging, log_level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("distributed", "tornado", "asyncio"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _fail_usage(message: str) -> None:
+    typer.echo(f"matscreen: error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _report_failures(table, label: str = "id") -> int:  # noqa: ANN001 - DataFrame
+    failed = table[table["status"] == "failed"]
+    if not len(failed):
+        return 0
+    typer.echo(f"{len(failed)} row(s) failed:", err=True)
+    for _, row in failed.head(MAX_LISTED_FAILURES).iterrows():
+        typer.echo(f"  {row.get(label, '')}: {row['error']}", err=True)
+    if len(failed) > MAX_LISTED_FAILURES:
+        typer.echo(f"  ... and {len(failed) - MAX_LISTED_FAILURES} more", err=True)
+    return 1
+
+
+def _run(func, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+    """Call the API; turn input errors into exit code 2."""
+    from matscreen.core.errors import MatscreenInputError, OutputLockedError
+
+    try:
+        return func(*args, **kwargs)
+    except (MatscreenInputError, OutputLockedError, FileNotFoundError, ValueError) as exc:
+        if _STATE["debug"]:
+            raise
+        _fail_usage(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+
+
+@app.command()
+def screen(
+    workflow: Annotated[Path, typer.Argument(help="Workflow YAML file.")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder.")],
+    cluster: Annotated[
+        str, typer.Option("--cluster", help="local, slurm, pbs or tcp://HOST:PORT.")
+    ] = "local",
+    workers: Annotated[Optional[int], typer.Option("--workers", min=1, help="Dask workers.")] = None,  # noqa: UP045
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run in OUT.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; run nothing.")] = False,
+) -> None:
+    """Run a screening workflow; write results.parquet, report.html and run.json."""
+    from matscreen.core.config import load_workflow
+
+    cfg = _run(load_workflow, workflow)
+    if dry_run:
+        typer.echo(_run(_plan, cfg, out, cluster, workers))
+        return
+    from matscreen.screening.run import screen as run_screen
+
+    results = _run(run_screen, cfg, out=out, cluster=cluster, workers=workers, resume=resume)
+    counts = results["status"].value_counts().to_dict()
+    typer.echo(f"wrote {out}/results.parquet, report.html, run.json: {counts}")
+    raise typer.Exit(_report_failures(results))
+
+
+def _plan(cfg, out: Path, cluster: str, workers: int | None) -> str:  # noqa: ANN001
+    from matscreen.core.settings import get_settings
+
+    lines = [
+        f"workflow     {cfg.name} ({cfg.family}), seed {cfg.seed}",
+        f"candidates   space {cfg.resolve_space()}" + (f", first {cfg.candidates.limit}" if cfg.candidates.limit else ""),
+        f"stage 1      featurize (composition={cfg.featurize.composition}, structure={cfg.featurize.structure}, "
+        f"transport={cfg.featurize.transport}), chunks of {cfg.featurize.chunk_size or get_settings().CHUNK_SIZE}",
+    ]
+    if cfg.is_electrolyte and cfg.screening.bvse_top_k:
+        lines.append(f"stage 2      BVSE Li barrier (bvlain, {cfg.screening.bvse_resolution} Å) for the top {cfg.screening.bvse_top_k}")
+    lines += [
+        "ranking      descriptor score + Pareto fronts",
+        f"output       {out}/results.parquet, report.html, run.json (checkpoints in {out}/checkpoints)",
+        f"cluster      {cluster}" + (f", {workers} workers" if workers else ""),
+    ]
+    if cluster in ("slurm", "pbs"):
+        from matscreen.core.clusters import job_script
+
+        lines += ["", f"worker job script ({cluster}):", job_script(cluster)]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    """Entry point of the ``matscreen`` console script."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

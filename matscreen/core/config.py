@@ -1,0 +1,146 @@
+"""The workflow file: one YAML document per screening run, validated on load.
+
+A workflow names the candidate space (a definition in ``seeds/spaces/`` or a
+path to one), the family of materials, the seed, and options per stage.
+Unknown or misspelled keys are errors, and every error message names the file
+and the field.
+"""
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from pathlib import Path
+
+from matscreen.core.errors import MatscreenInputError
+
+Family = Literal["halide_electrolyte", "oxide_electrolyte", "mn_cathode"]
+ELECTROLYTE_FAMILIES = ("halide_electrolyte", "oxide_electrolyte")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CandidatesSection(_Section):
+    """Where candidates come from."""
+
+    space: str = Field(
+        description="Candidate-space definition: a name in seeds/spaces/ (without .yaml) "
+        "or a path to a YAML file (relative paths are resolved against the workflow's folder)."
+    )
+    limit: int | None = Field(
+        default=None, ge=1, description="Keep only the first N candidates (for quick runs)."
+    )
+
+
+class FeaturizeSection(_Section):
+    """Which featurizers run in the cheap first stage."""
+
+    composition: bool = Field(default=True, description="Magpie statistics, stoichiometry, ...")
+    structure: bool = Field(default=True, description="Density, symmetry, coordination.")
+    transport: bool = Field(default=True, description="Li-transport geometric descriptors.")
+    chunk_size: int | None = Field(
+        default=None, ge=1, description="Candidates per Dask task (default: settings CHUNK_SIZE)."
+    )
+
+
+class ScreeningSection(_Section):
+    """Stage-by-stage screening: cheap descriptors first, costly checks on survivors."""
+
+    bvse_top_k: int = Field(
+        default=40,
+        ge=0,
+        description="Electrolytes: compute the bond-valence (BVSE) Li barrier for the top K "
+        "candidates by the first-stage score (0 disables).",
+    )
+    bvse_resolution: float = Field(
+        default=0.3, gt=0.05, le=1.0, description="BVSE grid spacing in Å."
+    )
+    max_cost_usd_per_kg: float | None = Field(
+        default=None, gt=0, description="Filter out candidates whose raw-element cost is higher."
+    )
+
+
+class ReportSection(_Section):
+    """What the HTML report shows."""
+
+    top_n: int = Field(default=20, ge=1, description="Top candidates listed per family.")
+
+
+class WorkflowConfig(_Section):
+    """A validated screening workflow."""
+
+    name: str = Field(description="Short name of the run.")
+    family: Family = Field(description="Materials family screened.")
+    description: str = Field(default="", description="Free text for the report.")
+    seed: int = Field(default=0, description="Seed for candidate ordering and sampling.")
+    candidates: CandidatesSection
+    featurize: FeaturizeSection = Field(default_factory=FeaturizeSection)
+    screening: ScreeningSection = Field(default_factory=ScreeningSection)
+    report: ReportSection = Field(default_factory=ReportSection)
+    source: str | None = Field(default=None, description="File the workflow was read from.")
+
+    @property
+    def is_electrolyte(self) -> bool:
+        """Whether the family is a solid electrolyte."""
+        return self.family in ELECTROLYTE_FAMILIES
+
+    def resolve_space(self) -> str:
+        """Return the candidate space as a seeds/spaces name or an absolute path."""
+        space = self.candidates.space
+        if space.endswith((".yaml", ".yml")) or "/" in space:
+            path = Path(space)
+            if not path.is_absolute() and self.source:
+                path = Path(self.source).parent / path
+            return str(path.resolve())
+        return space
+
+
+def format_validation_error(exc: ValidationError, source: str) -> str:
+    """Return a one-line message naming the file, each bad field and the problem."""
+    parts = []
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field (misspelled?)"
+        parts.append(f"{field}: {msg}")
+    return f"{source}: " + "; ".join(parts)
+
+
+def load_workflow(path: str | Path) -> WorkflowConfig:
+    """Read and validate a workflow YAML file.
+
+    Parameters
+    ----------
+    path
+        The workflow file.
+
+    Returns
+    -------
+    WorkflowConfig
+        The validated workflow.
+
+    Raises
+    ------
+    MatscreenInputError
+        If the file is missing, is not YAML, or a field is missing, unknown or
+        of the wrong type; the message names the file and the field.
+    """
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise MatscreenInputError(f"{path}: workflow file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise MatscreenInputError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise MatscreenInputError(f"{path}: a workflow must be a YAML mapping of fields")
+    data.setdefault("source", str(path.resolve()))
+    try:
+        return WorkflowConfig.model_validate(data)
+    except ValidationError as exc:
+        raise MatscreenInputError(format_validation_error(exc, str(path))) from None

@@ -1,0 +1,154 @@
+"""Read the inputs of ``matscreen predict``: a CSV, a CIF file, or a folder of CIFs.
+
+A CSV has a ``formula`` column and optionally ``cif`` (a path relative to the
+CSV's folder); for voltages ``formula_charge``/``formula_discharge`` and
+optionally ``cif_charge``/``cif_discharge``. Extra columns pass through.
+Structures are read per row: a missing, unreadable or escaping CIF marks that
+row failed with the reason and never stops the others.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from matscreen.core.errors import MatscreenInputError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from pymatgen.core import Structure
+
+logger = logging.getLogger(__name__)
+
+MAX_CIF_BYTES = 20_000_000
+MAX_SITES = 2000
+
+
+def read_cif(path: str | Path) -> Structure:
+    """Read one ordered-or-disordered structure from a CIF file with clear errors.
+
+    Raises
+    ------
+    ValueError
+        Naming the file and the problem (empty, not text, no structure,
+        zero-volume or non-finite lattice, overlapping atoms, too many sites).
+    """
+    import warnings
+
+    import numpy as np
+    from pymatgen.io.cif import CifParser
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path.name}: file not found")
+    size = path.stat().st_size
+    if size == 0:
+        raise ValueError(f"{path.name}: empty file")
+    if size > MAX_CIF_BYTES:
+        raise ValueError(f"{path.name}: {size} bytes is larger than the {MAX_CIF_BYTES} limit")
+    raw = path.read_bytes()
+    if b"\x00" in raw:
+        raise ValueError(f"{path.name}: binary data, not a CIF text file")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            structures = CifParser.from_str(text).parse_structures(primitive=False)
+    except Exception as exc:  # noqa: BLE001 - pymatgen raises many types
+        raise ValueError(f"{path.name}: not a readable CIF ({type(exc).__name__}: {exc})") from None
+    if not structures:
+        raise ValueError(f"{path.name}: no structure found in the CIF")
+    s = structures[0]
+    if not np.isfinite(s.lattice.matrix).all() or s.volume < 1e-3:
+        raise ValueError(f"{path.name}: lattice is not finite or has zero volume")
+    if len(s) > MAX_SITES:
+        raise ValueError(f"{path.name}: {len(s)} sites is more than the {MAX_SITES} supported")
+    if len(s) > 1:
+        dmin = s.distance_matrix[np.triu_indices(len(s), 1)].min()
+        if dmin < 0.5:
+            raise ValueError(f"{path.name}: overlapping atoms ({dmin:.2f} Å apart)")
+    return s
+
+
+def _resolve_inside(base: Path, relative: str) -> Path:
+    target = (base / relative).resolve()
+    if not target.is_relative_to(base.resolve()):
+        raise ValueError(f"cif path {relative!r} points outside the input folder")
+    return target
+
+
+def read_predict_input(path: str | Path, *, structure_columns: tuple[str, ...] = ("cif",)) -> pd.DataFrame:
+    """Read a CSV, a CIF, or a folder of CIFs into a table for prediction.
+
+    Parameters
+    ----------
+    path
+        The input.
+    structure_columns
+        CSV columns holding CIF paths; each ``<col>`` becomes a structure
+        column named ``structure`` (for ``cif``) or ``structure_<suffix>``
+        (for ``cif_<suffix>``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The input rows in order with extra columns for structures and an
+        ``input_error`` column (``None`` or the reason).
+
+    Raises
+    ------
+    MatscreenInputError
+        If the path does not exist, the file type is unsupported, or a CSV
+        lacks the needed column.
+    """
+    import pandas as pd
+
+    path = Path(path)
+    if not path.exists():
+        raise MatscreenInputError(f"{path}: no such file or folder")
+    if path.is_dir():
+        cifs = sorted(p for p in path.iterdir() if p.suffix.lower() == ".cif")
+        if not cifs:
+            raise MatscreenInputError(f"{path}: folder holds no .cif files")
+        rows = [_cif_row(p) for p in cifs]
+        return pd.DataFrame(rows)
+    suffix = path.suffix.lower()
+    if suffix == ".cif":
+        return pd.DataFrame([_cif_row(path)])
+    if suffix != ".csv":
+        raise MatscreenInputError(f"{path}: unsupported file type {suffix or '(none)'}; use .csv, .cif or a folder of CIFs")
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        raise MatscreenInputError(f"{path}: not a readable CSV ({exc})") from None
+    errors: list[str | None] = [None] * len(table)
+    for col in structure_columns:
+        if col not in table.columns:
+            continue
+        name = "structure" if col == "cif" else "structure_" + col.removeprefix("cif_")
+        structures = []
+        for i, rel in enumerate(table[col]):
+            if not rel:
+                structures.append(None)
+                continue
+            try:
+                structures.append(read_cif(_resolve_inside(path.parent, rel)))
+            except ValueError as exc:
+                structures.append(None)
+                errors[i] = errors[i] or f"{col}: {exc}"
+        table[name] = structures
+    table["input_error"] = errors
+    return table
+
+
+def _cif_row(path: Path) -> dict[str, object]:
+    try:
+        s = read_cif(path)
+        return {"file": path.name, "formula": s.composition.reduced_formula, "structure": s,
+                "input_error": None}  # fmt: skip
+    except ValueError as exc:
+        return {"file": path.name, "formula": "", "structure": None, "input_error": str(exc)}

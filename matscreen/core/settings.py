@@ -1,0 +1,65 @@
+"""Process-wide settings, read once from the environment and a YAML file.
+
+Precedence: environment variables (``MATSCREEN_<FIELD>``), then the YAML file
+(``~/.matscreen.yaml`` or the file named by ``MATSCREEN_CONFIG_FILE``), then
+the defaults below. Per-run options live in the workflow
+(:mod:`matscreen.core.config`), not here.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+DEFAULT_CONFIG_FILE = Path("~/.matscreen.yaml")
+
+
+class MatscreenSettings(BaseSettings):
+    """Settings shared by every matscreen run on this machine."""
+
+    model_config = SettingsConfigDict(env_prefix="MATSCREEN_", extra="forbid")
+
+    CACHE_DIR: Path = Field(
+        default=Path("~/.cache/matscreen"),
+        description="Folder for caches (featurization Parquet cache, MLIP reference energies).",
+    )
+    CHUNK_SIZE: int = Field(
+        default=16, ge=1, description="Candidates per Dask task in a screening run."
+    )
+    LOG_LEVEL: str = Field(default="INFO", description="Logging level of the CLI.")
+    DEFAULT_CALCULATOR: str = Field(
+        default="chgnet", description="Name of the MLIP used by the physics stage."
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Read init kwargs, then env vars, then the YAML file."""
+        from pydantic_settings import YamlConfigSettingsSource
+
+        path = Path(os.environ.get("MATSCREEN_CONFIG_FILE", DEFAULT_CONFIG_FILE)).expanduser()
+        yaml_source = YamlConfigSettingsSource(settings_cls, yaml_file=path if path.exists() else None)
+        return init_settings, env_settings, yaml_source
+
+    def cache_dir(self) -> Path:
+        """Return the expanded cache folder (created if missing)."""
+        path = self.CACHE_DIR.expanduser()
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+@lru_cache(maxsize=1)
+def get_settings(**overrides: Any) -> MatscreenSettings:
+    """Return the settings (cached after the first call)."""
+    return MatscreenSettings(**overrides)

@@ -1,0 +1,119 @@
+"""The HTML report of a screening run: summary, top candidates, plots, failures."""
+
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from matscreen.core.io import atomic_write_text
+from matscreen.report.plots import feature_histograms, pareto_scatter
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from matscreen.core.config import WorkflowConfig
+
+ELECTROLYTE_PLOTS = [
+    "descriptor_score", "bottleneck_radius_mean", "li_li_nn_mean", "free_volume_fraction",
+    "volume_per_anion", "li_fraction", "bvse_barrier_3d", "cost_usd_per_kg", "density",
+]  # fmt: skip
+CATHODE_PLOTS = [
+    "descriptor_score", "capacity_redox_mAh_g", "capacity_li_mAh_g", "mn3_fraction",
+    "cost_usd_per_kg", "density", "vpa", "bond_distortion_mean",
+]  # fmt: skip
+TOP_COLUMNS_ELECTROLYTE = ["id", "formula", "prototype", "pareto_rank", "descriptor_score",
+                           "bvse_barrier_3d", "bottleneck_radius_mean", "li_li_nn_mean",
+                           "cost_usd_per_kg"]  # fmt: skip
+TOP_COLUMNS_CATHODE = ["id", "formula", "prototype", "pareto_rank", "descriptor_score",
+                       "capacity_redox_mAh_g", "mn3_fraction", "cost_usd_per_kg"]  # fmt: skip
+
+SCORE_NOTE = {
+    True: (
+        "Ranking uses <b>transparent descriptor scores, not ML predictions</b>: the descriptor "
+        "score is the mean percentile of Li-Li bottleneck radius (larger better), Li-network "
+        "dimensionality (larger), nearest Li-Li distance (shorter), free-volume fraction "
+        "(larger) and Li fraction (larger). Pareto objectives: descriptor score (max), raw-element "
+        "cost (min), BVSE Li barrier (min; candidates outside the BVSE stage rank behind every "
+        "computed barrier)."
+    ),
+    False: (
+        "Ranking uses <b>transparent descriptor scores, not ML predictions</b>: the descriptor "
+        "score is the mean percentile of redox-limited capacity (larger better), Mn3+ fraction "
+        "(smaller) and raw-element cost (smaller); these three are also the Pareto objectives."
+    ),
+}
+
+
+def _img(png: bytes, alt: str) -> str:
+    data = base64.b64encode(png).decode()
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _table(frame: pd.DataFrame) -> str:
+    return frame.to_html(index=False, float_format=lambda v: f"{v:.3g}", border=0, classes="t",
+                         na_rep="")  # fmt: skip
+
+
+def write_report(results: pd.DataFrame, cfg: WorkflowConfig, path: str | Path) -> Path:
+    """Write the run's HTML report (self-contained: plots are embedded PNGs).
+
+    Parameters
+    ----------
+    results
+        The results table of :func:`matscreen.screening.run.screen`.
+    cfg
+        The workflow that produced it.
+    path
+        Output file, written atomically.
+    """
+    import pandas as pd
+
+    electrolyte = cfg.is_electrolyte
+    ok = results[results["status"] == "ok"]
+    summary = (
+        results.groupby(["prototype", "status"], dropna=False).size().unstack(fill_value=0)
+        .reset_index()
+    )
+    if len(ok):
+        best = ok.groupby("prototype")["descriptor_score"].agg(["mean", "max"]).reset_index()
+        best.columns = ["prototype", "mean descriptor score", "best descriptor score"]
+        summary = summary.merge(best, on="prototype", how="left")
+    top_cols = TOP_COLUMNS_ELECTROLYTE if electrolyte else TOP_COLUMNS_CATHODE
+    top = ok.sort_values(["pareto_rank", "descriptor_score"], ascending=[True, False]).head(
+        cfg.report.top_n
+    )[[c for c in top_cols if c in ok.columns]]
+    failed = results[results["status"] != "ok"][["id", "formula", "status", "error"]]
+    counts = results["status"].value_counts().to_dict()
+
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        f"<title>matscreen: {html.escape(cfg.name)}</title>",
+        "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;}"
+        "table.t{border-collapse:collapse;font-size:0.85em}"
+        "table.t td,table.t th{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}"
+        "img{max-width:100%}.note{background:#fff6d8;padding:0.6em;border-radius:4px}</style>",
+        "</head><body>",
+        f"<h1>Screening run: {html.escape(cfg.name)}</h1>",
+        f"<p>Family <b>{cfg.family}</b>, seed {cfg.seed}. {html.escape(cfg.description)}</p>",
+        "<p>Candidates: " + ", ".join(f"{v} {k}" for k, v in counts.items()) + "</p>",
+        f"<p class='note'>{SCORE_NOTE[electrolyte]}</p>",
+        "<h2>Summary per prototype</h2>", _table(summary),
+        f"<h2>Top {len(top)} candidates</h2>", _table(top),
+    ]
+    if len(ok):
+        x, y = ("descriptor_score", "cost_usd_per_kg")
+        if not electrolyte:
+            x, y = ("capacity_redox_mAh_g", "mn3_fraction")
+        parts += ["<h2>Pareto front</h2>", _img(pareto_scatter(results, x, y), "Pareto front")]
+        if electrolyte and ok["bvse_barrier_3d"].notna().any():
+            parts.append(_img(pareto_scatter(results, "descriptor_score", "bvse_barrier_3d",
+                                             y_label="BVSE Li barrier, 3D (eV)"), "BVSE"))  # fmt: skip
+        plots = ELECTROLYTE_PLOTS if electrolyte else CATHODE_PLOTS
+        parts += ["<h2>Descriptor distributions (ok candidates)</h2>",
+                  _img(feature_histograms(ok, plots), "feature distributions")]  # fmt: skip
+    parts += [f"<h2>Failed or filtered ({len(failed)})</h2>",
+              _table(failed) if len(failed) else "<p>none</p>", "</body></html>"]  # fmt: skip
+    _ = pd  # imported for type checkers; tables come from pandas
+    return atomic_write_text(path, "\n".join(parts))

@@ -1,0 +1,349 @@
+"""The screening run: candidates -> features -> scores -> survivors -> ranking -> report.
+
+:func:`screen` is the whole run, the same from Python and from the CLI. Work
+is cut into chunks that run as Dask tasks; every finished chunk is written to
+``DIR/checkpoints`` at once, so a killed run resumed with ``resume=True``
+recomputes only the chunks that were in flight.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import platform
+import socket
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from matscreen.core.config import WorkflowConfig, load_workflow
+from matscreen.core.errors import MatscreenInputError
+from matscreen.core.hashing import config_hash
+from matscreen.core.io import atomic_write_json, atomic_write_parquet
+from matscreen.screening.checkpoint import CheckpointStore, RunLock
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from distributed import Client
+
+logger = logging.getLogger(__name__)
+
+#: Descriptors behind the electrolyte transport score, with the better direction.
+TRANSPORT_SCORE_TERMS: dict[str, bool] = {
+    "bottleneck_radius_mean": True,
+    "li_network_dim": True,
+    "li_li_nn_mean": False,
+    "free_volume_fraction": True,
+    "li_fraction": True,
+}
+#: Descriptors behind the cathode descriptor score, with the better direction.
+CATHODE_SCORE_TERMS: dict[str, bool] = {
+    "capacity_redox_mAh_g": True,
+    "mn3_fraction": False,
+    "cost_usd_per_kg": False,
+}
+
+
+def screen(
+    workflow: str | Path | WorkflowConfig,
+    client: Client | None = None,
+    out: str | Path | None = None,
+    *,
+    cluster: str = "local",
+    workers: int | None = None,
+    resume: bool = False,
+    progress: bool | None = None,
+) -> pd.DataFrame:
+    """Run a screening workflow and write its results.
+
+    Parameters
+    ----------
+    workflow
+        A workflow YAML path or a :class:`~matscreen.core.config.WorkflowConfig`.
+    client
+        A ``dask.distributed.Client`` to run on (local, remote or
+        dask-jobqueue). Without one, a cluster is opened from ``cluster`` and
+        closed at the end.
+    out
+        Output folder (default ``runs/<workflow name>``).
+    cluster
+        ``local``, ``slurm``, ``pbs`` or ``tcp://HOST:PORT``; used only when
+        ``client`` is None.
+    workers
+        Number of workers for a cluster this function starts.
+    resume
+        Continue an interrupted run in ``out`` instead of refusing to reuse it.
+    progress
+        Show progress bars (default: when stderr is a terminal).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The results table, also written to ``out/results.parquet``.
+
+    Raises
+    ------
+    MatscreenInputError
+        For a bad workflow, or an output folder that holds an earlier run
+        while ``resume`` is False.
+    OutputLockedError
+        If another run holds ``out``.
+    """
+    cfg = workflow if isinstance(workflow, WorkflowConfig) else load_workflow(workflow)
+    out = Path(out) if out is not None else Path("runs") / cfg.name
+    if progress is None:
+        progress = sys.stderr.isatty()
+    store = CheckpointStore(out)
+    with RunLock(out):
+        if not resume and (store.stages_present() or (out / "results.parquet").exists()):
+            raise MatscreenInputError(
+                f"{out} already holds a run; pass --resume to continue it or choose another --out"
+            )
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        candidates = _candidates(cfg, store)
+        timings["candidates_s"] = time.perf_counter() - t0
+        with _maybe_client(client, cluster, workers) as c:
+            results = _run_stages(cfg, candidates, c, store, timings, progress)
+            cluster_info = {"scheduler": c.scheduler.address, "workers": len(c.scheduler_info()["workers"])}
+        _write_outputs(cfg, out, results, timings, cluster_info)
+    return results
+
+
+@contextlib.contextmanager
+def _maybe_client(client: Client | None, cluster: str, workers: int | None) -> Iterator[Client]:
+    if client is not None:
+        yield client
+        return
+    from matscreen.core.clusters import open_client
+
+    with open_client(cluster, workers=workers) as c:
+        yield c
+
+
+def _candidates(cfg: WorkflowConfig, store: CheckpointStore) -> pd.DataFrame:
+    """Generate (or reload) the candidate rows of a run."""
+    import pandas as pd
+
+    from matscreen.candidates.generate import generate_candidates
+    from matscreen.candidates.space import load_space
+
+    key = config_hash({"space": cfg.resolve_space(), "seed": cfg.seed, "limit": cfg.candidates.limit,
+                       "family": cfg.family})  # fmt: skip
+    if store.has("candidates", key):
+        logger.info("reusing the candidates of the interrupted run")
+        return store.load("candidates", key)
+    try:
+        space = load_space(cfg.resolve_space())
+    except (ValueError, FileNotFoundError, KeyError) as exc:
+        raise MatscreenInputError(f"{cfg.source or cfg.name}: candidates.space: {exc}") from None
+    records = generate_candidates(space, seed=cfg.seed, family=cfg.family)
+    if cfg.candidates.limit is not None:
+        records = records[: cfg.candidates.limit]
+    rows = [r.to_row() for r in records]
+    table = pd.DataFrame(rows)
+    ids = table["id"]
+    if ids.duplicated().any():
+        dup = ids[ids.duplicated()].iloc[0]
+        raise MatscreenInputError(f"candidate generator produced duplicate id {dup!r}")
+    logger.info("%d candidates (%d failed in generation)", len(table), int((table["status"] != "ok").sum()))
+    store.save("candidates", key, table)
+    return table
+
+
+def _chunk_rows(table: pd.DataFrame, columns: list[str], size: int) -> list[list[dict[str, Any]]]:
+    records = table[columns].to_dict("records")
+    return [records[i : i + size] for i in range(0, len(records), size)]
+
+
+def run_chunks(
+    client: Client,
+    func: Callable[[list[dict[str, Any]], dict[str, Any]], pd.DataFrame],
+    chunks: list[list[dict[str, Any]]],
+    options: dict[str, Any],
+    store: CheckpointStore,
+    stage: str,
+    *,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """Run ``func`` over chunks on Dask, checkpointing each finished chunk.
+
+    Chunks already checkpointed (same ids, same options) are loaded, not
+    recomputed. A chunk whose task raises is recorded with every row failed
+    and the reason, and the run goes on.
+    """
+    import pandas as pd
+    from distributed import as_completed
+    from tqdm.auto import tqdm
+
+    keys = [config_hash({"ids": [r["id"] for r in chunk], "options": options}) for chunk in chunks]
+    done = {k: store.load(stage, k) for k in keys if store.has(stage, k)}
+    todo = [(k, chunk) for k, chunk in zip(keys, chunks, strict=True) if k not in done]
+    logger.info("%s: %d chunks (%d from checkpoints)", stage, len(chunks), len(done))
+    bar = tqdm(total=len(chunks), initial=len(done), desc=stage, unit="chunk", disable=not progress)
+    futures = {
+        client.submit(func, chunk, options, pure=False, retries=2): (k, chunk) for k, chunk in todo
+    }
+    try:
+        for future in as_completed(list(futures)):
+            key, chunk = futures[future]
+            try:
+                table = future.result()
+            except Exception as exc:  # noqa: BLE001 - the chunk fails, the run goes on
+                logger.error("%s chunk %s failed: %s", stage, key, exc)
+                table = pd.DataFrame(
+                    {"id": [r["id"] for r in chunk], "status": "failed",
+                     "error": f"{stage} task failed: {type(exc).__name__}: {exc}"}
+                )  # fmt: skip
+            store.save(stage, key, table)
+            done[key] = table
+            bar.update()
+    finally:
+        bar.close()
+    frames = [done[k] for k in keys]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def percentile_score(table: pd.DataFrame, terms: dict[str, bool], mask: np.ndarray) -> np.ndarray:
+    """Mean percentile rank of several descriptors (1 = best), over rows in ``mask``."""
+    scores = np.full(len(table), np.nan)
+    if not mask.any():
+        return scores
+    parts = []
+    for column, larger_better in terms.items():
+        values = table.loc[mask, column].astype(float)
+        pct = values.rank(pct=True, ascending=larger_better).fillna(0.0).to_numpy()
+        parts.append(pct)
+    scores[mask] = np.mean(parts, axis=0)
+    return scores
+
+
+def _run_stages(
+    cfg: WorkflowConfig,
+    candidates: pd.DataFrame,
+    client: Client,
+    store: CheckpointStore,
+    timings: dict[str, float],
+    progress: bool,
+) -> pd.DataFrame:
+    from matscreen.core.settings import get_settings
+    from matscreen.screening.pareto import pareto_rank
+    from matscreen.screening.stages import bvse_stage, featurize_stage
+
+    settings = get_settings()
+    chunk_size = cfg.featurize.chunk_size or settings.CHUNK_SIZE
+    cache_dir = str(settings.cache_dir())
+    options = {
+        "composition": cfg.featurize.composition, "structure": cfg.featurize.structure,
+        "transport": cfg.featurize.transport, "cache_dir": cache_dir, "family": cfg.family,
+    }  # fmt: skip
+    t = time.perf_counter()
+    chunks = _chunk_rows(candidates, ["id", "formula", "status", "error", "structure"], chunk_size)
+    stage1 = run_chunks(client, featurize_stage, chunks, options, store, "featurize", progress=progress)
+    timings["featurize_s"] = time.perf_counter() - t
+    meta = candidates.drop(columns=["status", "error"])
+    table = meta.merge(stage1, on="id", how="left", validate="one_to_one")
+    table["status"] = table["status"].fillna("failed")
+    ok = (table["status"] == "ok").to_numpy()
+
+    limit = cfg.screening.max_cost_usd_per_kg
+    if limit is not None:
+        too_costly = ok & (table["cost_usd_per_kg"].to_numpy() > limit)
+        table.loc[too_costly, "status"] = "filtered"
+        table.loc[too_costly, "error"] = [
+            f"raw-element cost {c:.0f} USD/kg > max_cost_usd_per_kg {limit:g}"
+            for c in table.loc[too_costly, "cost_usd_per_kg"]
+        ]
+        ok &= ~too_costly
+
+    if cfg.is_electrolyte:
+        table["descriptor_score"] = percentile_score(table, TRANSPORT_SCORE_TERMS, ok)
+        top_k = cfg.screening.bvse_top_k
+        bvse_cols = ["bvse_barrier_1d", "bvse_barrier_2d", "bvse_barrier_3d"]
+        for col in bvse_cols:
+            table[col] = np.nan
+        if top_k:
+            t = time.perf_counter()
+            order = table.loc[ok].sort_values("descriptor_score", ascending=False, kind="stable")
+            survivors = order.head(top_k)
+            bvse_chunks = _chunk_rows(survivors, ["id", "status", "error", "structure"], max(1, chunk_size // 4))
+            bvse_options = {"bvse_resolution": cfg.screening.bvse_resolution, "cache_dir": cache_dir}
+            stage2 = run_chunks(client, bvse_stage, bvse_chunks, bvse_options, store, "bvse", progress=progress)
+            timings["bvse_s"] = time.perf_counter() - t
+            if len(stage2):
+                stage2 = stage2.set_index("id")
+                idx = table["id"].isin(stage2.index)
+                for col in bvse_cols:
+                    table.loc[idx, col] = table.loc[idx, "id"].map(stage2[col]).to_numpy()
+                table["bvse_error"] = table["id"].map(stage2.get("bvse_error", {}))
+        barrier = table["bvse_barrier_3d"].to_numpy(dtype=float)
+        # Rows that did not reach the BVSE stage rank behind every computed barrier.
+        worst = np.nanmax(barrier) + 1.0 if np.isfinite(barrier).any() else 1.0
+        barrier_for_rank = np.where(np.isnan(barrier), worst, barrier)
+        objectives = np.column_stack([table["descriptor_score"], table["cost_usd_per_kg"], barrier_for_rank])
+        maximize = [True, False, False]
+    else:
+        table["descriptor_score"] = percentile_score(table, CATHODE_SCORE_TERMS, ok)
+        objectives = table[list(CATHODE_SCORE_TERMS)].to_numpy(dtype=float)
+        maximize = list(CATHODE_SCORE_TERMS.values())
+    objectives = np.where(ok[:, None], objectives, np.nan)
+    table["pareto_rank"] = pareto_rank(objectives, maximize)
+    table.loc[~ok, "pareto_rank"] = 0
+    table["family"] = cfg.family
+    return _order_columns(table)
+
+
+def _order_columns(table: pd.DataFrame) -> pd.DataFrame:
+    first = ["id", "formula", "family", "prototype", "status", "error", "pareto_rank", "descriptor_score"]
+    first = [c for c in first if c in table.columns]
+    last = ["structure"]
+    middle = [c for c in table.columns if c not in first and c not in last]
+    return table[first + middle + last]
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for pkg in ("matscreen", "pymatgen", "matminer", "numpy", "pandas", "dask", "distributed",
+                "pyarrow", "scikit-learn", "bvlain", "smact", "chgnet", "torch"):  # fmt: skip
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            continue
+    return out
+
+
+def _write_outputs(
+    cfg: WorkflowConfig,
+    out: Path,
+    results: pd.DataFrame,
+    timings: dict[str, float],
+    cluster_info: dict[str, Any],
+) -> None:
+    from matscreen.report.html import write_report
+
+    t = time.perf_counter()
+    atomic_write_parquet(out / "results.parquet", results)
+    counts = results["status"].value_counts().to_dict()
+    write_report(results, cfg, out / "report.html")
+    timings["report_s"] = time.perf_counter() - t
+    run = {
+        "workflow": cfg.model_dump(mode="json"),
+        "seed": cfg.seed,
+        "versions": _versions(),
+        "host": socket.gethostname(),
+        "platform": platform.platform(),
+        "cluster": cluster_info,
+        "timings_s": {k: round(v, 3) for k, v in timings.items()},
+        "counts": {str(k): int(v) for k, v in counts.items()},
+        "n_candidates": len(results),
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    atomic_write_json(out / "run.json", run)
+    logger.info("wrote %s (%s)", out / "results.parquet", json.dumps(run["counts"]))

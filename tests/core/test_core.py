@@ -1,0 +1,113 @@
+"""Core helpers: workflow validation, atomic writes, hashing, settings, the run lock."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from matscreen.core.config import load_workflow
+from matscreen.core.errors import MatscreenInputError, OutputLockedError
+from matscreen.core.hashing import structure_hash
+from matscreen.core.io import atomic_write_parquet, atomic_write_text, structure_from_json, structure_to_json
+from matscreen.core.paths import workflows_dir
+from matscreen.screening.checkpoint import RunLock
+
+GOOD = """
+name: t
+family: halide_electrolyte
+candidates:
+  space: halide_electrolytes
+"""
+
+
+def _write(text: str) -> Path:
+    path = Path("wf.yaml")
+    path.write_text(text)
+    return path
+
+
+def test_shipped_workflows_validate():
+    names = sorted(p.name for p in workflows_dir().glob("*.yaml"))
+    assert {"halide_electrolytes.yaml", "oxide_electrolytes.yaml", "mn_cathodes.yaml"} <= set(names)
+    for name in names:
+        assert load_workflow(workflows_dir() / name).name
+
+
+def test_good_workflow_defaults():
+    cfg = load_workflow(_write(GOOD))
+    assert cfg.is_electrolyte and cfg.screening.bvse_top_k == 40 and cfg.seed == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        (GOOD.replace("family", "familly"), "familly: unknown field"),
+        (GOOD.replace("name: t\n", ""), "name: Field required"),
+        (GOOD + "seed: many\n", "seed: Input should be a valid integer"),
+        (GOOD + "screening:\n  bvse_top_k: -1\n", "screening.bvse_top_k"),
+        (GOOD.replace("halide_electrolyte\n", "sulfide\n"), "family: Input should be"),
+        ("name: [unclosed", "not valid YAML"),
+        ("- a\n- b\n", "must be a YAML mapping"),
+    ],
+    ids=["misspelled", "missing", "wrong-type", "out-of-range", "bad-enum", "bad-yaml", "not-mapping"],
+)
+def test_bad_workflows_name_file_and_field(text, needle):
+    with pytest.raises(MatscreenInputError) as info:
+        load_workflow(_write(text))
+    assert "wf.yaml" in str(info.value) and needle in str(info.value)
+
+
+def test_missing_workflow_file():
+    with pytest.raises(MatscreenInputError, match="not found"):
+        load_workflow("nope.yaml")
+
+
+def test_atomic_write_leaves_old_file_on_failure(monkeypatch):
+    atomic_write_text("a.txt", "old")
+
+    def boom(*_a, **_k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OSError, match="No space"):
+        atomic_write_text("a.txt", "new")
+    assert Path("a.txt").read_text() == "old"
+    assert [p.name for p in Path(".").iterdir()] == ["a.txt"]  # no temp file left
+
+
+def test_parquet_and_structure_round_trip(licl):
+    frame = pd.DataFrame({"id": ["a"], "structure": [structure_to_json(licl)]})
+    atomic_write_parquet("t.parquet", frame)
+    back = pd.read_parquet("t.parquet")
+    assert structure_from_json(back["structure"][0]) == licl
+
+
+def test_structure_hash_ignores_site_order(licl, lifepo4):
+    shuffled = lifepo4.copy()
+    shuffled = shuffled.__class__.from_sites(list(reversed(shuffled.sites)))
+    assert structure_hash(shuffled) == structure_hash(lifepo4)
+    assert structure_hash(licl) != structure_hash(lifepo4)
+
+
+def test_run_lock_refuses_second_holder_and_clears_stale(tmp_path):
+    with RunLock(tmp_path):
+        with pytest.raises(OutputLockedError, match="in use"):
+            RunLock(tmp_path).acquire()
+    # A lock left by a dead process on this host is taken over.
+    (tmp_path / "run.lock").write_text('{"pid": 999999999, "host": "%s"}' % os.uname().nodename)
+    with RunLock(tmp_path):
+        pass
+    assert not (tmp_path / "run.lock").exists()
+
+
+def test_settings_from_environment(monkeypatch):
+    from matscreen.core.settings import MatscreenSettings
+
+    monkeypatch.setenv("MATSCREEN_CHUNK_SIZE", "7")
+    assert MatscreenSettings().CHUNK_SIZE == 7
+    monkeypatch.setenv("MATSCREEN_CHUNK_SIZE", "0")
+    with pytest.raises(ValueError, match="CHUNK_SIZE"):
+        MatscreenSettings()
