@@ -186,8 +186,11 @@ def run_chunks(
     todo = [(k, chunk) for k, chunk in zip(keys, chunks, strict=True) if k not in done]
     logger.info("%s: %d chunks (%d from checkpoints)", stage, len(chunks), len(done))
     bar = tqdm(total=len(chunks), initial=len(done), desc=stage, unit="chunk", disable=not progress)
+    # Scatter the inputs to the workers rather than embedding them in the task graph.
+    data = client.scatter([chunk for _, chunk in todo], hash=False) if todo else []
     futures = {
-        client.submit(func, chunk, options, pure=False, retries=2): (k, chunk) for k, chunk in todo
+        client.submit(func, d, options, pure=False, retries=2): (k, chunk)
+        for d, (k, chunk) in zip(data, todo, strict=True)
     }
     try:
         for future in as_completed(list(futures)):
