@@ -1,0 +1,48 @@
+# ruff: noqa: D103
+"""Tests for the curated oxidation states and the charge-balance check."""
+
+from __future__ import annotations
+
+import pytest
+
+from matscreen.candidates.oxidation import (
+    average_oxidation_states,
+    common_oxidation_states,
+    is_charge_balanced,
+)
+
+
+@pytest.mark.parametrize(
+    "formula",
+    [
+        "Li3YCl6",
+        "LiMn2O4",
+        "LiNi0.5Mn1.5O4",
+        "Li2ZrCl6",
+        "Li7La3Zr2O12",
+        "Li2MnO3",
+        "LiFe0.5Mn0.5PO4",
+        "Li1.3Al0.3Ti1.7(PO4)3",
+        "Li3OCl",
+        "Li6.5La3Zr1.5Ta0.5O12",
+    ],
+)
+def test_balanced(formula: str) -> None:
+    assert is_charge_balanced(formula)
+
+
+@pytest.mark.parametrize("formula", ["Li3YCl5", "Li2ZrCl5", "Li4YCl6", "LiMnO4", "Li3OCl2"])
+def test_unbalanced(formula: str) -> None:
+    assert not is_charge_balanced(formula)
+
+
+def test_restricted_states() -> None:
+    assert common_oxidation_states("Y") == (3,)  # not SMACT's +1..+4
+    with pytest.raises(ValueError, match="unknown element"):
+        common_oxidation_states("Xx")
+
+
+def test_average_states_lnmo() -> None:
+    states = average_oxidation_states({"Li": 1, "Ni": 0.5, "Mn": 1.5, "O": 4})
+    assert states["Ni"] == 2 and states["Mn"] == 4
+    assert average_oxidation_states({"Li": 1, "Mn": 2, "O": 4})["Mn"] == pytest.approx(3.5)
