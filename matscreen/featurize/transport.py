@@ -169,9 +169,10 @@ class LiTransportFeatures(BatchFeaturizer):
 class BVSEBarrier(BatchFeaturizer):
     """Li+ percolation barriers from bond-valence site energies (bvlain).
 
-    Oxidation states are assigned with pymatgen's ``oxi_state_guesses`` on the
-    composition (an element with mixed valence gets its average state, as
-    bvlain needs), so mixed-valence Mn works without ``oxi_check``.
+    Oxidation states are the charge-neutral averages of
+    :func:`matscreen.candidates.oxidation.average_oxidation_states` (an element
+    with mixed valence gets its average state, as bvlain needs), so
+    mixed-valence Mn works without ``oxi_check``.
 
     Parameters
     ----------
@@ -200,11 +201,11 @@ class BVSEBarrier(BatchFeaturizer):
 
         require_ordered(s)
         _require_li(atomic_numbers(s))
-        guesses = s.composition.oxi_state_guesses(max_sites=-1)
-        if not guesses:
-            raise ValueError(f"no charge-balanced oxidation states for {s.composition.reduced_formula}")
+        from matscreen.candidates.oxidation import average_oxidation_states
+
+        states = average_oxidation_states(s.composition.get_el_amt_dict())  # raises if unbalanced
         decorated = s.copy()
-        decorated.add_oxidation_state_by_element(guesses[0])
+        decorated.add_oxidation_state_by_element(states)
         level = logging.getLogger().level
         calc = Lain(verbose=False)
         try:

@@ -4,8 +4,8 @@
 - cathodes: theoretical capacity (Li-limited and redox-limited), average Mn
   oxidation state and Mn3+ fraction (Jahn-Teller / dissolution risk).
 
-The oxidation-state bookkeeping assumes fixed states for spectator ions and
-solves Mn (or the single variable transition metal) from charge neutrality.
+Oxidation states come from :func:`matscreen.candidates.oxidation.average_oxidation_states`
+(nominal states for spectator ions, mixed-valent metals absorbing the rest, Mn first).
 """
 
 from __future__ import annotations
@@ -14,15 +14,10 @@ from functools import lru_cache
 
 from pymatgen.core import Composition
 
+from matscreen.candidates.oxidation import average_oxidation_states
+
 FARADAY_MAH_PER_MOL = 26801.48  # F in mAh/mol
 
-#: Oxidation states assumed for everything except the redox-active metal being solved.
-FIXED_STATES: dict[str, float] = {
-    "Li": 1, "Na": 1, "K": 1, "Mg": 2, "Ca": 2, "Zn": 2, "Al": 3, "Ga": 3, "Sc": 3,
-    "Y": 3, "La": 3, "B": 3, "In": 3, "Zr": 4, "Hf": 4, "Ti": 4, "Si": 4, "Ge": 4, "Sn": 4,
-    "Nb": 5, "Ta": 5, "P": 5, "W": 6, "Mo": 6, "Ru": 4, "Ni": 2, "Co": 3, "Fe": 2, "Cr": 3,
-    "Cu": 2, "V": 3, "O": -2, "F": -1, "Cl": -1, "Br": -1, "I": -1, "S": -2, "N": -3,
-}  # fmt: skip
 #: Highest oxidation state reached on charge (for the redox-limited capacity).
 MAX_STATES: dict[str, float] = {
     "Mn": 4, "Ni": 4, "Co": 4, "Fe": 3, "Cr": 4, "Cu": 3, "V": 5, "Ti": 4, "Mo": 6, "Ru": 5,
@@ -54,19 +49,12 @@ def mn_oxidation_state(comp: Composition) -> float | None:
     Raises
     ------
     ValueError
-        If another element has no assumed oxidation state.
+        If the composition cannot be charge balanced.
     """
     amounts = comp.get_el_amt_dict()
     if "Mn" not in amounts:
         return None
-    charge = 0.0
-    for el, amt in amounts.items():
-        if el == "Mn":
-            continue
-        if el not in FIXED_STATES:
-            raise ValueError(f"no assumed oxidation state for {el}")
-        charge += FIXED_STATES[el] * amt
-    return -charge / amounts["Mn"]
+    return float(average_oxidation_states(amounts)["Mn"])
 
 
 def mn3_fraction(comp: Composition) -> float:
@@ -87,19 +75,17 @@ def capacities_mAh_g(comp: Composition) -> tuple[float, float]:
     """Return (Li-limited, redox-limited) theoretical gravimetric capacity in mAh/g.
 
     Li-limited: every Li extracted. Redox-limited: Li extracted only as far as
-    the transition metals can be oxidized (to :data:`MAX_STATES`), with the
-    other metals at :data:`FIXED_STATES` and the variable one from neutrality.
+    the transition metals can be oxidized (to :data:`MAX_STATES`) from their
+    charge-neutral average states.
     """
     amounts = comp.get_el_amt_dict()
     n_li = amounts.get("Li", 0.0)
     mass = comp.weight
     li_cap = n_li * FARADAY_MAH_PER_MOL / mass
     electrons = 0.0
-    state = mn_oxidation_state(comp)
+    states = average_oxidation_states(amounts) if any(el in MAX_STATES for el in amounts) else {}
     for el, amt in amounts.items():
-        if el not in MAX_STATES:
-            continue
-        current = state if el == "Mn" and state is not None else FIXED_STATES.get(el, MAX_STATES[el])
-        electrons += max(MAX_STATES[el] - current, 0.0) * amt
+        if el in MAX_STATES:
+            electrons += max(MAX_STATES[el] - states[el], 0.0) * amt
     redox_cap = min(n_li, electrons) * FARADAY_MAH_PER_MOL / mass
     return float(li_cap), float(redox_cap)
