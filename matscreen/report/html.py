@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import base64
 import html
+import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from matscreen.core.io import atomic_write_text
 from matscreen.report.plots import feature_histograms, pareto_scatter
+
+logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -46,7 +50,13 @@ SCORE_NOTE = {
 }
 
 
-def _img(png: bytes, alt: str) -> str:
+def _img(make: Callable[[], bytes], alt: str) -> str:
+    """Embed a plot; a plot that fails is reported in its place, never fatal."""
+    try:
+        png = make()
+    except Exception as exc:  # noqa: BLE001 - a report without one plot beats no report
+        logger.warning("plot %r failed: %s", alt, exc)
+        return f"<p>(plot {html.escape(alt)} unavailable: {html.escape(str(exc))})</p>"
     data = base64.b64encode(png).decode()
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
@@ -106,13 +116,13 @@ def write_report(results: pd.DataFrame, cfg: WorkflowConfig, path: str | Path) -
         x, y = ("descriptor_score", "cost_usd_per_kg")
         if not electrolyte:
             x, y = ("capacity_redox_mAh_g", "mn3_fraction")
-        parts += ["<h2>Pareto front</h2>", _img(pareto_scatter(results, x, y), "Pareto front")]
+        parts += ["<h2>Pareto front</h2>", _img(lambda: pareto_scatter(results, x, y), "Pareto front")]
         if electrolyte and ok["bvse_barrier_3d"].notna().any():
-            parts.append(_img(pareto_scatter(results, "descriptor_score", "bvse_barrier_3d",
-                                             y_label="BVSE Li barrier, 3D (eV)"), "BVSE"))  # fmt: skip
+            parts.append(_img(lambda: pareto_scatter(results, "descriptor_score", "bvse_barrier_3d",
+                                                     y_label="BVSE Li barrier, 3D (eV)"), "BVSE"))  # fmt: skip
         plots = ELECTROLYTE_PLOTS if electrolyte else CATHODE_PLOTS
         parts += ["<h2>Descriptor distributions (ok candidates)</h2>",
-                  _img(feature_histograms(ok, plots), "feature distributions")]  # fmt: skip
+                  _img(lambda: feature_histograms(ok, plots), "feature distributions")]  # fmt: skip
     parts += [f"<h2>Failed or filtered ({len(failed)})</h2>",
               _table(failed) if len(failed) else "<p>none</p>", "</body></html>"]  # fmt: skip
     _ = pd  # imported for type checkers; tables come from pandas

@@ -43,7 +43,12 @@ def feature_histograms(table: pd.DataFrame, columns: Sequence[str], *, by: str =
         data = [table.loc[table[by] == g, col].dropna().to_numpy() for g in groups] or [
             table[col].dropna().to_numpy()
         ]
-        ax.hist(data, bins=20, stacked=True, label=groups or None)
+        combined = np.concatenate(data) if data else np.array([])
+        lo, hi = (combined.min(), combined.max()) if combined.size else (0.0, 1.0)
+        if not hi - lo > 1e-9 * max(1.0, abs(hi)):
+            lo, hi = lo - 0.5, hi + 0.5  # constant data: one visible bar
+        edges = np.linspace(lo, hi, 21)
+        ax.hist(data, bins=edges, stacked=True, label=groups or None)
         ax.set_xlabel(col)
         ax.set_ylabel("candidates")
     for ax in list(axes.flat)[len(cols):]:

@@ -1,0 +1,74 @@
+"""The command line: exit codes, one-line errors, dry run, a real small run."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from matscreen.cli import app
+
+runner = CliRunner()
+
+SPACE = """
+name: tiny
+family: oxide_electrolyte
+prototypes:
+  - prototype: Li3OCl_Pm-3m
+    sites:
+      Cl: [Cl, Br]
+      Li: [Li, Na]
+    compensation: li
+"""
+WORKFLOW = """
+name: tiny
+family: oxide_electrolyte
+candidates:
+  space: space.yaml
+screening:
+  bvse_top_k: 0
+"""
+
+
+def _files() -> Path:
+    Path("space.yaml").write_text(SPACE)
+    Path("wf.yaml").write_text(WORKFLOW)
+    return Path("wf.yaml")
+
+
+def test_help_lists_commands():
+    result = runner.invoke(app, ["-h"])
+    assert result.exit_code == 0 and "screen" in result.output
+
+
+def test_misspelled_field_exits_2_with_one_line_and_no_traceback():
+    Path("wf.yaml").write_text(WORKFLOW.replace("family", "famly"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "matscreen.cli", "screen", "wf.yaml", "--out", "o"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert lines[-1].startswith("matscreen: error: wf.yaml:") and "famly: unknown field" in lines[-1]
+
+
+def test_missing_workflow_and_missing_option_exit_2():
+    assert runner.invoke(app, ["screen", "nope.yaml", "--out", "o"]).exit_code == 2
+    assert runner.invoke(app, ["screen", "nope.yaml"]).exit_code == 2  # --out is required
+
+
+def test_dry_run_prints_plan_and_writes_nothing():
+    result = runner.invoke(app, ["screen", str(_files()), "--out", "o", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "workflow     tiny" in result.output and "stage 1" in result.output
+    assert not Path("o").exists()
+
+
+def test_run_with_failed_rows_exits_1_and_lists_them():
+    result = runner.invoke(app, ["screen", str(_files()), "--out", "o", "--workers", "1"])
+    assert result.exit_code == 1, result.output
+    assert Path("o/results.parquet").is_file()
+    assert "row(s) failed" in result.output and "no Li" in result.output

@@ -1,0 +1,45 @@
+"""Pareto ranking and composition-level properties."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pymatgen.core import Composition
+
+from matscreen.screening.pareto import pareto_rank
+from matscreen.screening.properties import capacities_mAh_g, cost_usd_per_kg, mn3_fraction
+
+
+def test_pareto_fronts_and_directions():
+    values = np.array([[1.0, 5.0], [2.0, 4.0], [3.0, 3.0], [1.0, 3.0], [np.nan, 0.0]])
+    # maximize column 0, minimize column 1
+    ranks = pareto_rank(values, [True, False])
+    assert ranks.tolist() == [3, 2, 1, 2, 0]
+
+
+def test_pareto_identical_points_share_a_front():
+    values = np.array([[1.0, 1.0], [1.0, 1.0], [0.0, 0.0]])
+    assert pareto_rank(values, [True, True]).tolist() == [1, 1, 2]
+
+
+@pytest.mark.parametrize(
+    ("formula", "mn3", "capacity"),
+    [("LiMn2O4", 0.5, 148.2), ("LiNi0.5Mn1.5O4", 0.0, 146.7), ("LiMnO2", 1.0, 285.5),
+     ("LiMnPO4", 0.0, 170.9)],  # fmt: skip
+    ids=["LMO", "LNMO", "LiMnO2", "LMP"],
+)
+def test_cathode_properties(formula, mn3, capacity):
+    comp = Composition(formula)
+    assert mn3_fraction(comp) == pytest.approx(mn3)
+    li_cap, redox_cap = capacities_mAh_g(comp)
+    assert li_cap == pytest.approx(capacity, abs=0.2)  # textbook theoretical capacities
+    assert redox_cap == pytest.approx(capacity, abs=0.2)
+
+
+def test_li2mno3_has_no_redox_capacity_from_mn4():
+    li_cap, redox_cap = capacities_mAh_g(Composition("Li2MnO3"))
+    assert li_cap == pytest.approx(458.9, abs=0.2) and redox_cap == 0.0
+
+
+def test_cost_orders_cathodes_sensibly():
+    assert cost_usd_per_kg("LiMn2O4") < cost_usd_per_kg("LiCoO2") < cost_usd_per_kg("Li7La3Zr2O12")

@@ -1,0 +1,117 @@
+"""A real screening run on a local Dask cluster: outputs, failures, resume, lock."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import matscreen
+from matscreen.core.errors import MatscreenInputError, OutputLockedError
+from matscreen.screening.checkpoint import RunLock
+
+SPACE = """
+name: tiny_antiperovskites
+family: oxide_electrolyte
+prototypes:
+  - prototype: Li3OCl_Pm-3m
+    sites:
+      Cl: [Cl, Br, I, {Cl: 1/2, Br: 1/2}]
+      Li: [Li, Na]
+    compensation: li
+"""
+WORKFLOW = """
+name: tiny
+family: oxide_electrolyte
+seed: 3
+candidates:
+  space: space.yaml
+featurize:
+  chunk_size: 2
+screening:
+  bvse_top_k: 2
+  bvse_resolution: 0.4
+"""
+
+
+@pytest.fixture(scope="module")
+def client():
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as lc, Client(lc) as c:
+        yield c
+
+
+@pytest.fixture
+def workflow(tmp_path: Path) -> Path:
+    (tmp_path / "space.yaml").write_text(SPACE)
+    path = tmp_path / "wf.yaml"
+    path.write_text(WORKFLOW)
+    return path
+
+
+def test_screen_writes_results_report_and_run_json(workflow, client):
+    results = matscreen.screen(workflow, client=client, out="out")
+    for name in ("results.parquet", "report.html", "run.json"):
+        assert Path("out", name).is_file()
+    table = pd.read_parquet("out/results.parquet")
+    assert list(table["id"]) == list(results["id"])
+    assert {"id", "formula", "family", "status", "error", "pareto_rank", "structure"} <= set(table.columns)
+    assert table["id"].is_unique
+    # Na on the Li site leaves no Li: those rows fail with the reason, the rest complete.
+    no_li = table[~table["formula"].str.contains("Li")]
+    assert len(no_li) >= 1 and (no_li["status"] == "failed").all()
+    assert no_li["error"].str.contains("no Li").all()
+    ok = table[table["status"] == "ok"]
+    assert len(ok) >= 3
+    assert (ok["pareto_rank"] >= 1).all() and (ok["pareto_rank"] == 1).any()
+    assert ok["bvse_barrier_3d"].notna().sum() == 2  # the top two by descriptor score
+    run = json.loads(Path("out/run.json").read_text())
+    assert run["seed"] == 3 and run["workflow"]["name"] == "tiny"
+    assert {"pymatgen", "dask", "matscreen"} <= set(run["versions"])
+    assert run["counts"]["failed"] == len(no_li)
+    html = Path("out/report.html").read_text()
+    assert "descriptor scores, not ML predictions" in html and "data:image/png;base64" in html
+
+
+def test_same_seed_same_results(workflow, client):
+    a = matscreen.screen(workflow, client=client, out="a")
+    b = matscreen.screen(workflow, client=client, out="b")
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_rerun_without_resume_is_refused_and_resume_recomputes_nothing(workflow, client):
+    first = matscreen.screen(workflow, client=client, out="out")
+    with pytest.raises(MatscreenInputError, match="--resume"):
+        matscreen.screen(workflow, client=client, out="out")
+    stamps = {p.name: p.stat().st_mtime_ns for p in Path("out/checkpoints").iterdir()}
+    again = matscreen.screen(workflow, client=client, out="out", resume=True)
+    assert {p.name: p.stat().st_mtime_ns for p in Path("out/checkpoints").iterdir()} == stamps
+    pd.testing.assert_frame_equal(first, again)
+
+
+def test_interrupted_run_resumes_to_the_same_results(workflow, client):
+    full = matscreen.screen(workflow, client=client, out="full")
+    matscreen.screen(workflow, client=client, out="cut")
+    # Simulate a kill: results never written, half of the featurize chunks lost.
+    Path("cut/results.parquet").unlink()
+    lost = sorted(Path("cut/checkpoints").glob("featurize-*.parquet"))[::2]
+    for p in lost:
+        p.unlink()
+    kept = {p.name for p in Path("cut/checkpoints").iterdir()}
+    resumed = matscreen.screen(workflow, client=client, out="cut", resume=True)
+    pd.testing.assert_frame_equal(full, resumed)
+    assert kept <= {p.name for p in Path("cut/checkpoints").iterdir()}
+
+
+def test_locked_output_is_refused(workflow, client):
+    with RunLock(Path("busy")), pytest.raises(OutputLockedError, match="in use"):
+        matscreen.screen(workflow, client=client, out="busy")
+
+
+def test_unknown_space_is_an_input_error(workflow, client):
+    workflow.write_text(WORKFLOW.replace("space.yaml", "no_such_space"))
+    with pytest.raises(MatscreenInputError, match="candidates.space"):
+        matscreen.screen(workflow, client=client, out="x")
