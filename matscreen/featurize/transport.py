@@ -196,6 +196,7 @@ class BVSEBarrier(BatchFeaturizer):
     def featurize(self, s: Structure) -> list[float]:
         """Featurize one ordered structure."""
         import logging
+        import warnings
 
         from bvlain import Lain
 
@@ -209,9 +210,12 @@ class BVSEBarrier(BatchFeaturizer):
         level = logging.getLogger().level
         calc = Lain(verbose=False)
         try:
-            calc.read_structure(decorated, oxi_check=False)
-            calc.bvse_distribution(mobile_ion=self.mobile_ion, resolution=self.resolution)
-            barriers = calc.percolation_barriers()
+            with warnings.catch_warnings():
+                # bvlain divides by zero at the grid points on top of ions (masked later)
+                warnings.simplefilter("ignore", RuntimeWarning)
+                calc.read_structure(decorated, oxi_check=False)
+                calc.bvse_distribution(mobile_ion=self.mobile_ion, resolution=self.resolution)
+                barriers = calc.percolation_barriers()
         finally:
             logging.getLogger().setLevel(level)
         return [float(barriers[k]) for k in ("E_1D", "E_2D", "E_3D")]

@@ -1,0 +1,83 @@
+"""Reading prediction inputs: CSV, CIF, folders, and bad files that fail one row only."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from matscreen.core.errors import MatscreenInputError
+from matscreen.core.inputs import read_cif, read_predict_input
+
+
+@pytest.fixture
+def cif_dir(test_dir: Path) -> Path:
+    folder = Path("cifs")
+    shutil.copytree(test_dir / "data" / "cifs", folder)
+    return folder
+
+
+def test_good_cif(cif_dir):
+    s = read_cif(cif_dir / "LiCl.cif")
+    assert s.composition.reduced_formula == "LiCl" and len(s) == 8
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        (b"", "empty file"),
+        (b"\x00\x01\x02binary", "binary data"),
+        (b"data_x\n_cell_length_a 5\n", "no structure"),
+        (b"this is not a cif at all", "no structure"),
+    ],
+    ids=["empty", "binary", "no-atoms", "garbage"],
+)
+def test_bad_cifs_have_specific_messages(content, needle):
+    Path("bad.cif").write_bytes(content)
+    with pytest.raises(ValueError, match=needle) as info:
+        read_cif("bad.cif")
+    assert "bad.cif" in str(info.value)
+
+
+def test_truncated_cif_is_an_error(cif_dir):
+    with pytest.raises(ValueError, match="truncated.cif"):
+        read_cif(cif_dir / "truncated.cif")
+
+
+def test_overlapping_atoms(cif_dir):
+    text = (cif_dir / "LiCl.cif").read_text()
+    s = read_cif(cif_dir / "LiCl.cif")
+    s.append("Li", [0.01, 0.0, 0.0])
+    s.to(filename="overlap.cif")
+    with pytest.raises(ValueError, match="overlapping atoms"):
+        read_cif("overlap.cif")
+    assert text  # the source file is untouched
+
+
+def test_folder_of_cifs_marks_bad_files_failed(cif_dir):
+    table = read_predict_input(cif_dir)
+    by_file = table.set_index("file")
+    assert by_file.loc["LiCl.cif", "input_error"] is None
+    assert "truncated.cif" in by_file.loc["truncated.cif", "input_error"]
+
+
+def test_csv_with_cif_column_and_path_traversal(cif_dir):
+    Path("outside.cif").write_text((cif_dir / "LiCl.cif").read_text())
+    (cif_dir / "in.csv").write_text(
+        "formula,cif,note\nLiCl,LiCl.cif,a\nLi2O,,b\nLiCl,../outside.cif,c\nLiCl,missing.cif,d\n"
+    )
+    table = read_predict_input(cif_dir / "in.csv")
+    assert list(table["note"]) == ["a", "b", "c", "d"]  # extra columns kept, in order
+    assert table["structure"][0] is not None and table["input_error"][0] is None
+    assert table["structure"][1] is None and table["input_error"][1] is None
+    assert "outside the input folder" in table["input_error"][2]
+    assert "file not found" in table["input_error"][3]
+
+
+def test_unsupported_type_and_missing_path_are_usage_errors():
+    Path("x.xlsx").write_text("nope")
+    with pytest.raises(MatscreenInputError, match="unsupported file type"):
+        read_predict_input("x.xlsx")
+    with pytest.raises(MatscreenInputError, match="no such file"):
+        read_predict_input("nothing.csv")
