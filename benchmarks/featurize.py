@@ -28,9 +28,9 @@ import pandas as pd
 
 
 def load_structures(n: int) -> list:
-    from matscreen.datasets.obelix import obelix_structures
-
+    """Return ``n`` distinct ordered structures built from the OBELiX CIFs."""
     from matscreen.core.hashing import structure_hash
+    from matscreen.datasets.obelix import obelix_structures
 
     unique = {}
     for s in obelix_structures().values():
@@ -51,6 +51,7 @@ def load_structures(n: int) -> list:
 
 
 def run_matminer(structures: list) -> tuple[pd.DataFrame, float]:
+    """Featurize with matminer's featurize_dataframe; return features and seconds."""
     from matminer.featurizers.composition import ElementProperty, Stoichiometry, ValenceOrbital
     from matminer.featurizers.structure import DensityFeatures, GlobalSymmetryFeatures
 
@@ -66,6 +67,7 @@ def run_matminer(structures: list) -> tuple[pd.DataFrame, float]:
 
 
 def run_matscreen(structures: list, client, chunk_size: int = 64) -> tuple[pd.DataFrame, float]:  # noqa: ANN001
+    """Featurize with matscreen's engine; return features and seconds."""
     from matscreen.featurize.composition import (
         ElementStatistics,
         StoichiometryNorms,
@@ -84,6 +86,7 @@ def run_matscreen(structures: list, client, chunk_size: int = 64) -> tuple[pd.Da
 
 
 def main() -> None:
+    """Run both engines, check agreement, print the ratios."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=600, help="structures to featurize")
     parser.add_argument("--workers", type=int, default=2, help="Dask workers for matscreen")
@@ -108,7 +111,9 @@ def main() -> None:
     common = [c for c in mm.columns]
     assert list(ms_dask.columns) == common, set(common) ^ set(ms_dask.columns)
     for table in (ms_serial, ms_dask):
-        np.testing.assert_allclose(table[common].to_numpy(float), mm.to_numpy(float), rtol=1e-8, atol=1e-8)
+        np.testing.assert_allclose(
+            table[common].to_numpy(float), mm.to_numpy(float), rtol=1e-8, atol=1e-8
+        )
     print(f"values agree: {len(common)} features x {len(structures)} structures")
 
     rate = lambda t: len(structures) / t  # noqa: E731

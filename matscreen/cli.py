@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -76,9 +76,13 @@ def screen(
     cluster: Annotated[
         str, typer.Option("--cluster", help="local, slurm, pbs or tcp://HOST:PORT.")
     ] = "local",
-    workers: Annotated[Optional[int], typer.Option("--workers", min=1, help="Dask workers.")] = None,  # noqa: UP045
-    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run in OUT.")] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; run nothing.")] = False,
+    workers: Annotated[int | None, typer.Option("--workers", min=1, help="Dask workers.")] = None,  # noqa: UP045
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue an interrupted run in OUT.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan; run nothing.")
+    ] = False,
 ) -> None:
     """Run a screening workflow; write results.parquet, report.html and run.json."""
     from matscreen.core.config import load_workflow
@@ -98,17 +102,23 @@ def screen(
 def _plan(cfg, out: Path, cluster: str, workers: int | None) -> str:  # noqa: ANN001
     from matscreen.core.settings import get_settings
 
+    fz = cfg.featurize
     lines = [
         f"workflow     {cfg.name} ({cfg.family}), seed {cfg.seed}",
-        f"candidates   space {cfg.resolve_space()}" + (f", first {cfg.candidates.limit}" if cfg.candidates.limit else ""),
-        f"stage 1      featurize (composition={cfg.featurize.composition}, structure={cfg.featurize.structure}, "
-        f"transport={cfg.featurize.transport}), chunks of {cfg.featurize.chunk_size or get_settings().CHUNK_SIZE}",
+        f"candidates   space {cfg.resolve_space()}"
+        + (f", first {cfg.candidates.limit}" if cfg.candidates.limit else ""),
+        f"stage 1      featurize (composition={fz.composition}, structure={fz.structure}, "
+        f"transport={fz.transport}), chunks of {fz.chunk_size or get_settings().CHUNK_SIZE}",
     ]
     if cfg.is_electrolyte and cfg.screening.bvse_top_k:
-        lines.append(f"stage 2      BVSE Li barrier (bvlain, {cfg.screening.bvse_resolution} Å) for the top {cfg.screening.bvse_top_k}")
+        lines.append(
+            f"stage 2      BVSE Li barrier (bvlain, {cfg.screening.bvse_resolution} Å) "
+            f"for the top {cfg.screening.bvse_top_k}"
+        )
     lines += [
         "ranking      descriptor score + Pareto fronts",
-        f"output       {out}/results.parquet, report.html, run.json (checkpoints in {out}/checkpoints)",
+        f"output       {out}/results.parquet, report.html, run.json "
+        f"(checkpoints in {out}/checkpoints)",
         f"cluster      {cluster}" + (f", {workers} workers" if workers else ""),
     ]
     if cluster in ("slurm", "pbs"):

@@ -33,7 +33,9 @@ def licl():
     """Rock-salt LiCl (a = 5.13 Å)."""
     from pymatgen.core import Lattice, Structure
 
-    return Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.13), ["Li", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    return Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(5.13), ["Li", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]
+    )
 
 
 @pytest.fixture(scope="session")
@@ -41,7 +43,9 @@ def nacl():
     """Rock-salt NaCl (no Li)."""
     from pymatgen.core import Lattice, Structure
 
-    return Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    return Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]
+    )
 
 
 @pytest.fixture(scope="session")

@@ -6,11 +6,10 @@ Unknown or misspelled keys are errors, and every error message names the file
 and the field.
 """
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
-from pathlib import Path
 
 from matscreen.core.errors import MatscreenInputError
 

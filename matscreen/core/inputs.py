@@ -81,7 +81,9 @@ def _resolve_inside(base: Path, relative: str) -> Path:
     return target
 
 
-def read_predict_input(path: str | Path, *, structure_columns: tuple[str, ...] = ("cif",)) -> pd.DataFrame:
+def read_predict_input(
+    path: str | Path, *, structure_columns: tuple[str, ...] = ("cif",)
+) -> pd.DataFrame:
     """Read a CSV, a CIF, or a folder of CIFs into a table for prediction.
 
     Parameters
@@ -120,7 +122,10 @@ def read_predict_input(path: str | Path, *, structure_columns: tuple[str, ...] =
     if suffix == ".cif":
         return pd.DataFrame([_cif_row(path)])
     if suffix != ".csv":
-        raise MatscreenInputError(f"{path}: unsupported file type {suffix or '(none)'}; use .csv, .cif or a folder of CIFs")
+        raise MatscreenInputError(
+            f"{path}: unsupported file type {suffix or '(none)'}; "
+            "use .csv, .cif or a folder of CIFs"
+        )
     try:
         table = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:

@@ -19,9 +19,7 @@ def _resolve(env_var: str, default: Path) -> Path:
     value = os.environ.get(env_var)
     path = Path(value).expanduser() if value else default
     if not path.is_dir():
-        raise FileNotFoundError(
-            f"{path} does not exist; set {env_var} to the folder that holds it"
-        )
+        raise FileNotFoundError(f"{path} does not exist; set {env_var} to the folder that holds it")
     return path
 
 

@@ -49,7 +49,9 @@ class MatscreenSettings(BaseSettings):
         from pydantic_settings import YamlConfigSettingsSource
 
         path = Path(os.environ.get("MATSCREEN_CONFIG_FILE", DEFAULT_CONFIG_FILE)).expanduser()
-        yaml_source = YamlConfigSettingsSource(settings_cls, yaml_file=path if path.exists() else None)
+        yaml_source = YamlConfigSettingsSource(
+            settings_cls, yaml_file=path if path.exists() else None
+        )
         return init_settings, env_settings, yaml_source
 
     def cache_dir(self) -> Path:

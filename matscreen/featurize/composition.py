@@ -307,7 +307,7 @@ def default_composition_featurizers() -> list[BatchFeaturizer]:
     return [ElementStatistics(), StoichiometryNorms(), ValenceOrbitalFractions(), IonicCharacter()]
 
 
-def composition_features(entries: Sequence[object]) -> "pd.DataFrame":  # noqa: F821
+def composition_features(entries: Sequence[object]) -> pd.DataFrame:  # noqa: F821
     """Featurize compositions with the default composition featurizers.
 
     Parameters

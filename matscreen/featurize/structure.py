@@ -24,8 +24,13 @@ if TYPE_CHECKING:
     from pymatgen.core import Structure
 
 CRYSTAL_SYSTEM_INT = {
-    "triclinic": 7, "monoclinic": 6, "orthorhombic": 5, "tetragonal": 4,
-    "trigonal": 3, "hexagonal": 2, "cubic": 1,
+    "triclinic": 7,
+    "monoclinic": 6,
+    "orthorhombic": 5,
+    "tetragonal": 4,
+    "trigonal": 3,
+    "hexagonal": 2,
+    "cubic": 1,
 }  # fmt: skip  (matminer's numbering)
 LAUE_GROUPS = {"-1", "2/m", "mmm", "4/m", "4/mmm", "-3", "-3m", "6/m", "6/mmm", "m-3", "m-3m"}
 
@@ -92,7 +97,9 @@ class DensityFeaturesFast(BatchFeaturizer):
         values = {
             "density": s.density,
             "vpa": volume / len(s),
-            "packing fraction": 4 * np.pi * np.sum(_element_column("atomic_radius")[z] ** 3)
+            "packing fraction": 4
+            * np.pi
+            * np.sum(_element_column("atomic_radius")[z] ** 3)
             / (3 * volume),
         }
         return [float(values[f]) for f in self.features]

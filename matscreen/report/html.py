@@ -83,7 +83,9 @@ def write_report(results: pd.DataFrame, cfg: WorkflowConfig, path: str | Path) -
     electrolyte = cfg.is_electrolyte
     ok = results[results["status"] == "ok"]
     summary = (
-        results.groupby(["prototype", "status"], dropna=False).size().unstack(fill_value=0)
+        results.groupby(["prototype", "status"], dropna=False)
+        .size()
+        .unstack(fill_value=0)
         .reset_index()
     )
     if len(ok):
@@ -109,17 +111,24 @@ def write_report(results: pd.DataFrame, cfg: WorkflowConfig, path: str | Path) -
         f"<p>Family <b>{cfg.family}</b>, seed {cfg.seed}. {html.escape(cfg.description)}</p>",
         "<p>Candidates: " + ", ".join(f"{v} {k}" for k, v in counts.items()) + "</p>",
         f"<p class='note'>{SCORE_NOTE[electrolyte]}</p>",
-        "<h2>Summary per prototype</h2>", _table(summary),
-        f"<h2>Top {len(top)} candidates</h2>", _table(top),
+        "<h2>Summary per prototype</h2>",
+        _table(summary),
+        f"<h2>Top {len(top)} candidates</h2>",
+        _table(top),
     ]
     if len(ok):
         x, y = ("descriptor_score", "cost_usd_per_kg")
         if not electrolyte:
             x, y = ("capacity_redox_mAh_g", "mn3_fraction")
-        parts += ["<h2>Pareto front</h2>", _img(lambda: pareto_scatter(results, x, y), "Pareto front")]
+        parts += [
+            "<h2>Pareto front</h2>",
+            _img(lambda: pareto_scatter(results, x, y), "Pareto front"),
+        ]
         if electrolyte and ok["bvse_barrier_3d"].notna().any():
-            parts.append(_img(lambda: pareto_scatter(results, "descriptor_score", "bvse_barrier_3d",
-                                                     y_label="BVSE Li barrier, 3D (eV)"), "BVSE"))  # fmt: skip
+            label = "BVSE Li barrier, 3D (eV)"
+            parts.append(
+                _img(lambda: pareto_scatter(results, x, "bvse_barrier_3d", y_label=label), "BVSE")
+            )
         plots = ELECTROLYTE_PLOTS if electrolyte else CATHODE_PLOTS
         parts += ["<h2>Descriptor distributions (ok candidates)</h2>",
                   _img(lambda: feature_histograms(ok, plots), "feature distributions")]  # fmt: skip

@@ -30,7 +30,9 @@ def _pyplot():  # noqa: ANN202
     return plt
 
 
-def feature_histograms(table: pd.DataFrame, columns: Sequence[str], *, by: str = "prototype") -> bytes:
+def feature_histograms(
+    table: pd.DataFrame, columns: Sequence[str], *, by: str = "prototype"
+) -> bytes:
     """Histograms of descriptors over ``ok`` rows, stacked by ``by`` (e.g. prototype)."""
     plt = _pyplot()
     cols = [c for c in columns if c in table.columns and table[c].notna().any()]
@@ -51,7 +53,7 @@ def feature_histograms(table: pd.DataFrame, columns: Sequence[str], *, by: str =
         ax.hist(data, bins=edges, stacked=True, label=groups or None)
         ax.set_xlabel(col)
         ax.set_ylabel("candidates")
-    for ax in list(axes.flat)[len(cols):]:
+    for ax in list(axes.flat)[len(cols) :]:
         ax.axis("off")
     if groups:
         axes.flat[0].legend(fontsize=7)

@@ -29,7 +29,7 @@ def cost_usd_per_kg(formula: str) -> float:
     """Return the raw-element cost of a composition in USD/kg (pymatgen cost table)."""
     import warnings
 
-    from pymatgen.analysis.cost import CostAnalyzer, CostDBElements
+    from pymatgen.analysis.cost import CostAnalyzer
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

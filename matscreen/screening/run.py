@@ -110,7 +110,10 @@ def screen(
         timings["candidates_s"] = time.perf_counter() - t0
         with _maybe_client(client, cluster, workers) as c:
             results = _run_stages(cfg, candidates, c, store, timings, progress)
-            cluster_info = {"scheduler": c.scheduler.address, "workers": len(c.scheduler_info()["workers"])}
+            cluster_info = {
+                "scheduler": c.scheduler.address,
+                "workers": len(c.scheduler_info()["workers"]),
+            }
         _write_outputs(cfg, out, results, timings, cluster_info)
     return results
 
@@ -133,8 +136,8 @@ def _candidates(cfg: WorkflowConfig, store: CheckpointStore) -> pd.DataFrame:
     from matscreen.candidates.generate import generate_candidates
     from matscreen.candidates.space import load_space
 
-    key = config_hash({"space": cfg.resolve_space(), "seed": cfg.seed, "limit": cfg.candidates.limit,
-                       "family": cfg.family})  # fmt: skip
+    spec = {"space": cfg.resolve_space(), "seed": cfg.seed, "limit": cfg.candidates.limit}
+    key = config_hash({**spec, "family": cfg.family})
     if store.has("candidates", key):
         logger.info("reusing the candidates of the interrupted run")
         return store.load("candidates", key)
@@ -151,7 +154,9 @@ def _candidates(cfg: WorkflowConfig, store: CheckpointStore) -> pd.DataFrame:
     if ids.duplicated().any():
         dup = ids[ids.duplicated()].iloc[0]
         raise MatscreenInputError(f"candidate generator produced duplicate id {dup!r}")
-    logger.info("%d candidates (%d failed in generation)", len(table), int((table["status"] != "ok").sum()))
+    logger.info(
+        "%d candidates (%d failed in generation)", len(table), int((table["status"] != "ok").sum())
+    )
     store.save("candidates", key, table)
     return table
 
@@ -247,7 +252,9 @@ def _run_stages(
     }  # fmt: skip
     t = time.perf_counter()
     chunks = _chunk_rows(candidates, ["id", "formula", "status", "error", "structure"], chunk_size)
-    stage1 = run_chunks(client, featurize_stage, chunks, options, store, "featurize", progress=progress)
+    stage1 = run_chunks(
+        client, featurize_stage, chunks, options, store, "featurize", progress=progress
+    )
     timings["featurize_s"] = time.perf_counter() - t
     meta = candidates.drop(columns=["status", "error"])
     table = meta.merge(stage1, on="id", how="left", validate="one_to_one")
@@ -274,9 +281,16 @@ def _run_stages(
             t = time.perf_counter()
             order = table.loc[ok].sort_values("descriptor_score", ascending=False, kind="stable")
             survivors = order.head(top_k)
-            bvse_chunks = _chunk_rows(survivors, ["id", "status", "error", "structure"], max(1, chunk_size // 4))
-            bvse_options = {"bvse_resolution": cfg.screening.bvse_resolution, "cache_dir": cache_dir}
-            stage2 = run_chunks(client, bvse_stage, bvse_chunks, bvse_options, store, "bvse", progress=progress)
+            bvse_chunks = _chunk_rows(
+                survivors, ["id", "status", "error", "structure"], max(1, chunk_size // 4)
+            )
+            bvse_options = {
+                "bvse_resolution": cfg.screening.bvse_resolution,
+                "cache_dir": cache_dir,
+            }
+            stage2 = run_chunks(
+                client, bvse_stage, bvse_chunks, bvse_options, store, "bvse", progress=progress
+            )
             timings["bvse_s"] = time.perf_counter() - t
             if len(stage2):
                 stage2 = stage2.set_index("id")
@@ -288,7 +302,9 @@ def _run_stages(
         # Rows that did not reach the BVSE stage rank behind every computed barrier.
         worst = np.nanmax(barrier) + 1.0 if np.isfinite(barrier).any() else 1.0
         barrier_for_rank = np.where(np.isnan(barrier), worst, barrier)
-        objectives = np.column_stack([table["descriptor_score"], table["cost_usd_per_kg"], barrier_for_rank])
+        objectives = np.column_stack(
+            [table["descriptor_score"], table["cost_usd_per_kg"], barrier_for_rank]
+        )
         maximize = [True, False, False]
     else:
         table["descriptor_score"] = percentile_score(table, CATHODE_SCORE_TERMS, ok)
@@ -302,7 +318,16 @@ def _run_stages(
 
 
 def _order_columns(table: pd.DataFrame) -> pd.DataFrame:
-    first = ["id", "formula", "family", "prototype", "status", "error", "pareto_rank", "descriptor_score"]
+    first = [
+        "id",
+        "formula",
+        "family",
+        "prototype",
+        "status",
+        "error",
+        "pareto_rank",
+        "descriptor_score",
+    ]
     first = [c for c in first if c in table.columns]
     last = ["structure"]
     middle = [c for c in table.columns if c not in first and c not in last]

@@ -66,9 +66,7 @@ def _read_structures(rows: list[dict[str, Any]]) -> tuple[list[Any], list[str | 
     return structures, errors
 
 
-def featurize_stage(
-    rows: list[dict[str, Any]], options: dict[str, Any]
-) -> pd.DataFrame:
+def featurize_stage(rows: list[dict[str, Any]], options: dict[str, Any]) -> pd.DataFrame:
     """First stage: features, composition properties and row status for one chunk.
 
     Parameters
@@ -100,9 +98,7 @@ def featurize_stage(
     labels = [label for f in fs for label in f.feature_labels()]
     feats = pd.DataFrame(np.nan, index=range(len(rows)), columns=labels)
     if ok_idx:
-        table = featurize(
-            [structures[i] for i in ok_idx], fs, cache_dir=options.get("cache_dir")
-        )
+        table = featurize([structures[i] for i in ok_idx], fs, cache_dir=options.get("cache_dir"))
         feats.iloc[ok_idx] = table[labels].to_numpy()
         for j, i in enumerate(ok_idx):
             err = table[ERROR_COLUMN].iloc[j]

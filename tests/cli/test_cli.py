@@ -52,7 +52,9 @@ def test_misspelled_field_exits_2_with_one_line_and_no_traceback():
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert lines[-1].startswith("matscreen: error: wf.yaml:") and "famly: unknown field" in lines[-1]
+    assert (
+        lines[-1].startswith("matscreen: error: wf.yaml:") and "famly: unknown field" in lines[-1]
+    )
 
 
 def test_missing_workflow_and_missing_option_exit_2():

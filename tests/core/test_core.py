@@ -11,7 +11,12 @@ import pytest
 from matscreen.core.config import load_workflow
 from matscreen.core.errors import MatscreenInputError, OutputLockedError
 from matscreen.core.hashing import structure_hash
-from matscreen.core.io import atomic_write_parquet, atomic_write_text, structure_from_json, structure_to_json
+from matscreen.core.io import (
+    atomic_write_parquet,
+    atomic_write_text,
+    structure_from_json,
+    structure_to_json,
+)
 from matscreen.core.paths import workflows_dir
 from matscreen.screening.checkpoint import RunLock
 
@@ -52,7 +57,15 @@ def test_good_workflow_defaults():
         ("name: [unclosed", "not valid YAML"),
         ("- a\n- b\n", "must be a YAML mapping"),
     ],
-    ids=["misspelled", "missing", "wrong-type", "out-of-range", "bad-enum", "bad-yaml", "not-mapping"],
+    ids=[
+        "misspelled",
+        "missing",
+        "wrong-type",
+        "out-of-range",
+        "bad-enum",
+        "bad-yaml",
+        "not-mapping",
+    ],
 )
 def test_bad_workflows_name_file_and_field(text, needle):
     with pytest.raises(MatscreenInputError) as info:

@@ -54,7 +54,12 @@ def test_engine_on_a_local_dask_cluster_matches_serial(licl, lifepo4):
     fs = [ElementStatistics(), DensityFeaturesFast(), LiTransportFeatures()]
     entries = [licl, lifepo4] * 3 + ["Li3YCl6"]
     serial = featurize(entries, fs, chunk_size=2)
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as lc, Client(lc) as client:
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as lc,
+        Client(lc) as client,
+    ):
         parallel = featurize(entries, fs, client=client, chunk_size=2)
     pd.testing.assert_frame_equal(serial, parallel)
     assert np.isfinite(serial.iloc[:6, :-1].to_numpy(dtype=float)).all()

@@ -60,7 +60,9 @@ def test_hand_checked_values():
     values = dict(zip(f.feature_labels(), f.featurize(Composition("LiCl")), strict=True))
     assert values["MagpieData mean Number"] == pytest.approx(10.0)
     assert values["MagpieData range Number"] == pytest.approx(14.0)
-    assert StoichiometryNorms(p_list=(2,)).featurize(Composition("LiCl")) == [pytest.approx(0.5**0.5)]
+    assert StoichiometryNorms(p_list=(2,)).featurize(Composition("LiCl")) == [
+        pytest.approx(0.5**0.5)
+    ]
 
 
 def test_bad_compositions_fail_per_row_with_reasons():
@@ -82,7 +84,9 @@ def test_structure_featurizers_match_matminer(licl, lifepo4, si):
 
     numeric = ["spacegroup_num", "crystal_system_int", "is_centrosymmetric", "n_symmetry_ops"]
     for s in (licl, lifepo4, si):
-        np.testing.assert_allclose(DensityFeaturesFast().featurize(s), DensityFeatures().featurize(s))
+        np.testing.assert_allclose(
+            DensityFeaturesFast().featurize(s), DensityFeatures().featurize(s)
+        )
         ref = GlobalSymmetryFeatures(desired_features=numeric).featurize(s)
         assert SymmetryFeatures().featurize(s) == [float(x) for x in ref]
 
@@ -116,7 +120,12 @@ def test_li_transport_needs_li(nacl):
 
 
 def test_feature_labels_match_lengths(licl):
-    for f in (DensityFeaturesFast(), SymmetryFeatures(), CoordinationStatistics(), LiTransportFeatures()):
+    for f in (
+        DensityFeaturesFast(),
+        SymmetryFeatures(),
+        CoordinationStatistics(),
+        LiTransportFeatures(),
+    ):
         assert len(f.featurize(licl)) == len(f.feature_labels())
 
 

@@ -24,8 +24,12 @@ def test_pareto_identical_points_share_a_front():
 
 @pytest.mark.parametrize(
     ("formula", "mn3", "capacity"),
-    [("LiMn2O4", 0.5, 148.2), ("LiNi0.5Mn1.5O4", 0.0, 146.7), ("LiMnO2", 1.0, 285.5),
-     ("LiMnPO4", 0.0, 170.9)],  # fmt: skip
+    [
+        ("LiMn2O4", 0.5, 148.2),
+        ("LiNi0.5Mn1.5O4", 0.0, 146.7),
+        ("LiMnO2", 1.0, 285.5),
+        ("LiMnPO4", 0.0, 170.9),
+    ],  # fmt: skip
     ids=["LMO", "LNMO", "LiMnO2", "LMP"],
 )
 def test_cathode_properties(formula, mn3, capacity):

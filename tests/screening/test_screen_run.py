@@ -40,7 +40,12 @@ screening:
 def client():
     from distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as lc, Client(lc) as c:
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as lc,
+        Client(lc) as c,
+    ):
         yield c
 
 
@@ -58,7 +63,9 @@ def test_screen_writes_results_report_and_run_json(workflow, client):
         assert Path("out", name).is_file()
     table = pd.read_parquet("out/results.parquet")
     assert list(table["id"]) == list(results["id"])
-    assert {"id", "formula", "family", "status", "error", "pareto_rank", "structure"} <= set(table.columns)
+    assert {"id", "formula", "family", "status", "error", "pareto_rank", "structure"} <= set(
+        table.columns
+    )
     assert table["id"].is_unique
     # Na on the Li site leaves no Li: those rows fail with the reason, the rest complete.
     no_li = table[~table["formula"].str.contains("Li")]
