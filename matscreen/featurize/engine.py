@@ -121,26 +121,56 @@ class FeatureCache:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def load(self, signature: str, keys: Sequence[str]) -> pd.DataFrame:
-        """Return cached rows for ``keys`` (indexed by key; missing keys absent)."""
+    def load(self, signature: str, keys: Sequence[str], labels: Sequence[str]) -> pd.DataFrame:
+        """Return cached rows for ``keys`` (indexed by key; missing keys absent).
+
+        An unreadable cache is logged and treated as empty: it costs a
+        recomputation, never a failed row.
+        """
         import pandas as pd
         import pyarrow.dataset as ds
 
         folder = self.folder(signature)
         if not any(folder.glob("*.parquet")):
             return pd.DataFrame()
-        table = ds.dataset(str(folder), format="parquet").to_table(
-            filter=ds.field("key").isin(list(set(keys)))
-        )
+        try:
+            dataset = ds.dataset(str(folder), format="parquet", schema=_schema(labels))
+            table = dataset.to_table(filter=ds.field("key").isin(list(set(keys))))
+        except Exception as exc:  # noqa: BLE001 - a broken cache must not fail the run
+            logger.warning("ignoring unreadable feature cache %s: %s", folder, exc)
+            return pd.DataFrame()
         frame = table.to_pandas()
         return frame.drop_duplicates("key", keep="last").set_index("key")
 
-    def store(self, signature: str, frame: pd.DataFrame) -> None:
-        """Append rows (a ``key`` column plus feature columns) atomically."""
-        from matscreen.core.io import atomic_write_parquet
+    def store(self, signature: str, frame: pd.DataFrame, labels: Sequence[str]) -> None:
+        """Append rows (``key``, the feature columns, the error column) atomically."""
+        import io
 
-        if len(frame):
-            atomic_write_parquet(self.folder(signature) / f"part-{uuid.uuid4().hex}.parquet", frame)
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from matscreen.core.io import atomic_write_bytes
+
+        if not len(frame):
+            return
+        try:
+            table = pa.Table.from_pandas(frame, schema=_schema(labels), preserve_index=False)
+            buf = io.BytesIO()
+            pq.write_table(table, buf)
+            atomic_write_bytes(
+                self.folder(signature) / f"part-{uuid.uuid4().hex}.parquet", buf.getvalue()
+            )
+        except Exception as exc:  # noqa: BLE001 - caching is an optimisation
+            logger.warning("could not write the feature cache: %s", exc)
+
+
+def _schema(labels: Sequence[str]):  # noqa: ANN202 - pyarrow.Schema
+    import pyarrow as pa
+
+    fields = [pa.field("key", pa.string())]
+    fields += [pa.field(label, pa.float64()) for label in labels]
+    fields.append(pa.field(ERROR_COLUMN, pa.string()))
+    return pa.schema(fields)
 
 
 def featurize(
@@ -187,7 +217,7 @@ def featurize(
     keys = [entry_key(e) for e in entries]
     signature = featurizer_signature(featurizers)
     cache = FeatureCache(Path(cache_dir)) if cache_dir is not None else None
-    cached = cache.load(signature, keys) if cache is not None else pd.DataFrame()
+    cached = cache.load(signature, keys, labels) if cache is not None else pd.DataFrame()
     todo_idx = [i for i, k in enumerate(keys) if k not in cached.index]
     # Featurize each distinct key once.
     first_of: dict[str, int] = {}
@@ -209,7 +239,7 @@ def featurize(
         new_rows.append(block)
     computed = pd.concat(new_rows, ignore_index=True) if new_rows else pd.DataFrame()
     if cache is not None and len(computed):
-        cache.store(signature, computed)
+        cache.store(signature, computed, labels)
     if len(computed):
         computed = computed.set_index("key")
     table = pd.concat([cached, computed]) if len(cached) else computed
@@ -243,12 +273,17 @@ def _run_chunks(
             return out
         from distributed import as_completed
 
-        fs = client.scatter(list(featurizers), broadcast=True) if featurizers else []
-        # Ship each chunk as one pickled blob, scattered straight to the workers: Dask's
-        # per-object serialization of pymatgen Structures (many small frames) and
-        # embedding data in the task graph are each several times slower.
-        data = client.scatter([pickle.dumps(c, protocol=5) for c in chunks], hash=False)
-        futures = [client.submit(_featurize_pickled, d, fs, pure=False) for d in data]
+        fs = list(featurizers)
+        # Ship each chunk as one pickled blob inside its task: Dask's per-object
+        # serialization of pymatgen Structures (many small frames) is several times
+        # slower, and data scattered to a worker is lost with it, while a task's own
+        # arguments let the scheduler rerun it elsewhere.
+        futures = [
+            client.submit(
+                _featurize_pickled, pickle.dumps(c, protocol=5), fs, pure=False, retries=2
+            )
+            for c in chunks
+        ]
         index = {f.key: i for i, f in enumerate(futures)}
         out: list[Any] = [None] * len(futures)
         for future in as_completed(futures):

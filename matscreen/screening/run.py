@@ -191,11 +191,10 @@ def run_chunks(
     todo = [(k, chunk) for k, chunk in zip(keys, chunks, strict=True) if k not in done]
     logger.info("%s: %d chunks (%d from checkpoints)", stage, len(chunks), len(done))
     bar = tqdm(total=len(chunks), initial=len(done), desc=stage, unit="chunk", disable=not progress)
-    # Scatter the inputs to the workers rather than embedding them in the task graph.
-    data = client.scatter([chunk for _, chunk in todo], hash=False) if todo else []
+    # The rows travel inside each task (never scattered), so the scheduler can rerun a
+    # task elsewhere when its worker dies.
     futures = {
-        client.submit(func, d, options, pure=False, retries=2): (k, chunk)
-        for d, (k, chunk) in zip(data, todo, strict=True)
+        client.submit(func, chunk, options, pure=False, retries=2): (k, chunk) for k, chunk in todo
     }
     try:
         for future in as_completed(list(futures)):
@@ -203,11 +202,14 @@ def run_chunks(
             try:
                 table = future.result()
             except Exception as exc:  # noqa: BLE001 - the chunk fails, the run goes on
+                # Not checkpointed, so that --resume tries this chunk again.
                 logger.error("%s chunk %s failed: %s", stage, key, exc)
-                table = pd.DataFrame(
+                done[key] = pd.DataFrame(
                     {"id": [r["id"] for r in chunk], "status": "failed",
                      "error": f"{stage} task failed: {type(exc).__name__}: {exc}"}
                 )  # fmt: skip
+                bar.update()
+                continue
             store.save(stage, key, table)
             done[key] = table
             bar.update()
@@ -259,6 +261,10 @@ def _run_stages(
     meta = candidates.drop(columns=["status", "error"])
     table = meta.merge(stage1, on="id", how="left", validate="one_to_one")
     table["status"] = table["status"].fillna("failed")
+    # Columns every ranking needs, even if every chunk failed.
+    for column in [*TRANSPORT_SCORE_TERMS, *CATHODE_SCORE_TERMS, "capacity_li_mAh_g"]:
+        if column not in table.columns:
+            table[column] = np.nan
     ok = (table["status"] == "ok").to_numpy()
 
     limit = cfg.screening.max_cost_usd_per_kg

@@ -45,7 +45,7 @@ def test_cache_is_keyed_by_featurizer_parameters(tmp_path):
     b = featurizer_signature([StoichiometryNorms(p_list=(3,))])
     assert a != b
     cache = FeatureCache(tmp_path)
-    assert cache.load(a, ["c:Li1 Cl1"]).empty
+    assert cache.load(a, ["c:Li1 Cl1"], ["2-norm"]).empty
 
 
 def test_engine_on_a_local_dask_cluster_matches_serial(licl, lifepo4):
@@ -63,3 +63,20 @@ def test_engine_on_a_local_dask_cluster_matches_serial(licl, lifepo4):
         parallel = featurize(entries, fs, client=client, chunk_size=2)
     pd.testing.assert_frame_equal(serial, parallel)
     assert np.isfinite(serial.iloc[:6, :-1].to_numpy(dtype=float)).all()
+
+
+def test_cache_with_all_none_and_string_errors_reads_back(tmp_path, licl, nacl):
+    fs = [DensityFeaturesFast(), LiTransportFeatures()]
+    featurize([licl], fs, cache_dir=tmp_path)  # error column all None
+    featurize([nacl], fs, cache_dir=tmp_path)  # error column a string
+    again = featurize([licl, nacl], fs, cache_dir=tmp_path)
+    assert again[ERROR_COLUMN].iloc[0] is None and "no Li" in again[ERROR_COLUMN].iloc[1]
+
+
+def test_corrupt_cache_is_ignored(tmp_path, licl):
+    fs = [DensityFeaturesFast()]
+    featurize([licl], fs, cache_dir=tmp_path)
+    for part in tmp_path.rglob("*.parquet"):
+        part.write_bytes(b"not parquet")
+    table = featurize([licl], fs, cache_dir=tmp_path)
+    assert table[ERROR_COLUMN].iloc[0] is None and table["density"].iloc[0] > 0
