@@ -102,7 +102,7 @@ def test_killed_run_resumes_to_identical_results(workflow):
     pd.testing.assert_frame_equal(pd.read_parquet("run/results.parquet"), expected)
 
 
-def test_unwritable_output_is_a_clear_error_and_keeps_checkpoints(workflow, monkeypatch):
+def test_unwritable_output_is_a_clear_error_and_keeps_checkpoints(workflow):
     from distributed import Client, LocalCluster
 
     import matscreen.screening.run as run_mod
@@ -111,12 +111,12 @@ def test_unwritable_output_is_a_clear_error_and_keeps_checkpoints(workflow, monk
         raise OSError(28, "No space left on device")
 
     with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as lc, Client(lc) as c:
-        monkeypatch.setattr(run_mod, "atomic_write_parquet", disk_full)
-        with pytest.raises(OSError, match="No space left"):
-            matscreen.screen(workflow, client=c, out="full")
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(run_mod, "atomic_write_parquet", disk_full)
+            with pytest.raises(OSError, match="No space left"):
+                matscreen.screen(workflow, client=c, out="full")
         kept = sorted(p.name for p in Path("full/checkpoints").iterdir())
         assert kept and not Path("full/results.parquet").exists()
         assert not Path("full/run.lock").exists()  # the lock is released on error
-        monkeypatch.undo()
         results = matscreen.screen(workflow, client=c, out="full", resume=True)
     assert (results["status"] == "ok").all()
