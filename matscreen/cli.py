@@ -124,7 +124,7 @@ def _plan(cfg, out: Path, cluster: str, workers: int | None) -> str:  # noqa: AN
     if cluster in ("slurm", "pbs"):
         from matscreen.core.clusters import job_script
 
-        lines += ["", f"worker job script ({cluster}):", job_script(cluster)]
+        lines += ["", f"worker job script ({cluster}):", job_script(cluster, workers=workers)]
     return "\n".join(lines)
 
 

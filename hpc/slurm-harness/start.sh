@@ -75,7 +75,8 @@ install -d -o munge -g munge -m 0700 /var/log/munge /var/lib/munge
 mkdir -p "$BASE"/state/ctld "$BASE"/state/d "$BASE"/log
 touch "$PIDS"
 mem_mb=$(awk '/^MemTotal:/ {printf "%d", $2 / 1024 * 0.8}' /proc/meminfo)
-cpus=$(nproc)
+# nproc honours OMP_NUM_THREADS (dask sets it to 1 in its processes): ignore it, keep the affinity mask
+cpus=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)
 cat > "$CONF.new" <<EOF
 # Written by matscreen hpc/slurm-harness/start.sh: one node, one partition 'debug'.
 ClusterName=matscreen
@@ -144,7 +145,7 @@ waitfor() {
   done
   return 1
 }
-munge_ok() { munge -n </dev/null | unmunge >/dev/null 2>&1; }
+munge_ok() { { munge -n </dev/null | unmunge; } >/dev/null 2>&1; }
 
 # --- 4. daemons (foreground mode in their own session, so $! is the daemon) ---------
 if ! alive munged; then

@@ -1,0 +1,577 @@
+"""Dask clients for a laptop, a running scheduler, or an HPC batch system.
+
+One entry point, :func:`open_client`, gives a :class:`distributed.Client` for
+
+``"local"``
+    a :class:`distributed.LocalCluster` sized to this machine (one
+    single-threaded worker process per core, dashboard off);
+``"tcp://HOST:PORT"``
+    an existing scheduler, which is never shut down from here;
+``"slurm"`` / ``"pbs"``
+    a dask-jobqueue ``SLURMCluster`` / ``PBSCluster`` whose workers run as
+    batch jobs and are kept at the requested number (a job that dies or is
+    cancelled is replaced).
+
+Batch-system settings are dask config keys ``jobqueue.slurm.*`` and
+``jobqueue.pbs.*``, read from (later wins):
+
+1. dask's own config: ``~/.config/dask/*.yaml``, ``$DASK_CONFIG``,
+   ``DASK_JOBQUEUE__SLURM__WALLTIME=...`` environment variables,
+   ``dask.config.set``;
+2. the YAML file named by ``$MATSCREEN_JOBQUEUE_CONFIG``;
+3. the ``config`` argument (a mapping or the path of a YAML file).
+
+``hpc/jobqueue.yaml`` in the repository is a commented template. Unlike
+dask-jobqueue, matscreen has no silent defaults for ``walltime``, ``memory``
+and ``cores``: a batch cluster without them raises :class:`ValueError`
+naming the key. Unless the user passes ``--lifetime`` in
+``worker-extra-args``, workers get a ``--lifetime`` shorter than the
+walltime, so they retire cleanly (and are replaced) before the batch system
+kills them.
+
+:func:`job_script` renders the worker job script without starting anything
+(``matscreen screen --dry-run``).
+
+Dask is imported inside the functions, so importing this module is cheap.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import logging
+import os
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from dask_jobqueue.core import Job, JobQueueCluster
+    from distributed import Client
+
+__all__ = [
+    "CONFIG_ENV_VAR",
+    "JOBQUEUE_SCHEDULERS",
+    "ConfigLike",
+    "default_lifetime",
+    "job_script",
+    "load_config",
+    "open_client",
+    "parse_walltime",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Environment variable naming a YAML file of dask config (``jobqueue:`` section).
+CONFIG_ENV_VAR = "MATSCREEN_JOBQUEUE_CONFIG"
+#: Batch systems :func:`open_client` can start workers on.
+JOBQUEUE_SCHEDULERS = ("slurm", "pbs")
+#: Keys that must be set explicitly for a batch cluster (no package defaults).
+REQUIRED_KEYS = ("walltime", "memory", "cores")
+
+ConfigLike = Mapping[str, Any] | str | os.PathLike[str]
+
+_WHERE = (
+    "Set it in ~/.config/dask/jobqueue.yaml, in the YAML file named by "
+    f"${CONFIG_ENV_VAR}, or in the `config` passed to open_client/job_script "
+    "(template: hpc/jobqueue.yaml)."
+)
+_REQUIRED_HELP = {
+    "walltime": "the batch job time limit, e.g. '02:00:00'",
+    "memory": "memory per job, e.g. '16GB'",
+    "cores": "cores per job, e.g. 8",
+}
+
+
+# --------------------------------------------------------------------------- config
+
+
+def _flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Flatten nested mappings into dotted keys (``{"a": {"b": 1}}`` -> ``{"a.b": 1}``).
+
+    ``dask.config.set({"jobqueue": {...}})`` would replace the whole
+    ``jobqueue`` section (dropping dask-jobqueue's other defaults); dotted
+    leaf keys merge instead.
+    """
+    flat: dict[str, Any] = {}
+    for key, value in mapping.items():
+        full = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, Mapping) and value:
+            flat.update(_flatten(value, full))
+        else:
+            flat[full] = value
+    return flat
+
+
+def _read_yaml(path: str | os.PathLike[str], source: str) -> dict[str, Any]:
+    import yaml
+
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise FileNotFoundError(f"{source}: jobqueue config file {p} does not exist")
+    with p.open() as fh:
+        data = yaml.safe_load(fh) or {}
+    if not isinstance(data, Mapping):
+        raise ValueError(f"{source}: {p} must hold a YAML mapping (a `jobqueue:` section)")
+    return dict(data)
+
+
+def load_config(config: ConfigLike | None = None) -> dict[str, Any]:
+    """Collect matscreen's dask-config overrides as flat dotted keys.
+
+    Parameters
+    ----------
+    config
+        A mapping of dask config (nested, ``{"jobqueue": {"slurm": {...}}}``,
+        or dotted, ``{"jobqueue.slurm.walltime": "01:00:00"}``), or the path
+        of a YAML file holding such a mapping. Applied on top of the file
+        named by ``$MATSCREEN_JOBQUEUE_CONFIG``, if that is set.
+
+    Returns
+    -------
+    dict
+        Dotted keys to values, ready for ``dask.config.set``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If a named config file does not exist.
+    ValueError
+        If a config file does not hold a mapping.
+    """
+    flat: dict[str, Any] = {}
+    env_file = os.environ.get(CONFIG_ENV_VAR)
+    if env_file:
+        flat.update(_flatten(_read_yaml(env_file, f"${CONFIG_ENV_VAR}")))
+        logger.debug("read jobqueue config from $%s=%s", CONFIG_ENV_VAR, env_file)
+    if config is not None:
+        if isinstance(config, Mapping):
+            flat.update(_flatten(config))
+        else:
+            flat.update(_flatten(_read_yaml(config, "config")))
+            logger.debug("read jobqueue config from %s", config)
+    return flat
+
+
+def _canon(key: str) -> str:
+    return key.replace("_", "-")
+
+
+def _is_explicit(key: str, overrides: Mapping[str, Any]) -> bool:
+    """Whether the dotted dask-config ``key`` was set by the user, not by a package default."""
+    import dask.config
+
+    want = _canon(key)
+    if any(_canon(k) == want and v is not None for k, v in overrides.items()):
+        return True
+    # User files and DASK_* environment variables (never package defaults).
+    user = dask.config.collect(paths=dask.config.paths, env=os.environ)
+    if dask.config.get(key, None, config=user) is not None:
+        return True
+    # dask.config.set(...) in this process: the value differs from the packaged default.
+    current = dask.config.get(key, None)
+    if current is None:
+        return False
+    for defaults in dask.config.defaults:
+        default = dask.config.get(key, None, config=defaults)
+        if default is not None:
+            return bool(current != default)
+    return True
+
+
+# ------------------------------------------------------------------------- walltime
+
+
+def parse_walltime(value: str | int | float, scheduler: str = "slurm") -> int:
+    """Convert a batch-system time limit to seconds.
+
+    Parameters
+    ----------
+    value
+        SLURM forms ``MM``, ``MM:SS``, ``HH:MM:SS``, ``D-HH``, ``D-HH:MM``,
+        ``D-HH:MM:SS``; PBS forms ``HH:MM:SS``, ``MM:SS`` or plain seconds.
+        A number means minutes for SLURM and seconds for PBS.
+    scheduler
+        ``"slurm"`` or ``"pbs"`` (they read a bare number differently).
+
+    Returns
+    -------
+    int
+        The limit in seconds.
+
+    Raises
+    ------
+    ValueError
+        If ``value`` is not a time limit in one of these forms.
+    """
+    text = str(value).strip()
+    m = re.fullmatch(r"(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?", text)
+    if not m:
+        raise ValueError(f"walltime {value!r} is not a time limit like '02:00:00' or '1-00:00:00'")
+    days, a, b, c = m.groups()
+    parts = [int(x) for x in (a, b, c) if x is not None]
+    if days is not None:  # D-HH[:MM[:SS]]
+        hms = parts + [0] * (3 - len(parts))
+        return int(days) * 86400 + hms[0] * 3600 + hms[1] * 60 + hms[2]
+    if len(parts) == 3:
+        return parts[0] * 3600 + parts[1] * 60 + parts[2]
+    if len(parts) == 2:
+        return parts[0] * 60 + parts[1]
+    return parts[0] * (60 if scheduler == "slurm" else 1)
+
+
+def default_lifetime(walltime_s: int) -> tuple[int, int]:
+    """Choose a worker ``--lifetime`` and ``--lifetime-stagger`` for a walltime.
+
+    The margin before the walltime is 10 % of it, at least 1 minute and at
+    most 10 minutes (at most half the walltime for very short jobs); the
+    stagger is half the margin, so even the latest worker retires half a
+    margin before the batch system would kill it.
+
+    Parameters
+    ----------
+    walltime_s
+        Job time limit in seconds.
+
+    Returns
+    -------
+    tuple of int
+        ``(lifetime_s, stagger_s)``.
+    """
+    margin = min(max(walltime_s // 10, 60), 600, walltime_s // 2)
+    return walltime_s - margin, margin // 2
+
+
+def _option_value(args: list[str], option: str) -> str | None:
+    for i, arg in enumerate(args):
+        if arg == option and i + 1 < len(args):
+            return str(args[i + 1])
+        if arg.startswith(option + "="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def _with_lifetime(extra: list[str], walltime_s: int, scheduler: str) -> list[str]:
+    from dask.utils import parse_timedelta
+
+    given = _option_value(extra, "--lifetime")
+    if given is None:
+        lifetime, stagger = default_lifetime(walltime_s)
+        logger.info(
+            "workers get --lifetime %ds --lifetime-stagger %ds (walltime %ds); "
+            "set jobqueue.%s.worker-extra-args to choose your own",
+            lifetime,
+            stagger,
+            walltime_s,
+            scheduler,
+        )
+        return [*extra, "--lifetime", f"{lifetime}s", "--lifetime-stagger", f"{stagger}s"]
+    lifetime_s = parse_timedelta(given)
+    stagger_s = parse_timedelta(_option_value(extra, "--lifetime-stagger") or 0)
+    if lifetime_s is not None and lifetime_s + (stagger_s or 0) >= walltime_s:
+        logger.warning(
+            "jobqueue.%s.worker-extra-args: --lifetime %s (+ stagger) is not shorter than the "
+            "walltime (%ds): workers will be killed by the batch system instead of retiring",
+            scheduler,
+            given,
+            walltime_s,
+        )
+    return list(extra)
+
+
+# ------------------------------------------------------------------- job kwargs
+
+
+def _job_class(scheduler: str) -> tuple[type[JobQueueCluster], type[Job]]:
+    if scheduler == "slurm":
+        from dask_jobqueue.slurm import SLURMCluster, SLURMJob
+
+        return SLURMCluster, SLURMJob
+    if scheduler == "pbs":
+        from dask_jobqueue.pbs import PBSCluster, PBSJob
+
+        return PBSCluster, PBSJob
+    raise ValueError(
+        f"cluster {scheduler!r} is not a batch system: use one of {', '.join(JOBQUEUE_SCHEDULERS)}"
+    )
+
+
+def _job_kwargs(scheduler: str, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Resolve the job keywords matscreen sets itself; the rest come from dask config.
+
+    Must be called with ``overrides`` already applied to ``dask.config``.
+    """
+    import dask.config
+
+    def get(key: str) -> Any:
+        return dask.config.get(f"jobqueue.{scheduler}.{key}", None)
+
+    for key in REQUIRED_KEYS:
+        full = f"jobqueue.{scheduler}.{key}"
+        if get(key) is None or not _is_explicit(full, overrides):
+            raise ValueError(
+                f"{full} is not set: matscreen needs {_REQUIRED_HELP[key]} and has no default "
+                f"for it. {_WHERE}"
+            )
+    walltime = str(get("walltime"))
+    walltime_s = parse_walltime(walltime, scheduler)
+    if walltime_s <= 0:
+        raise ValueError(f"jobqueue.{scheduler}.walltime must be positive, got {walltime!r}")
+    extra = list(get("worker-extra-args") or [])
+    return {
+        "cores": int(get("cores")),
+        "memory": str(get("memory")),
+        "walltime": walltime,
+        "worker_extra_args": _with_lifetime(extra, walltime_s, scheduler),
+    }
+
+
+def _scheduler_options(scheduler: str) -> dict[str, Any]:
+    """Scheduler options from config; dashboard off unless asked for; warn on a loopback address."""
+    import dask.config
+
+    options = dict(dask.config.get(f"jobqueue.{scheduler}.scheduler-options", None) or {})
+    if "dashboard_address" not in options:
+        # No dashboard, and the scheduler's small HTTP server (health/metrics) on a free
+        # port instead of 8787, which is often taken on shared login nodes.
+        options.update(dashboard=False, dashboard_address=":0")
+    interface = dask.config.get(f"jobqueue.{scheduler}.interface", None)
+    if not interface and not options.get("host") and not options.get("interface"):
+        # distributed's get_ip() asks the routing table for a route to 8.8.8.8 and,
+        # with none (typical on compute/login nodes), falls back to a loopback address
+        # that workers on other nodes cannot reach.
+        try:
+            from distributed.utils import get_ip
+
+            ip = get_ip()
+        except Exception as exc:  # noqa: BLE001 - any failure means "unknown"
+            ip = None
+            logger.debug("get_ip() failed: %s", exc)
+        if ip is None or ipaddress.ip_address(ip).is_loopback:
+            logger.warning(
+                "the scheduler address would be %s, which workers on other nodes cannot "
+                "reach: set jobqueue.%s.interface (e.g. ib0, eth0) or "
+                "jobqueue.%s.scheduler-options.host",
+                ip or "unknown",
+                scheduler,
+                scheduler,
+            )
+    return options
+
+
+# ------------------------------------------------------------------------ public API
+
+
+def job_script(
+    cluster: str = "slurm",
+    *,
+    workers: int | None = None,
+    config: ConfigLike | None = None,
+) -> str:
+    """Render the batch script one worker job would run, without starting anything.
+
+    Parameters
+    ----------
+    cluster
+        ``"slurm"`` or ``"pbs"``.
+    workers
+        Number of Dask workers the run would keep; only checked here (every
+        worker job gets the same script).
+    config
+        Dask config overrides: a mapping or the path of a YAML file (see
+        :func:`load_config`).
+
+    Returns
+    -------
+    str
+        The job script, with ``tcp://<scheduler-address>:8786`` in place of
+        the scheduler address that is only known once the run starts.
+
+    Raises
+    ------
+    ValueError
+        If ``cluster`` is not a batch system, or walltime, memory or cores is
+        not set.
+    """
+    import dask.config
+
+    if workers is not None and workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    _, job_cls = _job_class(cluster)
+    overrides = load_config(config)
+    with dask.config.set(overrides):
+        kwargs = _job_kwargs(cluster, overrides)
+        interface = dask.config.get(f"jobqueue.{cluster}.interface", None)
+        job = job_cls(
+            "tcp://<scheduler-address>:8786",
+            name="matscreen-worker",
+            interface=interface,
+            **kwargs,
+        )
+        return str(job.job_script())
+
+
+def _local_workers() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return os.cpu_count() or 1
+
+
+@contextlib.contextmanager
+def open_client(
+    cluster: str = "local",
+    *,
+    workers: int | None = None,
+    config: ConfigLike | None = None,
+) -> Iterator[Client]:
+    """Open a Dask client on a local, remote or batch-system cluster.
+
+    Parameters
+    ----------
+    cluster
+        ``"local"``: a LocalCluster on this machine (worker processes with
+        one thread each, dashboard off). ``"tcp://HOST:PORT"``: connect to a
+        running scheduler; it and its workers are left running on exit.
+        ``"slurm"`` / ``"pbs"``: workers as batch jobs via dask-jobqueue,
+        settings from dask config ``jobqueue.<cluster>.*``.
+    workers
+        Number of Dask workers. Local: default one per usable core.
+        Batch: default the worker processes of one job
+        (``jobqueue.<cluster>.processes``, else 1); the count is held with
+        ``adapt(minimum=workers, maximum=workers)``, so a worker job that is
+        cancelled or reaches its lifetime is replaced. Ignored for
+        ``tcp://`` (the scheduler's owner decides).
+    config
+        Dask config overrides, a mapping or the path of a YAML file, applied
+        on top of ``$MATSCREEN_JOBQUEUE_CONFIG`` for the life of the client
+        (see :func:`load_config`).
+
+    Yields
+    ------
+    distributed.Client
+        Closed on exit, with the cluster it started (never an external
+        scheduler).
+
+    Raises
+    ------
+    ValueError
+        If ``cluster`` is unknown, ``workers`` < 1, or a batch cluster lacks
+        walltime, memory or cores.
+
+    Examples
+    --------
+    >>> with open_client("local", workers=2) as client:  # doctest: +SKIP
+    ...     client.submit(sum, [1, 2]).result()
+    3
+    """
+    import dask.config
+
+    if workers is not None and workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    overrides = load_config(config)
+    with dask.config.set(overrides):
+        if cluster == "local":
+            with _local_client(workers) as client:
+                yield client
+        elif cluster.startswith(("tcp://", "tls://", "ucx://", "ws://", "wss://")):
+            with _remote_client(cluster, workers) as client:
+                yield client
+        elif cluster in JOBQUEUE_SCHEDULERS:
+            with _jobqueue_client(cluster, workers, overrides) as client:
+                yield client
+        else:
+            raise ValueError(
+                f"--cluster {cluster!r} is not one of: local, slurm, pbs, tcp://HOST:PORT"
+            )
+
+
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """Turn SIGTERM into ``SystemExit(143)`` while a cluster we own is open.
+
+    Batch systems stop a job (``scancel``, time limit, preemption) with SIGTERM,
+    which by default ends Python without running ``finally`` blocks: the worker
+    jobs of a ``--cluster slurm`` run would keep running (and billing) until
+    their own walltime. Only done in the main thread, and only when SIGTERM
+    still has its default handler (an application's own handler is kept).
+    """
+    import signal
+    import threading
+
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
+        yield
+        return
+
+    def _raise(signum: int, frame: object) -> None:
+        logger.warning("SIGTERM received: closing the cluster")
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _raise)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+@contextlib.contextmanager
+def _local_client(workers: int | None) -> Iterator[Client]:
+    from distributed import Client, LocalCluster
+
+    n = workers or _local_workers()
+    logger.info("starting a LocalCluster with %d worker processes", n)
+    with (
+        _sigterm_raises(),
+        LocalCluster(
+            n_workers=n,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            # dashboard off; its HTTP server (health/metrics) on a free port, not 8787
+            scheduler_kwargs={"dashboard_address": ":0"},
+        ) as lc,
+        Client(lc) as client,
+    ):
+        yield client
+
+
+@contextlib.contextmanager
+def _remote_client(address: str, workers: int | None) -> Iterator[Client]:
+    from distributed import Client
+
+    if workers is not None:
+        logger.info("workers=%d ignored: the scheduler at %s owns its workers", workers, address)
+    logger.info("connecting to the scheduler at %s", address)
+    client = Client(address)
+    try:
+        yield client
+    finally:
+        client.close()  # only our connection; never client.shutdown()
+
+
+@contextlib.contextmanager
+def _jobqueue_client(
+    scheduler: str, workers: int | None, overrides: Mapping[str, Any]
+) -> Iterator[Client]:
+    import dask.config
+    from distributed import Client
+
+    cluster_cls, _ = _job_class(scheduler)
+    kwargs = _job_kwargs(scheduler, overrides)
+    options = _scheduler_options(scheduler)
+    n = workers or int(dask.config.get(f"jobqueue.{scheduler}.processes", None) or 1)
+    with _sigterm_raises(), cluster_cls(scheduler_options=options, **kwargs) as jq:
+        logger.info(
+            "%s: keeping %d workers as batch jobs (scheduler %s); job script:\n%s",
+            cluster_cls.__name__,
+            n,
+            jq.scheduler_address,
+            jq.job_script(),
+        )
+        jq.adapt(minimum=n, maximum=n)
+        with Client(jq) as client:
+            yield client

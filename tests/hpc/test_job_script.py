@@ -1,0 +1,262 @@
+"""Job scripts rendered by matscreen.core.clusters.job_script (no batch system needed)."""
+
+from __future__ import annotations
+
+import logging
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from matscreen.core.clusters import (
+    default_lifetime,
+    job_script,
+    load_config,
+    open_client,
+    parse_walltime,
+)
+
+pytestmark = pytest.mark.usefixtures("clean_dask_config")
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _slurm(**extra: object) -> dict:
+    cfg = {
+        "account": "proj42",
+        "queue": "short",
+        "cores": 4,
+        "memory": "16GB",
+        "walltime": "02:00:00",
+    }
+    cfg.update(extra)
+    return {"jobqueue": {"slurm": cfg}}
+
+
+def _lifetime(script: str) -> tuple[float, float]:
+    from dask.utils import parse_timedelta
+
+    life = re.search(r"--lifetime[ =](\S+)", script)
+    stagger = re.search(r"--lifetime-stagger[ =](\S+)", script)
+    assert life and stagger, script
+    return parse_timedelta(life.group(1)), parse_timedelta(stagger.group(1))
+
+
+def test_slurm_header_has_site_settings() -> None:
+    """Account, partition, walltime, memory and cores reach the #SBATCH header."""
+    script = job_script("slurm", config=_slurm())
+    header = [line for line in script.splitlines() if line.startswith("#SBATCH")]
+    assert "#SBATCH -A proj42" in header
+    assert "#SBATCH -p short" in header
+    assert "#SBATCH -t 02:00:00" in header
+    assert "#SBATCH --mem=15G" in header  # 16 GB = 14.9 GiB, rounded up
+    assert "#SBATCH --cpus-per-task=4" in header
+    assert "tcp://<scheduler-address>:8786" in script
+
+
+def test_lifetime_is_added_and_shorter_than_walltime() -> None:
+    """Without a user --lifetime, one is added that ends before the walltime."""
+    script = job_script("slurm", config=_slurm(walltime="01:00:00"))
+    lifetime, stagger = _lifetime(script)
+    assert lifetime + stagger < 3600
+    assert lifetime >= 3000
+    assert script.count("--lifetime ") == 1
+
+
+def test_user_lifetime_is_kept() -> None:
+    """A --lifetime in worker-extra-args is used as given, not duplicated."""
+    extra = ["--lifetime", "50m", "--lifetime-stagger", "2m"]
+    script = job_script("slurm", config=_slurm(**{"worker-extra-args": extra}))
+    assert "--lifetime 50m --lifetime-stagger 2m" in script
+    assert script.count("--lifetime ") == 1
+
+
+def test_too_long_user_lifetime_warns(caplog: pytest.LogCaptureFixture) -> None:
+    """A user --lifetime past the walltime is logged as a warning."""
+    extra = ["--lifetime", "3h"]
+    with caplog.at_level(logging.WARNING, logger="matscreen.core.clusters"):
+        job_script("slurm", config=_slurm(**{"worker-extra-args": extra}))
+    assert "not shorter than the walltime" in caplog.text
+
+
+def test_pbs_header_has_site_settings() -> None:
+    """Account, queue, walltime, select and interface reach the PBS script."""
+    cfg = {
+        "jobqueue": {
+            "pbs": {
+                "account": "chem7",
+                "queue": "workq",
+                "cores": 8,
+                "memory": "32GB",
+                "walltime": "12:00:00",
+                "interface": "ib0",
+            }
+        }
+    }
+    script = job_script("pbs", config=cfg)
+    assert "#PBS -A chem7" in script
+    assert "#PBS -q workq" in script
+    assert "#PBS -l walltime=12:00:00" in script
+    assert re.search(r"#PBS -l select=1:ncpus=8:mem=\d+[GM]B", script)
+    assert "--interface ib0" in script
+    lifetime, stagger = _lifetime(script)
+    assert lifetime + stagger < 12 * 3600
+
+
+def test_local_directory_and_prologue() -> None:
+    """Local scratch and prologue lines appear in the job script."""
+    cfg = _slurm(**{"local-directory": "$TMPDIR", "job-script-prologue": ["module load py"]})
+    script = job_script("slurm", config=cfg)
+    assert "--local-directory $TMPDIR" in script
+    assert "\nmodule load py\n" in script
+
+
+@pytest.mark.parametrize("missing", ["walltime", "memory", "cores"])
+def test_missing_required_key_names_it(missing: str) -> None:
+    """A missing walltime/memory/cores raises ValueError naming the key and where to set it."""
+    cfg = _slurm()
+    del cfg["jobqueue"]["slurm"][missing]
+    with pytest.raises(ValueError, match=rf"jobqueue\.slurm\.{missing} is not set") as err:
+        job_script("slurm", config=cfg)
+    assert "jobqueue.yaml" in str(err.value)
+    assert "MATSCREEN_JOBQUEUE_CONFIG" in str(err.value)
+
+
+def test_missing_walltime_fails_before_starting_a_cluster() -> None:
+    """open_client refuses a batch cluster without walltime."""
+    cfg = _slurm()
+    del cfg["jobqueue"]["slurm"]["walltime"]
+    with pytest.raises(ValueError, match=r"jobqueue\.slurm\.walltime"):
+        with open_client("slurm", workers=1, config=cfg):
+            pass  # pragma: no cover
+
+
+def test_package_default_walltime_is_not_accepted() -> None:
+    """dask-jobqueue's packaged 30 min walltime does not count as set."""
+    import dask.config
+
+    # dask-jobqueue ships walltime 00:30:00; that must not count as "set".
+    assert dask.config.get("jobqueue.slurm.walltime") == "00:30:00"
+    cfg = _slurm()
+    del cfg["jobqueue"]["slurm"]["walltime"]
+    with pytest.raises(ValueError, match="walltime"):
+        job_script("slurm", config=cfg)
+
+
+def test_dask_config_set_counts_as_explicit() -> None:
+    """A walltime set with dask.config.set is explicit."""
+    import dask.config
+
+    cfg = _slurm()
+    del cfg["jobqueue"]["slurm"]["walltime"]
+    with dask.config.set({"jobqueue.slurm.walltime": "04:00:00"}):
+        assert "#SBATCH -t 04:00:00" in job_script("slurm", config=cfg)
+
+
+def test_dask_env_var_counts_as_explicit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A walltime from a DASK_* variable is explicit, even if it equals the default."""
+    import dask.config
+
+    monkeypatch.setenv("DASK_JOBQUEUE__SLURM__WALLTIME", "00:30:00")
+    dask.config.refresh(paths=dask.config.paths)
+    cfg = _slurm()
+    del cfg["jobqueue"]["slurm"]["walltime"]
+    assert "#SBATCH -t 00:30:00" in job_script("slurm", config=cfg)
+
+
+def test_config_file_from_env_var_and_override(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """$MATSCREEN_JOBQUEUE_CONFIG is read; the config argument wins over it."""
+    site = tmp_path / "site.yaml"
+    site.write_text(
+        "jobqueue:\n  slurm:\n    account: site-acct\n    queue: batch\n"
+        "    cores: 2\n    memory: 4GB\n    walltime: '08:00:00'\n"
+    )
+    monkeypatch.setenv("MATSCREEN_JOBQUEUE_CONFIG", str(site))
+    script = job_script("slurm")
+    assert "#SBATCH -A site-acct" in script and "#SBATCH -t 08:00:00" in script
+    # the config argument (dotted keys here) wins over the env-var file
+    script = job_script("slurm", config={"jobqueue.slurm.walltime": "00:20:00"})
+    assert "#SBATCH -t 00:20:00" in script and "#SBATCH -A site-acct" in script
+
+
+def test_missing_config_file_is_named(tmp_path: Path) -> None:
+    """A config path that does not exist is named in the error."""
+    with pytest.raises(FileNotFoundError, match="nope.yaml"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_shipped_template_renders() -> None:
+    """hpc/jobqueue.yaml renders for SLURM and PBS."""
+    template = REPO / "hpc" / "jobqueue.yaml"
+    for scheduler, marker in (("slurm", "#SBATCH -t "), ("pbs", "#PBS -l walltime=")):
+        script = job_script(scheduler, config=template)
+        assert marker in script
+        assert "--lifetime" in script
+
+
+def test_unknown_cluster_is_rejected() -> None:
+    """Unknown cluster kinds and workers < 1 are usage errors."""
+    with pytest.raises(ValueError, match="not a batch system"):
+        job_script("local", config=_slurm())
+    with pytest.raises(ValueError, match="not one of"):
+        with open_client("kubernetes"):
+            pass  # pragma: no cover
+    with pytest.raises(ValueError, match="at least 1"):
+        with open_client("local", workers=0):
+            pass  # pragma: no cover
+
+
+def test_loopback_scheduler_address_warns(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With no interface/host and a loopback get_ip(), a warning names the key."""
+    import distributed.utils
+
+    from matscreen.core import clusters
+
+    monkeypatch.setattr(distributed.utils, "get_ip", lambda *a, **k: "127.0.0.1")
+    with caplog.at_level(logging.WARNING, logger="matscreen.core.clusters"):
+        options = clusters._scheduler_options("slurm")
+    assert options["dashboard"] is False
+    assert "jobqueue.slurm.interface" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("text", "scheduler", "seconds"),
+    [
+        ("02:00:00", "slurm", 7200),
+        ("30", "slurm", 1800),
+        ("30", "pbs", 30),
+        ("10:30", "slurm", 630),
+        ("1-12", "slurm", 129600),
+        ("2-00:30:00", "slurm", 174600),
+        ("48:00:00", "pbs", 172800),
+    ],
+)
+def test_parse_walltime(text: str, scheduler: str, seconds: int) -> None:
+    """SLURM and PBS time-limit forms convert to seconds."""
+    assert parse_walltime(text, scheduler) == seconds
+
+
+def test_parse_walltime_rejects_garbage() -> None:
+    """Text that is not a time limit is rejected."""
+    with pytest.raises(ValueError, match="time limit"):
+        parse_walltime("two hours")
+
+
+@pytest.mark.parametrize("walltime", [60, 600, 3600, 86400, 7 * 86400])
+def test_default_lifetime_fits_in_walltime(walltime: int) -> None:
+    """Lifetime +/- stagger stays inside the walltime."""
+    lifetime, stagger = default_lifetime(walltime)
+    assert 0 < lifetime - stagger and lifetime + stagger < walltime
+
+
+def test_import_is_cheap() -> None:
+    """Importing matscreen.core.clusters does not import dask."""
+    code = "import sys, matscreen.core.clusters; print('dask' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
