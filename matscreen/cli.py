@@ -76,7 +76,7 @@ def screen(
     cluster: Annotated[
         str, typer.Option("--cluster", help="local, slurm, pbs or tcp://HOST:PORT.")
     ] = "local",
-    workers: Annotated[int | None, typer.Option("--workers", min=1, help="Dask workers.")] = None,  # noqa: UP045
+    workers: Annotated[int | None, typer.Option("--workers", min=1, help="Dask workers.")] = None,
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue an interrupted run in OUT.")
     ] = False,
@@ -126,6 +126,51 @@ def _plan(cfg, out: Path, cluster: str, workers: int | None) -> str:  # noqa: AN
 
         lines += ["", f"worker job script ({cluster}):", job_script(cluster, workers=workers)]
     return "\n".join(lines)
+
+
+@app.command()
+def predict(
+    prop: Annotated[
+        str, typer.Argument(metavar="PROPERTY", help="conductivity, stability or voltage.")
+    ],
+    input_path: Annotated[
+        Path, typer.Argument(metavar="INPUT", help="CSV, CIF or folder of CIFs.")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Output CSV.")],
+) -> None:
+    """Predict a property for every row of INPUT; write OUT.csv (input order, columns kept)."""
+    from matscreen.core.io import atomic_write_text
+    from matscreen.core.predict import predict_file
+
+    table = _run(predict_file, prop, input_path)
+    _run(atomic_write_text, out, table.to_csv(index=False))
+    typer.echo(f"wrote {out}: {table['status'].value_counts().to_dict()}")
+    label = "formula" if "formula" in table.columns else "formula_discharge"
+    raise typer.Exit(
+        _report_failures(table.assign(id=table.index.astype(str) + " " + table[label].astype(str)))
+    )
+
+
+@app.command()
+def train(
+    model: Annotated[str, typer.Argument(metavar="MODEL", help="conductivity")],
+    out: Annotated[Path, typer.Option("--out", help="Where to save the trained model.")],
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="Training CSV (default: the shipped training data)."),
+    ] = None,
+) -> None:
+    """Retrain a shipped surrogate on new data."""
+    if model != "conductivity":
+        _fail_usage(f"unknown model {model!r}; trainable: conductivity")
+    from matscreen.surrogates.conductivity import train_conductivity_model
+
+    if data is None:
+        from matscreen.datasets.obelix import load_obelix
+
+        data = load_obelix("train")
+    path = _run(train_conductivity_model, data, out)
+    typer.echo(f"wrote {path}")
 
 
 def main() -> None:
