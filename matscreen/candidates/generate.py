@@ -221,7 +221,7 @@ def generate_one(
     ``status="failed"`` and the reason in ``error``.
     """
     _prim, labels = host_cell(prototype)
-    counts = {label: labels.count(label) for label in set(labels)}
+    counts = {label: labels.count(label) for label in dict.fromkeys(labels)}
     occ = {label: occupancy.get(label, {label: Fraction(1)}) for label in counts}
     if INTERSTITIAL in counts and INTERSTITIAL not in occupancy:
         occ[INTERSTITIAL] = {VACANCY: Fraction(1)}
@@ -320,7 +320,7 @@ def generate_candidates(
         if family is not None and info.family != family:
             continue
         _prim, labels = host_cell(entry.prototype)
-        counts = {label: labels.count(label) for label in set(labels)}
+        counts = {label: labels.count(label) for label in dict.fromkeys(labels)}
         for occ in enumerate_occupancies(entry):
             occ2, reason = _compensate(occ, counts, entry.compensation)
             if occ2 is None or not is_charge_balanced(_amounts(occ2, counts)):

@@ -157,7 +157,7 @@ def order_occupancy(
     from pymatgen.core import Structure
 
     prim, labels = host_cell(prototype)
-    counts = {label: labels.count(label) for label in set(labels)}
+    counts = {label: labels.count(label) for label in dict.fromkeys(labels)}
     k = supercell_multiplier(counts, occupancy)
     n_atoms = k * sum(
         float(sum(f for sp, f in occupancy[label].items() if sp != VACANCY)) * counts[label]
