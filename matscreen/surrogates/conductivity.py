@@ -1,0 +1,663 @@
+"""Room-temperature Li-ion conductivity: the shipped model, training and table prediction.
+
+The default model (:data:`MODEL_NAME` v:data:`MODEL_VERSION`) is a
+:class:`~matscreen.surrogates.ensemble.ConductivityEnsemble` of an extra-trees
+forest (composition + space group + lattice when a cell is known) and a deep
+ensemble of element-attention networks (composition), trained on the OBELiX
+training split (478 entries). Its weights, std calibration and domain
+threshold were chosen by grouped 5-fold cross-validation on that split
+(groups = chemical systems, so no chemical system straddles folds); the test
+split was not used for any choice. The numbers are in the shipped
+``manifest.json`` (``cv`` section) and printed by ``benchmarks/conductivity.py``.
+
+What ships (``matscreen/surrogates/data/conductivity/``): ``manifest.json``,
+``attention.pt`` (torch ``{state_dict, model_args, versions}``, loaded with
+``weights_only=True``) and ``domain.npz`` (the training composition features
+for the nearest-neighbour domain check). The forest is not shipped (tens of
+MB); it is refitted deterministically from ``datasets/obelix/train.csv`` on
+first use (a few seconds) and cached under the matscreen cache folder.
+
+Censored targets: OBELiX rows reported as ``"<1E-10"`` are trained on at
+``log10_sigma = -15``, the OBELiX authors' convention (see
+:mod:`matscreen.datasets.obelix`), which their published MAE figures use too.
+Predictions far below -10 therefore mean "below the usual measurement limit",
+not a quantitative value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+    from matscreen.surrogates.ensemble import ConductivityEnsemble
+
+logger = logging.getLogger(__name__)
+
+MODEL_NAME = "conductivity-obelix"
+MODEL_VERSION = "1.0.0"
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "data" / "conductivity"
+DEFAULT_FOREST_PARAMS: dict[str, Any] = {
+    "n_estimators": 300, "max_features": 1.0, "max_features_comp": 0.5, "min_samples_leaf": 1,
+}  # fmt: skip
+DEFAULT_ATTENTION_PARAMS: dict[str, Any] = {
+    "n_members": 3, "d_model": 32, "n_layers": 2, "n_heads": 4, "d_embed": 16, "dropout": 0.1,
+    "epochs": 60, "batch_size": 64, "lr": 3e-3, "weight_decay": 1e-4, "use_cell": False,
+}  # fmt: skip
+#: Grid of forest weights tried when choosing the ensemble weights on CV.
+WEIGHT_GRID: tuple[float, ...] = tuple(np.round(np.linspace(0.0, 1.0, 21), 2))
+#: Quantile of the training set's cross-group nearest-neighbour distances
+#: above which a prediction is flagged out of domain.
+DOMAIN_QUANTILE = 0.95
+OUTPUT_COLUMNS: tuple[str, ...] = (
+    "status", "error", "log10_sigma", "log10_sigma_std", "sigma_out_of_domain",
+    "sigma_domain_distance",
+)  # fmt: skip
+
+
+# -- domain of applicability ------------------------------------------------
+@dataclass
+class CompositionDomain:
+    """Nearest-training-composition distance in standardized feature space.
+
+    Attributes
+    ----------
+    train_features
+        Standardized composition features of the training rows.
+    mean, scale
+        The standardization.
+    threshold
+        Distance above which a composition is out of domain (the
+        :data:`DOMAIN_QUANTILE` quantile of each training row's distance to
+        the nearest training row of another chemical system).
+    elements
+        Elements seen in training; a composition with any other element is
+        out of domain whatever its distance.
+    """
+
+    train_features: np.ndarray
+    mean: np.ndarray
+    scale: np.ndarray
+    threshold: float
+    elements: frozenset[str] = field(default_factory=frozenset)
+
+    @classmethod
+    def fit(cls, features: np.ndarray, groups: np.ndarray, elements: set[str]) -> CompositionDomain:
+        """Build the domain from training features and their chemical-system groups."""
+        mean = features.mean(axis=0)
+        scale = features.std(axis=0)
+        scale[scale == 0] = 1.0
+        z = (features - mean) / scale
+        d = np.sqrt(((z[:, None, :] - z[None, :, :]) ** 2).sum(-1))
+        d[groups[:, None] == groups[None, :]] = np.inf
+        nearest = d.min(axis=1)
+        threshold = float(np.quantile(nearest[np.isfinite(nearest)], DOMAIN_QUANTILE))
+        return cls(z.astype(np.float32), mean, scale, threshold, frozenset(elements))
+
+    def distance(self, features: np.ndarray) -> np.ndarray:
+        """Distance of each row to its nearest training composition (NaN rows give NaN)."""
+        from sklearn.metrics import pairwise_distances
+
+        out = np.full(len(features), np.nan)
+        ok = np.isfinite(features).all(axis=1)
+        if ok.any():
+            z = ((features[ok] - self.mean) / self.scale).astype(np.float32)
+            d = pairwise_distances(z, self.train_features, n_jobs=1)
+            out[ok] = d.min(axis=1)
+        return out
+
+    def save(self, path: Path) -> None:
+        """Write the domain to an ``.npz`` file."""
+        np.savez_compressed(
+            path, train_features=self.train_features, mean=self.mean, scale=self.scale,
+            threshold=np.array(self.threshold), elements=np.array(sorted(self.elements)),
+        )  # fmt: skip
+
+    @classmethod
+    def load(cls, path: Path) -> CompositionDomain:
+        """Read a domain written by :meth:`save`."""
+        with np.load(path, allow_pickle=False) as data:
+            return cls(
+                data["train_features"], data["mean"], data["scale"],
+                float(data["threshold"]), frozenset(str(e) for e in data["elements"]),
+            )  # fmt: skip
+
+
+# -- grouped cross-validation ----------------------------------------------
+def grouped_cv_predictions(
+    X: Any,
+    y: np.ndarray,
+    *,
+    cv_folds: int = 5,
+    seed: int = 0,
+    forest_params: dict[str, Any] | None = None,
+    attention_params: dict[str, Any] | None = None,
+    components: tuple[str, ...] = ("forest_comp", "forest_cell", "attention"),
+) -> dict[str, np.ndarray]:
+    """Out-of-fold predictions of each component under grouped K-fold CV.
+
+    Groups are chemical systems (``GroupKFold`` with shuffling, seeded), so
+    compositions of one system (e.g. all doped Li-La-Zr-O garnets of the same
+    elements) are always in the same fold.
+
+    Parameters
+    ----------
+    X
+        Training inputs (see :mod:`matscreen.surrogates.inputs`).
+    y
+        Targets, log10 S/cm.
+    cv_folds, seed
+        Folds and seed of the split (and of the models).
+    forest_params, attention_params
+        Component hyperparameters (defaults: the shipped ones).
+    components
+        Which out-of-fold predictions to compute: ``forest_comp`` (forest on
+        composition only, for every row), ``forest_cell`` (forest on
+        composition + cell, rows with a cell; NaN elsewhere), ``attention``.
+
+    Returns
+    -------
+    dict
+        ``{"<component>_mean", "<component>_std" (raw, uncalibrated), "fold", "has_cell"}``.
+    """
+    from sklearn.model_selection import GroupKFold
+
+    from matscreen.surrogates.attention import AttentionConductivityRegressor
+    from matscreen.surrogates.forest import (
+        ConductivityForest,
+        _forest_mean_std,
+        chemical_system_groups,
+    )
+
+    fparams = {**DEFAULT_FOREST_PARAMS, **(forest_params or {})}
+    aparams = {**DEFAULT_ATTENTION_PARAMS, **(attention_params or {})}
+    forest = ConductivityForest(**fparams, calibrate=False, random_state=seed)
+    comp, cell, errors, entries = forest.featurize(X)
+    ConductivityForest._check_training(errors, np.asarray(y, dtype=float), len(comp))
+    y = np.asarray(y, dtype=float)
+    groups = chemical_system_groups(entries)
+    has_cell = np.isfinite(cell).all(axis=1)
+    full = np.hstack([comp, cell])
+    n = len(y)
+    out: dict[str, np.ndarray] = {"fold": np.zeros(n, dtype=int), "has_cell": has_cell}
+    for name in components:
+        out[f"{name}_mean"] = np.full(n, np.nan)
+        out[f"{name}_std"] = np.full(n, np.nan)
+    cv = GroupKFold(n_splits=cv_folds, shuffle=True, random_state=seed)
+    for k, (tr, te) in enumerate(cv.split(comp, y, groups)):
+        t0 = time.perf_counter()
+        out["fold"][te] = k
+        if "forest_comp" in components:
+            f = forest._forest(cell=False).fit(comp[tr], y[tr])
+            out["forest_comp_mean"][te], out["forest_comp_std"][te] = _forest_mean_std(f, comp[te])
+        if "forest_cell" in components:
+            tr_c, te_c = tr[has_cell[tr]], te[has_cell[te]]
+            if len(tr_c) and len(te_c):
+                f = forest._forest(cell=True).fit(full[tr_c], y[tr_c])
+                m, s = _forest_mean_std(f, full[te_c])
+                out["forest_cell_mean"][te_c], out["forest_cell_std"][te_c] = m, s
+        if "attention" in components:
+            att = AttentionConductivityRegressor(**{**aparams, "seed": seed})
+            att.fit([entries[i] for i in tr], y[tr])
+            m, s = att.predict([entries[i] for i in te], return_std=True)
+            out["attention_mean"][te], out["attention_std"][te] = m, s
+        logger.info("CV fold %d/%d done in %.1f s", k + 1, cv_folds, time.perf_counter() - t0)
+    return out
+
+
+def choose_ensemble(oof: dict[str, np.ndarray], y: np.ndarray) -> dict[str, Any]:
+    """Choose ensemble weights and std calibration from out-of-fold predictions.
+
+    The forest weight is picked from :data:`WEIGHT_GRID` (0 = attention only,
+    1 = forest only) by out-of-fold MAE, separately for rows with a cell
+    (forest on composition + cell) and for composition-only use (forest on
+    composition). Std factors make 68 % of out-of-fold residuals fall within
+    one std (see :func:`~matscreen.surrogates.forest.calibration_factor`).
+
+    Returns
+    -------
+    dict
+        Weights, std factors and the CV MAE of every candidate.
+    """
+    from matscreen.surrogates.ensemble import mix
+    from matscreen.surrogates.forest import calibration_factor
+
+    y = np.asarray(y, dtype=float)
+    has_cell = oof["has_cell"] & np.isfinite(oof["forest_cell_mean"])
+    am, as_ = oof["attention_mean"], oof["attention_std"]
+    result: dict[str, Any] = {"n": len(y), "n_cell": int(has_cell.sum())}
+    fc_scale = calibration_factor(y - oof["forest_comp_mean"], oof["forest_comp_std"])
+    result["forest_std_scale_comp"] = fc_scale
+    for tag, fm_key, mask in (("cell", "forest_cell", has_cell), ("comp", "forest_comp", None)):
+        rows = mask if mask is not None else np.ones(len(y), dtype=bool)
+        fm, fs = oof[f"{fm_key}_mean"][rows], oof[f"{fm_key}_std"][rows]
+        f_scale = calibration_factor(y[rows] - fm, fs)
+        result[f"forest_std_scale_{tag}"] = f_scale
+        maes = {
+            float(w): float(np.abs(w * fm + (1 - w) * am[rows] - y[rows]).mean())
+            for w in WEIGHT_GRID
+        }
+        w_best = min(maes, key=lambda w: (round(maes[w], 4), -w))
+        m, s = mix(w_best, fm, fs * f_scale, am[rows], as_[rows])
+        result[f"forest_weight_{tag}"] = w_best
+        result[f"std_scale_{tag}"] = calibration_factor(y[rows] - m, s)
+        result[f"cv_mae_{tag}"] = {
+            "ensemble": maes[w_best],
+            "forest": maes[1.0],
+            "attention": maes[0.0],
+            "median": float(np.abs(y[rows] - np.median(y)).mean()),
+            "by_forest_weight": maes,
+        }
+    return result
+
+
+# -- training -----------------------------------------------------------------
+def read_training_table(data: pd.DataFrame | str | os.PathLike[str]) -> pd.DataFrame:
+    """Read a training table: ``formula``, ``log10_sigma`` and optional ``cif`` / cell columns.
+
+    A ``cif`` column holds paths relative to the CSV's folder; the CIFs are
+    parsed into a ``structure`` column.
+
+    Raises
+    ------
+    ValueError
+        If a required column is missing, a target is not finite, or a CIF
+        cannot be read (the message names the row and file).
+    """
+    import pandas as pd
+
+    base = Path(".")
+    if not isinstance(data, pd.DataFrame):
+        base = Path(data).parent
+        data = pd.read_csv(data)
+    df = data.reset_index(drop=True).copy()
+    missing = {"formula", "log10_sigma"} - set(df.columns)
+    if "structure" in df.columns or "cif" in df.columns:
+        missing.discard("formula")
+    if missing:
+        raise ValueError(f"training table lacks column(s) {sorted(missing)}")
+    y = pd.to_numeric(df["log10_sigma"], errors="coerce")
+    if not np.isfinite(y).all():
+        bad = int(np.flatnonzero(~np.isfinite(y.to_numpy()))[0])
+        raise ValueError(f"log10_sigma of row {bad} is not a finite number")
+    df["log10_sigma"] = y.astype(float)
+    if "cif" in df.columns and "structure" not in df.columns:
+        from pymatgen.core import Structure
+
+        structures = []
+        for i, cif in enumerate(df["cif"]):
+            if not isinstance(cif, str) or not cif.strip():
+                structures.append(None)
+                continue
+            path = Path(cif) if Path(cif).is_absolute() else base / cif
+            try:
+                structures.append(Structure.from_file(path))
+            except Exception as exc:
+                raise ValueError(f"row {i}: cannot read CIF {path}: {exc}") from exc
+        df["structure"] = structures
+    return df
+
+
+def train_conductivity_model(
+    data: pd.DataFrame | str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    cv_folds: int = 5,
+    seed: int = 0,
+    forest_params: dict[str, Any] | None = None,
+    attention_params: dict[str, Any] | None = None,
+    save_forest: bool = True,
+    training_source: str | None = None,
+) -> Path:
+    """Train the conductivity ensemble, choosing its weights by grouped CV, and save it.
+
+    Parameters
+    ----------
+    data
+        A table or CSV path with ``formula`` and ``log10_sigma`` (log10 S/cm)
+        and optionally ``cif`` (path to a CIF, relative to the CSV),
+        ``structure``, ``space_group_number``, lattice columns and
+        ``cell_formula``. Censored values should already be encoded (the
+        shipped model uses -15 for ``"<1E-10"``, see
+        :mod:`matscreen.datasets.obelix`).
+    out
+        Folder to write ``manifest.json``, ``attention.pt``, ``domain.npz``
+        and (with ``save_forest``) ``forest.joblib``.
+    cv_folds, seed
+        Grouped CV folds (groups = chemical systems) and seed.
+    forest_params, attention_params
+        Component hyperparameters (defaults: the shipped ones).
+    save_forest
+        Write the fitted forest; without it the forest is refitted from
+        ``training_source`` when loaded (used for the shipped model).
+    training_source
+        ``"obelix:train"`` for the shipped model; recorded in the manifest.
+
+    Returns
+    -------
+    pathlib.Path
+        The output folder.
+    """
+    import joblib
+    import sklearn
+    import torch
+
+    import matscreen
+    from matscreen.surrogates.attention import AttentionConductivityRegressor
+    from matscreen.surrogates.forest import ConductivityForest, chemical_system_groups
+
+    t_start = time.perf_counter()
+    df = read_training_table(data)
+    y = df["log10_sigma"].to_numpy(dtype=float)
+    fparams = {**DEFAULT_FOREST_PARAMS, **(forest_params or {})}
+    aparams = {**DEFAULT_ATTENTION_PARAMS, **(attention_params or {})}
+    oof = grouped_cv_predictions(
+        df, y, cv_folds=cv_folds, seed=seed, forest_params=fparams, attention_params=aparams
+    )
+    choice = choose_ensemble(oof, y)
+    logger.info("ensemble choice: %s", {k: v for k, v in choice.items() if "cv_mae" not in k})
+
+    forest = ConductivityForest(**fparams, calibrate=False, random_state=seed).fit(df, y)
+    forest.std_scale_comp_ = choice["forest_std_scale_comp"]
+    forest.std_scale_cell_ = choice["forest_std_scale_cell"]
+    attention = AttentionConductivityRegressor(**{**aparams, "seed": seed}).fit(df, y)
+
+    comp, _, _, entries = forest.featurize(df)
+    from matscreen.featurize.composition import as_composition
+
+    elements = {el.symbol for e in entries for el in as_composition(e).elements}
+    domain = CompositionDomain.fit(comp, chemical_system_groups(entries), elements)
+
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    attention.save(out_dir / "attention.pt")
+    domain.save(out_dir / "domain.npz")
+    if save_forest:
+        joblib.dump(forest, out_dir / "forest.joblib", compress=3)
+    manifest = {
+        "name": MODEL_NAME,
+        "version": MODEL_VERSION,
+        "target": "log10 room-temperature ionic conductivity, S/cm",
+        "censored_encoding": "-15 for '<1E-10' upper bounds (OBELiX convention)",
+        "training": {
+            "source": training_source or "user table",
+            "n_rows": len(df),
+            "sha256": _table_digest(df),
+            "seed": seed,
+        },
+        "forest_params": fparams,
+        "forest_std_scale_comp": choice["forest_std_scale_comp"],
+        "forest_std_scale_cell": choice["forest_std_scale_cell"],
+        "attention_params": {**aparams, "seed": seed},
+        "ensemble": {
+            "forest_weight_cell": choice["forest_weight_cell"],
+            "forest_weight_comp": choice["forest_weight_comp"],
+            "std_scale_cell": choice["std_scale_cell"],
+            "std_scale_comp": choice["std_scale_comp"],
+        },
+        "domain": {"threshold": domain.threshold, "quantile": DOMAIN_QUANTILE},
+        "cv": {
+            "folds": cv_folds,
+            "groups": "chemical system",
+            "cell": choice["cv_mae_cell"],
+            "comp": choice["cv_mae_comp"],
+            "n_cell": choice["n_cell"],
+        },
+        "forest_file": "forest.joblib" if save_forest else None,
+        "versions": {
+            "matscreen": matscreen.__version__,
+            "sklearn": sklearn.__version__,
+            "torch": str(torch.__version__),
+            "numpy": np.__version__,
+        },
+        "train_seconds": round(time.perf_counter() - t_start, 1),
+    }
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    logger.info("wrote conductivity model to %s", out_dir)
+    return out_dir
+
+
+def _table_digest(df: pd.DataFrame) -> str:
+    cols = [c for c in ("formula", "log10_sigma") if c in df.columns]
+    text = df[cols].to_csv(index=False, float_format="%.6g")
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+# -- loading -------------------------------------------------------------------
+@dataclass
+class ConductivityPredictor:
+    """A loaded conductivity model: the ensemble, its domain and its manifest."""
+
+    ensemble: ConductivityEnsemble
+    domain: CompositionDomain
+    manifest: dict[str, Any]
+
+    @property
+    def label(self) -> str:
+        """``name@version``."""
+        return f"{self.manifest['name']}@{self.manifest['version']}"
+
+    def predict_table(self, df: pd.DataFrame) -> pd.DataFrame:
+        """See :func:`predict_conductivity_table`."""
+        return _predict_table(self, df)
+
+
+def load_conductivity_model(
+    path: str | os.PathLike[str] | None = None, *, device: str = "cpu"
+) -> ConductivityPredictor:
+    """Load a conductivity model folder (the shipped default when ``path`` is None).
+
+    The shipped default is loaded once per process (see
+    :func:`default_conductivity_model`).
+    """
+    if path is None:
+        return default_conductivity_model(device=device)
+    return _load(Path(path), device)
+
+
+@lru_cache(maxsize=2)
+def default_conductivity_model(device: str = "cpu") -> ConductivityPredictor:
+    """Return the shipped conductivity model, cached for the process."""
+    return _load(DEFAULT_MODEL_DIR, device)
+
+
+def _load(path: Path, device: str) -> ConductivityPredictor:
+    from matscreen.surrogates.attention import AttentionConductivityRegressor
+    from matscreen.surrogates.ensemble import ConductivityEnsemble
+
+    manifest_file = path / "manifest.json"
+    if not manifest_file.is_file():
+        raise FileNotFoundError(f"{manifest_file} not found: not a conductivity model folder")
+    manifest = json.loads(manifest_file.read_text())
+    attention = AttentionConductivityRegressor.load(path / "attention.pt", device=device)
+    forest = _load_forest(path, manifest)
+    ensemble = ConductivityEnsemble.from_components(
+        forest,
+        attention,
+        **manifest["ensemble"],
+        forest_params=manifest["forest_params"],
+        attention_params=manifest["attention_params"],
+        random_state=int(manifest["training"]["seed"]),
+    )
+    domain = CompositionDomain.load(path / "domain.npz")
+    return ConductivityPredictor(ensemble, domain, manifest)
+
+
+def _load_forest(path: Path, manifest: dict[str, Any]) -> Any:
+    import joblib
+    import sklearn
+
+    from matscreen.surrogates.forest import ConductivityForest
+
+    if manifest.get("forest_file"):
+        return joblib.load(path / manifest["forest_file"])
+    source = manifest["training"]["source"]
+    if source != "obelix:train":
+        raise ValueError(f"model at {path} has no forest file and cannot refit from {source!r}")
+    from matscreen.datasets import load_obelix
+
+    df = load_obelix("train", structures=False)
+    digest = _table_digest(df)
+    if digest != manifest["training"]["sha256"]:
+        raise ValueError(
+            f"datasets/obelix/train.csv differs from the data model {manifest['version']} was "
+            f"trained on (digest {digest} != {manifest['training']['sha256']})"
+        )
+    cache = _forest_cache_path(manifest, sklearn.__version__)
+    if cache is not None and cache.is_file():
+        try:
+            return joblib.load(cache)
+        except Exception as exc:  # noqa: BLE001 - rebuilt below
+            logger.warning("ignoring unreadable forest cache %s: %s", cache, exc)
+    t0 = time.perf_counter()
+    forest = ConductivityForest(
+        **manifest["forest_params"], calibrate=False, random_state=int(manifest["training"]["seed"])
+    ).fit(df, df["log10_sigma"].to_numpy())
+    forest.std_scale_comp_ = float(manifest["forest_std_scale_comp"])
+    forest.std_scale_cell_ = float(manifest["forest_std_scale_cell"])
+    logger.info("fitted the conductivity forest in %.1f s", time.perf_counter() - t0)
+    if cache is not None:
+        try:
+            import io
+
+            from matscreen.core.io import atomic_write_bytes
+
+            buf = io.BytesIO()
+            joblib.dump(forest, buf, compress=3)
+            atomic_write_bytes(cache, buf.getvalue())
+        except Exception as exc:  # noqa: BLE001 - caching is best effort
+            logger.info("could not cache the forest at %s: %s", cache, exc)
+    return forest
+
+
+def _forest_cache_path(manifest: dict[str, Any], sklearn_version: str) -> Path | None:
+    try:
+        from matscreen.core.settings import get_settings
+
+        name = (
+            f"{manifest['name']}-{manifest['version']}-forest-"
+            f"{manifest['training']['sha256']}-sklearn{sklearn_version}.joblib"
+        )
+        return get_settings().cache_dir() / "models" / name
+    except Exception:  # noqa: BLE001 - no cache folder
+        return None
+
+
+# -- table prediction ----------------------------------------------------------
+def predict_conductivity_table(
+    df: pd.DataFrame, model: ConductivityPredictor | None = None
+) -> pd.DataFrame:
+    """Predict room-temperature Li-ion conductivity for every row of a table.
+
+    Parameters
+    ----------
+    df
+        Rows with ``formula`` and optionally ``structure`` (pymatgen
+        ``Structure``, ASE ``Atoms`` or None; used for the composition and, via
+        its conventional cell, space group and lattice). Optional
+        ``space_group_number``, ``a, b, c, alpha, beta, gamma`` and
+        ``cell_formula`` columns take precedence over the structure. Other
+        columns are passed through.
+    model
+        A loaded model; the shipped default when None.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The input rows in input order (same index) plus
+
+        - ``status``: ``"ok"`` or ``"failed"``;
+        - ``error``: why a row failed (unparseable formula, no Li, element
+          outside the model's table...), None when ok;
+        - ``log10_sigma``, ``log10_sigma_std``: prediction and calibrated
+          1-sigma uncertainty, log10 S/cm (NaN only for failed rows);
+        - ``sigma_out_of_domain``: True when the composition is farther from
+          every training composition than 95 % of training compositions are
+          from other chemical systems, or contains an element not seen in
+          training;
+        - ``sigma_domain_distance``: that nearest-neighbour distance
+          (standardized composition-feature space).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> out = predict_conductivity_table(pd.DataFrame({"formula": ["Li3InCl6", "NaCl", "Xx2"]}))
+    >>> out["status"].tolist()
+    ['ok', 'failed', 'failed']
+    """
+    return (model or default_conductivity_model()).predict_table(df)
+
+
+def _predict_table(predictor: ConductivityPredictor, df: pd.DataFrame) -> pd.DataFrame:
+    import pandas as pd
+
+    from matscreen.featurize.composition import as_composition
+    from matscreen.surrogates.inputs import normalize_inputs
+
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError("predict_conductivity_table expects a pandas DataFrame")
+    if "formula" not in df.columns and "structure" not in df.columns:
+        raise ValueError("input table needs a 'formula' (or 'structure') column")
+    out = df.copy()
+    n = len(df)
+    inputs = normalize_inputs(df.reset_index(drop=True))
+    errors: list[str | None] = [None] * n
+    for i, entry in enumerate(inputs["entry"]):
+        if entry is None or (isinstance(entry, float) and np.isnan(entry)):
+            errors[i] = "missing formula"
+            continue
+        if isinstance(entry, str) and not entry.strip():
+            errors[i] = "empty formula"
+            continue
+        try:
+            comp = as_composition(entry)
+        except ValueError as exc:
+            errors[i] = str(exc)
+            continue
+        if comp["Li"] <= 0:
+            errors[i] = "no Li in the composition (the model predicts Li-ion conductivity)"
+        elif inputs.at[i, "structure"] is None:
+            inputs.at[i, "entry"] = comp  # parse each formula once
+    mean, std = np.full(n, np.nan), np.full(n, np.nan)
+    dist = np.full(n, np.nan)
+    ood = np.zeros(n, dtype=bool)
+    ok_idx = np.flatnonzero([e is None for e in errors])
+    if len(ok_idx):
+        rows = predictor.ensemble.predict_rows(inputs.iloc[ok_idx].reset_index(drop=True))
+        for j, i in enumerate(ok_idx):
+            if rows.errors[j] is not None:
+                errors[i] = rows.errors[j]
+        mean[ok_idx], std[ok_idx] = rows.mean, rows.std
+        d = predictor.domain.distance(rows.comp_features)
+        dist[ok_idx] = d
+        unseen = np.array(
+            [
+                bool({el.symbol for el in as_composition(e).elements} - predictor.domain.elements)
+                if rows.errors[j] is None
+                else False
+                for j, e in enumerate(inputs["entry"].iloc[ok_idx])
+            ]
+        )
+        ood[ok_idx] = (d > predictor.domain.threshold) | unseen
+    failed = np.array([e is not None for e in errors], dtype=bool)
+    mean[failed], std[failed], dist[failed] = np.nan, np.nan, np.nan
+    ood[failed] = False
+    out["status"] = np.where(failed, "failed", "ok")
+    out["error"] = errors
+    out["log10_sigma"] = mean
+    out["log10_sigma_std"] = std
+    out["sigma_out_of_domain"] = ood
+    out["sigma_domain_distance"] = dist
+    out.attrs["conductivity_model"] = predictor.label
+    return out

@@ -1,0 +1,104 @@
+"""Turn what users pass to a surrogate into one tidy input table.
+
+Surrogates accept formula strings, pymatgen ``Composition`` or ``Structure``
+objects, or a DataFrame with a ``formula`` column and optionally
+``structure`` (Structure or None), ``space_group_number``, the lattice
+parameters ``a, b, c, alpha, beta, gamma`` and ``cell_formula`` (the content
+of that cell, needed to turn the cell volume into a volume per atom). The
+OBELiX table from :func:`matscreen.datasets.load_obelix` has all of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+LATTICE_COLUMNS: tuple[str, ...] = ("a", "b", "c", "alpha", "beta", "gamma")
+INPUT_COLUMNS: tuple[str, ...] = (
+    "entry", "structure", "space_group_number", *LATTICE_COLUMNS, "cell_formula",
+)  # fmt: skip
+
+
+def _is_structure(obj: object) -> bool:
+    return hasattr(obj, "lattice") and hasattr(obj, "composition")
+
+
+def normalize_inputs(X: Any) -> pd.DataFrame:
+    """Return the inputs as a table with the columns of :data:`INPUT_COLUMNS`.
+
+    Parameters
+    ----------
+    X
+        A sequence of formula strings / ``Composition`` / ``Structure``
+        objects (ASE ``Atoms`` are converted), or a DataFrame with a
+        ``formula`` column (or a ``structure`` column alone) and the optional
+        columns described in the module docstring.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``entry`` holds what the composition is read from (the structure when
+        there is one, else the formula); missing optional values are None/NaN.
+
+    Raises
+    ------
+    ValueError
+        If a DataFrame has neither a ``formula`` nor a ``structure`` column.
+    """
+    import pandas as pd
+
+    n_rows: int
+    if isinstance(X, pd.DataFrame):
+        if set(INPUT_COLUMNS) <= set(X.columns):  # already normalized
+            return X.loc[:, list(INPUT_COLUMNS)].reset_index(drop=True)
+        if "formula" not in X.columns and "structure" not in X.columns:
+            raise ValueError("input table needs a 'formula' (or 'structure') column")
+        n_rows = len(X)
+        formulas = list(X["formula"]) if "formula" in X.columns else [None] * n_rows
+        structures = list(X["structure"]) if "structure" in X.columns else [None] * n_rows
+        structures = [_as_structure(s) for s in structures]
+        out = pd.DataFrame(index=range(n_rows))
+        out["entry"] = [
+            s if s is not None else f for f, s in zip(formulas, structures, strict=True)
+        ]
+        out["structure"] = structures
+        for col in ("space_group_number", *LATTICE_COLUMNS):
+            out[col] = (
+                pd.to_numeric(X[col], errors="coerce").to_numpy(dtype=float)
+                if col in X.columns
+                else np.nan
+            )
+        out["cell_formula"] = list(X["cell_formula"]) if "cell_formula" in X.columns else None
+        return out
+    if isinstance(X, str) or _is_structure(X) or not isinstance(X, Sequence | np.ndarray):
+        if isinstance(X, str) or _is_structure(X) or hasattr(X, "elements"):
+            X = [X]
+        else:
+            X = list(X)
+    entries = [_as_structure(x) if _is_atoms(x) else x for x in X]
+    out = pd.DataFrame(index=range(len(entries)))
+    out["entry"] = entries
+    out["structure"] = [e if _is_structure(e) else None for e in entries]
+    for col in ("space_group_number", *LATTICE_COLUMNS):
+        out[col] = np.nan
+    out["cell_formula"] = None
+    return out
+
+
+def _is_atoms(obj: object) -> bool:
+    return type(obj).__name__ == "Atoms" and hasattr(obj, "get_chemical_symbols")
+
+
+def _as_structure(obj: object) -> Any:
+    if obj is None or (isinstance(obj, float) and np.isnan(obj)):
+        return None
+    if _is_atoms(obj):
+        from pymatgen.io.ase import AseAtomsAdaptor
+
+        return AseAtomsAdaptor.get_structure(obj)
+    return obj

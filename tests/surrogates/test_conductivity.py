@@ -1,0 +1,137 @@
+"""The shipped conductivity model, table prediction and retraining."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from matscreen.surrogates.conductivity import (
+    DEFAULT_MODEL_DIR,
+    MODEL_VERSION,
+    OUTPUT_COLUMNS,
+    default_conductivity_model,
+    load_conductivity_model,
+    predict_conductivity_table,
+    train_conductivity_model,
+)
+
+from .conftest import TINY_ATTENTION, TINY_FOREST
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return default_conductivity_model()
+
+
+def test_shipped_files_are_small_and_versioned():
+    manifest = json.loads((DEFAULT_MODEL_DIR / "manifest.json").read_text())
+    assert manifest["version"] == MODEL_VERSION
+    assert manifest["training"]["source"] == "obelix:train"
+    size = sum(p.stat().st_size for p in DEFAULT_MODEL_DIR.iterdir())
+    assert size < 2_000_000
+
+
+def test_shipped_model_loads_offline_and_orders_sanity_set(shipped):
+    out = predict_conductivity_table(
+        pd.DataFrame({"formula": ["Li3InCl6", "Li3YBr6", "Li3PO4", "LiAlSiO4"]}), model=shipped
+    )
+    assert (out["status"] == "ok").all()
+    sigma = dict(zip(out["formula"], out["log10_sigma"], strict=True))
+    assert sigma["Li3InCl6"] > sigma["Li3PO4"] + 2
+    assert sigma["Li3YBr6"] > sigma["LiAlSiO4"] + 2
+    assert (out["log10_sigma_std"] > 0).all()
+
+
+def test_bad_inputs_fail_with_reasons(shipped):
+    df = pd.DataFrame(
+        {
+            "formula": ["Li3InCl6", "NaCl", "Qq3Li", None, "", "Li7La3Zr2O12", "Li2Og3(("],
+            "tag": list("abcdefg"),
+        },
+        index=[10, 11, 12, 13, 14, 15, 16],
+    )
+    out = predict_conductivity_table(df, model=shipped)
+    assert list(out.index) == list(df.index) and list(out["tag"]) == list("abcdefg")
+    assert set(OUTPUT_COLUMNS) <= set(out.columns)
+    assert list(out["status"]) == ["ok", "failed", "failed", "failed", "failed", "ok", "failed"]
+    errors = out["error"].tolist()
+    assert errors[0] is None and errors[5] is None
+    assert "no Li" in errors[1]
+    assert "Qq" in errors[2] or "parse" in errors[2]
+    assert errors[3] == "missing formula"
+    assert errors[4] == "empty formula"
+    failed = out["status"] == "failed"
+    assert out.loc[failed, "log10_sigma"].isna().all()
+    assert out.loc[~failed, "log10_sigma"].notna().all()
+    assert not out.loc[failed, "sigma_out_of_domain"].any()
+
+
+def test_domain_flag(shipped):
+    out = predict_conductivity_table(
+        pd.DataFrame({"formula": ["Li7La3Zr2O12", "LiPu3Am2"]}), model=shipped
+    )
+    assert list(out["sigma_out_of_domain"]) == [False, True]
+    assert out["sigma_domain_distance"].iloc[0] < out["sigma_domain_distance"].iloc[1]
+
+
+def test_structure_rows(shipped, licl):
+    from matscreen.datasets import load_obelix
+
+    test = load_obelix("test")
+    rows = test[test["structure"].notna()].head(3)
+    df = pd.DataFrame({"formula": list(rows["formula"]) + ["LiCl"],
+                       "structure": list(rows["structure"]) + [licl]})  # fmt: skip
+    out = predict_conductivity_table(df, model=shipped)
+    assert (out["status"] == "ok").all(), out["error"].tolist()
+
+
+def test_ten_thousand_rows_take_seconds(shipped):
+    halides = [f"Li3{m}{x}6" for m in ("Y", "In", "Sc", "Er", "Ho") for x in ("Cl", "Br", "I")]
+    formulas = [f"Li{3 - d:.3f}Y{1 - d:.3f}Zr{d:.3f}Cl6" for d in np.linspace(0, 0.9, 10_000)]
+    df = pd.DataFrame({"formula": halides + formulas[: 10_000 - len(halides)]})
+    t0 = time.perf_counter()
+    out = predict_conductivity_table(df, model=shipped)
+    elapsed = time.perf_counter() - t0
+    assert (out["status"] == "ok").all()
+    assert elapsed < 30, elapsed
+
+
+def test_train_and_load_roundtrip(tmp_path, obelix_train):
+    from matscreen.datasets import load_obelix
+
+    rows = load_obelix("train").iloc[::6].reset_index(drop=True).head(60)
+    cif_dir = tmp_path / "cifs"
+    cif_dir.mkdir()
+    cifs = []
+    for _, row in rows.iterrows():
+        if row["structure"] is not None and len(cifs) < 8:
+            row["structure"].to(filename=str(cif_dir / f"{row['id']}.cif"))
+            cifs.append(f"cifs/{row['id']}.cif")
+        else:
+            cifs.append("")
+    csv = tmp_path / "train.csv"
+    table = {"formula": rows["formula"], "log10_sigma": rows["log10_sigma"], "cif": cifs}
+    pd.DataFrame(table).to_csv(csv, index=False)
+    out_dir = train_conductivity_model(
+        csv, tmp_path / "model", cv_folds=2, forest_params=TINY_FOREST,
+        attention_params={**TINY_ATTENTION, "n_members": 1},
+    )  # fmt: skip
+    manifest = json.loads((out_dir / "manifest.json").read_text())
+    assert manifest["forest_file"] == "forest.joblib"
+    assert 0.0 <= manifest["ensemble"]["forest_weight_cell"] <= 1.0
+    model = load_conductivity_model(out_dir)
+    res = predict_conductivity_table(pd.DataFrame({"formula": ["Li3InCl6", "KCl"]}), model=model)
+    assert list(res["status"]) == ["ok", "failed"]
+
+
+def test_training_table_errors(tmp_path):
+    with pytest.raises(ValueError, match="log10_sigma"):
+        train_conductivity_model(pd.DataFrame({"formula": ["Li3InCl6"]}), tmp_path / "m")
+    with pytest.raises(ValueError, match="row 0"):
+        train_conductivity_model(
+            pd.DataFrame({"formula": ["Li3InCl6"], "log10_sigma": ["abc"]}), tmp_path / "m"
+        )

@@ -1,0 +1,83 @@
+"""ConductivityForest: estimator contract on real OBELiX rows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.estimator_checks import (
+    check_get_params_invariance,
+    check_no_attributes_set_in_init,
+    check_parameters_default_constructible,
+)
+
+from matscreen.surrogates.forest import ConductivityForest, calibration_factor
+
+from .conftest import TINY_FOREST
+
+
+@pytest.fixture(scope="module")
+def fitted(small_train):
+    model = ConductivityForest(**TINY_FOREST, cv_folds=3)
+    assert model.fit(small_train, small_train["log10_sigma"]) is model
+    return model
+
+
+def test_sklearn_checks_that_apply():
+    # check_estimator feeds numeric matrices; these models read compositions,
+    # so only the data-free parts of the sklearn contract are checked.
+    est = ConductivityForest()
+    check_parameters_default_constructible("ConductivityForest", est)
+    check_no_attributes_set_in_init("ConductivityForest", est)
+    check_get_params_invariance("ConductivityForest", est)
+    assert clone(est).get_params() == est.get_params()
+
+
+def test_not_fitted():
+    with pytest.raises(NotFittedError):
+        ConductivityForest().predict(["Li3InCl6"])
+
+
+def test_predict_shapes_and_std(fitted, small_train):
+    mean = fitted.predict(small_train.head(7))
+    assert mean.shape == (7,)
+    mean, std = fitted.predict(["Li3InCl6", "Li3PO4"], return_std=True)
+    assert mean.shape == std.shape == (2,)
+    assert (std > 0).all() and np.isfinite(mean).all()
+    assert fitted.std_scale_cell_ > 0 and fitted.std_scale_comp_ > 0
+
+
+def test_routing_cell_vs_composition(fitted, small_train):
+    comp, cell, errors, _ = fitted.featurize(small_train.head(5))
+    assert all(e is None for e in errors)
+    _, _, used_cell = fitted.predict_features(comp, cell)
+    assert used_cell.all()
+    comp, cell, _, _ = fitted.featurize(list(small_train["formula"].head(5)))
+    _, _, used_cell = fitted.predict_features(comp, cell)
+    assert not used_cell.any()
+
+
+def test_structure_input_uses_cell(fitted, licl):
+    comp, cell, errors, _ = fitted.featurize([licl])
+    assert errors == [None]
+    assert np.isfinite(cell).all() and cell[0, 0] == 225  # Fm-3m
+    assert fitted.predict([licl]).shape == (1,)
+
+
+def test_deterministic(small_train):
+    y = small_train["log10_sigma"]
+    a = ConductivityForest(**TINY_FOREST, calibrate=False, random_state=3).fit(small_train, y)
+    b = ConductivityForest(**TINY_FOREST, calibrate=False, random_state=3).fit(small_train, y)
+    np.testing.assert_array_equal(a.predict(small_train), b.predict(small_train))
+
+
+def test_bad_rows_raise(fitted):
+    with pytest.raises(ValueError, match="row 1"):
+        fitted.predict(["Li3InCl6", "Qq3"])
+
+
+def test_calibration_factor():
+    rng = np.random.default_rng(0)
+    res = rng.normal(size=20000) * 2.0
+    assert calibration_factor(res, np.ones_like(res)) == pytest.approx(2.0, rel=0.05)
