@@ -20,32 +20,46 @@ if TYPE_CHECKING:
     from matscreen.core.config import WorkflowConfig
 
 ELECTROLYTE_PLOTS = [
-    "descriptor_score", "bottleneck_radius_mean", "li_li_nn_mean", "free_volume_fraction",
-    "volume_per_anion", "li_fraction", "bvse_barrier_3d", "cost_usd_per_kg", "density",
+    "log10_sigma", "log10_sigma_std", "descriptor_score", "bottleneck_radius_mean",
+    "li_li_nn_mean", "free_volume_fraction", "volume_per_anion", "bvse_barrier_3d",
+    "cost_usd_per_kg",
 ]  # fmt: skip
 CATHODE_PLOTS = [
-    "descriptor_score", "capacity_redox_mAh_g", "capacity_li_mAh_g", "mn3_fraction",
-    "cost_usd_per_kg", "density", "vpa", "bond_distortion_mean",
+    "voltage", "energy_density_Wh_kg", "capacity_redox_mAh_g", "mn3_fraction",
+    "cost_usd_per_kg", "density", "vpa", "bond_distortion_mean", "descriptor_score",
 ]  # fmt: skip
-TOP_COLUMNS_ELECTROLYTE = ["id", "formula", "prototype", "pareto_rank", "descriptor_score",
-                           "bvse_barrier_3d", "bottleneck_radius_mean", "li_li_nn_mean",
-                           "cost_usd_per_kg"]  # fmt: skip
-TOP_COLUMNS_CATHODE = ["id", "formula", "prototype", "pareto_rank", "descriptor_score",
-                       "capacity_redox_mAh_g", "mn3_fraction", "cost_usd_per_kg"]  # fmt: skip
+TOP_COLUMNS_ELECTROLYTE = [
+    "id", "formula", "prototype", "pareto_rank", "log10_sigma", "log10_sigma_std",
+    "sigma_out_of_domain", "bvse_barrier_3d", "descriptor_score", "bottleneck_radius_mean",
+    "cost_usd_per_kg",
+]  # fmt: skip
+TOP_COLUMNS_CATHODE = [
+    "id", "formula", "prototype", "pareto_rank", "voltage", "voltage_std",
+    "capacity_redox_mAh_g", "energy_density_Wh_kg", "mn3_fraction", "cost_usd_per_kg",
+]  # fmt: skip
 
 SCORE_NOTE = {
     True: (
-        "Ranking uses <b>transparent descriptor scores, not ML predictions</b>: the descriptor "
-        "score is the mean percentile of Li-Li bottleneck radius (larger better), Li-network "
-        "dimensionality (larger), nearest Li-Li distance (shorter), free-volume fraction "
-        "(larger) and Li fraction (larger). Pareto objectives: descriptor score (max), raw-element "
-        "cost (min), BVSE Li barrier (min; candidates outside the BVSE stage rank behind every "
-        "computed barrier)."
+        "<b>log10_sigma</b> is the room-temperature Li conductivity (log10 S/cm) predicted by the "
+        "conductivity surrogate trained on OBELiX (test MAE about 1.5 log10 units; it "
+        "underestimates Li3MX6 halides, which are rare in its training data), with its "
+        "calibrated std; <b>sigma_out_of_domain</b> flags compositions far from the training "
+        "data. The <b>descriptor score</b> is transparent geometry, not ML: the mean percentile "
+        "of Li-Li bottleneck radius (larger better), Li-network dimensionality (larger), nearest "
+        "Li-Li distance (shorter), free-volume fraction (larger) and Li fraction (larger). The "
+        "BVSE stage takes the top candidates by the mean of the two. Pareto objectives: "
+        "log10_sigma (max), raw-element cost (min), BVSE Li barrier (min; candidates outside the "
+        "BVSE stage rank behind every computed barrier)."
     ),
     False: (
-        "Ranking uses <b>transparent descriptor scores, not ML predictions</b>: the descriptor "
-        "score is the mean percentile of redox-limited capacity (larger better), Mn3+ fraction "
-        "(smaller) and raw-element cost (smaller); these three are also the Pareto objectives."
+        "<b>voltage</b> is the average voltage (V vs Li/Li+) predicted by the composition-level "
+        "voltage surrogate (trained on Materials Project insertion electrodes) between the "
+        "candidate and its delithiated form (<b>formula_charged</b>: Li removed as far as the "
+        "transition metals can be oxidized); <b>energy_density_Wh_kg</b> is voltage times the "
+        "redox-limited capacity. Pareto objectives: energy density (max; no redox capacity "
+        "counts as zero), Mn3+ fraction (min; Jahn-Teller / dissolution risk) and raw-element "
+        "cost (min). The descriptor score is the mean percentile of redox-limited capacity, "
+        "Mn3+ fraction and cost."
     ),
 }
 
@@ -89,14 +103,17 @@ def write_report(results: pd.DataFrame, cfg: WorkflowConfig, path: str | Path) -
         .reset_index()
     )
     if len(ok):
-        best = ok.groupby("prototype")["descriptor_score"].agg(["mean", "max"]).reset_index()
-        best.columns = ["prototype", "mean descriptor score", "best descriptor score"]
+        key = "log10_sigma" if electrolyte else "energy_density_Wh_kg"
+        best = ok.groupby("prototype")[key].agg(["mean", "max"]).reset_index()
+        best.columns = ["prototype", f"mean {key}", f"best {key}"]
         summary = summary.merge(best, on="prototype", how="left")
     top_cols = TOP_COLUMNS_ELECTROLYTE if electrolyte else TOP_COLUMNS_CATHODE
-    top = ok.sort_values(["pareto_rank", "descriptor_score"], ascending=[True, False]).head(
-        cfg.report.top_n
-    )[[c for c in top_cols if c in ok.columns]]
+    key = "log10_sigma" if electrolyte else "energy_density_Wh_kg"
+    top = ok.sort_values(["pareto_rank", key], ascending=[True, False]).head(cfg.report.top_n)[
+        [c for c in top_cols if c in ok.columns]
+    ]
     failed = results[results["status"] != "ok"][["id", "formula", "status", "error"]]
+    flagged = int(ok["sigma_out_of_domain"].fillna(False).sum()) if electrolyte else 0
     counts = results["status"].value_counts().to_dict()
 
     parts = [
@@ -111,15 +128,20 @@ def write_report(results: pd.DataFrame, cfg: WorkflowConfig, path: str | Path) -
         f"<p>Family <b>{cfg.family}</b>, seed {cfg.seed}. {html.escape(cfg.description)}</p>",
         "<p>Candidates: " + ", ".join(f"{v} {k}" for k, v in counts.items()) + "</p>",
         f"<p class='note'>{SCORE_NOTE[electrolyte]}</p>",
+        (
+            f"<p>{flagged} ok candidates are outside the conductivity model's training domain.</p>"
+            if electrolyte
+            else ""
+        ),
         "<h2>Summary per prototype</h2>",
         _table(summary),
         f"<h2>Top {len(top)} candidates</h2>",
         _table(top),
     ]
     if len(ok):
-        x, y = ("descriptor_score", "cost_usd_per_kg")
+        x, y = ("log10_sigma", "cost_usd_per_kg")
         if not electrolyte:
-            x, y = ("capacity_redox_mAh_g", "mn3_fraction")
+            x, y = ("energy_density_Wh_kg", "mn3_fraction")
         parts += [
             "<h2>Pareto front</h2>",
             _img(lambda: pareto_scatter(results, x, y), "Pareto front"),

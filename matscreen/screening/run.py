@@ -262,7 +262,9 @@ def _run_stages(
     table = meta.merge(stage1, on="id", how="left", validate="one_to_one")
     table["status"] = table["status"].fillna("failed")
     # Columns every ranking needs, even if every chunk failed.
-    for column in [*TRANSPORT_SCORE_TERMS, *CATHODE_SCORE_TERMS, "capacity_li_mAh_g"]:
+    needed = [*TRANSPORT_SCORE_TERMS, *CATHODE_SCORE_TERMS, "capacity_li_mAh_g"]
+    needed += ["log10_sigma"] if cfg.is_electrolyte else ["energy_density_Wh_kg"]
+    for column in needed:
         if column not in table.columns:
             table[column] = np.nan
     ok = (table["status"] == "ok").to_numpy()
@@ -279,13 +281,17 @@ def _run_stages(
 
     if cfg.is_electrolyte:
         table["descriptor_score"] = percentile_score(table, TRANSPORT_SCORE_TERMS, ok)
+        # Stage-1 score: the ML conductivity and the geometric descriptors, half each.
+        sigma_pct = table.loc[ok, "log10_sigma"].rank(pct=True).fillna(0.0)
+        table["stage1_score"] = np.nan
+        table.loc[ok, "stage1_score"] = 0.5 * sigma_pct + 0.5 * table.loc[ok, "descriptor_score"]
         top_k = cfg.screening.bvse_top_k
         bvse_cols = ["bvse_barrier_1d", "bvse_barrier_2d", "bvse_barrier_3d"]
         for col in bvse_cols:
             table[col] = np.nan
         if top_k:
             t = time.perf_counter()
-            order = table.loc[ok].sort_values("descriptor_score", ascending=False, kind="stable")
+            order = table.loc[ok].sort_values("stage1_score", ascending=False, kind="stable")
             survivors = order.head(top_k)
             bvse_chunks = _chunk_rows(
                 survivors, ["id", "status", "error", "structure"], max(1, chunk_size // 4)
@@ -309,13 +315,15 @@ def _run_stages(
         worst = np.nanmax(barrier) + 1.0 if np.isfinite(barrier).any() else 1.0
         barrier_for_rank = np.where(np.isnan(barrier), worst, barrier)
         objectives = np.column_stack(
-            [table["descriptor_score"], table["cost_usd_per_kg"], barrier_for_rank]
+            [table["log10_sigma"], table["cost_usd_per_kg"], barrier_for_rank]
         )
         maximize = [True, False, False]
     else:
         table["descriptor_score"] = percentile_score(table, CATHODE_SCORE_TERMS, ok)
-        objectives = table[list(CATHODE_SCORE_TERMS)].to_numpy(dtype=float)
-        maximize = list(CATHODE_SCORE_TERMS.values())
+        # No voltage means no usable redox capacity: zero energy for the ranking.
+        energy = table["energy_density_Wh_kg"].fillna(0.0).to_numpy(dtype=float)
+        objectives = np.column_stack([energy, table["mn3_fraction"], table["cost_usd_per_kg"]])
+        maximize = [True, False, False]
     objectives = np.where(ok[:, None], objectives, np.nan)
     table["pareto_rank"] = pareto_rank(objectives, maximize)
     table.loc[~ok, "pareto_rank"] = 0

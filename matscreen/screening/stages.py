@@ -122,10 +122,103 @@ def featurize_stage(rows: list[dict[str, Any]], options: dict[str, Any]) -> pd.D
         for key, value in zip(props, values, strict=True):
             props[key].append(value)
 
+    family = options.get("family", "")
+    if family.endswith("electrolyte"):
+        predictions = _conductivity(rows, structures, errors)
+    else:
+        predictions = _cathode_voltage(rows, errors, props)
     out = pd.DataFrame({"id": [r["id"] for r in rows]})
     out["status"] = ["ok" if e is None else "failed" for e in errors]
     out["error"] = errors
-    out = pd.concat([out, feats.reset_index(drop=True), pd.DataFrame(props)], axis=1)
+    out = pd.concat([out, feats.reset_index(drop=True), pd.DataFrame(props), predictions], axis=1)
+    return out
+
+
+CONDUCTIVITY_COLUMNS = ("log10_sigma", "log10_sigma_std", "sigma_out_of_domain",
+                        "sigma_domain_distance")  # fmt: skip
+
+
+def _conductivity(
+    rows: list[dict[str, Any]], structures: list[Any], errors: list[str | None]
+) -> pd.DataFrame:
+    """Conductivity surrogate for the rows still ok; a failed prediction fails the row."""
+    import pandas as pd
+
+    from matscreen.surrogates.conductivity import predict_conductivity_table
+
+    values: dict[str, list[Any]] = {c: [np.nan] * len(rows) for c in CONDUCTIVITY_COLUMNS}
+    values["sigma_out_of_domain"] = [None] * len(rows)
+    idx = [i for i, e in enumerate(errors) if e is None]
+    if idx:
+        table = pd.DataFrame(
+            {
+                "formula": [rows[i]["formula"] for i in idx],
+                "structure": [structures[i] for i in idx],
+            }
+        )
+        predicted = predict_conductivity_table(table)
+        for j, i in enumerate(idx):
+            if predicted["status"].iloc[j] != "ok":
+                errors[i] = f"conductivity: {predicted['error'].iloc[j]}"
+                continue
+            for column in CONDUCTIVITY_COLUMNS:
+                values[column][i] = predicted[column].iloc[j]
+    out = pd.DataFrame(values)
+    out["sigma_out_of_domain"] = out["sigma_out_of_domain"].astype("boolean")
+    return out
+
+
+def delithiated_formula(formula: str, n_li_removed: float) -> str | None:
+    """Return the charged (delithiated) composition, or None if no Li can be removed."""
+    from pymatgen.core import Composition
+
+    if not n_li_removed > 1e-9:
+        return None
+    amounts = Composition(formula).get_el_amt_dict()
+    amounts["Li"] = amounts.get("Li", 0.0) - n_li_removed
+    if amounts["Li"] < 1e-9:
+        amounts.pop("Li")
+    return Composition(amounts).formula.replace(" ", "")
+
+
+def _cathode_voltage(
+    rows: list[dict[str, Any]], errors: list[str | None], props: dict[str, list[float]]
+) -> pd.DataFrame:
+    """Voltage surrogate on (delithiated, lithiated) pairs; energy density from it.
+
+    The charged state removes as much Li as the transition metals can be
+    oxidized for (the redox-limited capacity); a candidate with no redox
+    capacity gets no voltage (NaN) but stays ``ok``.
+    """
+    import pandas as pd
+    from pymatgen.core import Composition
+
+    from matscreen.physics.voltage import default_voltage_surrogate
+
+    out = pd.DataFrame(
+        np.nan, index=range(len(rows)),
+        columns=["formula_charged", "voltage", "voltage_std", "energy_density_Wh_kg"],
+    )  # fmt: skip
+    out["formula_charged"] = None
+    pairs: list[tuple[int, str, str]] = []
+    for i, row in enumerate(rows):
+        if errors[i] is not None:
+            continue
+        comp = Composition(row["formula"])
+        li_cap = props["capacity_li_mAh_g"][i]
+        redox = props["capacity_redox_mAh_g"][i]
+        n_removed = comp.get_el_amt_dict().get("Li", 0.0) * (redox / li_cap if li_cap else 0.0)
+        charged = delithiated_formula(row["formula"], n_removed)
+        if charged is not None:
+            pairs.append((i, charged, row["formula"]))
+    if pairs:
+        mean, std = default_voltage_surrogate().predict(
+            [(c, d) for _, c, d in pairs], return_std=True
+        )
+        for (i, charged, _), v, s in zip(pairs, mean, std, strict=True):
+            out.loc[i, ["voltage", "voltage_std"]] = [v, s]
+            out.loc[i, "formula_charged"] = charged
+            out.loc[i, "energy_density_Wh_kg"] = v * props["capacity_redox_mAh_g"][i]
     return out
 
 

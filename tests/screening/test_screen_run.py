@@ -80,7 +80,7 @@ def test_screen_writes_results_report_and_run_json(workflow, client):
     assert {"pymatgen", "dask", "matscreen"} <= set(run["versions"])
     assert run["counts"]["failed"] == len(no_li)
     html = Path("out/report.html").read_text()
-    assert "descriptor scores, not ML predictions" in html and "data:image/png;base64" in html
+    assert "log10_sigma" in html and "data:image/png;base64" in html
 
 
 def test_same_seed_same_results(workflow, client):
