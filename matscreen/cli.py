@@ -173,6 +173,24 @@ def train(
     typer.echo(f"wrote {path}")
 
 
+@app.command()
+def design(
+    workflow: Annotated[Path, typer.Argument(help="Design workflow YAML file.")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder.")],
+    device: Annotated[str, typer.Option("--device", help="cpu or cuda.")] = "cpu",
+    budget: Annotated[
+        int | None, typer.Option("--budget", min=1, help="Physics evaluations in all.")
+    ] = None,
+) -> None:
+    """Run inverse design; write proposals.parquet and report.html."""
+    from matscreen.design import run_design
+
+    if device not in ("cpu", "cuda"):
+        _fail_usage(f"--device {device!r}: use cpu or cuda")
+    proposals = _run(run_design, workflow, out=out, device=device, budget=budget)
+    typer.echo(f"wrote {out}/proposals.parquet and report.html: {len(proposals)} proposals")
+
+
 def main() -> None:
     """Entry point of the ``matscreen`` console script."""
     app()

@@ -1,0 +1,171 @@
+"""Benchmark the inverse-design loop against uniform random sampling at an equal physics budget.
+
+Space: Li3MX6 (C2/m and P-3m1 prototypes), M in {In, Y, Sc} mixtures and Cl/Br mixed
+anions -- a chemistry whose convex hull the physics module can build (LiCl, LiBr,
+YCl3, InCl3, ScCl3, Li3YCl6 built in; YBr3, InBr3, ScBr3 made by substitution into
+YCl3 and relaxed with CHGNet once, then cached).
+
+Physics per proposal (same for both methods, in-process): CHGNet single-point
+energy of the decoded structure (stand-in for a relaxation, which costs minutes per
+cell on 2 shared cores), energy above the hull, BVSE barrier (0.4 A grid); predicted
+sigma from the shipped conductivity model (independent of the design surrogate).
+
+A hit is a proposal that is novel (not in OBELiX/seeds), unique, charge balanced,
+E_hull <= 50 meV/atom, BVSE barrier <= --bvse-max, predicted sigma >= 1e-4 S/cm.
+
+Run:  python benchmarks/design.py  [--seeds 3 --rounds 3 --batch 10 --bvse-max 0.45]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+
+import numpy as np
+
+
+def _config(seed: int, method: str, rounds: int, batch: int):  # noqa: ANN202
+    from matscreen.design.config import DesignConfig
+
+    return DesignConfig.model_validate(
+        {
+            "name": f"bench-{method}-{seed}",
+            "family": "halide_electrolyte",
+            "seed": seed,
+            "space": {
+                "max_atoms": 40,
+                "prototypes": [
+                    {
+                        "prototype": "Li3InCl6_C2m",
+                        "sites": {
+                            "In": {"species": ["In", "Y", "Sc"], "grid": 4, "max_species": 3},
+                            "Cl": {"species": ["Cl", "Br"], "grid": 3},
+                        },
+                    },
+                    {
+                        "prototype": "Li3YCl6_P-3m1",
+                        "sites": {
+                            "Y": {"species": ["Y", "In", "Sc"], "grid": 3, "max_species": 3},
+                            "Cl": {"species": ["Cl", "Br"], "grid": 3},
+                        },
+                    },
+                ],
+            },
+            "objectives": [
+                {"kind": "conductivity", "goal": "maximize", "min": -4.0},
+                {"kind": "stability", "goal": "minimize", "max": 0.05, "weight": 1.0},
+            ],
+            "search": {"method": method, "population": 96, "steps": 60, "kappa": 0.5},
+            "loop": {"rounds": rounds, "batch_size": batch, "exclude_known": True},
+            "physics": {"relax": False, "bvse": True, "bvse_resolution": 0.4, "n_orderings": 10},
+            "surrogates": {"n_members": 5, "hidden": 32, "epochs": 150, "min_stability_points": 4},
+        }  # fmt: skip
+    )
+
+
+def _hits(table, bvse_max: float) -> np.ndarray:  # noqa: ANN001
+    ok = table["status"] == "ok"
+    unique = ~table.duplicated(["prototype", "formula"])
+    return (
+        ok & unique & table["novel"] & table["charge_balanced"]
+        & (table["e_above_hull"] <= 0.05) & (table["bvse_barrier"] <= bvse_max)
+        & (table["log10_sigma_model"] >= -4.0)
+    ).to_numpy(dtype=bool)  # fmt: skip
+
+
+def _throughput(device: str, n: int = 20000) -> float:
+    import torch
+
+    from matscreen.design.loop import build_surrogates
+    from matscreen.design.objectives import ObjectivePredictor
+    from matscreen.design.space import DesignSpace
+
+    cfg = _config(0, "gradient", 1, 1)
+    space = DesignSpace.from_spec(cfg.space, cfg.family)
+    surr = build_surrogates(cfg, device=device)
+    pred = ObjectivePredictor(space.elements, surr, ["conductivity", "stability"], device=device)
+    w = torch.rand(n, space.blocks[0].n_columns, device=device)
+    w = space.site_weights(0, w)
+    with torch.no_grad():
+        pred(space.amounts_torch(0, w[:100])[0])  # warm up
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        reps = 5
+        for _ in range(reps):
+            amounts, _ = space.amounts_torch(0, w)
+            out = pred(amounts)
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        _ = out["conductivity"][0].sum().item()
+    return reps * n / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    """Run both methods over the seeds and print the hit rates and throughput."""
+    import torch
+
+    from matscreen.design.loop import build_loop
+    from matscreen.design.physics_checks import MLIPPhysicsEvaluator
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--batch", type=int, default=10)
+    ap.add_argument("--bvse-max", type=float, default=0.45)
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    torch.set_num_threads(2)
+    t_start = time.perf_counter()
+    shared = None
+    rates: dict[str, list[float]] = {"design": [], "random": []}
+    strict: dict[str, list[float]] = {"design": [], "random": []}
+    n_eval = args.rounds * args.batch
+    for method in ("gradient", "random"):
+        label = "design" if method == "gradient" else "random"
+        for seed in range(args.seeds):
+            cfg = _config(seed, method, args.rounds, args.batch)
+            if shared is None:
+                shared = MLIPPhysicsEvaluator(cfg.physics.model_dump(), cfg.family)
+            t0 = time.perf_counter()
+            loop = build_loop(cfg, evaluator=shared)
+            table = loop.run(out=None, budget=n_eval)
+            hits = _hits(table, args.bvse_max)
+            rates[label].append(float(hits.mean()))
+            strict[label].append(float(_hits(table, 0.35).mean()))
+            crit = {"novel": table["novel"].mean(),
+                    "hull<=0.05": (table["e_above_hull"] <= 0.05).mean(),
+                    f"bvse<={args.bvse_max}": (table["bvse_barrier"] <= args.bvse_max).mean(),
+                    "sigma>=1e-4": (table["log10_sigma_model"] >= -4.0).mean()}  # fmt: skip
+            print(
+                f"  {label} seed {seed} criteria pass fractions: "
+                + ", ".join(f"{k} {v:.2f}" for k, v in crit.items()),
+                flush=True,
+            )
+            print(f"{label:6s} seed {seed}: {len(table)} evaluated, {int(hits.sum())} hits "
+                  f"(hit rate {hits.mean():.3f}), failed {int((table['status'] != 'ok').sum())}, "
+                  f"median E_hull {table['e_above_hull'].median():.3f} eV/atom, "
+                  f"{time.perf_counter() - t0:.0f} s", flush=True)  # fmt: skip
+    print(f"physics evaluations computed (cached across methods/seeds): {len(shared.cache)}")
+    print(f"strict BVSE <= 0.35 eV hit rates: design {np.mean(strict['design']):.3f}, "
+          f"random {np.mean(strict['random']):.3f}")  # fmt: skip
+    cpu = _throughput("cpu")
+    gpu = _throughput("cuda") if torch.cuda.is_available() else None
+    d, r = np.array(rates["design"]), np.array(rates["random"])
+    if r.mean() > 0:
+        ratio = d.mean() / r.mean()
+    else:
+        ratio = float("inf") if d.mean() > 0 else float("nan")
+    print(f"total time: {time.perf_counter() - t_start:.0f} s")
+    print(f"evaluations_per_seed: {n_eval}")
+    print(f"hit_rate_design: {d.mean():.3f} +- {d.std():.3f}")
+    print(f"hit_rate_random: {r.mean():.3f} +- {r.std():.3f}")
+    print(f"candidates_per_s_cpu: {cpu:.0f}")
+    if gpu is not None:
+        print(f"candidates_per_s_gpu: {gpu:.0f}")
+    print(f"hit_rate_ratio_vs_random: {ratio:.2f}")
+
+
+if __name__ == "__main__":
+    main()

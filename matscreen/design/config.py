@@ -1,0 +1,314 @@
+"""The validated inverse-design workflow: :class:`DesignConfig` and its YAML loader.
+
+A pydantic module (no ``from __future__ import annotations``: pydantic needs
+the runtime types). Unknown keys are rejected everywhere, so a misspelled
+field fails with its name; :func:`load_design_config` prefixes every error
+with the file name and the dotted field path.
+"""
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+__all__ = [
+    "DesignConfig",
+    "LoopSettings",
+    "ObjectiveSpec",
+    "PhysicsSettings",
+    "PrototypeDesign",
+    "SearchSettings",
+    "SiteDesign",
+    "SurrogateSettings",
+    "load_design_config",
+]
+
+ObjectiveKind = Literal["conductivity", "stability", "voltage", "capacity", "mn3", "cost"]
+
+#: Default scale (one "unit of benefit") per objective, in the objective's units.
+DEFAULT_SCALES: dict[str, float] = {
+    "conductivity": 1.0,  # log10 S/cm
+    "stability": 0.05,  # eV/atom
+    "voltage": 0.3,  # V
+    "capacity": 50.0,  # mAh/g
+    "mn3": 0.2,  # fraction of Mn
+    "cost": 50.0,  # USD/kg
+}
+
+
+class SiteDesign(BaseModel):
+    """Allowed species and fraction grid on one host site of a prototype."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    species: list[str] = Field(
+        min_length=1,
+        description="Species allowed on the site (elements, or 'Vac' for a vacancy).",
+    )
+    grid: int = Field(
+        default=1,
+        ge=1,
+        le=24,
+        description="Site fractions are multiples of 1/grid (1: one species fills the site).",
+    )
+    max_species: int = Field(
+        default=2, ge=1, le=4, description="Most distinct species mixed on the site."
+    )
+
+    @field_validator("species")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        from matscreen.candidates.oxidation import common_oxidation_states
+
+        for symbol in value:
+            common_oxidation_states(symbol)  # ValueError naming the element
+        if len(set(value)) != len(value):
+            raise ValueError(f"species listed twice: {value}")
+        return value
+
+
+class PrototypeDesign(BaseModel):
+    """One prototype of the design space and the per-site choices on it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prototype: str = Field(description="Prototype name from seeds/prototypes.yaml.")
+    sites: dict[str, SiteDesign] = Field(
+        min_length=1,
+        description="Per host site (named by the prototype element on it), allowed species and "
+        "fraction grid. Sites not listed keep the host element.",
+    )
+    compensation: Literal["li", "none"] = Field(
+        default="li",
+        description="'li': restore neutrality with Li vacancies / interstitials (nominal "
+        "oxidation states); 'none': keep compositions neutral as they are (mixed valence).",
+    )
+
+    @model_validator(mode="after")
+    def _sites_exist(self) -> "PrototypeDesign":
+        from matscreen.candidates.prototypes import load_prototype
+
+        try:
+            host = load_prototype(self.prototype)
+        except KeyError as exc:
+            raise ValueError(str(exc).strip("\"'")) from None
+        elements = {el.symbol for el in host.composition}
+        for site in self.sites:
+            if site not in elements:
+                raise ValueError(
+                    f"site {site!r} is not an element of prototype {self.prototype} "
+                    f"(its sites: {', '.join(sorted(elements))})"
+                )
+        return self
+
+
+class ObjectiveSpec(BaseModel):
+    """One objective (maximized, minimized, and/or held within bounds)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: ObjectiveKind = Field(
+        description="conductivity (log10 S/cm), stability (E above hull, eV/atom), voltage "
+        "(V vs Li/Li+), capacity (mAh/g), mn3 (fraction of Mn as Mn3+), cost (USD/kg)."
+    )
+    goal: Literal["maximize", "minimize", "none"] = Field(
+        default="none", description="Direction of improvement; 'none' for a pure constraint."
+    )
+    min: float | None = Field(default=None, description="Lower bound (constraint), in its units.")
+    max: float | None = Field(default=None, description="Upper bound (constraint), in its units.")
+    weight: float = Field(default=1.0, ge=0.0, description="Weight in the scalarized acquisition.")
+    scale: float | None = Field(
+        default=None, gt=0.0, description="Unit of benefit (default per kind, see DEFAULT_SCALES)."
+    )
+
+    @model_validator(mode="after")
+    def _something_to_do(self) -> "ObjectiveSpec":
+        if self.goal == "none" and self.min is None and self.max is None:
+            raise ValueError(f"objective {self.kind!r} has no goal and no min/max bound")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"objective {self.kind!r}: min {self.min} > max {self.max}")
+        return self
+
+    @property
+    def unit_scale(self) -> float:
+        """The scale in use (explicit or the kind's default)."""
+        return self.scale if self.scale is not None else DEFAULT_SCALES[self.kind]
+
+
+class SearchSettings(BaseModel):
+    """How proposals are searched for on the surrogates."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    method: Literal["gradient", "evolutionary", "random"] = Field(
+        default="gradient",
+        description="'gradient': Adam on relaxed per-site weights (softmax logits), decoded to "
+        "the grid; 'evolutionary': mutation/selection on the discrete grid; 'random': uniform "
+        "sampling of the feasible grid (baseline).",
+    )
+    population: int = Field(default=256, ge=2, description="Candidates optimized at once.")
+    steps: int = Field(default=150, ge=1, description="Gradient steps or generations.")
+    learning_rate: float = Field(default=0.1, gt=0.0, description="Adam step on the logits.")
+    kappa: float = Field(
+        default=1.0, ge=0.0, description="UCB exploration weight: mean + kappa * std."
+    )
+    diversity: float = Field(
+        default=0.5,
+        ge=0.0,
+        description="Strength of the similarity penalty among proposals (kernel on composition).",
+    )
+    diversity_length: float = Field(
+        default=0.15, gt=0.0, description="Length scale of that kernel (atomic-fraction units)."
+    )
+    constraint_penalty: float = Field(
+        default=5.0, ge=0.0, description="Weight of a violated (optimistic) constraint."
+    )
+
+
+class LoopSettings(BaseModel):
+    """The closed loop: rounds of proposals, physics checks and retraining."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rounds: int = Field(default=3, ge=1, description="Design rounds.")
+    batch_size: int = Field(default=8, ge=1, description="Proposals sent to physics per round.")
+    budget: int | None = Field(
+        default=None, ge=1, description="Cap on physics evaluations in total (None: no cap)."
+    )
+    exclude_known: bool = Field(
+        default=True,
+        description="Never propose a formula shipped in datasets/ (OBELiX) or seeds/.",
+    )
+
+
+class PhysicsSettings(BaseModel):
+    """The physics checks run on each round's proposals (on Dask)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    calculator: Literal["chgnet", "sevenn"] = Field(default="chgnet", description="MLIP.")
+    relax: bool = Field(
+        default=False,
+        description="Relax cell and positions with the MLIP before the hull (slow on CPU); "
+        "False: single-point energy of the decoded structure (ionic-radius-scaled prototype).",
+    )
+    relax_steps: int = Field(default=100, ge=1, description="Step cap of the relaxation.")
+    fmax: float = Field(default=0.1, gt=0.0, description="Force criterion of the relaxation, eV/A.")
+    bvse: bool = Field(default=True, description="Compute the BVSE Li percolation barrier.")
+    bvse_resolution: float = Field(default=0.4, gt=0.0, description="BVSE grid spacing, A.")
+    bvse_max: float = Field(
+        default=0.35,
+        gt=0.0,
+        description="Largest BVSE barrier (eV, lowest-dimension percolation) for a 'pass' verdict.",
+    )
+    substitute_references: bool = Field(
+        default=True,
+        description="Add missing trivalent-metal halide references (MX3 in the built-in YCl3 "
+        "structure, relaxed with the same MLIP and cached) so the hull is not a lower bound.",
+    )
+    workers: int = Field(default=2, ge=1, description="Local Dask workers when no client given.")
+    n_orderings: int = Field(default=20, ge=1, description="Orderings tried when decoding.")
+
+
+class SurrogateSettings(BaseModel):
+    """Sizes of the torch deep ensembles."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    n_members: int = Field(default=5, ge=2, description="Ensemble members.")
+    hidden: int = Field(default=64, ge=4, description="Hidden width of each MLP.")
+    epochs: int = Field(default=300, ge=1, description="Full-batch Adam epochs per member.")
+    stability_prior_mean: float = Field(
+        default=0.05, description="E_hull (eV/atom) predicted before any physics data."
+    )
+    stability_prior_std: float = Field(
+        default=0.1, gt=0.0, description="Its std before any physics data."
+    )
+    min_stability_points: int = Field(
+        default=4, ge=2, description="Physics results needed before the stability ensemble is used."
+    )
+
+
+class DesignSpaceSpec(BaseModel):
+    """The design space: prototypes with per-site choices, and the cell-size cap."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prototypes: list[PrototypeDesign] = Field(min_length=1, description="Prototypes to design on.")
+    max_atoms: int = Field(default=120, ge=1, description="Largest ordered cell allowed (atoms).")
+    max_points: int = Field(
+        default=200_000, ge=1, description="Cap on the feasible grid points enumerated."
+    )
+
+
+class DesignConfig(BaseModel):
+    """A complete inverse-design workflow (the YAML given to ``matscreen design``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(default="design", description="Name of the run.")
+    description: str = Field(default="", description="Free text.")
+    family: Literal["halide_electrolyte", "oxide_electrolyte", "mn_cathode"] = Field(
+        description="Materials family of the proposals."
+    )
+    seed: int = Field(default=0, description="Seed of every random choice (search, ordering).")
+    space: DesignSpaceSpec = Field(description="The design space.")
+    objectives: list[ObjectiveSpec] = Field(min_length=1, description="Objectives and bounds.")
+    search: SearchSettings = Field(default_factory=SearchSettings, description="Search.")
+    loop: LoopSettings = Field(default_factory=LoopSettings, description="Closed loop.")
+    physics: PhysicsSettings = Field(default_factory=PhysicsSettings, description="Physics.")
+    surrogates: SurrogateSettings = Field(
+        default_factory=SurrogateSettings, description="Surrogate ensembles."
+    )
+
+    @model_validator(mode="after")
+    def _unique_objectives(self) -> "DesignConfig":
+        kinds = [o.kind for o in self.objectives]
+        if len(set(kinds)) != len(kinds):
+            raise ValueError(f"objective kinds must be unique, got {kinds}")
+        return self
+
+
+def _format_errors(exc: ValidationError, source: str) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
+        lines.append(f"{source}: field '{loc}': {err['msg']}")
+    return "\n".join(lines)
+
+
+def load_design_config(path: str | Path) -> DesignConfig:
+    """Read and validate a design workflow YAML.
+
+    Parameters
+    ----------
+    path
+        The YAML file, or the name of a workflow in ``workflows/``
+        (``"design_halide_electrolytes"``).
+
+    Raises
+    ------
+    ValueError
+        If the file is missing, not YAML, or does not validate; the message
+        names the file and the offending field.
+    """
+    import yaml
+
+    from matscreen.core.paths import workflows_dir
+
+    p = Path(path)
+    if not p.is_file():
+        shipped = workflows_dir() / f"{path}.yaml"
+        if not shipped.is_file():
+            raise ValueError(f"{path}: no such design workflow file")
+        p = shipped
+    try:
+        data = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{p}: invalid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{p}: expected a mapping of fields, got {type(data).__name__}")
+    try:
+        return DesignConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ValueError(_format_errors(exc, str(p))) from None

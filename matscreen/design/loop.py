@@ -1,0 +1,374 @@
+"""The closed design loop and :func:`run_design`, the entry point of ``matscreen design``.
+
+:class:`DesignLoop` receives its parts as fields (atomate2-style injection):
+the design ``space``, the ``generator`` (search strategy), the
+``surrogates`` (``{kind: surrogate}``), the ``acquisition`` and the physics
+``evaluator``. Each round it proposes on the surrogates, picks a diverse,
+novel batch, decodes it to ordered structures, sends them through the
+physics checks (on Dask when a client is given), records every proposal with
+its predictions and verdict, and retrains the stability surrogate on all
+physics results so far. The table is written atomically after every round.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from matscreen.design.space import DesignPoint, DesignSpace
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from matscreen.design.config import DesignConfig, ObjectiveSpec
+
+LOG = logging.getLogger(__name__)
+
+__all__ = ["DesignLoop", "build_surrogates", "judge", "run_design"]
+
+
+def _verdict_columns() -> dict[str, str]:
+    """Objective kind -> physics/model column used for its verdict."""
+    return {
+        "stability": "e_above_hull",
+        "conductivity": "log10_sigma_model",
+        "voltage": "voltage_model",
+        "mn3": "mn3_fraction",
+        "capacity": "capacity_mAh_g",
+        "cost": "cost_usd_per_kg",
+    }
+
+
+def judge(
+    table: pd.DataFrame, objectives: list[ObjectiveSpec], bvse_max: float | None
+) -> list[str]:
+    """``"pass"``/``"fail: reasons"``/``"failed"`` per row from the physics columns and bounds."""
+    cols = _verdict_columns()
+    out = []
+    for _, row in table.iterrows():
+        if row.get("status") != "ok":
+            out.append("failed")
+            continue
+        reasons = []
+        for obj in objectives:
+            v = row.get(cols[obj.kind])
+            if v is None or (isinstance(v, float) and not np.isfinite(v)):
+                if obj.min is not None or obj.max is not None:
+                    reasons.append(f"{obj.kind} unknown")
+                continue
+            if obj.min is not None and v < obj.min:
+                reasons.append(f"{obj.kind} {v:.3g} < {obj.min:g}")
+            if obj.max is not None and v > obj.max:
+                reasons.append(f"{obj.kind} {v:.3g} > {obj.max:g}")
+        if bvse_max is not None:
+            b = row.get("bvse_barrier")
+            if b is None or not np.isfinite(b):
+                reasons.append("bvse unknown")
+            elif b > bvse_max:
+                reasons.append(f"bvse {b:.3g} > {bvse_max:g}")
+        if not row.get("novel", True):
+            reasons.append("not novel")
+        out.append("pass" if not reasons else "fail: " + "; ".join(reasons))
+    return out
+
+
+@dataclass
+class DesignLoop:
+    """Rounds of propose -> physics -> retrain (see module docstring).
+
+    Attributes
+    ----------
+    config
+        The validated workflow.
+    space
+        The design space.
+    generator
+        Search strategy with ``propose(scorer, rng)``.
+    surrogates
+        ``{kind: surrogate}`` for the surrogate objectives.
+    acquisition
+        Callable ``(predictions, objectives) -> tensor``.
+    evaluator
+        Physics checks with ``evaluate(records, client) -> DataFrame``.
+    device
+        Torch device for the search.
+    """
+
+    config: DesignConfig
+    space: DesignSpace
+    generator: Any
+    surrogates: dict[str, Any]
+    acquisition: Any
+    evaluator: Any
+    device: str = "cpu"
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def run(
+        self, *, out: Path | None = None, budget: int | None = None, client: Any = None
+    ) -> pd.DataFrame:
+        """Run all rounds; return (and write, with ``out``) one row per proposal."""
+        import pandas as pd
+
+        from matscreen.design.novelty import known_formulas
+        from matscreen.design.objectives import ObjectivePredictor
+        from matscreen.design.search import Scorer, select_diverse
+
+        cfg = self.config
+        self.space.feasible_points()  # raises InfeasibleSpaceError early
+        rng = np.random.default_rng(cfg.seed)
+        budget = budget if budget is not None else cfg.loop.budget
+        kinds = [o.kind for o in cfg.objectives]
+        known = set(known_formulas()) if cfg.loop.exclude_known else set()
+        evaluated: set[DesignPoint] = set()
+        evaluated_formulas: set[str] = set()
+        rows: list[pd.DataFrame] = []
+        n_done = 0
+        for rnd in range(cfg.loop.rounds):
+            k = cfg.loop.batch_size if budget is None else min(cfg.loop.batch_size, budget - n_done)
+            if k <= 0:
+                break
+            t0 = time.perf_counter()
+            predictor = ObjectivePredictor(
+                self.space.elements, self.surrogates, kinds, device=self.device
+            )
+            scorer = Scorer(self.space, predictor, self.acquisition, cfg.objectives, self.device)
+            pool = self.generator.propose(scorer, rng)
+            scores = scorer.score_points(pool)
+            if type(self.generator).__name__ == "RandomSearch":
+                batch = [p for p in pool if p not in evaluated][:k]
+            else:
+                batch = select_diverse(
+                    self.space, pool, scores, k, diversity=cfg.search.diversity,
+                    length=cfg.search.diversity_length, exclude=known | evaluated_formulas,
+                    exclude_points=evaluated,
+                )  # fmt: skip
+            if len(batch) < k:  # top up from the rest of the feasible space
+                rest = [p for p in self.space.feasible_points() if p not in evaluated
+                        and p not in batch and self.space.formula(p) not in known]  # fmt: skip
+                extra = scorer.score_points(rest)
+                batch += [rest[i] for i in np.argsort(-extra, kind="stable")[: k - len(batch)]]
+            if not batch:
+                LOG.info("round %d: nothing left to propose", rnd)
+                break
+            table = self._evaluate_batch(rnd, batch, scorer, client)
+            rows.append(table)
+            evaluated.update(batch)
+            evaluated_formulas.update(table["formula"])
+            n_done += len(batch)
+            all_rows = pd.concat(rows, ignore_index=True)
+            self._retrain(all_rows)
+            self.history.append(
+                {"round": rnd, "n": len(batch), "n_pass": int((table["verdict"] == "pass").sum()),
+                 "seconds": time.perf_counter() - t0}
+            )  # fmt: skip
+            LOG.info("round %d: %d proposals, %d pass, %.1f s", rnd, len(batch),
+                     self.history[-1]["n_pass"], self.history[-1]["seconds"])  # fmt: skip
+            if out is not None:
+                _write_table(Path(out), all_rows)
+        if not rows:
+            raise RuntimeError("the design loop produced no proposals")
+        return pd.concat(rows, ignore_index=True)
+
+    def _evaluate_batch(
+        self, rnd: int, batch: list[DesignPoint], scorer: Any, client: Any
+    ) -> pd.DataFrame:
+        import pandas as pd
+
+        from matscreen.candidates.oxidation import is_charge_balanced
+        from matscreen.design.novelty import is_novel
+        from matscreen.screening.properties import cost_usd_per_kg
+
+        cfg = self.config
+        records = [
+            self.space.decode(p, seed=cfg.seed, n_orderings=cfg.physics.n_orderings) for p in batch
+        ]
+        preds = scorer.predictions(batch)
+        acq = scorer.score_points(batch)
+        phys = self.evaluator.evaluate(records, client)
+        table = pd.DataFrame(
+            {
+                "round": rnd,
+                "id": [r.id for r in records],
+                "formula": [r.formula for r in records],
+                "prototype": [r.prototype for r in records],
+                "substitution": [json.dumps(r.substitution, sort_keys=True) for r in records],
+                "n_atoms": [r.n_atoms for r in records],
+                "acquisition": acq,
+            }
+        )
+        for kind, (m, s) in preds.items():
+            table[f"pred_{kind}"] = m
+            table[f"pred_{kind}_std"] = s
+        table["novel"] = [is_novel(r.formula) for r in records]
+        table["charge_balanced"] = [
+            r.structure is not None and is_charge_balanced(r.structure.composition) for r in records
+        ]
+        table["ordered"] = [r.structure is not None and r.structure.is_ordered for r in records]
+        table["cost_usd_per_kg"] = [cost_usd_per_kg(r.formula) for r in records]
+        for col in phys.columns:
+            table[col] = phys[col].to_numpy()
+        table["verdict"] = judge(
+            table, cfg.objectives, cfg.physics.bvse_max if cfg.physics.bvse else None
+        )
+        table["structure"] = [
+            None if r.structure is None else json.dumps(r.structure.as_dict()) for r in records
+        ]
+        return table
+
+    def _retrain(self, table: pd.DataFrame) -> None:
+        stab = self.surrogates.get("stability")
+        if stab is None or "e_above_hull" not in table:
+            return
+        ok = table["status"] == "ok"
+        stab.fit_formulas(list(table.loc[ok, "formula"]), table.loc[ok, "e_above_hull"].to_numpy())
+
+
+def _write_table(out: Path, table: pd.DataFrame) -> None:
+    from matscreen.core.io import atomic_write_parquet
+
+    atomic_write_parquet(out / "proposals.parquet", table)
+
+
+def build_surrogates(config: DesignConfig, device: str = "cpu") -> dict[str, Any]:
+    """Train (or reuse, per process) the torch ensembles the workflow's objectives need."""
+    from matscreen.design.surrogates import StabilitySurrogate, TorchEnsembleRegressor
+
+    s = config.surrogates
+    kinds = {o.kind for o in config.objectives}
+    out: dict[str, Any] = {}
+    if "conductivity" in kinds:
+        out["conductivity"] = _cached_conductivity(
+            s.n_members, s.hidden, s.epochs, config.seed, device
+        )
+    if "voltage" in kinds:
+        out["voltage"] = _cached_voltage(s.n_members, s.hidden, s.epochs, config.seed, device)
+    if "stability" in kinds:
+        ens = TorchEnsembleRegressor(
+            n_members=s.n_members, hidden=s.hidden, epochs=s.epochs, seed=config.seed, device=device
+        )
+        out["stability"] = StabilitySurrogate(
+            ens, prior_mean=s.stability_prior_mean, prior_std=s.stability_prior_std,
+            min_points=s.min_stability_points,
+        )  # fmt: skip
+    return out
+
+
+_SURROGATE_CACHE: dict[tuple[Any, ...], Any] = {}
+
+
+def _cached_conductivity(n: int, hidden: int, epochs: int, seed: int, device: str) -> Any:
+    from matscreen.design.surrogates import train_conductivity_surrogate
+
+    key = ("conductivity", n, hidden, epochs, seed, device)
+    if key not in _SURROGATE_CACHE:
+        _SURROGATE_CACHE[key] = train_conductivity_surrogate(
+            n_members=n, hidden=hidden, epochs=epochs, seed=seed, device=device
+        )
+    return _SURROGATE_CACHE[key]
+
+
+def _cached_voltage(n: int, hidden: int, epochs: int, seed: int, device: str) -> Any:
+    from matscreen.design.surrogates import train_voltage_surrogate
+
+    key = ("voltage", n, hidden, epochs, seed, device)
+    if key not in _SURROGATE_CACHE:
+        _SURROGATE_CACHE[key] = train_voltage_surrogate(
+            n_members=n, hidden=hidden, epochs=epochs, seed=seed, device=device
+        )
+    return _SURROGATE_CACHE[key]
+
+
+def build_loop(
+    config: DesignConfig, *, device: str = "cpu", evaluator: Any = None, generator: Any = None
+) -> DesignLoop:
+    """Assemble the default loop of a workflow (any part can be replaced)."""
+    from matscreen.design.objectives import UCBAcquisition
+    from matscreen.design.physics_checks import MLIPPhysicsEvaluator
+    from matscreen.design.search import make_generator
+
+    space = DesignSpace.from_spec(config.space, config.family)
+    return DesignLoop(
+        config=config,
+        space=space,
+        generator=generator or make_generator(config.search, device),
+        surrogates=build_surrogates(config, device),
+        acquisition=UCBAcquisition(config.search.kappa, config.search.constraint_penalty),
+        evaluator=evaluator or MLIPPhysicsEvaluator(config.physics.model_dump(), config.family),
+        device=device,
+    )
+
+
+def _resolve_device(device: str) -> str:
+    import torch
+
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but CUDA is not available")
+    if device not in ("cpu",) and not device.startswith("cuda"):
+        raise ValueError(f"device must be 'cpu' or 'cuda[:N]', got {device!r}")
+    return device
+
+
+def run_design(
+    workflow: str | Path | DesignConfig,
+    *,
+    out: Path,
+    device: str = "cpu",
+    budget: int | None = None,
+    client: Any = None,
+) -> pd.DataFrame:
+    """Run an inverse-design workflow and write ``out/proposals.parquet`` and ``out/report.html``.
+
+    Parameters
+    ----------
+    workflow
+        A design workflow YAML (path or name in ``workflows/``) or a
+        :class:`~matscreen.design.config.DesignConfig`.
+    out
+        Output folder (created).
+    device
+        ``"cpu"`` or ``"cuda"`` for the surrogates and the search.
+    budget
+        Cap on physics evaluations (overrides ``loop.budget``).
+    client
+        A ``dask.distributed.Client`` for the physics checks; without one a
+        local cluster with ``physics.workers`` workers is started and closed.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per proposal: round, id, formula, prototype, substitution,
+        predictions (``pred_<kind>``, ``pred_<kind>_std``), physics results
+        (``e_above_hull``, ``bvse_barrier``, ``log10_sigma_model``, ...),
+        ``novel``, ``charge_balanced``, ``verdict`` and the structure (JSON).
+
+    Raises
+    ------
+    ValueError
+        Invalid workflow or device (message names the file and field).
+    matscreen.design.space.InfeasibleSpaceError
+        If the design space has no feasible point.
+    """
+    from matscreen.design.config import DesignConfig, load_design_config
+    from matscreen.design.report import write_report
+
+    config = workflow if isinstance(workflow, DesignConfig) else load_design_config(workflow)
+    device = _resolve_device(device)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    loop = build_loop(config, device=device)
+    loop.space.feasible_points()  # an infeasible space fails here, before any cluster starts
+    if client is None:
+        from matscreen.core.clusters import open_client
+
+        with open_client("local", workers=config.physics.workers) as local:
+            table = loop.run(out=out, budget=budget, client=local)
+    else:
+        table = loop.run(out=out, budget=budget, client=client)
+    write_report(out, table, config, loop.history)
+    return table

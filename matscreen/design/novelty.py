@@ -1,0 +1,54 @@
+"""Known formulas: everything shipped in ``datasets/`` (OBELiX) and ``seeds/`` (prototypes).
+
+A proposal is *novel* when its reduced formula is not among them.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+
+LOG = logging.getLogger(__name__)
+
+__all__ = ["is_novel", "known_formulas", "reduced_formula"]
+
+
+def reduced_formula(formula: str) -> str:
+    """Pymatgen reduced formula (so that 'Li6Y2Cl12' and 'Li3YCl6' compare equal)."""
+    from pymatgen.core import Composition
+
+    return Composition(formula).reduced_formula
+
+
+@lru_cache(maxsize=1)
+def known_formulas() -> frozenset[str]:
+    """Reduced formulas of OBELiX (all splits), the seed prototypes and the voltage data."""
+    import pandas as pd
+
+    from matscreen.candidates.prototypes import list_prototypes, load_prototype
+    from matscreen.core.paths import datasets_dir
+    from matscreen.datasets import load_obelix
+
+    out: set[str] = set()
+    for f in load_obelix("all", structures=False)["formula"]:
+        try:
+            out.add(reduced_formula(f))
+        except Exception:  # noqa: BLE001 - an unreadable formula is simply not known
+            LOG.debug("unreadable OBELiX formula %r", f)
+    for name in list_prototypes():
+        out.add(load_prototype(name).composition.reduced_formula)
+    volt = datasets_dir() / "cathode_voltages" / "train.csv"
+    if volt.is_file():
+        df = pd.read_csv(volt)
+        for col in ("formula_charge", "formula_discharge"):
+            for f in df[col]:
+                try:
+                    out.add(reduced_formula(f))
+                except Exception:  # noqa: BLE001
+                    pass
+    return frozenset(out)
+
+
+def is_novel(formula: str) -> bool:
+    """Whether a formula is absent from the shipped data and seeds."""
+    return reduced_formula(formula) not in known_formulas()

@@ -1,0 +1,177 @@
+"""Objective predictions in torch (surrogates + analytic properties) and the UCB acquisition.
+
+:class:`ObjectivePredictor` maps element amounts of design points (torch,
+differentiable) to ``{kind: (mean, std)}`` for every objective of the
+workflow. Surrogate objectives (conductivity, stability, voltage) carry the
+ensemble spread; analytic ones (capacity, Mn3+ fraction, raw-element cost)
+have zero std.
+
+:class:`UCBAcquisition` scalarizes them: for an objective maximized, the
+optimistic value ``mean + kappa*std`` (minimized: ``mean - kappa*std``) in
+units of its scale, times its weight; each bound adds a softplus penalty on
+the optimistic violation. With equal means, a larger std always gives a
+larger acquisition.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+    from matscreen.design.config import ObjectiveSpec
+
+LOG = logging.getLogger(__name__)
+
+__all__ = ["ObjectivePredictor", "UCBAcquisition", "analytic_tables"]
+
+FARADAY_MAH = 26801.4814  # mAh per mol of electrons
+#: Fixed charges used for the Mn3+ estimate (as in matscreen.physics.voltage).
+_FIXED = {"Li": 1, "Na": 1, "K": 1, "Mg": 2, "Ca": 2, "Al": 3, "O": -2, "F": -1, "Cl": -1,
+          "Br": -1, "I": -1, "S": -2, "Se": -2, "N": -3, "Ti": 4, "Zr": 4, "Nb": 5, "Ta": 5,
+          "P": 5, "B": 3, "Si": 4, "Zn": 2, "Y": 3, "La": 3, "Ga": 3, "Mo": 6, "W": 6,
+          "Sn": 4, "Ru": 4}  # fmt: skip
+_LOWEST = {"Ni": 2, "Co": 2, "Fe": 2, "Cu": 2, "Cr": 3, "V": 3}
+
+
+def analytic_tables(elements: list[str]) -> dict[str, np.ndarray]:
+    """Per-element vectors for the analytic objectives: mass, cost, charges for Mn3+."""
+    from pymatgen.core import Element
+
+    from matscreen.screening.properties import cost_usd_per_kg
+
+    mass = np.array([float(Element(e).atomic_mass) for e in elements])
+    price = []
+    for e in elements:
+        try:
+            price.append(cost_usd_per_kg(e))
+        except Exception:  # noqa: BLE001 - no price: treat as expensive
+            price.append(1000.0)
+    price = np.nan_to_num(np.array(price, dtype=float), nan=1000.0)
+    fixed = np.array([_FIXED.get(e, 0) for e in elements], dtype=float)
+    lowest = np.array([_LOWEST.get(e, 0) for e in elements], dtype=float)
+    return {"mass": mass, "price": price, "fixed": fixed, "lowest": lowest}
+
+
+@dataclass
+class ObjectivePredictor:
+    """Predict every objective of a workflow from element amounts (torch).
+
+    Attributes
+    ----------
+    elements
+        Columns of the amount tensors.
+    surrogates
+        ``{kind: surrogate}`` for conductivity / stability / voltage
+        (objects with ``forward(x, props, roles)``).
+    kinds
+        Objective kinds to predict.
+    device
+        Torch device.
+    """
+
+    elements: list[str]
+    surrogates: dict[str, Any]
+    kinds: list[str]
+    device: str = "cpu"
+    _t: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def _tensors(self) -> dict[str, Any]:
+        if not self._t:
+            import torch
+
+            from matscreen.design.features import ElementTable
+
+            props, roles = ElementTable(self.elements).tensors(self.device)
+            tabs = analytic_tables(self.elements)
+            self._t.update(props=props, roles=roles)
+            for k, v in tabs.items():
+                self._t[k] = torch.tensor(v, dtype=torch.float32, device=self.device)
+        return self._t
+
+    def __call__(self, amounts: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """``{kind: (mean, std)}`` for ``(B, n_elements)`` amounts; differentiable."""
+        t = self._tensors()
+        out: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        zero = (amounts * 0.0).sum(dim=-1)
+        li = self.elements.index("Li") if "Li" in self.elements else -1
+        for kind in self.kinds:
+            if kind == "voltage":
+                out[kind] = self.surrogates[kind].forward(
+                    amounts, t["props"], t["roles"], li_index=li
+                )
+            elif kind in ("conductivity", "stability"):
+                out[kind] = self.surrogates[kind].forward(amounts, t["props"], t["roles"])
+            elif kind == "capacity":  # all Li extracted, mAh per g of the discharged material
+                li_amt = amounts[:, li] if li >= 0 else zero
+                out[kind] = (FARADAY_MAH * li_amt / (amounts @ t["mass"]).clamp_min(1e-9), zero)
+            elif kind == "cost":
+                w = amounts * t["mass"]
+                out[kind] = ((w @ t["price"]) / w.sum(dim=-1).clamp_min(1e-9), zero)
+            elif kind == "mn3":
+                out[kind] = (self._mn3(amounts, t), zero)
+            else:  # pragma: no cover - validated by the config
+                raise ValueError(f"unknown objective {kind!r}")
+        return out
+
+    def _mn3(self, amounts: torch.Tensor, t: dict[str, Any]) -> torch.Tensor:
+        """Mn3+ fraction from charge balance (others fixed / lowest state, Mn <= 4+)."""
+        import torch
+
+        if "Mn" not in self.elements:
+            return (amounts * 0.0).sum(dim=-1)
+        mn = amounts[:, self.elements.index("Mn")]
+        balance = -(amounts @ t["fixed"]) - amounts @ t["lowest"]
+        avg = torch.clamp(balance / mn.clamp_min(1e-6), max=4.0)
+        frac = torch.where(avg >= 3.0, 4.0 - avg, torch.clamp(avg - 2.0, min=0.0))
+        return torch.where(mn > 1e-6, frac, torch.zeros_like(frac))
+
+
+@dataclass
+class UCBAcquisition:
+    """Upper-confidence-bound scalarization with soft bound constraints.
+
+    Parameters
+    ----------
+    kappa
+        Exploration weight (optimistic value = mean +/- kappa * std).
+    constraint_penalty
+        Weight of the softplus penalty of a violated bound (in scale units).
+    """
+
+    kappa: float = 1.0
+    constraint_penalty: float = 5.0
+
+    def __call__(
+        self,
+        predictions: dict[str, tuple[torch.Tensor, torch.Tensor]],
+        objectives: list[ObjectiveSpec],
+    ) -> torch.Tensor:
+        """Acquisition value per row (higher is better)."""
+        import torch
+
+        total: torch.Tensor | None = None
+        for obj in objectives:
+            mean, std = predictions[obj.kind]
+            s = obj.unit_scale
+            term = torch.zeros_like(mean)
+            if obj.goal == "maximize":
+                term = term + obj.weight * (mean + self.kappa * std) / s
+            elif obj.goal == "minimize":
+                term = term - obj.weight * (mean - self.kappa * std) / s
+            if obj.min is not None:  # optimistic: the upper confidence value must reach min
+                term = term - self.constraint_penalty * torch.nn.functional.softplus(
+                    (obj.min - (mean + self.kappa * std)) / s, beta=4.0
+                )
+            if obj.max is not None:
+                term = term - self.constraint_penalty * torch.nn.functional.softplus(
+                    ((mean - self.kappa * std) - obj.max) / s, beta=4.0
+                )
+            total = term if total is None else total + term
+        assert total is not None
+        return total

@@ -1,0 +1,242 @@
+"""Physics checks of design proposals, fanned out on Dask.
+
+:class:`MLIPPhysicsEvaluator` (the default evaluator of the loop) runs, per
+decoded structure, on a Dask worker:
+
+1. the MLIP energy (:mod:`matscreen.physics`): a relaxation
+   (:func:`~matscreen.physics.relax.relax_structure`, step-capped) when
+   ``physics.relax`` is true, otherwise a single point
+   (:func:`~matscreen.physics.hull.static_energies`) of the decoded structure
+   (prototype geometry with an ionic-radius volume guess; a cheap stand-in
+   for the relaxation that gives an upper bound of the relaxed energy);
+2. the energy above the hull (:func:`~matscreen.physics.hull.hull_record`)
+   against :func:`~matscreen.physics.hull.reference_entries`, plus, when a
+   trivalent-metal halide MX3 is missing from the built-in references,
+   one made by substitution into the built-in YCl3 structure and relaxed with
+   the same MLIP (cached by the physics module);
+3. the BVSE Li percolation barrier (:class:`~matscreen.featurize.transport.BVSEBarrier`).
+
+In the main process it adds the shipped conductivity model's prediction
+(:func:`~matscreen.surrogates.conductivity.predict_conductivity_table`), and
+for cathodes the physics voltage surrogate, the Mn3+ fraction and the
+theoretical capacity. Any failure is a row with ``status="failed"``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from matscreen.candidates.records import CandidateRecord
+
+LOG = logging.getLogger(__name__)
+
+__all__ = ["MLIPPhysicsEvaluator", "check_structure", "substituted_halide_references"]
+
+_HALOGENS = ("Cl", "Br", "I")
+
+
+def substituted_halide_references(elements: set[str]) -> dict[str, Any]:
+    """MX3 structures (YCl3 type) for trivalent metals/halogens lacking a built-in reference."""
+    from pymatgen.core import Species
+
+    from matscreen.candidates.oxidation import nominal_oxidation_state
+    from matscreen.physics.references import BUILTIN_REFERENCES, builtin_reference_structure
+
+    out = {}
+    for m in sorted(elements):
+        if m in _HALOGENS or m == "Li":
+            continue
+        try:
+            if nominal_oxidation_state(m) != 3:
+                continue
+        except ValueError:
+            continue
+        for x in _HALOGENS:
+            name = f"{m}{x}3"
+            if x not in elements or name in BUILTIN_REFERENCES:
+                continue
+            s = builtin_reference_structure("YCl3")
+            s.replace_species({"Y": m, "Cl": x})
+            try:
+                r_new = Species(m, 3).ionic_radius * 1 + Species(x, -1).ionic_radius * 3
+                r_old = Species("Y", 3).ionic_radius * 1 + Species("Cl", -1).ionic_radius * 3
+                s.scale_lattice(s.volume * (r_new / r_old) ** 3)
+            except Exception:  # noqa: BLE001 - no radius: keep the YCl3 cell
+                pass
+            out[f"design-{name}-YCl3type"] = s
+    return out
+
+
+@lru_cache(maxsize=64)
+def _references(elements: tuple[str, ...], calculator: str, substitute: bool) -> list[Any]:
+    from matscreen.physics.calculators import get_calculator
+    from matscreen.physics.hull import reference_entries
+
+    calc = get_calculator(calculator)
+    extra = substituted_halide_references(set(elements)) if substitute else None
+    return reference_entries(list(elements), calc, extra_structures=extra)
+
+
+def check_structure(structure_json: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """MLIP energy, hull and BVSE barrier of one structure (runs on a Dask worker).
+
+    Never raises: a failure is ``{"status": "failed", "error": ...}``.
+    """
+    import time
+
+    import torch
+    from pymatgen.core import Structure
+
+    torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    out: dict[str, Any] = {"status": "ok", "error": None}
+    try:
+        from matscreen.physics.calculators import calculator_info, get_calculator
+        from matscreen.physics.hull import hull_record, static_energies, to_mp2020_entry
+
+        s = Structure.from_dict(json.loads(structure_json))
+        calc = get_calculator(settings["calculator"])
+        info = calculator_info(calc)
+        if settings["relax"]:
+            from matscreen.physics.relax import relax_structure
+
+            rec = relax_structure(s, calc, fmax=settings["fmax"], steps=settings["relax_steps"])
+            if rec.energy_per_atom is None:
+                raise RuntimeError(f"relaxation: {rec.error}")
+            s, energy = rec.structure, rec.energy_per_atom
+            out["relax_converged"] = bool(rec.converged)
+        else:
+            energy = static_energies([s], calc)[0]
+        out["energy_per_atom"] = float(energy)
+        elements = tuple(sorted(el.symbol for el in s.composition))
+        refs = _references(elements, settings["calculator"], settings["substitute_references"])
+        hull = hull_record(to_mp2020_entry(s, energy, info, entry_id="candidate"), refs, info)
+        if hull.status != "ok":
+            raise RuntimeError(f"hull: {hull.error}")
+        out["e_above_hull"] = float(hull.e_above_hull)
+        out["decomposition"] = " + ".join(hull.decomposition or [])
+        out["calculator"] = f"{info.name}@{info.version}"
+        out["energy_method"] = "relax" if settings["relax"] else "static"
+    except Exception as exc:  # noqa: BLE001 - recorded per row
+        out.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+    if settings["bvse"] and out["status"] == "ok":
+        try:
+            from matscreen.featurize.transport import BVSEBarrier
+
+            barriers = BVSEBarrier(resolution=settings["bvse_resolution"]).featurize(s)
+            out["bvse_barrier"] = float(min(barriers))  # lowest-dimension percolation barrier
+            out["bvse_barrier_3d"] = float(barriers[2])
+        except Exception as exc:  # noqa: BLE001
+            out["bvse_error"] = f"{type(exc).__name__}: {exc}"
+    out["physics_s"] = time.perf_counter() - t0
+    return out
+
+
+@dataclass
+class MLIPPhysicsEvaluator:
+    """Physics verdicts for decoded proposals (see module docstring).
+
+    Attributes
+    ----------
+    settings
+        ``PhysicsSettings`` of the workflow as a dict.
+    family
+        Materials family (cathodes also get voltage, Mn3+ and capacity).
+    cache
+        Results already computed, by candidate id (a rerun or another
+        method proposing the same candidate reuses them).
+    """
+
+    settings: dict[str, Any]
+    family: str = "halide_electrolyte"
+    cache: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def evaluate(self, records: list[CandidateRecord], client: Any = None) -> pd.DataFrame:
+        """One row per record, in order: physics columns plus ``status``/``error``."""
+        import pandas as pd
+
+        todo = [r for r in records if r.status == "ok" and r.id not in self.cache]
+        payloads = [json.dumps(r.structure.as_dict()) for r in todo]
+        if todo:
+            if client is not None:
+                futures = client.map(check_structure, payloads, settings=self.settings, pure=False)
+                results = client.gather(futures, errors="skip")
+                if len(results) != len(todo):  # a lost worker: redo the missing ones here
+                    results = [f.result() if f.status == "finished" else
+                               check_structure(p, self.settings)
+                               for f, p in zip(futures, payloads, strict=True)]  # fmt: skip
+            else:
+                results = [check_structure(p, self.settings) for p in payloads]
+            for r, res in zip(todo, results, strict=True):
+                self.cache[r.id] = res
+        rows = []
+        for r in records:
+            if r.status != "ok":
+                rows.append({"status": "failed", "error": f"decode: {r.error}"})
+            else:
+                rows.append(dict(self.cache[r.id]))
+        table = pd.DataFrame(rows, index=range(len(records)))
+        formulas = [r.formula for r in records]
+        table["log10_sigma_model"] = self._conductivity(records)
+        if self.family == "mn_cathode":
+            table = self._cathode_columns(table, formulas)
+        return table
+
+    @staticmethod
+    def _conductivity(records: list[CandidateRecord]) -> np.ndarray:
+        import pandas as pd
+
+        from matscreen.surrogates.conductivity import predict_conductivity_table
+
+        df = pd.DataFrame(
+            {"formula": [r.formula for r in records],
+             "structure": [r.structure for r in records]}
+        )  # fmt: skip
+        try:
+            out = predict_conductivity_table(df)
+            return out["log10_sigma"].to_numpy(dtype=float)
+        except Exception as exc:  # noqa: BLE001 - judged missing
+            LOG.warning("conductivity model failed: %s", exc)
+            return np.full(len(records), np.nan)
+
+    @staticmethod
+    def _cathode_columns(table: pd.DataFrame, formulas: list[str]) -> pd.DataFrame:
+        from pymatgen.core import Composition
+
+        from matscreen.physics.voltage import default_voltage_surrogate, mn3_fraction
+        from matscreen.screening.properties import capacities_mAh_g
+
+        charged = [
+            Composition({e: a for e, a in Composition(f).items() if e.symbol != "Li"}).formula
+            for f in formulas
+        ]
+        try:
+            v, vs = default_voltage_surrogate().predict(
+                pd_pairs(charged, formulas), return_std=True
+            )
+        except Exception as exc:  # noqa: BLE001
+            LOG.warning("voltage surrogate failed: %s", exc)
+            v = vs = np.full(len(formulas), np.nan)
+        table["voltage_model"] = v
+        table["voltage_model_std"] = vs
+        table["mn3_fraction"] = [mn3_fraction(f) for f in formulas]
+        table["capacity_mAh_g"] = [
+            capacities_mAh_g(Composition(f))[1] for f in formulas
+        ]  # redox-limited
+        return table
+
+
+def pd_pairs(charge: list[str], discharge: list[str]) -> Any:
+    """Return the (charge, discharge) table the physics voltage surrogate takes."""
+    import pandas as pd
+
+    return pd.DataFrame({"formula_charge": charge, "formula_discharge": discharge})

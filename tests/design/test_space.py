@@ -1,0 +1,112 @@
+"""Design space: feasibility, decoding to ordered charge-balanced structures, infeasible spaces."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from matscreen.candidates.oxidation import is_charge_balanced
+from matscreen.design.config import DesignConfig
+from matscreen.design.space import DesignSpace, InfeasibleSpaceError
+
+
+def test_decoded_points_are_valid_ordered_charge_balanced(config: DesignConfig) -> None:
+    """Decoded points are valid ordered charge balanced."""
+    space = DesignSpace.from_spec(config.space, config.family)
+    points = space.feasible_points()
+    assert points
+    for p in space.sample(6, np.random.default_rng(0)):
+        rec = space.decode(p, seed=0, n_orderings=4)
+        assert rec.status == "ok", rec.error
+        s = rec.structure
+        assert s.is_ordered
+        assert len(s) <= config.space.max_atoms
+        assert is_charge_balanced(s.composition)
+        assert s.composition.reduced_formula == space.formula(p)
+        dmin = min(s.distance_matrix[np.triu_indices(len(s), 1)])
+        assert dmin > 1.0
+
+
+def test_aliovalent_dopant_is_compensated_with_li_vacancies(config: DesignConfig) -> None:
+    """Aliovalent dopant is compensated with li vacancies."""
+    space = DesignSpace.from_spec(config.space, config.family)
+    # In site: half Zr (4+) -> Li vacancies
+    sp = space.blocks[0].sites[0].species
+    counts = tuple(1 if s in ("In", "Zr") else 0 for s in sp)
+    point = next(
+        p for p in space.feasible_points() if p.counts[0] == counts and p.counts[1] == (3, 0)
+    )
+    amounts = space.amounts(point)
+    assert amounts["Li"] == pytest.approx(3 - 0.5)
+
+
+def test_relaxation_matches_discrete_amounts(config: DesignConfig) -> None:
+    """Relaxation matches discrete amounts."""
+    import torch
+
+    space = DesignSpace.from_spec(config.space, config.family)
+    for p in space.feasible_points()[:10]:
+        w = torch.tensor(space.point_weights(p)[None, :], dtype=torch.float32)
+        amounts, penalty = space.amounts_torch(p.proto, w)
+        exact = space.amounts(p)
+        for el, amt in exact.items():
+            assert float(amounts[0, space.index[el]]) == pytest.approx(amt, abs=1e-5)
+        assert float(penalty[0]) == pytest.approx(0.0, abs=1e-6)
+        assert space.round_weights(p.proto, w.numpy()) == [p]
+
+
+def test_infeasible_space_raises_clear_error(make_config) -> None:
+    """Infeasible space raises clear error."""
+    cfg = make_config(
+        space={
+            "max_atoms": 40,
+            "prototypes": [
+                {
+                    "prototype": "Li3InCl6_C2m",
+                    "sites": {"In": {"species": ["Zr", "Hf"], "grid": 1}},
+                    "compensation": "none",
+                }
+            ],
+        }
+    )
+    space = DesignSpace.from_spec(cfg.space, cfg.family)
+    with pytest.raises(InfeasibleSpaceError, match="no feasible point.*not charge balanced"):
+        space.feasible_points()
+
+
+def test_run_design_refuses_infeasible_space(tmp_path, make_config) -> None:
+    """Run design refuses infeasible space."""
+    from matscreen.design import run_design
+
+    cfg = make_config(
+        space={"max_atoms": 5, "prototypes": [
+            {"prototype": "Li3InCl6_C2m", "sites": {"In": {"species": ["In", "Y"], "grid": 2}}}
+        ]}
+    )  # fmt: skip
+    with pytest.raises(InfeasibleSpaceError, match="max_atoms=5"):
+        run_design(cfg, out=tmp_path / "out")
+    assert not (tmp_path / "out" / "proposals.parquet").exists()
+
+
+def test_config_errors_name_file_and_field(tmp_path) -> None:
+    """Config errors name file and field."""
+    from matscreen.design.config import load_design_config
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "family: halide_electrolyte\nspace:\n  prototypes:\n    - prototype: Li3InCl6_C2m\n"
+        "      sites: {In: {species: [In], grid: 2, colour: red}}\n"
+        "objectives: [{kind: cost, goal: minimize}]\n"
+    )
+    with pytest.raises(ValueError, match=r"bad.yaml: field 'space.prototypes.0.sites.In.colour'"):
+        load_design_config(bad)
+
+
+@pytest.mark.parametrize("name", ["design_halide_electrolytes", "design_mn_cathodes"])
+def test_shipped_workflows_validate_and_are_feasible(name: str) -> None:
+    """Shipped workflows validate and are feasible."""
+    from matscreen.design.config import load_design_config
+
+    cfg = load_design_config(name)
+    space = DesignSpace.from_spec(cfg.space, cfg.family)
+    assert len(space.feasible_points()) > 50
