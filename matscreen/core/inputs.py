@@ -25,35 +25,95 @@ MAX_CIF_BYTES = 20_000_000
 MAX_SITES = 2000
 
 
+def _decode_cif_text(name: str, raw: bytes) -> str:
+    """Decode CIF bytes as UTF-8 (Latin-1 fallback); refuse UTF-16/32 and binary data."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ValueError(f"{name}: UTF-16/32 encoded text; save the CIF as ASCII or UTF-8")
+    if b"\x00" in raw:
+        raise ValueError(f"{name}: binary data, not a CIF text file")
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def _precheck_cif_block(name: str, text: str) -> None:
+    """Cheap checks on the raw CIF data before pymatgen builds the structure.
+
+    Rejects a lattice that is not finite or has no volume, and a cell listing
+    more atom sites than :data:`MAX_SITES`, with a clear message and without
+    the (slow, for large cells) full structure parse.
+    """
+    import math
+    import warnings
+
+    from pymatgen.io.cif import CifFile, str2float
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            blocks = list(CifFile.from_str(text).data.values())
+    except ZeroDivisionError:
+        raise ValueError(
+            f"{name}: not a readable CIF (a loop has missing values; truncated file?)"
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - pymatgen raises many types
+        raise ValueError(f"{name}: not a readable CIF ({type(exc).__name__}: {exc})") from None
+    for block in blocks:
+        data = block.data
+        n_rows = max(
+            (len(v) for k in ("_atom_site_fract_x", "_atom_site_cartn_x")
+             if isinstance(v := data.get(k), list)),
+            default=0,
+        )  # fmt: skip
+        if n_rows > MAX_SITES:
+            raise ValueError(
+                f"{name}: {n_rows} atom sites listed, more than the {MAX_SITES} supported"
+            )
+        keys = [f"_cell_length_{x}" for x in "abc"] + [f"_cell_angle_{x}" for x in
+                                                         ("alpha", "beta", "gamma")]  # fmt: skip
+        if not all(k in data for k in keys):
+            continue
+        try:
+            values = [str2float(data[k]) for k in keys]
+        except (ValueError, TypeError):
+            raise ValueError(f"{name}: lattice parameters are not numbers") from None
+        bad = [f"{k}={data[k]}" for k, v in zip(keys, values, strict=True)
+               if not math.isfinite(v) or v <= 0]  # fmt: skip
+        if bad:
+            raise ValueError(f"{name}: lattice is not finite or has zero volume ({', '.join(bad)})")
+
+
 def read_cif(path: str | Path) -> Structure:
     """Read one ordered-or-disordered structure from a CIF file with clear errors.
 
     Raises
     ------
     ValueError
-        Naming the file and the problem (empty, not text, no structure,
-        zero-volume or non-finite lattice, overlapping atoms, too many sites).
+        Naming the file and the problem (empty, not text, UTF-16, no
+        structure, zero-volume or non-finite lattice, overlapping atoms,
+        unknown element, too many sites).
     """
     import warnings
 
     import numpy as np
+    from pymatgen.core import DummySpecies
     from pymatgen.io.cif import CifParser
 
     path = Path(path)
     if not path.is_file():
+        if path.exists():
+            raise ValueError(f"{path.name}: not a regular file")
         raise ValueError(f"{path.name}: file not found")
     size = path.stat().st_size
     if size == 0:
         raise ValueError(f"{path.name}: empty file")
     if size > MAX_CIF_BYTES:
         raise ValueError(f"{path.name}: {size} bytes is larger than the {MAX_CIF_BYTES} limit")
-    raw = path.read_bytes()
-    if b"\x00" in raw:
-        raise ValueError(f"{path.name}: binary data, not a CIF text file")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        text = raw.decode("latin-1")
+    text = _decode_cif_text(path.name, path.read_bytes())
+    _precheck_cif_block(path.name, text)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -65,6 +125,9 @@ def read_cif(path: str | Path) -> Structure:
     s = structures[0]
     if not np.isfinite(s.lattice.matrix).all() or s.volume < 1e-3:
         raise ValueError(f"{path.name}: lattice is not finite or has zero volume")
+    unknown = sorted({sp.symbol for sp in s.composition if isinstance(sp, DummySpecies)})
+    if unknown:
+        raise ValueError(f"{path.name}: unknown element(s) {', '.join(unknown)}")
     if len(s) > MAX_SITES:
         raise ValueError(f"{path.name}: {len(s)} sites is more than the {MAX_SITES} supported")
     if len(s) > 1:
@@ -116,7 +179,7 @@ def read_predict_input(
         cifs = sorted(p for p in path.iterdir() if p.suffix.lower() == ".cif")
         if not cifs:
             raise MatscreenInputError(f"{path}: folder holds no .cif files")
-        rows = [_cif_row(p) for p in cifs]
+        rows = [_cif_row(p, inside=path) for p in cifs]
         return pd.DataFrame(rows)
     suffix = path.suffix.lower()
     if suffix == ".cif":
@@ -126,10 +189,18 @@ def read_predict_input(
             f"{path}: unsupported file type {suffix or '(none)'}; "
             "use .csv, .cif or a folder of CIFs"
         )
+    with path.open("rb") as fh:
+        head = fh.read(4)
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise MatscreenInputError(f"{path}: UTF-16/32 encoded text; save the CSV as UTF-8")
     try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except pd.errors.EmptyDataError:
+        raise MatscreenInputError(f"{path}: empty file, expected a CSV with a header") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise MatscreenInputError(f"{path}: not a readable CSV ({exc})") from None
+    if table.empty:
+        raise MatscreenInputError(f"{path}: no data rows (only a header)")
     errors: list[str | None] = [None] * len(table)
     for col in structure_columns:
         if col not in table.columns:
@@ -150,8 +221,10 @@ def read_predict_input(
     return table
 
 
-def _cif_row(path: Path) -> dict[str, object]:
+def _cif_row(path: Path, inside: Path | None = None) -> dict[str, object]:
     try:
+        if inside is not None and not path.resolve().is_relative_to(inside.resolve()):
+            raise ValueError(f"{path.name}: symlink points outside the input folder")
         s = read_cif(path)
         return {"file": path.name, "formula": s.composition.reduced_formula, "structure": s,
                 "input_error": None}  # fmt: skip

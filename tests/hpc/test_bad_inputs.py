@@ -1,0 +1,426 @@
+"""The bad-input corpus (``tests/data/bad/``): every kind of bad input gets its own message.
+
+Rules checked here (see ``/work/shared/docs/INTERFACE.md``):
+
+* one bad row in a batch -> that row ``failed`` with its specific ``error``,
+  the other rows ``ok``, exit code 1;
+* a bad file or field as a whole -> exit code 2 with one line naming the
+  file/field, no traceback;
+* nothing hangs (every test has a timeout) and nothing is read from outside
+  the input folder (the escape targets are valid CIFs: had they been read,
+  their rows would be ``ok``).
+
+Big inputs (the 10,000-atom cell) are generated at run time, not committed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from matscreen.cli import app
+
+BAD = Path(__file__).resolve().parents[1] / "data" / "bad"
+GOOD_CIF = "good_LiCl.cif"
+runner = CliRunner()
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    """Copy the corpus to ``tmp_path/in`` (tests write next to it)."""
+    folder = tmp_path / "in"
+    shutil.copytree(BAD, folder)
+    return folder
+
+
+@pytest.fixture
+def outside(tmp_path: Path) -> Path:
+    """Put a valid CIF outside the input folder: reading it would make its row ``ok``."""
+    folder = tmp_path / "outside"
+    folder.mkdir()
+    shutil.copy(BAD / GOOD_CIF, folder / "secret.cif")
+    return folder / "secret.cif"
+
+
+def _cli(*args: str) -> tuple[int, str]:
+    """Run the CLI in this process; return (exit code, stdout + stderr)."""
+    result = runner.invoke(app, list(args))
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise AssertionError(f"uncaught {result.exception!r}\n{result.output}")
+    return result.exit_code, result.output
+
+
+def _assert_usage_error(code: int, output: str, *needles: str) -> None:
+    lines = [line for line in output.splitlines() if line.strip()]
+    assert code == 2, output
+    assert len(lines) == 1, f"expected one line, got:\n{output}"
+    assert lines[0].startswith("matscreen: error: "), lines[0]
+    assert "Traceback" not in output
+    for needle in needles:
+        assert needle in lines[0], f"{needle!r} not in {lines[0]!r}"
+
+
+def _write_big_cif(path: Path, n_atoms: int = 10_000) -> None:
+    """Write a P1 CIF of ``n_atoms`` Li/Cl sites without building a Structure (fast)."""
+    n = round((n_atoms / 2) ** (1 / 3)) + 1
+    rows = []
+    for i in range(n_atoms):
+        x, y, z = i % n, (i // n) % n, i // (n * n)
+        rows.append(f"{'Li' if i % 2 else 'Cl'} X{i} 1 {x / n:.5f} {y / n:.5f} {z / n:.5f} 1")
+    a = 2.6 * n
+    path.write_text(
+        f"data_big\n_symmetry_space_group_name_H-M 'P 1'\n_cell_length_a {a}\n"
+        f"_cell_length_b {a}\n_cell_length_c {a * 2}\n_cell_angle_alpha 90\n"
+        "_cell_angle_beta 90\n_cell_angle_gamma 90\n_symmetry_Int_Tables_number 1\n"
+        "loop_\n _symmetry_equiv_pos_site_id\n _symmetry_equiv_pos_as_xyz\n  1 'x, y, z'\n"
+        "loop_\n _atom_site_type_symbol\n _atom_site_label\n _atom_site_symmetry_multiplicity\n"
+        " _atom_site_fract_x\n _atom_site_fract_y\n _atom_site_fract_z\n _atom_site_occupancy\n"
+        + "\n".join(rows)
+        + "\n"
+    )
+
+
+# -- one bad row in a batch: the row fails with its reason, the others are ok, exit 1 ----------
+
+#: (kind, formula, cif cell of the bad row, expected substring of its ``error``)
+ROW_CASES: list[tuple[str, str, str, str]] = [
+    ("truncated-cif", "LiCl", "truncated.cif",
+     "truncated.cif: not a readable CIF (a loop has missing values; truncated file?)"),
+    ("empty-cif", "LiCl", "empty.cif", "empty.cif: empty file"),
+    ("binary-cif", "LiCl", "binary.cif", "binary.cif: binary data, not a CIF text file"),
+    ("utf16-cif", "LiCl", "utf16.cif", "utf16.cif: UTF-16/32 encoded text"),
+    ("nan-lattice", "LiCl", "nan_lattice.cif",
+     "nan_lattice.cif: lattice is not finite or has zero volume (_cell_length_a=nan)"),
+    ("zero-volume", "LiCl", "zero_volume.cif",
+     "zero_volume.cif: lattice is not finite or has zero volume (_cell_length_c=0.0)"),
+    ("overlapping-atoms", "LiCl", "overlapping.cif",
+     "overlapping.cif: overlapping atoms (0.05 Å apart)"),
+    ("unknown-element-cif", "LiCl", "unknown_element.cif",
+     "unknown_element.cif: unknown element(s) Qq"),
+    ("huge-cell", "LiCl", "big.cif",
+     "big.cif: 10000 atom sites listed, more than the 2000 supported"),
+    ("no-li-cif", "NaCl", "no_li.cif", "no Li in the composition"),
+    ("no-li-formula", "NaCl", "", "no Li in the composition"),
+    ("unknown-element-formula", "Xx2O", "", "unknown element(s) Xx"),
+    ("unparseable-formula", "Li3Y((Cl6", "", "cannot parse formula 'Li3Y((Cl6'"),
+    ("negative-amount", "Li-1Cl", "", "Amounts in Composition cannot be negative"),
+    ("empty-formula", "", "", "empty formula"),
+    ("path-traversal", "LiCl", "../../etc/passwd",
+     "cif: cif path '../../etc/passwd' points outside the input folder"),
+    ("escape-to-valid-cif", "LiCl", "../outside/secret.cif", "points outside the input folder"),
+    ("absolute-path", "LiCl", "@OUTSIDE@", "points outside the input folder"),
+    ("symlink-outside", "LiCl", "link.cif", "cif: cif path 'link.cif' points outside"),
+    ("missing-cif", "LiCl", "nowhere.cif", "nowhere.cif: file not found"),
+    ("cif-is-a-folder", "LiCl", "sub", "sub: not a regular file"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("formula", "cif", "needle"), [c[1:] for c in ROW_CASES], ids=[c[0] for c in ROW_CASES]
+)
+def test_one_bad_row_fails_alone(corpus: Path, outside: Path, formula: str, cif: str, needle: str):
+    """One bad row among good ones: that row fails with its reason, exit 1."""
+    if cif == "big.cif":
+        _write_big_cif(corpus / "big.cif")
+    (corpus / "link.cif").symlink_to(outside)
+    (corpus / "sub").mkdir()
+    cif = str(outside) if cif == "@OUTSIDE@" else cif
+    pd.DataFrame(
+        {"formula": ["LiCl", formula, "Li3YCl6"], "cif": [GOOD_CIF, cif, ""],
+         "note": ["first", "bad", "last"]}
+    ).to_csv(corpus / "batch.csv", index=False)  # fmt: skip
+    code, output = _cli("predict", "conductivity", str(corpus / "batch.csv"), "--out", "o.csv")
+    assert code == 1, output
+    table = pd.read_csv("o.csv", keep_default_na=False)
+    assert list(table["note"]) == ["first", "bad", "last"]  # every row, in order
+    assert list(table["status"]) == ["ok", "failed", "ok"]
+    assert needle in table["error"][1], table["error"][1]
+    assert "1 row(s) failed" in output and needle.split(": ")[-1][:30] in output
+    assert "Traceback" not in output
+
+
+def test_bad_formula_batch_lists_each_reason(corpus: Path):
+    """Every bad formula of a batch gets its own reason."""
+    code, output = _cli(
+        "predict", "conductivity", str(corpus / "bad_formulas.csv"), "--out", "o.csv"
+    )
+    assert code == 1, output
+    table = pd.read_csv("o.csv", keep_default_na=False).set_index("note")
+    assert table.loc["ok", "status"] == "ok"
+    assert (table.drop(index="ok")["status"] == "failed").all()
+    assert "cannot parse formula" in table.loc["unparseable", "error"]
+    assert "unknown element(s) Xx" in table.loc["unknown element", "error"]
+    assert "no Li" in table.loc["no Li", "error"]
+    assert table.loc["empty", "error"] == "empty formula"
+    assert "cannot be negative" in table.loc["negative", "error"]
+
+
+def test_traversal_csv_from_corpus(corpus: Path):
+    """A ``cif`` path escaping the CSV's folder fails its row only."""
+    code, _ = _cli("predict", "conductivity", str(corpus / "traversal.csv"), "--out", "o.csv")
+    table = pd.read_csv("o.csv", keep_default_na=False)
+    assert code == 1
+    assert list(table["status"]) == ["ok", "failed", "ok"]
+    assert "'../../etc/passwd' points outside the input folder" in table["error"][1]
+
+
+def test_duplicate_ids_pass_through_unchanged(corpus: Path):
+    """``predict`` keeps every row: duplicate ids are the user's rows, not an error."""
+    code, output = _cli(
+        "predict", "conductivity", str(corpus / "duplicate_ids.csv"), "--out", "o.csv"
+    )
+    assert code == 0, output
+    table = pd.read_csv("o.csv", keep_default_na=False)
+    assert list(table["id"]) == ["cand-1", "cand-1", "cand-2"]
+    assert list(table["note"]) == ["a", "b", "c"]
+    assert (table["status"] == "ok").all()
+    assert table["log10_sigma"][0] == pytest.approx(table["log10_sigma"][1], abs=1e-6)
+
+
+def test_folder_with_symlink_outside_and_bad_cifs(corpus: Path, outside: Path, tmp_path: Path):
+    """A folder of CIFs: escaping symlinks and bad files fail their rows only."""
+    folder = tmp_path / "cifs"
+    folder.mkdir()
+    for name in (GOOD_CIF, "truncated.cif", "no_li.cif"):
+        shutil.copy(corpus / name, folder / name)
+    (folder / "escape.cif").symlink_to(outside)
+    (folder / "inner_link.cif").symlink_to(folder / GOOD_CIF)  # inside: fine
+    code, output = _cli("predict", "conductivity", str(folder), "--out", "o.csv")
+    assert code == 1, output
+    table = pd.read_csv("o.csv", keep_default_na=False).set_index("file")
+    assert table.loc["escape.cif", "status"] == "failed"
+    assert table.loc["escape.cif", "error"] == "escape.cif: symlink points outside the input folder"
+    assert table.loc["inner_link.cif", "status"] == "ok"
+    assert table.loc[GOOD_CIF, "status"] == "ok"
+    assert "truncated file?" in table.loc["truncated.cif", "error"]
+    assert "no Li" in table.loc["no_li.cif", "error"]
+
+
+def test_single_bad_cif_as_input_is_a_failed_row(corpus: Path):
+    """A single bad CIF as INPUT is one failed row (exit 1), not a crash."""
+    code, output = _cli(
+        "predict", "conductivity", str(corpus / "overlapping.cif"), "--out", "o.csv"
+    )
+    assert code == 1, output
+    table = pd.read_csv("o.csv", keep_default_na=False)
+    assert list(table["status"]) == ["failed"]
+    assert "overlapping atoms" in table["error"][0]
+
+
+# -- a bad file as a whole: exit 2, one line naming the file, no traceback ---------------------
+
+FILE_CASES: list[tuple[str, str, tuple[str, ...]]] = [
+    ("unsupported-type", "table.xlsx", ("table.xlsx", "unsupported file type .xlsx")),
+    ("missing-formula-column", "missing_formula.csv",
+     ("missing_formula.csv", "missing column(s) formula for conductivity")),
+    ("empty-csv", "empty.csv", ("empty.csv", "empty file, expected a CSV with a header")),
+    ("header-only-csv", "header_only.csv", ("header_only.csv", "no data rows (only a header)")),
+    ("utf16-csv", "utf16.csv", ("utf16.csv", "UTF-16/32 encoded text; save the CSV as UTF-8")),
+    ("folder-without-cifs", "@EMPTY_DIR@", ("empty_dir", "folder holds no .cif files")),
+    ("missing-input", "nothing_here.csv", ("nothing_here.csv", "no such file or folder")),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("name", "needles"), [c[1:] for c in FILE_CASES], ids=[c[0] for c in FILE_CASES]
+)
+def test_bad_input_file_is_a_usage_error(corpus: Path, name: str, needles: tuple[str, ...]):
+    """A bad input file as a whole: exit 2, one line naming it."""
+    if name == "@EMPTY_DIR@":
+        (corpus / "empty_dir").mkdir()
+        (corpus / "empty_dir" / "notes.txt").write_text("no CIFs here")
+        name = "empty_dir"
+    code, output = _cli("predict", "conductivity", str(corpus / name), "--out", "o.csv")
+    _assert_usage_error(code, output, *needles)
+    assert not Path("o.csv").exists()
+
+
+def test_unknown_property_is_a_usage_error(corpus: Path):
+    """An unknown PROPERTY is a usage error."""
+    code, output = _cli("predict", "density", str(corpus / "bad_formulas.csv"), "--out", "o.csv")
+    _assert_usage_error(code, output, "unknown property 'density'")
+
+
+def test_unknown_trainable_model_is_a_usage_error():
+    """An unknown MODEL for ``train`` is a usage error."""
+    code, output = _cli("train", "stability", "--out", "m.pt")
+    _assert_usage_error(code, output, "unknown model 'stability'")
+
+
+# -- workflow YAML: exit 2 naming the file and the field ---------------------------------------
+
+WORKFLOW_CASES: list[tuple[str, tuple[str, ...]]] = [
+    ("wf_syntax_error.yaml", ("not valid YAML",)),
+    ("wf_misspelled_field.yaml", ("screening.bvse_topk: unknown field (misspelled?)",)),
+    ("wf_missing_field.yaml", ("candidates: Field required",)),
+    ("wf_wrong_type.yaml", ("seed: Input should be a valid integer",)),
+    ("wf_negative.yaml", ("screening.bvse_resolution: Input should be greater than 0.05",)),
+    ("wf_wrong_units.yaml", ("screening.bvse_resolution: Input should be a valid number",)),
+    ("wf_unknown_family.yaml", ("family: Input should be 'halide_electrolyte'",)),
+    ("wf_zero_limit.yaml", ("candidates.limit: Input should be greater than or equal to 1",)),
+    ("wf_empty.yaml", ("a workflow must be a YAML mapping of fields",)),
+    ("wf_not_there.yaml", ("workflow file not found",)),
+]
+
+
+@pytest.mark.parametrize(("name", "needles"), WORKFLOW_CASES, ids=[c[0] for c in WORKFLOW_CASES])
+def test_bad_workflow_is_a_usage_error(corpus: Path, name: str, needles: tuple[str, ...]):
+    """A bad workflow YAML: exit 2, one line naming the file and field."""
+    code, output = _cli("screen", str(corpus / name), "--out", "run", "--dry-run")
+    _assert_usage_error(code, output, name, *needles)
+
+
+def test_unknown_space_name_fails_the_run_before_any_work(corpus: Path):
+    """An unknown space name stops the run at once with exit 2."""
+    code, output = _cli("screen", str(corpus / "wf_unknown_space.yaml"), "--out", "run")
+    _assert_usage_error(
+        code, output, "wf_unknown_space.yaml", "candidates.space: no_such_space: no such file, "
+        "and not a shipped space",
+    )  # fmt: skip
+    assert not Path("run/results.parquet").exists()
+
+
+@pytest.mark.xfail(strict=True, reason="bug: --dry-run does not load the candidate space")
+def test_unknown_space_name_fails_the_dry_run(corpus: Path):
+    """The dry run should validate the candidate space too."""
+    code, output = _cli(
+        "screen", str(corpus / "wf_unknown_space.yaml"), "--out", "run", "--dry-run"
+    )
+    _assert_usage_error(code, output, "candidates.space")
+
+
+# -- candidate spaces --------------------------------------------------------------------------
+
+
+def test_partial_occupancy_beyond_ordering_cap_is_a_failed_record(corpus: Path):
+    """A partial occupancy needing too big a cell is a failed record."""
+    from matscreen.candidates.generate import generate_candidates
+    from matscreen.candidates.space import load_space
+
+    records = generate_candidates(load_space(corpus / "space_ordering_cap.yaml"))
+    by_status = {r.status: r for r in records}
+    assert set(by_status) == {"ok", "failed"}
+    assert by_status["ok"].formula == "Li3YCl6"
+    assert by_status["failed"].error == (
+        "site fractions need a 7x supercell of the 33-site primitive cell (207 atoms), "
+        "above max_atoms=40"
+    )
+
+
+def test_charge_imbalanced_composition_is_dropped(corpus: Path, caplog: pytest.LogCaptureFixture):
+    """A composition that cannot be charge balanced is not built."""
+    from matscreen.candidates.generate import generate_candidates
+    from matscreen.candidates.space import load_space
+
+    with caplog.at_level(logging.INFO, logger="matscreen.candidates.generate"):
+        records = generate_candidates(load_space(corpus / "space_charge_imbalanced.yaml"))
+    assert [r.formula for r in records] == ["Li3YCl6"]  # Li3ZrCl6 (+1 excess) is not built
+    assert "1 not charge balanced" in caplog.text
+
+
+SPACE_CASES: list[tuple[str, str]] = [
+    ("space_unknown_element.yaml", "field 'prototypes.0.sites': Value error, unknown element 'Qq'"),
+    ("space_unknown_prototype.yaml", "unknown prototype 'NoSuch_P1'; known prototypes: "),
+    ("space_fractions_sum.yaml", "site fractions of {'Cl': 0.5, 'Br': 0.6} sum to 1.1000, not 1"),
+    ("space_unknown_site.yaml", "site 'Zr' is not an element of prototype Li3YCl6_P-3m1"),
+    ("no_such_space", "no_such_space: no such file, and not a shipped space"),
+]
+
+
+@pytest.mark.parametrize(("name", "needle"), SPACE_CASES, ids=[c[0] for c in SPACE_CASES])
+def test_bad_space_names_file_and_field(corpus: Path, name: str, needle: str):
+    """A bad candidate space names the file and the field."""
+    from matscreen.candidates.space import load_space
+
+    target = corpus / name if name.endswith(".yaml") else name
+    with pytest.raises(ValueError) as info:
+        load_space(target)
+    message = str(info.value)
+    assert needle in message, message
+    assert name in message
+
+
+# -- the streaming path: bad and duplicate rows come back failed, once each --------------------
+
+
+def test_stream_marks_bad_and_duplicate_rows(tmp_path: Path):
+    """The streaming stage fails bad and duplicate rows, each row once."""
+    import json
+
+    import pyarrow.dataset as ds
+    from pymatgen.core import Lattice, Structure
+
+    from matscreen.screening.stream import featurize_predict_stream
+
+    s = Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(5.13), ["Li", "Cl"], [[0, 0, 0], [0.5] * 3]
+    )
+    good = json.dumps(s.as_dict())
+    rows = [
+        {"id": "a", "formula": "LiCl", "status": "ok", "error": None, "structure": good},
+        {"id": "a", "formula": "LiCl", "status": "ok", "error": None, "structure": good},
+        {"id": "b", "formula": "LiCl", "status": "ok", "error": None, "structure": "{not json"},
+        {"id": "c", "formula": "LiCl", "status": "ok", "error": None, "structure": None},
+        {"id": "d", "formula": "LiCl", "status": "failed", "error": "generation: x",
+         "structure": None},
+    ]  # fmt: skip
+    opts = {
+        "composition": True,
+        "structure": False,
+        "transport": False,
+        "family": "halide_electrolyte",
+    }
+    out = featurize_predict_stream(
+        iter(rows), client=None, options=opts, out_dir=tmp_path / "parts"
+    )
+    table = ds.dataset(out, format="parquet").to_table().to_pandas()
+    table = table.sort_values("row_index").reset_index(drop=True)
+    assert list(table["id"]) == ["a", "a", "b", "c", "d"]
+    assert list(table["status"]) == ["ok", "failed", "failed", "failed", "failed"]
+    assert "duplicate id 'a'" in table["error"][1]
+    assert "unreadable structure" in table["error"][2]
+    assert "no structure" in table["error"][3]
+    assert table["error"][4] == "generation: x"
+
+
+# -- the real command line in a subprocess: exit codes and no tracebacks ------------------------
+
+
+def _subprocess(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    return subprocess.run(
+        [sys.executable, "-m", "matscreen.cli", "--log-level", "WARNING", *args],
+        capture_output=True, text=True, timeout=60, cwd=cwd, env=env,
+    )  # fmt: skip
+
+
+def test_real_cli_usage_errors_are_one_line(corpus: Path):
+    """The real CLI prints one line and exits 2 on input errors."""
+    for args, needle in [
+        (["predict", "conductivity", "header_only.csv", "--out", "o.csv"], "no data rows"),
+        (["screen", "wf_misspelled_field.yaml", "--out", "run", "--dry-run"], "bvse_topk"),
+    ]:
+        proc = _subprocess(*args, cwd=corpus)
+        assert proc.returncode == 2, proc.stderr
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and needle in lines[0] and args[1 if args[0] == "predict" else 1]
+        assert "Traceback" not in proc.stderr
+
+
+def test_real_cli_bad_row_exit_code_1(corpus: Path):
+    """The real CLI exits 1 and lists the failed row."""
+    proc = _subprocess("predict", "conductivity", "traversal.csv", "--out", "o.csv", cwd=corpus)
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "1 row(s) failed" in proc.stderr
+    assert "'../../etc/passwd' points outside the input folder" in proc.stderr
