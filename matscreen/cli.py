@@ -101,11 +101,13 @@ def screen(
 
 def _plan(cfg, out: Path, cluster: str, workers: int | None) -> str:  # noqa: ANN001
     from matscreen.core.settings import get_settings
+    from matscreen.screening.run import load_candidate_space
 
+    space = load_candidate_space(cfg)  # a bad space fails the dry run too
     fz = cfg.featurize
     lines = [
         f"workflow     {cfg.name} ({cfg.family}), seed {cfg.seed}",
-        f"candidates   space {cfg.resolve_space()}"
+        f"candidates   space {space.name} ({len(space.prototypes)} prototypes)"
         + (f", first {cfg.candidates.limit}" if cfg.candidates.limit else ""),
         f"stage 1      featurize (composition={fz.composition}, structure={fz.structure}, "
         f"transport={fz.transport}), chunks of {fz.chunk_size or get_settings().CHUNK_SIZE}",

@@ -38,6 +38,7 @@ from pydantic import (
 )
 
 from matscreen.candidates.oxidation import common_oxidation_states
+from matscreen.core.config import format_validation_error
 
 __all__ = ["CandidateSpace", "PartialSubstitution", "PrototypeSpace", "load_space", "space_names"]
 
@@ -211,14 +212,6 @@ def space_names() -> list[str]:
     return sorted(p.stem for p in (seeds_dir() / "spaces").glob("*.yaml"))
 
 
-def _format_validation_error(exc: ValidationError, source: str) -> str:
-    lines = []
-    for err in exc.errors():
-        loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
-        lines.append(f"{source}: field '{loc}': {err['msg']}")
-    return "\n".join(lines)
-
-
 def load_space(name_or_path: str | Path) -> CandidateSpace:
     """Read and validate a candidate-space YAML file.
 
@@ -259,4 +252,4 @@ def load_space(name_or_path: str | Path) -> CandidateSpace:
     try:
         return CandidateSpace.model_validate(data)
     except ValidationError as exc:
-        raise ValueError(_format_validation_error(exc, str(path))) from None
+        raise ValueError(format_validation_error(exc, str(path))) from None

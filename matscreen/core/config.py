@@ -135,7 +135,10 @@ def load_workflow(path: str | Path) -> WorkflowConfig:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise MatscreenInputError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise MatscreenInputError(f"{path}: not valid YAML{where}: {problem}") from None
     if not isinstance(data, dict):
         raise MatscreenInputError(f"{path}: a workflow must be a YAML mapping of fields")
     data.setdefault("source", str(path.resolve()))

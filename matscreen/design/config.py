@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from matscreen.core.config import format_validation_error
+
 __all__ = [
     "DesignConfig",
     "LoopSettings",
@@ -269,14 +271,6 @@ class DesignConfig(BaseModel):
         return self
 
 
-def _format_errors(exc: ValidationError, source: str) -> str:
-    lines = []
-    for err in exc.errors():
-        loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
-        lines.append(f"{source}: field '{loc}': {err['msg']}")
-    return "\n".join(lines)
-
-
 def load_design_config(path: str | Path) -> DesignConfig:
     """Read and validate a design workflow YAML.
 
@@ -311,4 +305,4 @@ def load_design_config(path: str | Path) -> DesignConfig:
     try:
         return DesignConfig.model_validate(data)
     except ValidationError as exc:
-        raise ValueError(_format_errors(exc, str(p))) from None
+        raise ValueError(format_validation_error(exc, str(p))) from None

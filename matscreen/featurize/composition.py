@@ -75,7 +75,9 @@ def as_composition(entry: object) -> Composition:
         raise ValueError(f"cannot read a composition from {type(entry).__name__}")
     if comp.num_atoms <= 0:
         raise ValueError("empty composition")
-    unknown = [str(el) for el in comp.elements if not isinstance(el, Element)]
+    unknown = [
+        getattr(el, "symbol", str(el)) for el in comp.elements if not isinstance(el, Element)
+    ]
     if unknown:
         raise ValueError(f"unknown element(s) {', '.join(unknown)}")
     return comp

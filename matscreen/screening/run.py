@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     import pandas as pd
     from distributed import Client
 
+    from matscreen.candidates.space import CandidateSpace
+
 logger = logging.getLogger(__name__)
 
 #: Descriptors behind the electrolyte transport score, with the better direction.
@@ -129,23 +131,28 @@ def _maybe_client(client: Client | None, cluster: str, workers: int | None) -> I
         yield c
 
 
+def load_candidate_space(cfg: WorkflowConfig) -> CandidateSpace:
+    """Load the workflow's candidate space; a bad one is an input error naming the field."""
+    from matscreen.candidates.space import load_space
+
+    try:
+        return load_space(cfg.resolve_space())
+    except (ValueError, FileNotFoundError, KeyError) as exc:
+        raise MatscreenInputError(f"{cfg.source or cfg.name}: candidates.space: {exc}") from None
+
+
 def _candidates(cfg: WorkflowConfig, store: CheckpointStore) -> pd.DataFrame:
     """Generate (or reload) the candidate rows of a run."""
     import pandas as pd
 
     from matscreen.candidates.generate import generate_candidates
-    from matscreen.candidates.space import load_space
 
     spec = {"space": cfg.resolve_space(), "seed": cfg.seed, "limit": cfg.candidates.limit}
     key = config_hash({**spec, "family": cfg.family})
     if store.has("candidates", key):
         logger.info("reusing the candidates of the interrupted run")
         return store.load("candidates", key)
-    try:
-        space = load_space(cfg.resolve_space())
-    except (ValueError, FileNotFoundError, KeyError) as exc:
-        raise MatscreenInputError(f"{cfg.source or cfg.name}: candidates.space: {exc}") from None
-    records = generate_candidates(space, seed=cfg.seed, family=cfg.family)
+    records = generate_candidates(load_candidate_space(cfg), seed=cfg.seed, family=cfg.family)
     if cfg.candidates.limit is not None:
         records = records[: cfg.candidates.limit]
     rows = [r.to_row() for r in records]

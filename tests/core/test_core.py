@@ -35,7 +35,7 @@ def _write(text: str) -> Path:
 
 
 def test_shipped_workflows_validate():
-    names = sorted(p.name for p in workflows_dir().glob("*.yaml"))
+    names = sorted(p.name for p in workflows_dir().glob("*.yaml") if not p.name.startswith("design_"))
     assert {"halide_electrolytes.yaml", "oxide_electrolytes.yaml", "mn_cathodes.yaml"} <= set(names)
     for name in names:
         assert load_workflow(workflows_dir() / name).name

@@ -115,7 +115,9 @@ echo DONE >> "$FAKE_LOG"
 """
 
 
-def test_screen_sbatch_requeues_on_time_limit_signal(slurm: Any, tmp_path: Path, slurm_config: Any) -> None:
+def test_screen_sbatch_requeues_on_time_limit_signal(
+    slurm: Any, tmp_path: Path, slurm_config: Any
+) -> None:
     """screen.sbatch: USR1 before the time limit -> stop, requeue, rerun with --resume."""
     import os
 
@@ -194,7 +196,9 @@ with open_client("slurm", workers=2, config=config) as client:
 """
 
 
-def test_sigterm_to_driver_cancels_worker_jobs(slurm: Any, tmp_path: Path, slurm_config: Any) -> None:
+def test_sigterm_to_driver_cancels_worker_jobs(
+    slurm: Any, tmp_path: Path, slurm_config: Any
+) -> None:
     """A driver stopped with SIGTERM (scancel, time limit) still cancels its worker jobs."""
     import signal
     import sys

@@ -47,7 +47,10 @@ def workflow(tmp_path: Path) -> Path:
 def _reference(workflow: Path) -> pd.DataFrame:
     from distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as lc, Client(lc) as c:
+    with (
+        LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as lc,
+        Client(lc) as c,
+    ):
         return matscreen.screen(workflow, client=c, out="reference")
 
 
@@ -86,8 +89,20 @@ def test_worker_killed_mid_run_every_candidate_exactly_once(workflow):
 @pytest.mark.slow
 def test_killed_run_resumes_to_identical_results(workflow):
     expected = _reference(workflow)
-    cmd = [sys.executable, "-m", "matscreen.cli", "screen", str(workflow), "--out", "run", "--workers", "1"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "matscreen.cli",
+        "screen",
+        str(workflow),
+        "--out",
+        "run",
+        "--workers",
+        "1",
+    ]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     deadline = time.time() + 180
     while time.time() < deadline and len(list(Path("run/checkpoints").glob("featurize-*"))) < 3:
         time.sleep(0.02)
@@ -110,7 +125,10 @@ def test_unwritable_output_is_a_clear_error_and_keeps_checkpoints(workflow):
     def disk_full(*_a, **_k):
         raise OSError(28, "No space left on device")
 
-    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as lc, Client(lc) as c:
+    with (
+        LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as lc,
+        Client(lc) as c,
+    ):
         with pytest.MonkeyPatch.context() as mp:
             mp.setattr(run_mod, "atomic_write_parquet", disk_full)
             with pytest.raises(OSError, match="No space left"):
