@@ -1,0 +1,399 @@
+"""Energy above the convex hull with MLIP energies and MP-compatible references.
+
+Method (details in ``matscreen/physics/README.md``): every energy that meets
+the hull is put on the MP2020-compatible scale. CHGNet 0.3.0 already predicts
+MP2020-corrected energies; SevenNet-0 predicts raw GGA/GGA+U energies, to
+which :func:`to_mp2020_entry` applies ``MaterialsProject2020Compatibility``.
+The reference phases are the shipped MP entries of the chemical system (DFT),
+MP's elemental references (DFT) and, for chemistries without shipped MP
+entries, built-in reference structures relaxed with the same MLIP
+(:mod:`matscreen.physics.references`).
+"""
+
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+from pymatgen.analysis.phase_diagram import PhaseDiagram
+from pymatgen.core import Composition, Element, Structure
+from pymatgen.entries.computed_entries import ComputedEntry, ComputedStructureEntry
+
+from matscreen.physics.calculators import (
+    CalculatorInfo,
+    calculator_info,
+    resolve_calculator,
+)
+from matscreen.physics.references import (
+    BUILTIN_REFERENCES,
+    builtin_reference_structure,
+    load_mp_entries,
+    mp_elemental_references,
+    relaxed_reference,
+)
+
+logger = logging.getLogger(__name__)
+
+# MP2020 Hubbard U values (eV) for oxides and fluorides, as in MP's GGA+U runs
+MP_U_VALUES: dict[str, float] = {
+    "Co": 3.32,
+    "Cr": 3.7,
+    "Fe": 5.3,
+    "Mn": 3.9,
+    "Mo": 4.38,
+    "Ni": 6.2,
+    "V": 3.25,
+    "W": 6.2,
+}
+
+
+class HullRecord(BaseModel):
+    """Thermodynamic stability of one composition/structure against reference phases."""
+
+    formula: str = Field(description="Reduced formula.")
+    status: Literal["ok", "failed"] = Field(description="'ok' or 'failed'.")
+    error: str | None = Field(None, description="Reason for failure; None when ok.")
+    energy_per_atom: float | None = Field(
+        None, description="Energy in eV/atom on the MP2020-compatible scale."
+    )
+    e_form_per_atom: float | None = Field(
+        None, description="Formation energy from the elemental references, eV/atom."
+    )
+    e_above_hull: float | None = Field(
+        None, description="Energy above the reference hull, eV/atom (negative: below it)."
+    )
+    decomposition: list[str] = Field(
+        default_factory=list, description="Reduced formulas of the hull phases it decomposes to."
+    )
+    decomposition_fractions: list[float] = Field(
+        default_factory=list, description="Atomic fractions of the decomposition phases."
+    )
+    n_references: int = Field(0, description="Number of reference entries in the hull.")
+    calculator: str | None = Field(None, description="Calculator name.")
+    calculator_version: str | None = Field(None, description="Calculator model version.")
+
+
+def mp_parameters(composition: Composition) -> dict[str, Any]:
+    """Return MP-style calculation parameters (run type, Hubbard U) for a composition.
+
+    GGA+U with MP's U values when the composition holds O or F together with
+    one of Co, Cr, Fe, Mn, Mo, Ni, V, W; plain GGA otherwise.
+    """
+    symbols = {el.symbol for el in composition}
+    if symbols & {"O", "F"} and symbols & set(MP_U_VALUES):
+        hubbards = {s: MP_U_VALUES.get(s, 0.0) for s in symbols}
+        return {"run_type": "GGA+U", "is_hubbard": True, "hubbards": hubbards}
+    return {"run_type": "GGA", "is_hubbard": False, "hubbards": {}}
+
+
+def to_mp2020_entry(
+    structure: Structure | Composition | str,
+    energy_per_atom: float,
+    info: CalculatorInfo,
+    *,
+    entry_id: str | None = None,
+) -> ComputedEntry:
+    """Return an entry whose energy is on the MP2020-compatible scale.
+
+    Parameters
+    ----------
+    structure
+        Structure (gives a ``ComputedStructureEntry``; oxide type from bonds) or
+        a composition/formula.
+    energy_per_atom
+        Calculator energy in eV/atom.
+    info
+        Calculator provenance; its ``energy_scale`` decides the correction.
+    entry_id
+        Optional id stored on the entry.
+
+    Raises
+    ------
+    ValueError
+        If the calculator's energy scale is unknown (e.g. EMT), or the MP2020
+        scheme rejects the entry.
+    """
+    comp = structure.composition if isinstance(structure, Structure) else Composition(structure)
+    energy = energy_per_atom * comp.num_atoms
+    data = {"calculator": info.name, "calculator_version": info.version}
+    kwargs = dict(parameters=mp_parameters(comp), data=data, entry_id=entry_id)
+    if isinstance(structure, Structure):
+        entry: ComputedEntry = ComputedStructureEntry(structure, energy, **kwargs)
+    else:
+        entry = ComputedEntry(comp, energy, **kwargs)
+    if info.energy_scale == "mp2020_corrected":
+        return entry
+    if info.energy_scale == "mp_raw":
+        import warnings
+
+        from pymatgen.entries.compatibility import MaterialsProject2020Compatibility
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            processed = MaterialsProject2020Compatibility(check_potcar=False).process_entry(entry)
+        if processed is None:
+            raise ValueError(f"MP2020 compatibility rejected {comp.reduced_formula}")
+        return processed
+    raise ValueError(
+        f"calculator {info.name} has no MP-compatible energy scale; its energies cannot be "
+        "placed on an MP convex hull"
+    )
+
+
+def reference_entries(
+    elements: Iterable[str],
+    calculator: Any = None,
+    *,
+    mp_source: Literal["dft", "mlip", "none"] = "dft",
+    builtins: bool = True,
+    extra_structures: dict[str, Structure] | None = None,
+) -> list[ComputedEntry]:
+    """Build the competing phases of a chemical system.
+
+    Parameters
+    ----------
+    elements
+        Symbols of the chemical system (e.g. ``["Li", "Y", "Cl"]``).
+    calculator
+        ASE calculator or registry name used for MLIP reference energies.
+    mp_source
+        ``"dft"``: shipped MP entries with their DFT energies; ``"mlip"``:
+        their structures re-evaluated statically with ``calculator`` (cached);
+        ``"none"``: skip them.
+    builtins
+        Add the built-in reference structures within the system, relaxed with
+        ``calculator`` (cached; only for formulas the MP entries lack).
+    extra_structures
+        More reference structures (name -> Structure), relaxed and cached.
+
+    Returns
+    -------
+    list[ComputedEntry]
+        MP2020-scale entries, MP elemental references always included.
+    """
+    symbols = set(elements)
+    entries: list[ComputedEntry] = []
+    for sym in sorted(symbols):
+        ref = mp_elemental_references().get(sym)
+        if ref is None:
+            raise ValueError(f"no elemental reference for {sym}")
+        entries.append(ref)
+    mp = load_mp_entries(symbols) if mp_source != "none" else []
+    if mp_source == "mlip" and mp:
+        calc = resolve_calculator(calculator)
+        info = calculator_info(calc)
+        energies = static_energies([e.structure for e in mp], calc, keys=[e.entry_id for e in mp])
+        mp = [
+            to_mp2020_entry(e.structure, en, info, entry_id=e.entry_id)
+            for e, en in zip(mp, energies, strict=True)
+        ]
+    entries += mp
+    have = {e.composition.reduced_formula for e in mp}
+    todo: dict[str, Structure | str] = {}
+    if builtins:
+        for name in BUILTIN_REFERENCES:
+            struct = builtin_reference_structure(name)
+            els = {el.symbol for el in struct.composition}
+            if els <= symbols and len(els) > 1 and struct.composition.reduced_formula not in have:
+                todo[name] = name
+    for name, struct in (extra_structures or {}).items():
+        todo[name] = struct
+    if todo:
+        calc = resolve_calculator(calculator)
+        info = calculator_info(calc)
+        for name, item in todo.items():
+            rec = relaxed_reference(item, calc, key=name)
+            s = Structure.from_dict(rec["structure"])
+            entries.append(
+                to_mp2020_entry(s, rec["energy_per_atom"], info, entry_id=f"{info.name}-{name}")
+            )
+    return entries
+
+
+def static_energies(
+    structures: Sequence[Structure],
+    calculator: Any = None,
+    *,
+    keys: Sequence[str] | None = None,
+    batch_size: int = 16,
+) -> list[float]:
+    """Return single-point energies per atom (eV/atom) of structures as given.
+
+    CHGNet runs batched through ``predict_structure``; other calculators one
+    by one. With ``keys`` the results are cached on disk per calculator and
+    version (``<cache_dir>/static_<name>.json``), so reruns are free.
+    """
+    import json
+
+    from matscreen.physics.references import cache_dir
+
+    calc = resolve_calculator(calculator)
+    info = calculator_info(calc)
+    cache: dict[str, float] = {}
+    path = cache_dir() / f"static_{info.name}.json"
+    if keys is not None and path.exists():
+        blob = json.loads(path.read_text())
+        if blob.get("version") == info.version:
+            cache = blob["energies"]
+    out: list[float | None] = [
+        cache.get(k) if keys is not None else None for k in (keys or [None] * len(structures))
+    ]
+    missing = [i for i, v in enumerate(out) if v is None]
+    if missing:
+        t0 = time.perf_counter()
+        todo = [structures[i] for i in missing]
+        if info.name == "chgnet":
+            model = calc.model
+            preds = model.predict_structure(todo, task="e", batch_size=batch_size)
+            preds = [preds] if isinstance(preds, dict) else preds
+            values = [float(p["e"]) for p in preds]
+        else:
+            from pymatgen.io.ase import AseAtomsAdaptor
+
+            values = []
+            for s in todo:
+                atoms = AseAtomsAdaptor.get_atoms(s)
+                atoms.calc = calc
+                values.append(float(atoms.get_potential_energy() / len(atoms)))
+        logger.info(
+            "%d static %s energies in %.1f s", len(todo), info.name, time.perf_counter() - t0
+        )
+        for i, v in zip(missing, values, strict=True):
+            out[i] = v
+            if keys is not None:
+                cache[keys[i]] = v
+        if keys is not None:
+            path.write_text(
+                json.dumps({"calculator": info.name, "version": info.version, "energies": cache})
+            )
+    return [float(v) for v in out]  # type: ignore[arg-type]
+
+
+def hull_record(
+    entry: ComputedEntry, references: Sequence[ComputedEntry], info: CalculatorInfo | None = None
+) -> HullRecord:
+    """Return the hull position of ``entry`` against ``references``.
+
+    ``entry`` is not added to the hull itself: its energy above (or below,
+    negative) the hull of ``references`` is reported, with the decomposition
+    products at its composition.
+    """
+    formula = entry.composition.reduced_formula
+    base = dict(
+        formula=formula,
+        calculator=info.name if info else None,
+        calculator_version=info.version if info else None,
+    )
+    try:
+        missing = {el.symbol for el in entry.composition} - {
+            el.symbol for r in references for el in r.composition
+        }
+        if missing:
+            raise ValueError(f"no reference entries for element(s) {sorted(missing)}")
+        refs = [r for r in references if r.entry_id is None or r.entry_id != entry.entry_id]
+        pd = PhaseDiagram(
+            refs,
+            elements=[
+                Element(s) for s in sorted({el.symbol for r in refs for el in r.composition})
+            ],
+        )
+        decomp, e_hull = pd.get_decomp_and_e_above_hull(
+            entry, allow_negative=True, check_stable=False
+        )
+        e_form = pd.get_form_energy_per_atom(entry)
+    except Exception as exc:  # noqa: BLE001 - recorded as a failed row
+        return HullRecord(status="failed", error=str(exc), **base)
+    items = sorted(decomp.items(), key=lambda kv: -kv[1])
+    return HullRecord(
+        status="ok",
+        energy_per_atom=entry.energy_per_atom,
+        e_form_per_atom=float(e_form),
+        e_above_hull=float(e_hull),
+        decomposition=[e.composition.reduced_formula for e, _ in items],
+        decomposition_fractions=[float(f) for _, f in items],
+        n_references=len(refs),
+        **base,
+    )
+
+
+def structure_hull(
+    structure: Structure,
+    calculator: Any = None,
+    *,
+    relax: bool = True,
+    references: Sequence[ComputedEntry] | None = None,
+    fmax: float = 0.05,
+    steps: int = 300,
+) -> tuple[HullRecord, Any]:
+    """Relax (optionally) a structure with an MLIP and place it on the hull.
+
+    Parameters
+    ----------
+    structure
+        Candidate structure.
+    calculator
+        ASE calculator or registry name (default CHGNet); must have an MP
+        energy scale.
+    relax
+        Relax cell and positions first (see :func:`matscreen.physics.relax.relax_structure`).
+    references
+        Reference entries; default :func:`reference_entries` for its elements.
+    fmax, steps
+        Relaxation settings.
+
+    Returns
+    -------
+    tuple[HullRecord, RelaxRecord | None]
+        The hull record (failed with a reason when relaxation failed) and the
+        relaxation record.
+    """
+    from matscreen.physics.relax import relax_structure, static_energy
+
+    calc = resolve_calculator(calculator)
+    info = calculator_info(calc)
+    formula = structure.composition.reduced_formula
+    rec = None
+    if relax:
+        rec = relax_structure(structure, calc, fmax=fmax, steps=steps)
+        if rec.energy_per_atom is None:
+            return HullRecord(
+                formula=formula,
+                status="failed",
+                error=rec.error,
+                calculator=info.name,
+                calculator_version=info.version,
+            ), rec
+        struct, energy = rec.structure, rec.energy_per_atom
+    else:
+        from matscreen.physics.relax import precheck_structure
+
+        reason = precheck_structure(structure, calc)
+        if reason:
+            return HullRecord(
+                formula=formula,
+                status="failed",
+                error=reason,
+                calculator=info.name,
+                calculator_version=info.version,
+            ), rec
+        struct, energy = structure, static_energy(structure, calc)
+    try:
+        entry = to_mp2020_entry(struct, energy, info, entry_id="candidate")
+        refs = (
+            references
+            if references is not None
+            else reference_entries([el.symbol for el in struct.composition], calc)
+        )
+    except Exception as exc:  # noqa: BLE001
+        return HullRecord(
+            formula=formula,
+            status="failed",
+            error=str(exc),
+            calculator=info.name,
+            calculator_version=info.version,
+        ), rec
+    out = hull_record(entry, refs, info)
+    if rec is not None and rec.status == "failed" and out.status == "ok":
+        out.error = f"relaxation: {rec.error}"
+    return out, rec

@@ -1,0 +1,384 @@
+"""Reference phases for convex hulls: MP entries, elemental references, built-ins.
+
+Three sources feed a phase diagram (see ``matscreen/physics/README.md``):
+
+1. Materials Project ``ComputedStructureEntry`` dicts shipped under
+   ``datasets/mp_entries/`` (DFT GGA/GGA+U energies with MP2020 corrections);
+2. MP elemental ground-state entries (``2023-02-07-mp-elemental-reference-entries``)
+   for every element, DFT energies on the same MP2020 scale;
+3. built-in reference structures for chemistries that ``datasets/mp_entries``
+   does not cover (Li-M-Cl halides, Li-Mn-O, Li-Ni-O), built here with
+   ``Structure.from_spacegroup`` from literature Wyckoff positions, relaxed with
+   the same MLIP as the candidate, and cached on disk; the CHGNet and SevenNet
+   results ship in ``matscreen/physics/data/reference_cache_<calculator>.json``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import os
+from collections.abc import Callable, Iterable
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pymatgen.core import Composition, Lattice, Structure
+
+if TYPE_CHECKING:
+    from pymatgen.entries.computed_entries import ComputedEntry, ComputedStructureEntry
+
+logger = logging.getLogger(__name__)
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+MP_FILES = ("Li-Co-Ni-O.json.gz",)
+MP_ELEMENTS_FILE = "2023-02-07-mp-elemental-reference-entries.json.gz"
+
+
+def cache_dir() -> Path:
+    """Return the on-disk cache folder for MLIP energies (created if missing).
+
+    ``MATSCREEN_CACHE_DIR`` overrides the default ``~/.cache/matscreen``.
+    """
+    root = Path(os.environ.get("MATSCREEN_CACHE_DIR", "~/.cache/matscreen")).expanduser()
+    path = root / "physics"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _mp_dir() -> Path:
+    from matscreen.core.paths import datasets_dir
+
+    return datasets_dir() / "mp_entries"
+
+
+@lru_cache(maxsize=4)
+def _load_mp_file(path: str) -> tuple[ComputedStructureEntry, ...]:
+    from pymatgen.entries.computed_entries import ComputedStructureEntry
+
+    with gzip.open(path, "rt") as fh:
+        raw = json.load(fh)
+    entries = []
+    for d in raw:
+        entry = ComputedStructureEntry.from_dict(d)
+        for key in ("e_above_hull", "is_stable", "e_form_per_atom"):
+            if key in d:
+                entry.data[key] = d[key]
+        entries.append(entry)
+    return tuple(entries)
+
+
+def load_mp_entries(elements: Iterable[str] | None = None) -> list[ComputedStructureEntry]:
+    """Return the shipped MP entries, optionally only those within ``elements``.
+
+    Parameters
+    ----------
+    elements
+        Chemical symbols; an entry is kept when all its elements are among them.
+
+    Returns
+    -------
+    list[ComputedStructureEntry]
+        DFT entries with MP2020 corrections; ``entry.data`` holds MP's
+        ``e_above_hull``, ``is_stable`` and ``e_form_per_atom``.
+    """
+    out: list[ComputedStructureEntry] = []
+    for name in MP_FILES:
+        path = _mp_dir() / name
+        if path.exists():
+            out += list(_load_mp_file(str(path)))
+    if elements is not None:
+        allowed = set(elements)
+        out = [e for e in out if {el.symbol for el in e.composition} <= allowed]
+    return out
+
+
+@lru_cache(maxsize=1)
+def mp_elemental_references() -> dict[str, ComputedEntry]:
+    """Return MP's elemental ground-state entries (DFT, MP2020 era), by symbol."""
+    from pymatgen.entries.computed_entries import ComputedEntry
+
+    with gzip.open(_mp_dir() / MP_ELEMENTS_FILE, "rt") as fh:
+        raw = json.load(fh)
+    return {sym: ComputedEntry.from_dict(d) for sym, d in raw.items()}
+
+
+# --------------------------------------------------------------------------------------
+# built-in reference structures (approximate literature Wyckoff positions; relaxed later)
+# --------------------------------------------------------------------------------------
+
+
+def _sg(sg: int | str, lattice: Lattice, species: list, coords: list) -> Structure:
+    return Structure.from_spacegroup(sg, lattice, species, coords).get_primitive_structure()
+
+
+def _spinel(a: float, a_site: str | None, b_site: str = "Mn") -> Structure:
+    """Cubic spinel AB2O4 (Fd-3m origin choice 1), primitive cell; A may be empty."""
+    species = [b_site, "O"]
+    coords = [[0.625, 0.625, 0.625], [0.388, 0.388, 0.388]]
+    if a_site:
+        species.insert(0, a_site)
+        coords.insert(0, [0.0, 0.0, 0.0])
+    return _sg(227, Lattice.cubic(a), species, coords)
+
+
+def _li3ycl6() -> Structure:
+    return Structure.from_dict(json.loads((DATA_DIR / "Li3YCl6_ordered.json").read_text()))
+
+
+def _alcl3_type(metal: str, a: float, b: float, c: float, beta: float) -> Structure:
+    return _sg(
+        12,
+        Lattice.monoclinic(a, b, c, beta),
+        [metal, "Cl", "Cl"],
+        [[0, 0.1662, 0], [0.2113, 0, 0.2253], [0.2282, 0.3209, 0.2337]],
+    )
+
+
+BUILTIN_REFERENCES: dict[str, Callable[[], Structure]] = {
+    # elements needed as MLIP energies (voltage reference)
+    "Li": lambda: Structure(Lattice.cubic(3.44), ["Li", "Li"], [[0, 0, 0], [0.5, 0.5, 0.5]]),
+    # halides
+    "LiCl": lambda: _sg(225, Lattice.cubic(5.13), ["Li", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]),
+    "LiBr": lambda: _sg(225, Lattice.cubic(5.50), ["Li", "Br"], [[0, 0, 0], [0.5, 0.5, 0.5]]),
+    "YCl3": lambda: _alcl3_type("Y", 6.92, 11.94, 6.44, 111.0),
+    "InCl3": lambda: _alcl3_type("In", 6.41, 11.10, 6.31, 109.8),
+    "ScCl3": lambda: _alcl3_type("Sc", 6.38, 11.04, 6.23, 110.0),
+    "Li3YCl6": _li3ycl6,
+    # oxides
+    "Li2O": lambda: _sg(225, Lattice.cubic(4.61), ["Li", "O"], [[0.25, 0.25, 0.25], [0, 0, 0]]),
+    "MnO": lambda: _sg(225, Lattice.cubic(4.44), ["Mn", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]]),
+    "NiO": lambda: _sg(225, Lattice.cubic(4.18), ["Ni", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]]),
+    "MnO2": lambda: _sg(
+        136, Lattice.tetragonal(4.40, 2.87), ["Mn", "O"], [[0, 0, 0], [0.305, 0.305, 0]]
+    ),
+    "Mn2O3": lambda: _sg(
+        206,
+        Lattice.cubic(9.41),
+        ["Mn", "Mn", "O"],
+        [[0.25, 0.25, 0.25], [0.9664, 0, 0.25], [0.3851, 0.1453, 0.3818]],
+    ),
+    "Mn3O4": lambda: _spinel(8.40, "Mn"),  # cubic approximant of tetragonal hausmannite
+    "LiMn2O4": lambda: _spinel(8.24, "Li"),
+    "MnO2-spinel": lambda: _spinel(8.04, None),  # lambda-MnO2 (delithiated spinel)
+    "Li2MnO3": lambda: _sg(
+        12,
+        Lattice.monoclinic(4.93, 8.53, 5.03, 109.4),
+        ["Li", "Li", "Li", "Mn", "O", "O"],
+        [
+            [0, 0.5, 0],
+            [0, 0, 0.5],
+            [0, 0.6606, 0.5],
+            [0, 0.1672, 0],
+            [0.2187, 0, 0.2273],
+            [0.2540, 0.3216, 0.2233],
+        ],
+    ),
+    "LiMnO2": lambda: _sg(
+        12,
+        Lattice.monoclinic(5.44, 2.81, 5.39, 116.0),
+        ["Li", "Mn", "O"],
+        [[0, 0.5, 0.5], [0, 0, 0], [0.272, 0, 0.776]],
+    ),
+    "LiOH": lambda: Structure.from_spacegroup(  # P4/nmm, origin choice 1
+        129,
+        Lattice.tetragonal(3.549, 4.334),
+        ["Li", "O", "H"],
+        [[0, 0, 0], [0, 0.5, 0.1934], [0, 0.5, 0.4016]],
+    ),
+    "LiNiO2": lambda: _sg(
+        166,
+        Lattice.hexagonal(2.88, 14.2),
+        ["Li", "Ni", "O"],
+        [[0, 0, 0], [0, 0, 0.5], [0, 0, 0.25]],
+    ),
+}
+
+
+def _lnmo(with_li: bool) -> Structure:
+    """LiNi0.5Mn1.5O4 as Li2NiMn3O8: one of four Mn of the primitive spinel cell -> Ni."""
+    s = _spinel(8.17, "Li" if with_li else None)
+    mn = [i for i, site in enumerate(s) if site.specie.symbol == "Mn"]
+    s.replace(mn[0], "Ni")
+    return s
+
+
+def _olivine(with_li: bool) -> Structure:
+    """LiMnPO4 olivine (Pnma, LiFePO4-type coordinates), or MnPO4 without Li."""
+    species = ["Li", "Mn", "P", "O", "O", "O"]
+    coords = [
+        [0, 0, 0],
+        [0.282, 0.25, 0.972],
+        [0.092, 0.25, 0.408],
+        [0.097, 0.25, 0.742],
+        [0.457, 0.25, 0.206],
+        [0.165, 0.047, 0.285],
+    ]
+    if not with_li:
+        species, coords = species[1:], coords[1:]
+    return Structure.from_spacegroup(62, Lattice.orthorhombic(10.45, 6.10, 4.75), species, coords)
+
+
+#: Cathode test structures (not hull references): name -> builder.
+CATHODE_STRUCTURES: dict[str, Callable[[], Structure]] = {
+    "LiMn2O4": lambda: _spinel(8.24, "Li"),
+    "Mn2O4": lambda: _spinel(8.04, None),
+    "LiNi0.5Mn1.5O4": lambda: _lnmo(True),
+    "Ni0.5Mn1.5O4": lambda: _lnmo(False),
+    "LiMnPO4": lambda: _olivine(True),
+    "MnPO4": lambda: _olivine(False),
+}
+
+#: (discharged, charged, measured average voltage in V vs Li/Li+, note)
+CATHODE_PAIRS: tuple[tuple[str, str, float, str], ...] = (
+    ("LiMn2O4", "Mn2O4", 4.05, "spinel LMO, 4.0/4.15 V plateaus"),
+    ("LiNi0.5Mn1.5O4", "Ni0.5Mn1.5O4", 4.70, "LNMO, Ni2+/Ni4+ at ~4.7 V"),
+    ("LiMnPO4", "MnPO4", 4.10, "olivine LMP, 4.1 V plateau"),
+)
+
+
+def cathode_structure(name: str, relaxed_with: Any = None) -> Structure:
+    """Return a cathode test structure (see :data:`CATHODE_STRUCTURES`).
+
+    Parameters
+    ----------
+    name
+        Key of :data:`CATHODE_STRUCTURES`.
+    relaxed_with
+        None for the unrelaxed literature structure, or a calculator (or
+        registry name): the structure relaxed with it, cached under
+        ``cathode:<name>`` (CHGNet results ship with the package).
+    """
+    if relaxed_with is None:
+        return CATHODE_STRUCTURES[name]()
+    rec = relaxed_reference(CATHODE_STRUCTURES[name](), relaxed_with, key=f"cathode:{name}")
+    return Structure.from_dict(rec["structure"])
+
+
+@lru_cache(maxsize=64)
+def _builtin(name: str) -> Structure:
+    return BUILTIN_REFERENCES[name]()
+
+
+def builtin_reference_structure(name: str) -> Structure:
+    """Return (a copy of) the unrelaxed built-in reference structure called ``name``."""
+    try:
+        return _builtin(name).copy()
+    except KeyError as exc:
+        raise KeyError(
+            f"no built-in reference {name!r}; known: {sorted(BUILTIN_REFERENCES)}"
+        ) from exc
+
+
+def _shipped_cache_path(calc_name: str) -> Path:
+    return DATA_DIR / f"reference_cache_{calc_name}.json"
+
+
+class ReferenceCache:
+    """Relaxed MLIP energies of reference structures, one JSON file per calculator.
+
+    Looks first in the user cache (:func:`cache_dir`), then in the copy shipped
+    with the package; new results go to the user cache.
+    """
+
+    def __init__(self, calc_name: str, calc_version: str, path: Path | None = None) -> None:
+        self.calc_name = calc_name
+        self.calc_version = calc_version
+        self.path = path or cache_dir() / f"reference_cache_{calc_name}.json"
+        self._data: dict[str, Any] = {}
+        for p in (_shipped_cache_path(calc_name), self.path):
+            if p.exists():
+                blob = json.loads(p.read_text())
+                if blob.get("version") == calc_version:
+                    self._data.update(blob.get("entries", {}))
+
+    def get(self, key: str) -> dict | None:
+        """Return the cached record for ``key`` or None."""
+        return self._data.get(key)
+
+    def put(self, key: str, record: dict) -> None:
+        """Store ``record`` under ``key`` and write the user cache file."""
+        self._data[key] = record
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(
+            json.dumps(
+                {"calculator": self.calc_name, "version": self.calc_version, "entries": self._data}
+            )
+        )
+        tmp.replace(self.path)
+
+    def keys(self) -> list[str]:
+        """Return the cached keys."""
+        return list(self._data)
+
+
+def relaxed_reference(
+    name_or_structure: str | Structure,
+    calculator: Any = None,
+    *,
+    key: str | None = None,
+    fmax: float = 0.05,
+    steps: int = 400,
+) -> dict[str, Any]:
+    """Relax a reference structure with ``calculator`` once and cache the result.
+
+    Parameters
+    ----------
+    name_or_structure
+        A :data:`BUILTIN_REFERENCES` name or a structure (then ``key`` names it).
+    calculator
+        ASE calculator or registry name (default CHGNet).
+    key
+        Cache key for a structure given directly (default: formula + hash).
+    fmax, steps
+        Relaxation settings.
+
+    Returns
+    -------
+    dict
+        ``energy_per_atom`` (eV/atom, calculator scale), ``structure`` (dict),
+        ``converged``, ``steps``.
+    """
+    from matscreen.physics.calculators import calculator_info, resolve_calculator
+    from matscreen.physics.relax import relax_structure
+
+    calc = resolve_calculator(calculator)
+    info = calculator_info(calc)
+    if isinstance(name_or_structure, str):
+        key = key or name_or_structure
+        structure = builtin_reference_structure(name_or_structure)
+    else:
+        structure = name_or_structure
+        key = key or f"{structure.composition.reduced_formula}-{_structure_hash(structure)}"
+    cache = ReferenceCache(info.name, info.version)
+    hit = cache.get(key)
+    if hit is not None:
+        return hit
+    logger.info("relaxing reference %s with %s", key, info.name)
+    rec = relax_structure(structure, calc, fmax=fmax, steps=steps)
+    if rec.energy_per_atom is None:
+        raise RuntimeError(f"reference {key} could not be relaxed: {rec.error}")
+    out = {
+        "energy_per_atom": rec.energy_per_atom,
+        "structure": rec.model_dump()["structure"],
+        "converged": rec.converged,
+        "steps": rec.steps,
+    }
+    cache.put(key, out)
+    return out
+
+
+def _structure_hash(structure: Structure) -> str:
+    import hashlib
+
+    payload = json.dumps([[round(x, 3) for x in row] for row in structure.lattice.matrix])
+    payload += json.dumps(
+        sorted((s.species_string, *(round(c % 1.0, 3) for c in s.frac_coords)) for s in structure)
+    )
+    return hashlib.sha1(payload.encode()).hexdigest()[:12]
+
+
+def formula_of_builtin(name: str) -> str:
+    """Return the reduced formula of a built-in reference (``MnO2-spinel`` -> MnO2)."""
+    return Composition(builtin_reference_structure(name).composition).reduced_formula

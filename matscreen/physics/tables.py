@@ -1,0 +1,328 @@
+"""Table-level entry points behind ``matscreen predict stability|voltage``.
+
+Both functions take a DataFrame, keep every input column and row (in order)
+and add result columns; a row that cannot be handled gets
+``status="failed"`` and a one-line ``error`` while the others are unaffected.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from pymatgen.core import Composition, Structure
+
+if TYPE_CHECKING:
+    from pymatgen.entries.computed_entries import ComputedEntry
+
+logger = logging.getLogger(__name__)
+
+ANION_SYMBOLS = {"O", "S", "Se", "Te", "F", "Cl", "Br", "I", "N"}
+STABILITY_COLUMNS = [
+    "status",
+    "error",
+    "e_form_per_atom",
+    "e_above_hull",
+    "decomposition",
+    "window_low_V",
+    "window_high_V",
+    "energy_per_atom",
+    "method",
+    "calculator",
+    "calculator_version",
+]
+VOLTAGE_COLUMNS = [
+    "status",
+    "error",
+    "voltage",
+    "voltage_std",
+    "method",
+    "capacity_mAh_g",
+    "energy_density_Wh_kg",
+    "volume_change_pct",
+    "mn3_fraction_discharge",
+    "calculator",
+    "calculator_version",
+]
+
+
+def _is_missing(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float) and np.isnan(value):
+        return True
+    return isinstance(value, str) and not value.strip()
+
+
+def _read_structure(value: Any, base_dir: Path | None = None) -> Structure:
+    """Read a structure cell: Structure, Atoms, dict, JSON string or CIF path."""
+    from matscreen.physics.relax import to_structure
+
+    if isinstance(value, str) and not value.lstrip().startswith("{"):
+        path = Path(value)
+        if base_dir is not None and not path.is_absolute():
+            path = base_dir / path
+        if not path.exists():
+            raise ValueError(f"structure file {value} not found")
+        return Structure.from_file(str(path))
+    return to_structure(value)
+
+
+def _row_structure(
+    row: pd.Series, names: tuple[str, ...], base_dir: Path | None
+) -> Structure | None:
+    for name in names:
+        if name in row.index and not _is_missing(row[name]):
+            return _read_structure(row[name], base_dir)
+    return None
+
+
+def is_li_ionic(comp: Composition) -> bool:
+    """Return True for Li-containing compounds with an anion (a Li window is meaningful)."""
+    symbols = {el.symbol for el in comp}
+    return "Li" in symbols and bool(symbols & ANION_SYMBOLS) and len(symbols) > 1
+
+
+class _References:
+    """Reference entries per chemical system, built once per table call."""
+
+    def __init__(self, calculator: Any) -> None:
+        self.calculator = calculator
+        self._cache: dict[tuple[str, ...], list[ComputedEntry]] = {}
+
+    def get(self, symbols: set[str]) -> list[ComputedEntry]:
+        from matscreen.physics.hull import reference_entries
+
+        key = tuple(sorted(symbols))
+        if key not in self._cache:
+            self._cache[key] = reference_entries(key, self.calculator)
+        return self._cache[key]
+
+
+def predict_stability_table(
+    df: pd.DataFrame,
+    *,
+    calculator: Any = "chgnet",
+    relax: bool = True,
+    fmax: float = 0.05,
+    steps: int = 300,
+    window: bool = True,
+    base_dir: str | Path | None = None,
+) -> pd.DataFrame:
+    """Add hull stability (and Li windows) to a table of candidates.
+
+    Parameters
+    ----------
+    df
+        Rows with ``formula`` and optionally ``structure`` (pymatgen
+        ``Structure``, ASE ``Atoms``, Structure dict/JSON) or ``cif`` (path,
+        relative to ``base_dir``).
+    calculator
+        ASE calculator or registry name for the structure path.
+    relax
+        Relax structures before the hull (cell + positions).
+    fmax, steps
+        Relaxation settings.
+    window
+        Compute ``window_low_V``/``window_high_V`` for Li-containing ionic rows.
+    base_dir
+        Folder that relative ``cif`` paths refer to.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The input columns plus ``status``, ``error``, ``e_form_per_atom``,
+        ``e_above_hull`` (eV/atom), ``decomposition`` (list of formulas),
+        ``window_low_V``, ``window_high_V`` (V vs Li/Li+), ``energy_per_atom``
+        (MP2020 scale), ``method`` (``mlip`` or ``reference``),
+        ``calculator`` and ``calculator_version``.
+
+    Notes
+    -----
+    Rows without a structure are matched to the lowest-energy reference
+    phase of that formula (shipped MP entries or built-in references); other
+    composition-only rows fail with a reason (the composition surrogate lives
+    in :mod:`matscreen.surrogates`).
+    """
+    from matscreen.physics.calculators import calculator_info, resolve_calculator
+    from matscreen.physics.hull import hull_record, structure_hull
+    from matscreen.physics.window import stability_window
+
+    base = Path(base_dir) if base_dir is not None else None
+    out = df.copy()
+    results: list[dict[str, Any]] = []
+    calc = None
+    refs = None
+    for _, row in df.iterrows():
+        res: dict[str, Any] = dict.fromkeys(STABILITY_COLUMNS)
+        res["decomposition"] = []
+        try:
+            structure = _row_structure(row, ("structure", "cif"), base)
+            formula = row.get("formula")
+            if structure is None and _is_missing(formula):
+                raise ValueError("row has neither a formula nor a structure")
+            comp = structure.composition if structure is not None else Composition(str(formula))
+            if comp.num_atoms <= 0:
+                raise ValueError(f"empty composition {formula!r}")
+            if calc is None:
+                calc = resolve_calculator(calculator)
+                refs = _References(calc)
+            info = calculator_info(calc)
+            res["calculator"], res["calculator_version"] = info.name, info.version
+            symbols = {el.symbol for el in comp}
+            references = refs.get(symbols)
+            if structure is not None:
+                hull, _ = structure_hull(
+                    structure, calc, relax=relax, references=references, fmax=fmax, steps=steps
+                )
+                res["method"] = "mlip"
+                entry_energy = hull.energy_per_atom
+            else:
+                match = [
+                    r for r in references if r.composition.reduced_formula == comp.reduced_formula
+                ]
+                if not match:
+                    raise ValueError(
+                        f"no structure for {comp.reduced_formula} and no reference phase of that "
+                        "formula; give a structure (or use the composition surrogate)"
+                    )
+                best = min(match, key=lambda e: e.energy_per_atom)
+                hull = hull_record(best, [r for r in references if r is not best], info)
+                res["method"] = "reference"
+                res["calculator"] = (best.data or {}).get("calculator", "MP DFT (GGA/GGA+U)")
+                res["calculator_version"] = (best.data or {}).get("calculator_version", "MP2020")
+                entry_energy = best.energy_per_atom
+            if hull.status != "ok":
+                raise ValueError(hull.error or "hull failed")
+            res.update(
+                status="ok",
+                error=hull.error,
+                e_form_per_atom=hull.e_form_per_atom,
+                e_above_hull=hull.e_above_hull,
+                decomposition=hull.decomposition,
+                energy_per_atom=entry_energy,
+            )
+            if window and is_li_ionic(comp):
+                from pymatgen.entries.computed_entries import ComputedEntry
+
+                # entry_energy is already on the MP2020 scale of the references
+                entry = ComputedEntry(comp, entry_energy * comp.num_atoms, entry_id="candidate")
+                w = stability_window(entry, references)
+                if w.status == "ok":
+                    res["window_low_V"], res["window_high_V"] = w.window_low_V, w.window_high_V
+                else:
+                    res["error"] = f"window: {w.error}"
+        except Exception as exc:  # noqa: BLE001 - one bad row must not stop the table
+            logger.warning("stability row failed: %s", exc)
+            res.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+        results.append(res)
+    for col in STABILITY_COLUMNS:
+        out[col] = [r[col] for r in results]
+    return out
+
+
+def predict_voltage_table(
+    df: pd.DataFrame,
+    *,
+    calculator: Any = "chgnet",
+    relax: bool = True,
+    fmax: float = 0.05,
+    steps: int = 300,
+    base_dir: str | Path | None = None,
+    surrogate: Any = None,
+) -> pd.DataFrame:
+    """Add average voltages to a table of electrode pairs.
+
+    Parameters
+    ----------
+    df
+        Rows with ``formula_charge`` and ``formula_discharge``; optionally
+        ``structure_charge``/``structure_discharge`` (objects) or
+        ``cif_charge``/``cif_discharge`` (paths).
+    calculator
+        ASE calculator or registry name for rows with both structures.
+    relax, fmax, steps
+        Relaxation settings of the MLIP path.
+    base_dir
+        Folder that relative CIF paths refer to.
+    surrogate
+        A fitted :class:`~matscreen.physics.voltage.VoltageSurrogate` for
+        composition-only rows; default: trained on the shipped data.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The input plus ``status``, ``error``, ``voltage`` (V vs Li/Li+),
+        ``voltage_std`` (ensemble spread of the surrogate; NaN for the MLIP),
+        ``method`` (``surrogate``/``mlip``), and for MLIP rows capacity
+        (mAh/g), energy density (Wh/kg), volume change (%) and Mn3+ fraction.
+    """
+    from matscreen.physics.voltage import (
+        default_voltage_surrogate,
+        insertion_pair,
+        mlip_voltage,
+        mn3_fraction,
+    )
+
+    base = Path(base_dir) if base_dir is not None else None
+    out = df.copy()
+    results: list[dict[str, Any]] = []
+    surrogate_rows: list[int] = []
+    for i, (_, row) in enumerate(df.iterrows()):
+        res: dict[str, Any] = dict.fromkeys(VOLTAGE_COLUMNS)
+        try:
+            s_c = _row_structure(row, ("structure_charge", "cif_charge"), base)
+            s_d = _row_structure(row, ("structure_discharge", "cif_discharge"), base)
+            f_c = row.get("formula_charge")
+            f_d = row.get("formula_discharge")
+            if _is_missing(f_c) and s_c is not None:
+                f_c = s_c.composition.formula
+            if _is_missing(f_d) and s_d is not None:
+                f_d = s_d.composition.formula
+            if _is_missing(f_c) or _is_missing(f_d):
+                raise ValueError("row needs formula_charge and formula_discharge")
+            insertion_pair(str(f_c), str(f_d))  # validates the pair
+            if s_c is not None and s_d is not None:
+                rec = mlip_voltage(s_d, s_c, calculator, relax=relax, fmax=fmax, steps=steps)
+                if rec.status != "ok":
+                    raise ValueError(rec.error)
+                res.update(
+                    status="ok",
+                    voltage=rec.voltage,
+                    voltage_std=np.nan,
+                    method="mlip",
+                    capacity_mAh_g=rec.capacity_mAh_g,
+                    energy_density_Wh_kg=rec.energy_density_Wh_kg,
+                    volume_change_pct=rec.volume_change_pct,
+                    mn3_fraction_discharge=rec.mn3_fraction_discharge,
+                    calculator=rec.calculator,
+                    calculator_version=rec.calculator_version,
+                )
+            else:
+                res.update(
+                    method="surrogate",
+                    calculator="VoltageSurrogate (extra trees)",
+                    calculator_version="cathode_voltages/train.csv",
+                    mn3_fraction_discharge=mn3_fraction(str(f_d)),
+                )
+                res["_pair"] = (str(f_c), str(f_d))
+                surrogate_rows.append(i)
+        except Exception as exc:  # noqa: BLE001
+            logger.warning("voltage row failed: %s", exc)
+            res.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+        results.append(res)
+    if surrogate_rows:
+        model = surrogate if surrogate is not None else default_voltage_surrogate()
+        pairs = [results[i]["_pair"] for i in surrogate_rows]
+        mean, std = model.predict(pairs, return_std=True)
+        for i, m, s in zip(surrogate_rows, mean, std, strict=True):
+            if np.isfinite(m):
+                results[i].update(status="ok", voltage=float(m), voltage_std=float(s))
+            else:
+                results[i].update(status="failed", error="could not featurize the formulas")
+    for col in VOLTAGE_COLUMNS:
+        out[col] = [r.get(col) for r in results]
+    return out

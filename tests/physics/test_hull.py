@@ -1,0 +1,91 @@
+# ruff: noqa: D103
+"""Hull: MP2020 scale, shipped references, sanity of known phases."""
+
+from __future__ import annotations
+
+import pytest
+from ase.calculators.emt import EMT
+from pymatgen.core import Structure
+
+from matscreen.physics.calculators import CalculatorInfo, get_calculator
+from matscreen.physics.hull import (
+    hull_record,
+    reference_entries,
+    structure_hull,
+    to_mp2020_entry,
+)
+from matscreen.physics.references import (
+    load_mp_entries,
+    relaxed_reference,
+)
+
+
+def _without(entries: list, formula: str) -> list:
+    return [e for e in entries if e.composition.reduced_formula != formula]
+
+
+def test_mp_raw_energies_get_mp2020_corrections() -> None:
+    info = CalculatorInfo("raw", "1", "mp_raw")
+    entry = to_mp2020_entry("Co3O4", -6.002, info)
+    # oxide (-0.687 eV/O) and Co GGA+U (-1.638 eV/Co) corrections
+    assert entry.energy_per_atom == pytest.approx(-6.002 - (4 * 0.687 + 3 * 1.638) / 7, abs=0.01)
+    corrected = to_mp2020_entry("Co3O4", -7.085, CalculatorInfo("c", "1", "mp2020_corrected"))
+    assert corrected.energy_per_atom == pytest.approx(-7.085)
+
+
+def test_unknown_energy_scale_is_refused(cu_fcc: Structure) -> None:
+    rec, _ = structure_hull(cu_fcc, EMT(), relax=False)
+    assert rec.status == "failed" and "energy scale" in rec.error
+
+
+def test_mp_entries_load_with_hull_data() -> None:
+    entries = load_mp_entries()
+    assert len(entries) == 535
+    assert all("e_above_hull" in e.data for e in entries)
+    assert {e.composition.reduced_formula for e in load_mp_entries(["Li", "O"])} >= {"Li2O", "Li"}
+
+
+@pytest.mark.parametrize("formula", ["LiCl", "Li2O"])
+def test_simple_binaries_on_hull(formula: str) -> None:
+    calc = get_calculator("chgnet")
+    rec = relaxed_reference(formula, calc)
+    struct = Structure.from_dict(rec["structure"])
+    refs = _without(reference_entries([el.symbol for el in struct.composition], calc), formula)
+    hull, relax = structure_hull(struct, calc, relax=True, references=refs)
+    assert hull.status == "ok"
+    assert hull.e_above_hull <= 0.025
+    assert hull.e_form_per_atom < -1.5
+    assert hull.calculator == "chgnet"
+
+
+def test_limn2o4_near_hull_with_shipped_references() -> None:
+    calc = get_calculator("chgnet")
+    refs = reference_entries(["Li", "Mn", "O"], calc)
+    lmo = [e for e in refs if e.composition.reduced_formula == "LiMn2O4"]
+    assert lmo, "shipped Li-Mn-O references include spinel LiMn2O4"
+    hull = hull_record(lmo[0], _without(refs, "LiMn2O4"))
+    assert hull.status == "ok" and hull.e_above_hull <= 0.025, hull
+    assert set(hull.decomposition) <= {"Li2MnO3", "MnO2", "Mn2O3", "Mn3O4", "LiMnO2", "Li2O", "MnO"}
+
+
+def test_missing_element_references_fail_cleanly() -> None:
+    refs = reference_entries(["Li", "O"], "chgnet", builtins=False)
+    entry = to_mp2020_entry("LiCl", -4.0, CalculatorInfo("c", "1", "mp2020_corrected"))
+    rec = hull_record(entry, refs)
+    assert rec.status == "failed" and "Cl" in rec.error
+
+
+@pytest.mark.slow
+def test_rattled_li3ycl6_relaxes_back_to_prototype() -> None:
+    calc = get_calculator("chgnet")
+    proto = relaxed_reference("Li3YCl6", calc)
+    relaxed_proto = Structure.from_dict(proto["structure"])
+    refs = _without(reference_entries(["Li", "Y", "Cl"], calc), "Li3YCl6")
+    rattled = relaxed_proto.copy()
+    rattled.perturb(0.3, min_distance=0.3)
+    before, _ = structure_hull(rattled, calc, relax=False, references=refs)
+    after, relax = structure_hull(rattled, calc, relax=True, references=refs, steps=400)
+    on_proto, _ = structure_hull(relaxed_proto, calc, relax=False, references=refs)
+    assert before.e_above_hull - on_proto.e_above_hull > 0.05
+    assert after.e_above_hull - on_proto.e_above_hull < 0.030
+    assert relax.steps > 5

@@ -1,0 +1,115 @@
+# ruff: noqa: D103
+"""Relaxation: EMT and CHGNet paths, failure statuses, batched FIRE, record round trip."""
+
+from __future__ import annotations
+
+import pytest
+from ase.calculators.emt import EMT
+from pymatgen.core import Lattice, Structure
+
+from matscreen.physics.calculators import calculator_info, get_calculator
+from matscreen.physics.relax import RelaxRecord, batched_relax, relax_many, relax_structure
+
+
+def test_emt_cu_cell_relax(cu_fcc: Structure) -> None:
+    rec = relax_structure(cu_fcc, EMT(), fmax=0.01)
+    assert rec.status == "ok" and rec.converged and rec.error is None
+    assert rec.structure.lattice.a == pytest.approx(3.59, abs=0.02)  # EMT Cu
+    assert rec.volume_change < 0
+    assert rec.calculator == "EMT" and rec.calculator_version.startswith("ase")
+
+
+def test_emt_al_positions_only_bfgs() -> None:
+    al = Structure.from_spacegroup("Fm-3m", Lattice.cubic(4.05), ["Al"], [[0, 0, 0]])
+    al.perturb(0.05)
+    rec = relax_structure(al, EMT(), optimizer="BFGS", relax_cell=False, fmax=0.01)
+    assert rec.status == "ok"
+    assert rec.structure.volume == pytest.approx(al.volume)
+    assert rec.energy_per_atom <= rec.initial_energy_per_atom
+
+
+def test_overlapping_atoms_fail_before_running(cu_fcc: Structure) -> None:
+    bad = cu_fcc.copy()
+    bad.append("Cu", bad[0].coords + [0.2, 0, 0], coords_are_cartesian=True)
+    rec = relax_structure(bad, EMT())
+    assert rec.status == "failed" and "overlapping atoms" in rec.error
+    assert rec.steps == 0
+
+
+def test_unsupported_element_fails(licl: Structure) -> None:
+    rec = relax_structure(licl, EMT())  # EMT has no Li or Cl
+    assert rec.status == "failed" and "not covered" in rec.error and "Li" in rec.error
+
+
+def test_step_cap_gives_failed_with_reason(cu_fcc: Structure) -> None:
+    rec = relax_structure(cu_fcc, EMT(), fmax=1e-4, steps=2)
+    assert rec.status == "failed" and rec.error.startswith("not converged")
+    assert rec.steps == 2 and rec.structure is not None and rec.energy_per_atom is not None
+
+
+def test_bad_input_is_a_failed_record() -> None:
+    rec = relax_structure("not a structure", EMT())
+    assert rec.status == "failed" and "bad structure" in rec.error
+
+
+def test_relax_many_isolates_failures(cu_fcc: Structure, licl: Structure) -> None:
+    recs = relax_many([cu_fcc, licl, cu_fcc], EMT(), fmax=0.05)
+    assert [r.status for r in recs] == ["ok", "failed", "ok"]
+
+
+def test_record_round_trip(cu_fcc: Structure) -> None:
+    rec = relax_structure(cu_fcc, EMT(), fmax=0.05)
+    back = RelaxRecord.model_validate_json(rec.model_dump_json())
+    assert back == rec or (
+        back.structure == rec.structure and back.energy_per_atom == rec.energy_per_atom
+    )
+
+
+def test_chgnet_small_cell(licl: Structure) -> None:
+    calc = get_calculator("chgnet")
+    info = calculator_info(calc)
+    assert info.name == "chgnet" and info.version == "0.3.0"
+    rec = relax_structure(licl, calc, fmax=0.05)
+    assert rec.status == "ok", rec.error
+    assert rec.volume_change > 0.03  # compressed input expands
+    assert rec.energy_per_atom == pytest.approx(-3.98, abs=0.05)
+    assert rec.calculator == "chgnet" and rec.calculator_version == "0.3.0"
+
+
+def test_chgnet_is_quiet(capsys: pytest.CaptureFixture[str], licl: Structure) -> None:
+    get_calculator("chgnet")
+    relax_structure(licl, "chgnet", steps=3)
+    assert capsys.readouterr().out == ""
+
+
+def test_batched_relax_matches_serial(licl: Structure) -> None:
+    other = licl.copy()
+    other.apply_strain(0.05)
+    serial = relax_many([licl, other], "chgnet", fmax=0.05)
+    batched = batched_relax([licl, other, "garbage"], fmax=0.05)
+    assert [r.status for r in batched] == ["ok", "ok", "failed"]
+    for a, b in zip(serial, batched[:2], strict=True):
+        assert b.energy_per_atom == pytest.approx(a.energy_per_atom, abs=2e-3)
+
+
+def test_unknown_calculator_name() -> None:
+    with pytest.raises(ValueError, match="unknown calculator"):
+        get_calculator("mace")
+
+
+@pytest.mark.slow
+def test_sevenn_loads_offline_from_wheel(licl: Structure) -> None:
+    calc = get_calculator("sevenn")  # sockets are disabled in the test session
+    info = calculator_info(calc)
+    assert info.name == "sevenn" and info.energy_scale == "mp_raw"
+    assert "Li" in info.elements and "Cl" in info.elements
+    rec = relax_structure(licl, calc, steps=5)
+    assert rec.energy_per_atom is not None and rec.calculator == "sevenn"
+
+
+def test_exploding_energy_is_failed() -> None:
+    from ase.calculators.lj import LennardJones
+
+    squeezed = Structure.from_spacegroup("Fm-3m", Lattice.cubic(3.0), ["Cu"], [[0, 0, 0]])
+    rec = relax_structure(squeezed, LennardJones(sigma=3.0, epsilon=100.0, rc=6.0))
+    assert rec.status == "failed" and rec.error.startswith("exploding")

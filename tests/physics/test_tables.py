@@ -1,0 +1,72 @@
+# ruff: noqa: D103
+"""Table functions: columns, order, pass-through, failed rows with reasons."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from pymatgen.core import Structure
+
+from matscreen.physics.tables import predict_stability_table, predict_voltage_table
+
+
+def test_stability_table_mixed_rows(licl: Structure) -> None:
+    overlapping = licl.copy()
+    overlapping.append("Li", overlapping[0].coords + [0.1, 0, 0], coords_are_cartesian=True)
+    df = pd.DataFrame(
+        {
+            "id": [1, 2, 3, 4, 5],
+            "formula": ["LiCl", "Li3YCl6", "Xq2O", "LiCl", "LiZnPS9"],
+            "structure": [licl, None, None, overlapping, None],
+        }
+    )
+    out = predict_stability_table(df, relax=False)  # relaxation is tested in test_relax
+    assert list(out["id"]) == [1, 2, 3, 4, 5]
+    assert list(out["status"]) == ["ok", "ok", "failed", "failed", "failed"]
+    assert out.loc[0, "method"] == "mlip" and out.loc[1, "method"] == "reference"
+    assert out.loc[0, "e_above_hull"] < 0.03
+    assert out.loc[0, "window_high_V"] > 3.8
+    assert out.loc[1, "window_low_V"] > 0.3 and out.loc[1, "window_high_V"] > 3.8
+    assert "LiCl" in out.loc[1, "decomposition"] or out.loc[1, "e_above_hull"] < 0
+    assert "Xq" in out.loc[2, "error"] or "parse" in out.loc[2, "error"]
+    assert "overlapping" in out.loc[3, "error"]
+    assert "no structure" in out.loc[4, "error"]
+    assert out.loc[0, "calculator"] == "chgnet"
+
+
+def test_voltage_table_surrogate_and_bad_rows() -> None:
+    df = pd.DataFrame(
+        {
+            "formula_charge": ["Mn2O4", "FePO4", "Mn2O4", None],
+            "formula_discharge": ["LiMn2O4", "LiFePO4", "LiFe2O4", "LiCoO2"],
+            "note": ["a", "b", "c", "d"],
+        }
+    )
+    from matscreen.physics.voltage import VoltageSurrogate, load_voltage_data
+
+    data = load_voltage_data()
+    small = VoltageSurrogate(n_estimators=30).fit(data, data["voltage"])
+    out = predict_voltage_table(df, surrogate=small)
+    assert list(out["note"]) == ["a", "b", "c", "d"]
+    assert list(out["status"]) == ["ok", "ok", "failed", "failed"]
+    assert 3.0 < out.loc[0, "voltage"] < 5.0 and out.loc[0, "voltage_std"] > 0
+    assert 2.5 < out.loc[1, "voltage"] < 4.5
+    assert "host" in out.loc[2, "error"]
+    assert np.isnan(out.loc[2, "voltage"]) or out.loc[2, "voltage"] is None
+
+
+def test_voltage_table_structure_path() -> None:
+    from matscreen.physics.references import cathode_structure
+
+    df = pd.DataFrame(
+        {
+            "formula_charge": ["Mn2O4"],
+            "formula_discharge": ["LiMn2O4"],
+            "structure_charge": [cathode_structure("Mn2O4")],
+            "structure_discharge": [cathode_structure("LiMn2O4")],
+        }
+    )
+    out = predict_voltage_table(df, relax=False)
+    assert out.loc[0, "status"] == "ok" and out.loc[0, "method"] == "mlip"
+    assert 3.0 < out.loc[0, "voltage"] < 5.5
+    assert out.loc[0, "capacity_mAh_g"] > 140
