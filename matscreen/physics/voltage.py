@@ -395,70 +395,29 @@ class VoltageRecord(BaseModel):
 
 
 def mn3_fraction(composition: Composition | str) -> float | None:
-    """Fraction of Mn present as Mn3+, from the most likely charge-balanced oxidation states.
+    """Fraction of Mn present as Mn3+, from charge-neutral average oxidation states.
 
-    Uses pymatgen ``Composition.oxi_state_guesses`` (ICSD-frequency ranked) and
-    splits a non-integer Mn average into the neighbouring integer states
-    (e.g. Mn3.5+ -> half Mn3+, half Mn4+). None when there is no Mn or no
-    charge-balanced assignment.
+    The states come from :func:`matscreen.candidates.oxidation.average_oxidation_states`
+    (nominal states for spectator ions, mixed-valent metals absorbing the rest,
+    Mn first), the same rule the candidate generator and the screening use. A
+    non-integer Mn average splits into the neighbouring integer states
+    (Mn3.5+ -> half Mn3+, half Mn4+); below 3+ the Mn3+ share is ``state - 2``.
+    None when there is no Mn or no charge-balanced assignment.
     """
-    comp = Composition(composition)
-    if Element("Mn") not in comp:
+    from matscreen.candidates.oxidation import average_oxidation_states
+
+    amounts = Composition(composition).get_el_amt_dict()
+    if "Mn" not in amounts:
         return None
-    avg = _mn_average_oxidation(comp)
-    if avg is None:
+    try:
+        avg = float(average_oxidation_states(amounts)["Mn"])
+    except ValueError:
         return None
     if 3.0 <= avg <= 4.0:
         return float(round(4.0 - avg, 6))
     if 2.0 <= avg < 3.0:
         return float(round(avg - 2.0, 6))
     return 0.0
-
-
-def _mn_average_oxidation(comp: Composition) -> float | None:
-    """Average Mn oxidation state from charge balance.
-
-    Main-group elements take fixed states; other transition metals take their
-    lowest common state (Ni, Co, Fe, Cu 2+; Cr, V 3+) and Mn takes the rest,
-    capped at 4+ (then the other metals are oxidised), which reproduces Ni2+/Mn4+
-    in LiNi0.5Mn1.5O4 and LiNi0.5Mn0.5O2 and Fe2+/Mn2+ in olivines.
-    """
-    fixed = {
-        "Li": 1,
-        "Na": 1,
-        "K": 1,
-        "Mg": 2,
-        "Ca": 2,
-        "Al": 3,
-        "O": -2,
-        "F": -1,
-        "Cl": -1,
-        "Br": -1,
-        "I": -1,
-        "S": -2,
-        "Se": -2,
-        "N": -3,
-        "Ti": 4,
-        "Zr": 4,
-        "Nb": 5,
-        "Ta": 5,
-        "P": 5,
-        "B": 3,
-        "Si": 4,
-        "Zn": 2,
-        "Y": 3,
-        "La": 3,
-        "Ga": 3,
-        "Mo": 6,
-        "W": 6,
-    }
-    lowest = {"Ni": 2, "Co": 2, "Fe": 2, "Cu": 2, "Cr": 3, "V": 3}
-    others = [el.symbol for el in comp if el.symbol != "Mn"]
-    if not all(s in fixed or s in lowest for s in others):
-        return None
-    balance = -sum(fixed[s] * comp[s] for s in others if s in fixed)
-    low = sum(lowest[s] * comp[s] for s in others if s in lowest)
-    return float(min(4.0, (balance - low) / comp["Mn"]))
 
 
 def li_metal_energy(calculator: Any = None) -> float:

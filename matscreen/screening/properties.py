@@ -1,8 +1,9 @@
 """Per-candidate properties computed from composition alone.
 
 - raw-element cost (USD/kg, pymatgen's element cost table),
-- cathodes: theoretical capacity (Li-limited and redox-limited), average Mn
-  oxidation state and Mn3+ fraction (Jahn-Teller / dissolution risk).
+- cathodes: theoretical capacity (Li-limited and redox-limited); the Mn3+
+  fraction lives with the other cathode physics in
+  :func:`matscreen.physics.voltage.mn3_fraction`.
 
 Oxidation states come from :func:`matscreen.candidates.oxidation.average_oxidation_states`
 (nominal states for spectator ions, mixed-valent metals absorbing the rest, Mn first).
@@ -41,34 +42,6 @@ def _cost_db():  # noqa: ANN202 - pymatgen type
     from pymatgen.analysis.cost import CostDBElements
 
     return CostDBElements()
-
-
-def mn_oxidation_state(comp: Composition) -> float | None:
-    """Return the average Mn oxidation state from charge neutrality, or None without Mn.
-
-    Raises
-    ------
-    ValueError
-        If the composition cannot be charge balanced.
-    """
-    amounts = comp.get_el_amt_dict()
-    if "Mn" not in amounts:
-        return None
-    return float(average_oxidation_states(amounts)["Mn"])
-
-
-def mn3_fraction(comp: Composition) -> float:
-    """Return the fraction of Mn that is Mn3+ (0 for Mn4+ only, 1 for Mn3+ only).
-
-    A Mn state between 3 and 4 is read as a Mn3+/Mn4+ mixture; below 3, Mn2+ is
-    present and the Mn3+ fraction is taken as ``state - 2``.
-    """
-    state = mn_oxidation_state(comp)
-    if state is None:
-        return 0.0
-    if state >= 3.0:
-        return float(min(max(4.0 - state, 0.0), 1.0))
-    return float(max(state - 2.0, 0.0))
 
 
 def capacities_mAh_g(comp: Composition) -> tuple[float, float]:

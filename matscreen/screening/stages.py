@@ -87,7 +87,8 @@ def featurize_stage(rows: list[dict[str, Any]], options: dict[str, Any]) -> pd.D
     from pymatgen.core import Composition
 
     from matscreen.featurize.engine import ERROR_COLUMN, featurize
-    from matscreen.screening.properties import capacities_mAh_g, cost_usd_per_kg, mn3_fraction
+    from matscreen.physics.voltage import mn3_fraction
+    from matscreen.screening.properties import capacities_mAh_g, cost_usd_per_kg
 
     structures, errors = _read_structures(rows)
     fs = first_stage_featurizers(
@@ -115,8 +116,12 @@ def featurize_stage(rows: list[dict[str, Any]], options: dict[str, Any]) -> pd.D
             try:
                 comp = Composition(row["formula"])
                 li_cap, redox_cap = capacities_mAh_g(comp)
-                values = [cost_usd_per_kg(comp.reduced_formula), li_cap, redox_cap,
-                          mn3_fraction(comp)]  # fmt: skip
+                values = [
+                    cost_usd_per_kg(comp.reduced_formula),
+                    li_cap,
+                    redox_cap,
+                    mn3_fraction(comp) or 0.0,
+                ]  # fmt: skip  (no Mn: no Mn3+)
             except Exception as exc:  # noqa: BLE001 - reported per row
                 errors[i] = f"properties: {type(exc).__name__}: {exc}"
         for key, value in zip(props, values, strict=True):

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from pymatgen.core import Composition
 
+from matscreen.physics.voltage import mn3_fraction
 from matscreen.screening.pareto import pareto_rank
-from matscreen.screening.properties import capacities_mAh_g, cost_usd_per_kg, mn3_fraction
+from matscreen.screening.properties import capacities_mAh_g, cost_usd_per_kg
 
 
 def test_pareto_fronts_and_directions():
