@@ -35,7 +35,9 @@ def _write(text: str) -> Path:
 
 
 def test_shipped_workflows_validate():
-    names = sorted(p.name for p in workflows_dir().glob("*.yaml") if not p.name.startswith("design_"))
+    names = sorted(
+        p.name for p in workflows_dir().glob("*.yaml") if not p.name.startswith("design_")
+    )
     assert {"halide_electrolytes.yaml", "oxide_electrolytes.yaml", "mn_cathodes.yaml"} <= set(names)
     for name in names:
         assert load_workflow(workflows_dir() / name).name
@@ -110,7 +112,7 @@ def test_run_lock_refuses_second_holder_and_clears_stale(tmp_path):
         with pytest.raises(OutputLockedError, match="in use"):
             RunLock(tmp_path).acquire()
     # A lock left by a dead process on this host is taken over.
-    (tmp_path / "run.lock").write_text('{"pid": 999999999, "host": "%s"}' % os.uname().nodename)
+    (tmp_path / "run.lock").write_text(f'{{"pid": 999999999, "host": "{os.uname().nodename}"}}')
     with RunLock(tmp_path):
         pass
     assert not (tmp_path / "run.lock").exists()

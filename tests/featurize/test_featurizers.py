@@ -34,7 +34,6 @@ FORMULAS = ["Li3YCl6", "LiMn2O4", "Li7La3Zr2O12", "LiNi0.5Mn1.5O4", "Li2.5Y0.5Zr
     ids=["magpie", "stoichiometry", "valence-orbital"],
 )
 def test_composition_featurizers_match_matminer(ours, reference):
-    from matminer.featurizers import composition as mc
 
     ref = eval(f"mc.{reference}")  # noqa: S307 - fixed strings above
     comps = [Composition(f) for f in FORMULAS]
