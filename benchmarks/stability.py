@@ -6,8 +6,14 @@ Run: ``/work/venv/bin/python benchmarks/stability.py [--calculators chgnet,seven
    ``datasets/mp_entries/Li-Co-Ni-O.json.gz`` (static protocol, as in
    Matbench Discovery's IS2RE without relaxation; energies cached on disk),
    placed on the MP2020 scale; E_above_hull compared with MP's stored values.
-   - protocol "vs MP refs" (headline): each entry's MLIP energy against the
-     hull of the other entries' DFT energies (leave-one-out);
+   - protocol "vs MP refs": each entry's MLIP energy against the hull of the
+     other entries' DFT energies (leave-one-out);
+   - "+shift all" / "+shift near-hull" (headline: near-hull): the same with the
+     per-element MLIP->DFT shift of :func:`matscreen.physics.hull.fit_energy_correction`
+     fitted on the *other* entries only (all of them / those within 0.1 eV/atom
+     of their DFT hull without the evaluated entry), as the shipped pipeline
+     fits it on the reference entries;
+   - calculator "consensus": mean of CHGNet and SevenNet MP2020-scale energies;
    - protocol "all MLIP": one hull of all entries' MLIP energies;
    - "DFT floor": the entries' own DFT energies through the leave-one-out
      protocol (the error left by the held-back MP entries alone).
@@ -29,6 +35,11 @@ import warnings
 
 import numpy as np
 
+CONSENSUS = ("chgnet", "sevenn")
+#: shipped default, chosen by the rule stated before the comparison: among the CHGNet
+#: (default calculator) variants with MAE <= 0.05 eV/atom, the best F1@50meV
+HEADLINE_PROTOCOL = "vs MP refs+shift near-hull"
+
 
 def _f1(true_ehull: np.ndarray, pred_ehull: np.ndarray, thr: float = 0.05) -> dict[str, float]:
     t, p = true_ehull <= thr, pred_ehull <= thr
@@ -44,22 +55,45 @@ def hull_benchmark(calc_name: str, relaxed_max_atoms: int = 0) -> dict[str, dict
     from pymatgen.analysis.phase_diagram import PhaseDiagram
 
     from matscreen.physics.calculators import calculator_info, get_calculator
-    from matscreen.physics.hull import static_energies, to_mp2020_entry
+    from matscreen.physics.hull import (
+        CORRECTION_ALPHA,
+        NEAR_HULL_MAX_E,
+        fit_element_shifts,
+        static_energies,
+        to_mp2020_entry,
+    )
     from matscreen.physics.references import load_mp_entries, mp_elemental_references
 
     entries = load_mp_entries()
     true = np.array([e.data["e_above_hull"] for e in entries])
-    calc = get_calculator(calc_name)
-    info = calculator_info(calc)
     t0 = time.perf_counter()
-    energies = static_energies(
-        [e.structure for e in entries], calc, keys=[e.entry_id for e in entries]
-    )
+    per_calc = []
+    for name in CONSENSUS if calc_name == "consensus" else (calc_name,):
+        calc = get_calculator(name)
+        info = calculator_info(calc)
+        energies = static_energies(
+            [e.structure for e in entries], calc, keys=[e.entry_id for e in entries]
+        )
+        per_calc.append(
+            [
+                to_mp2020_entry(e.structure, en, info, entry_id=e.entry_id)
+                for e, en in zip(entries, energies, strict=True)
+            ]
+        )
     t_static = time.perf_counter() - t0
-    mlip = [
-        to_mp2020_entry(e.structure, en, info, entry_id=e.entry_id)
-        for e, en in zip(entries, energies, strict=True)
-    ]
+    if len(per_calc) == 1:
+        mlip = per_calc[0]
+    else:  # consensus: mean of the MP2020-scale energies per atom
+        from pymatgen.entries.computed_entries import ComputedEntry
+
+        mlip = [
+            ComputedEntry(
+                e.composition,
+                float(np.mean([pc[i].energy for pc in per_calc])),
+                entry_id=e.entry_id,
+            )
+            for i, e in enumerate(entries)
+        ]
     elem_refs = list(mp_elemental_references()[s] for s in ("Li", "Co", "Ni", "O"))
 
     pd_full = PhaseDiagram([*entries, *elem_refs])
@@ -82,6 +116,35 @@ def hull_benchmark(calc_name: str, relaxed_max_atoms: int = 0) -> dict[str, dict
 
     results = {}
     pred_b = loo(mlip)
+    # per-element MLIP->DFT shifts fitted on the *other* entries only (leave-one-out):
+    # e_hull is linear in the candidate energy, so the shift adds to pred_b directly
+    els = ["Li", "Co", "Ni", "O"]
+    X = np.array([[e.composition.get_atomic_fraction(el) for el in els] for e in entries])
+    resid = np.array(
+        [d.energy_per_atom - m.energy_per_atom for d, m in zip(entries, mlip, strict=True)]
+    )
+    w_full = np.array(
+        [
+            float(pd_full.get_e_above_hull(e, allow_negative=True) <= NEAR_HULL_MAX_E)
+            for e in entries
+        ]
+    )
+    corrected = {"shift all": pred_b.copy(), "shift near-hull": pred_b.copy()}
+    for i, ref in enumerate(entries):
+        keep = np.arange(len(entries)) != i
+        if ref.entry_id in stable_ids:  # removing a vertex changes the others' DFT e_hull
+            pd_i = PhaseDiagram([e for e in entries if e.entry_id != ref.entry_id] + elem_refs)
+            w = np.array(
+                [
+                    float(pd_i.get_e_above_hull(e, allow_negative=True) <= NEAR_HULL_MAX_E)
+                    for e in entries
+                ]
+            )
+        else:
+            w = w_full
+        for name, wt in (("shift all", None), ("shift near-hull", w[keep])):
+            delta = fit_element_shifts(X[keep], resid[keep], wt, CORRECTION_ALPHA)
+            corrected[name][i] += X[i] @ delta
     if relaxed_max_atoms:
         relaxed = relaxed_subset(calc_name, relaxed_max_atoms)
         idx = [i for i, e in enumerate(entries) if relaxed.get(e.entry_id) is not None]
@@ -104,7 +167,13 @@ def hull_benchmark(calc_name: str, relaxed_max_atoms: int = 0) -> dict[str, dict
     pd_a = PhaseDiagram(mlip)
     pred_a = np.array([pd_a.get_e_above_hull(e) for e in mlip])
     floor = loo(entries)
-    for name, pred in (("vs MP refs", pred_b), ("all MLIP", pred_a), ("DFT floor", floor)):
+    variants = [
+        ("vs MP refs", pred_b),
+        *((f"vs MP refs+{k}", v) for k, v in corrected.items()),
+        ("all MLIP", pred_a),
+        ("DFT floor", floor),
+    ]
+    for name, pred in variants:
         mae = float(np.mean(np.abs(pred - true)))
         results[name] = {"mae": mae, **_f1(true, pred), "n": len(true)}
     results["_timing"] = {
@@ -227,7 +296,7 @@ def voltage_mlip_benchmark(calc_name: str) -> list[dict]:
 def main() -> None:
     """Run all benchmarks and print the report; headline figures last."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calculators", default="chgnet,sevenn")
+    parser.add_argument("--calculators", default="chgnet,sevenn,consensus")
     parser.add_argument("--skip-voltage-mlip", action="store_true")
     parser.add_argument(
         "--relaxed-subset-max-atoms",
@@ -248,14 +317,14 @@ def main() -> None:
     for c in calcs:
         hull[c] = hull_benchmark(c, args.relaxed_subset_max_atoms if c in relax_calcs else 0)
     print(
-        f"{'calculator':<10} {'protocol':<17} {'n':>4} {'MAE eV/at':>9} {'prec':>6} "
+        f"{'calculator':<10} {'protocol':<27} {'n':>4} {'MAE eV/at':>9} {'prec':>6} "
         f"{'recall':>6} {'F1@50meV':>8}"
     )
     for c in calcs:
         for proto in [k for k in hull[c] if not k.startswith("_")]:
             r = hull[c][proto]
             print(
-                f"{c:<10} {proto:<17} {r['n']:>4} {r['mae']:9.4f} {r['precision']:6.3f} "
+                f"{c:<10} {proto:<27} {r['n']:>4} {r['mae']:9.4f} {r['precision']:6.3f} "
                 f"{r['recall']:6.3f} {r['f1']:8.3f}"
             )
         tm = hull[c]["_timing"]
@@ -295,7 +364,7 @@ def main() -> None:
             f"{'calculator':<10} {'pair':<30} {'V_mlip':>7} {'V_meas':>7} {'cap mAh/g':>9} "
             f"{'dVol %':>7} {'Mn3+ dis':>8}"
         )
-        for c in calcs:
+        for c in [c for c in calcs if c != "consensus"]:
             for r in voltage_mlip_benchmark(c):
                 pair = f"{r['formula_discharge']}/{r['formula_charge']}"
                 v = r["voltage"]
@@ -311,9 +380,13 @@ def main() -> None:
 
     head = calcs[0]
     total = time.perf_counter() - t_all
-    print(f"\n(total {total:.0f} s; headline = {head}, protocol 'vs MP refs', static)")
-    print(f"hull_mae_eV: {hull[head]['vs MP refs']['mae']:.4f}")
-    print(f"hull_f1_50meV: {hull[head]['vs MP refs']['f1']:.3f}")
+    raw = hull[head]["vs MP refs"]
+    print(
+        f"\n(total {total:.0f} s; headline = {head}, protocol '{HEADLINE_PROTOCOL}', static; "
+        f"uncorrected 'vs MP refs': MAE {raw['mae']:.4f}, F1 {raw['f1']:.3f})"
+    )
+    print(f"hull_mae_eV: {hull[head][HEADLINE_PROTOCOL]['mae']:.4f}")
+    print(f"hull_f1_50meV: {hull[head][HEADLINE_PROTOCOL]['f1']:.3f}")
     print(f"batched_relax_speedup: {sp['speedup']:.2f}")
     print(f"voltage_cv_mae: {cv['mae']:.3f}")
 

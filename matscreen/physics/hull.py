@@ -27,6 +27,7 @@ from matscreen.physics.calculators import (
 )
 from matscreen.physics.references import (
     BUILTIN_REFERENCES,
+    DATA_DIR,
     builtin_reference_structure,
     load_mp_entries,
     mp_elemental_references,
@@ -141,6 +142,179 @@ def to_mp2020_entry(
     )
 
 
+# --------------------------------------------------------------------------------------
+# MLIP -> DFT per-element energy shift, fitted on reference entries only
+# --------------------------------------------------------------------------------------
+
+CORRECTION_NAME = "MLIP-DFT per-element shift"
+#: correction modes of :func:`reference_entries`; "near_hull" is the default (see README)
+CorrectionMode = Literal["near_hull", "all", "none"]
+NEAR_HULL_MAX_E = 0.1  # eV/atom: references within this of their DFT hull enter the fit
+CORRECTION_ALPHA = 1.0  # ridge penalty on the shifts (eV/atom)^2 per unit weight
+
+
+def fit_element_shifts(
+    fractions: Any, residuals: Any, weights: Any = None, alpha: float = CORRECTION_ALPHA
+) -> Any:
+    """Ridge least squares ``residual ~ fractions @ delta`` (no intercept).
+
+    Parameters
+    ----------
+    fractions
+        (n, k) atomic fractions of the k elements in n reference entries.
+    residuals
+        (n,) ``E_DFT - E_MLIP`` per atom (eV/atom), both on the MP2020 scale.
+    weights
+        (n,) non-negative weights (default 1).
+    alpha
+        Ridge penalty; shifts of elements with little data shrink to 0.
+
+    Returns
+    -------
+    numpy.ndarray
+        (k,) per-element shifts, eV per atom of that element.
+    """
+    import numpy as np
+
+    X = np.asarray(fractions, dtype=float)
+    r = np.asarray(residuals, dtype=float)
+    w = np.ones(len(r)) if weights is None else np.asarray(weights, dtype=float)
+    A = X.T @ (X * w[:, None]) + alpha * np.eye(X.shape[1])
+    return np.linalg.solve(A, X.T @ (w * r))
+
+
+class EnergyCorrection(BaseModel):
+    """Per-element MLIP -> DFT energy shift: ``E += sum_el x_el * shift_el`` (eV/atom).
+
+    Fitted by :func:`fit_energy_correction` on reference entries that have both a
+    DFT and an MLIP energy (never on a candidate); applied by :meth:`apply` to
+    MLIP entries of the same calculator.
+    """
+
+    calculator: str
+    calculator_version: str
+    shifts: dict[str, float] = Field(description="eV per atom of each element.")
+    mode: str = Field(description="'near_hull' or 'all' (which references were fitted).")
+    n_fit: int = Field(description="Reference entries with non-zero weight in the fit.")
+
+    def shift_per_atom(self, composition: Composition) -> float:
+        """Return the energy shift (eV/atom) for a composition."""
+        comp = Composition(composition)
+        return float(
+            sum(comp.get_atomic_fraction(Element(el)) * d for el, d in self.shifts.items())
+        )
+
+    def apply(self, entry: ComputedEntry) -> ComputedEntry:
+        """Return a copy of an MLIP entry of this calculator with the shift added.
+
+        DFT entries, entries of another calculator and entries already shifted
+        are returned unchanged.
+        """
+        import copy
+
+        from pymatgen.entries.computed_entries import ConstantEnergyAdjustment
+
+        data = entry.data or {}
+        if data.get("calculator") != self.calculator or any(
+            a.name == CORRECTION_NAME for a in entry.energy_adjustments
+        ):
+            return entry
+        value = self.shift_per_atom(entry.composition) * entry.composition.num_atoms
+        new = copy.deepcopy(entry)
+        new.energy_adjustments.append(
+            ConstantEnergyAdjustment(value, name=CORRECTION_NAME, cls=None)
+        )
+        return new
+
+
+class ReferenceSet(list):
+    """A list of reference entries that also carries the fitted :class:`EnergyCorrection`.
+
+    :func:`hull_record` applies ``correction`` to an MLIP candidate (a plain
+    list of references means no correction).
+    """
+
+    correction: EnergyCorrection | None = None
+
+
+def near_hull_weights(
+    dft_entries: Sequence[ComputedEntry],
+    extra_refs: Sequence[ComputedEntry] = (),
+    max_e: float = NEAR_HULL_MAX_E,
+) -> Any:
+    """Return 1 for references within ``max_e`` of the hull of the DFT references, else 0."""
+    import numpy as np
+
+    pd = PhaseDiagram([*dft_entries, *extra_refs])
+    return np.array(
+        [float(pd.get_e_above_hull(e, allow_negative=True) <= max_e) for e in dft_entries]
+    )
+
+
+def fit_energy_correction(
+    dft_entries: Sequence[ComputedEntry],
+    mlip_entries: Sequence[ComputedEntry],
+    *,
+    mode: CorrectionMode = "near_hull",
+    alpha: float = CORRECTION_ALPHA,
+    elements: Iterable[str] | None = None,
+    min_entries: int = 3,
+) -> EnergyCorrection | None:
+    """Fit per-element MLIP -> DFT shifts on paired reference entries.
+
+    Parameters
+    ----------
+    dft_entries, mlip_entries
+        The same reference structures with DFT (MP2020) and MLIP (MP2020 scale)
+        energies, in the same order.
+    mode
+        ``"near_hull"``: fit only the references within
+        :data:`NEAR_HULL_MAX_E` of the DFT hull of these references (the MLIP
+        error near the hull is what decides stability); ``"all"``: every
+        reference; ``"none"``: return None.
+    alpha
+        Ridge penalty (see :func:`fit_element_shifts`).
+    elements
+        Elements to fit shifts for (default: those in the entries).
+    min_entries
+        Fewer fitted references than this gives None.
+    """
+    import numpy as np
+
+    if mode == "none" or len(dft_entries) < min_entries:
+        return None
+    els = sorted(
+        set(elements)
+        if elements is not None
+        else {el.symbol for e in dft_entries for el in e.composition}
+    )
+    X = np.array(
+        [[e.composition.get_atomic_fraction(Element(s)) for s in els] for e in dft_entries]
+    )
+    r = np.array(
+        [
+            d.energy_per_atom - m.energy_per_atom
+            for d, m in zip(dft_entries, mlip_entries, strict=True)
+        ]
+    )
+    if mode == "near_hull":
+        elem = mp_elemental_references()
+        w = near_hull_weights(dft_entries, [elem[s] for s in els if s in elem])
+    else:
+        w = np.ones(len(r))
+    if w.sum() < min_entries:
+        return None
+    delta = fit_element_shifts(X, r, w, alpha)
+    data = (mlip_entries[0].data or {}) if mlip_entries else {}
+    return EnergyCorrection(
+        calculator=str(data.get("calculator")),
+        calculator_version=str(data.get("calculator_version")),
+        shifts={s: float(d) for s, d in zip(els, delta, strict=True)},
+        mode=mode,
+        n_fit=int((w > 0).sum()),
+    )
+
+
 def reference_entries(
     elements: Iterable[str],
     calculator: Any = None,
@@ -148,6 +322,7 @@ def reference_entries(
     mp_source: Literal["dft", "mlip", "none"] = "dft",
     builtins: bool = True,
     extra_structures: dict[str, Structure] | None = None,
+    correction: CorrectionMode = "near_hull",
 ) -> list[ComputedEntry]:
     """Build the competing phases of a chemical system.
 
@@ -166,11 +341,20 @@ def reference_entries(
         ``calculator`` (cached; only for formulas the MP entries lack).
     extra_structures
         More reference structures (name -> Structure), relaxed and cached.
+    correction
+        MLIP -> DFT per-element shift (:func:`fit_energy_correction`), fitted on
+        the shipped MP entries of the system (their DFT energies against static
+        MLIP energies of the same structures, cached): ``"near_hull"``
+        (default: references within 0.1 eV/atom of their DFT hull), ``"all"``
+        or ``"none"``. Applied to the MLIP references here and, by
+        :func:`hull_record`, to the MLIP candidate. Needs at least 3 MP
+        entries in the system and a calculator on an MP energy scale; else none.
 
     Returns
     -------
     list[ComputedEntry]
-        MP2020-scale entries, MP elemental references always included.
+        A :class:`ReferenceSet` (a list) of MP2020-scale entries, MP elemental
+        references always included; ``.correction`` holds the fitted shift or None.
     """
     symbols = set(elements)
     entries: list[ComputedEntry] = []
@@ -180,14 +364,28 @@ def reference_entries(
             raise ValueError(f"no elemental reference for {sym}")
         entries.append(ref)
     mp = load_mp_entries(symbols) if mp_source != "none" else []
-    if mp_source == "mlip" and mp:
+    fitted: EnergyCorrection | None = None
+    if mp and (mp_source == "mlip" or (correction != "none" and len(mp) >= 3)):
         calc = resolve_calculator(calculator)
         info = calculator_info(calc)
-        energies = static_energies([e.structure for e in mp], calc, keys=[e.entry_id for e in mp])
-        mp = [
-            to_mp2020_entry(e.structure, en, info, entry_id=e.entry_id)
-            for e, en in zip(mp, energies, strict=True)
-        ]
+        mlip_mp: list[ComputedEntry] = []
+        if info.energy_scale == "unknown" and mp_source == "mlip":
+            raise ValueError(
+                f"calculator {info.name} has no MP-compatible energy scale; its energies cannot "
+                "be placed on an MP convex hull"
+            )
+        if info.energy_scale != "unknown":
+            energies = static_energies(
+                [e.structure for e in mp], calc, keys=[e.entry_id for e in mp]
+            )
+            mlip_mp = [
+                to_mp2020_entry(e.structure, en, info, entry_id=e.entry_id)
+                for e, en in zip(mp, energies, strict=True)
+            ]
+            if correction != "none":
+                fitted = fit_energy_correction(mp, mlip_mp, mode=correction, elements=symbols)
+        if mp_source == "mlip":
+            mp = mlip_mp
     entries += mp
     have = {e.composition.reduced_formula for e in mp}
     todo: dict[str, Structure | str] = {}
@@ -208,7 +406,9 @@ def reference_entries(
             entries.append(
                 to_mp2020_entry(s, rec["energy_per_atom"], info, entry_id=f"{info.name}-{name}")
             )
-    return entries
+    out = ReferenceSet(fitted.apply(e) for e in entries) if fitted else ReferenceSet(entries)
+    out.correction = fitted
+    return out
 
 
 def static_energies(
@@ -232,10 +432,13 @@ def static_energies(
     info = calculator_info(calc)
     cache: dict[str, float] = {}
     path = cache_dir() / f"static_{info.name}.json"
-    if keys is not None and path.exists():
-        blob = json.loads(path.read_text())
-        if blob.get("version") == info.version:
-            cache = blob["energies"]
+    if keys is not None:
+        # shipped copy (static energies of the shipped MP entries) first, user cache on top
+        for p in (DATA_DIR / f"static_mp_{info.name}.json", path):
+            if p.exists():
+                blob = json.loads(p.read_text())
+                if blob.get("version") == info.version:
+                    cache.update(blob["energies"])
     out: list[float | None] = [
         cache.get(k) if keys is not None else None for k in (keys or [None] * len(structures))
     ]
@@ -277,7 +480,10 @@ def hull_record(
 
     ``entry`` is not added to the hull itself: its energy above (or below,
     negative) the hull of ``references`` is reported, with the decomposition
-    products at its composition.
+    products at its composition. When ``references`` is a :class:`ReferenceSet`
+    with a fitted ``correction`` (the default of :func:`reference_entries`), an
+    MLIP ``entry`` of that calculator gets the per-element shift first
+    (``energy_per_atom`` in the record is then the shifted energy).
     """
     formula = entry.composition.reduced_formula
     base = dict(
@@ -291,6 +497,9 @@ def hull_record(
         }
         if missing:
             raise ValueError(f"no reference entries for element(s) {sorted(missing)}")
+        fitted = getattr(references, "correction", None)
+        if fitted is not None:
+            entry = fitted.apply(entry)
         refs = [r for r in references if r.entry_id is None or r.entry_id != entry.entry_id]
         pd = PhaseDiagram(
             refs,
