@@ -46,10 +46,10 @@ if TYPE_CHECKING:  # pragma: no cover
 logger = logging.getLogger(__name__)
 
 MODEL_NAME = "conductivity-obelix"
-MODEL_VERSION = "1.0.0"
+MODEL_VERSION = "1.1.0"
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "data" / "conductivity"
 DEFAULT_FOREST_PARAMS: dict[str, Any] = {
-    "n_estimators": 300, "max_features": 1.0, "max_features_comp": 0.5, "min_samples_leaf": 1,
+    "n_estimators": 300, "max_features": 1.0, "max_features_comp": 0.3, "min_samples_leaf": 1,
 }  # fmt: skip
 DEFAULT_ATTENTION_PARAMS: dict[str, Any] = {
     "n_members": 3, "d_model": 32, "n_layers": 2, "n_heads": 4, "d_embed": 16, "dropout": 0.1,

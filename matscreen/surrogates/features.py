@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -40,6 +41,111 @@ CELL_LABELS: tuple[str, ...] = (
     "space_group_number", "crystal_system", "a", "b", "c", "alpha", "beta", "gamma",
     "cell_volume", "volume_per_atom", "volume_per_anion", "volume_per_li", "li_density",
 )  # fmt: skip
+
+
+ANION_CHARGE: dict[str, int] = {
+    "O": -2, "S": -2, "Se": -2, "Te": -2, "F": -1, "Cl": -1, "Br": -1, "I": -1, "N": -3,
+}  # fmt: skip
+#: Free-ion anion polarizabilities (A^3; Pauling/Tessman-type values; N3- rough).
+ANION_POLARIZABILITY: dict[str, float] = {
+    "F": 1.04, "Cl": 3.66, "Br": 4.77, "I": 7.10, "O": 3.88, "S": 10.2, "Se": 10.5,
+    "Te": 14.0, "N": 5.0,
+}  # fmt: skip
+#: Shannon ionic radii of the anions (A, CN 6).
+ANION_RADIUS: dict[str, float] = {
+    "F": 1.33, "Cl": 1.81, "Br": 1.96, "I": 2.20, "O": 1.40, "S": 1.84, "Se": 1.98,
+    "Te": 2.21, "N": 1.46,
+}  # fmt: skip
+_HALIDES = frozenset({"F", "Cl", "Br", "I"})
+_SOFT_HALIDES = frozenset({"Cl", "Br", "I"})
+_CHALCOGENS = frozenset({"S", "Se", "Te"})
+_FORMERS = frozenset({"P", "Si", "Ge", "Sn", "As", "Sb", "B", "Al", "Ga", "V", "Mo", "W"})
+_GARNET_A = frozenset({"La", "Nd", "Pr", "Ce", "Sm", "Gd", "Y", "Ba", "Sr", "Ca"})
+CHEMISTRY_LABELS: tuple[str, ...] = (
+    "anion_frac_halide", "anion_frac_soft_halide", "anion_frac_chalc", "anion_frac_O",
+    "anion_frac_N", "anion_polariz_mean", "anion_radius_mean", "li_per_anion",
+    "li_per_anion_charge", "li_frac_cations", "anions_per_nonli_cation",
+    "mean_nonli_charge_implied", "mean_nonli_charge_nominal", "charge_imbalance",
+    "ionic_potential_mean", "ionic_potential_max", "former_per_anion", "halide_per_nonli",
+    "flag_li3mx6", "flag_li2mx4", "flag_garnet", "flag_nasicon", "flag_argyrodite",
+    "li_vacancy_proxy",
+)  # fmt: skip
+
+
+@lru_cache(maxsize=None)
+def _cation_charge_radius(symbol: str) -> tuple[float, float]:
+    """Nominal positive oxidation state and its Shannon radius (fallbacks: pymatgen)."""
+    from pymatgen.core import Element, Species
+
+    from matscreen.candidates.oxidation import nominal_oxidation_state
+
+    try:
+        q: float | None = nominal_oxidation_state(symbol)
+    except ValueError:
+        q = None
+    el = Element(symbol)
+    if q is None or q <= 0:
+        positive = [s for s in el.common_oxidation_states if s > 0]
+        q = positive[0] if positive else 1
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            r = Species(symbol, q).ionic_radius
+    except Exception:  # noqa: BLE001 - fall back below
+        r = None
+    if r is None:
+        r = el.average_ionic_radius or el.atomic_radius or 1.0
+    return float(q), float(r)
+
+
+def chemistry_features(comp: Any) -> list[float]:
+    """The :data:`CHEMISTRY_LABELS` values of one pymatgen ``Composition``."""
+    amt = {e.symbol: float(a) for e, a in comp.element_composition.items()}
+    n_li = amt.get("Li", 0.0)
+    anions = {s: a for s, a in amt.items() if s in ANION_CHARGE}
+    cations = {s: a for s, a in amt.items() if s not in ANION_CHARGE and s != "Li"}
+    n_an = sum(anions.values())
+    n_cat = sum(cations.values())
+    an_charge = sum(-ANION_CHARGE[s] * a for s, a in anions.items())
+
+    def frac(symbols: frozenset[str]) -> float:
+        return sum(a for s, a in anions.items() if s in symbols) / n_an if n_an else 0.0
+
+    pol = sum(ANION_POLARIZABILITY[s] * a for s, a in anions.items()) / n_an if n_an else 0.0
+    rad = sum(ANION_RADIUS[s] * a for s, a in anions.items()) / n_an if n_an else 0.0
+    implied = (an_charge - n_li) / n_cat if n_cat > 0 else 0.0
+    w = np.array(list(cations.values()))
+    info = [_cation_charge_radius(s) for s in cations]
+    qs = np.array([q for q, _ in info])
+    ips = np.array([q / r for q, r in info])
+    cat_charge = float(w @ qs) if len(w) else 0.0
+    nominal = cat_charge / n_cat if n_cat > 0 else 0.0
+    ip_mean = float(w @ ips) / n_cat if n_cat > 0 else 0.0
+    ip_max = float(ips.max()) if len(ips) else 0.0
+    imbalance = (n_li + cat_charge - an_charge) / an_charge if an_charge > 0 else 0.0
+    n_hal = sum(a for s, a in anions.items() if s in _HALIDES)
+    formers = sum(a for s, a in cations.items() if s in _FORMERS)
+    big_a = sum(a for s, a in cations.items() if s in _GARNET_A)
+    o = anions.get("O", 0.0)
+    chal = sum(a for s, a in anions.items() if s in _CHALCOGENS)
+    hal_frac = frac(_HALIDES)
+    x_per_m = n_an / n_cat if n_cat > 0 else 0.0
+    p_si = amt.get("P", 0.0) + amt.get("Si", 0.0)
+    tet = p_si + amt.get("Ge", 0.0) + amt.get("Sb", 0.0)
+    values = [
+        hal_frac, frac(_SOFT_HALIDES), frac(_CHALCOGENS), frac(frozenset({"O"})),
+        frac(frozenset({"N"})), pol, rad, n_li / n_an if n_an else 0.0,
+        n_li / an_charge if an_charge > 0 else 0.0, n_li / (n_li + n_cat) if n_li + n_cat else 0.0,
+        x_per_m, implied, nominal, imbalance, ip_mean, ip_max,
+        formers / n_an if n_an else 0.0, n_hal / n_cat if n_cat > 0 else 0.0,
+        float(hal_frac > 0.9 and 5.0 <= x_per_m <= 7.0),
+        float(hal_frac > 0.9 and 3.0 <= x_per_m < 5.0),
+        float(o > 0 and abs(big_a / o - 0.25) < 0.04 and 0.3 <= n_li / o <= 0.7),
+        float(o > 0 and abs(p_si / o - 0.25) < 0.03 and n_li / o < 0.25),
+        float(chal > 0 and abs(tet / chal - 0.2) < 0.04 and n_hal > 0),
+        (an_charge - cat_charge - n_li) / n_an if n_an else 0.0,
+    ]  # fmt: skip
+    return values
 
 
 def crystal_system_index(space_group_number: float) -> float:
@@ -100,6 +206,16 @@ def composition_block(entries: Sequence[object]) -> tuple[np.ndarray, list[str],
             fractions[i, j] = el_comp[symbol] / total
     blocks.append(fractions)
     labels += [f"frac_{s}" for s in FRACTION_ELEMENTS]
+    chemistry = np.zeros((len(comps), len(CHEMISTRY_LABELS)))
+    for i, comp in enumerate(comps):
+        if errors[i] is not None:
+            continue
+        try:
+            chemistry[i] = chemistry_features(comp)
+        except Exception as exc:  # noqa: BLE001 - reported per row
+            errors[i] = f"chemistry features failed: {exc}"
+    blocks.append(np.nan_to_num(chemistry, nan=0.0, posinf=0.0, neginf=0.0))
+    labels += list(CHEMISTRY_LABELS)
     values = np.concatenate(blocks, axis=1)
     bad = np.array([e is not None for e in errors], dtype=bool)
     values[bad] = np.nan

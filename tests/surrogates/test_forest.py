@@ -81,3 +81,16 @@ def test_calibration_factor():
     rng = np.random.default_rng(0)
     res = rng.normal(size=20000) * 2.0
     assert calibration_factor(res, np.ones_like(res)) == pytest.approx(2.0, rel=0.05)
+
+
+def test_chemistry_features_li3incl6_and_garnet():
+    from pymatgen.core import Composition
+
+    from matscreen.surrogates.features import CHEMISTRY_LABELS, chemistry_features
+
+    f = dict(zip(CHEMISTRY_LABELS, chemistry_features(Composition("Li3InCl6")), strict=True))
+    assert f["flag_li3mx6"] == 1.0 and f["anion_frac_soft_halide"] == 1.0
+    assert f["mean_nonli_charge_implied"] == 3.0 and f["mean_nonli_charge_nominal"] == 3.0
+    assert abs(f["li_vacancy_proxy"]) < 1e-9
+    g = dict(zip(CHEMISTRY_LABELS, chemistry_features(Composition("Li7La3Zr2O12")), strict=True))
+    assert g["flag_garnet"] == 1.0 and g["flag_li3mx6"] == 0.0
