@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Sequence
-from functools import lru_cache
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -72,7 +72,7 @@ CHEMISTRY_LABELS: tuple[str, ...] = (
 )  # fmt: skip
 
 
-@lru_cache(maxsize=None)
+@cache
 def _cation_charge_radius(symbol: str) -> tuple[float, float]:
     """Nominal positive oxidation state and its Shannon radius (fallbacks: pymatgen)."""
     from pymatgen.core import Element, Species
