@@ -99,7 +99,7 @@ def _cation_charge_radius(symbol: str) -> tuple[float, float]:
 
 
 def chemistry_features(comp: Any) -> list[float]:
-    """The :data:`CHEMISTRY_LABELS` values of one pymatgen ``Composition``."""
+    """Return the :data:`CHEMISTRY_LABELS` values of one pymatgen ``Composition``."""
     amt = {e.symbol: float(a) for e, a in comp.element_composition.items()}
     n_li = amt.get("Li", 0.0)
     anions = {s: a for s, a in amt.items() if s in ANION_CHARGE}
