@@ -35,11 +35,17 @@ CRYSTAL_SYSTEM_INT = {
 LAUE_GROUPS = {"-1", "2/m", "mmm", "4/m", "4/mmm", "-3", "-3m", "6/m", "6/mmm", "m-3", "m-3m"}
 
 
+#: Last space-group number of each crystal system, in order.
+_CRYSTAL_SYSTEM_BOUNDS = ((2, "triclinic"), (15, "monoclinic"), (74, "orthorhombic"),
+                          (142, "tetragonal"), (167, "trigonal"), (194, "hexagonal"),
+                          (230, "cubic"))  # fmt: skip
+#: Crystal systems from triclinic (0) to cubic (6).
+CRYSTAL_SYSTEMS = tuple(name for _, name in _CRYSTAL_SYSTEM_BOUNDS)
+
+
 def crystal_system(number: int) -> str:
     """Return the crystal system of a space-group number (1-230)."""
-    bounds = [(2, "triclinic"), (15, "monoclinic"), (74, "orthorhombic"), (142, "tetragonal"),
-              (167, "trigonal"), (194, "hexagonal"), (230, "cubic")]  # fmt: skip
-    for upper, name in bounds:
+    for upper, name in _CRYSTAL_SYSTEM_BOUNDS:
         if number <= upper:
             return name
     raise ValueError(f"space-group number {number} outside 1-230")

@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from matscreen.featurize.structure import CRYSTAL_SYSTEMS, crystal_system
+
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
@@ -152,8 +154,7 @@ def crystal_system_index(space_group_number: float) -> float:
     """Return 0-6 for triclinic..cubic from an international space-group number."""
     if not 1 <= space_group_number <= 230:
         return float("nan")
-    bounds = (2, 15, 74, 142, 167, 194, 230)
-    return float(next(i for i, b in enumerate(bounds) if space_group_number <= b))
+    return float(CRYSTAL_SYSTEMS.index(crystal_system(int(space_group_number))))
 
 
 def composition_block(entries: Sequence[object]) -> tuple[np.ndarray, list[str], list[str | None]]:
