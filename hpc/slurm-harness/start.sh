@@ -122,18 +122,7 @@ if [ "$LINK_ETC" = 1 ]; then
 fi
 
 # --- helpers -------------------------------------------------------------------------
-getpid() { awk -v n="$1" '$1 == n {print $2}' "$PIDS"; }
-# alive NAME: the recorded PID exists and its command line is still NAME (+ our conf for slurm daemons)
-alive() {
-  local p cmd
-  p=$(getpid "$1")
-  [ -n "$p" ] && [ -r "/proc/$p/cmdline" ] || return 1
-  cmd=$(tr '\0' ' ' < "/proc/$p/cmdline")
-  case "$1" in
-    munged) [[ "$cmd" == *munged* ]] ;;
-    *) [[ "$cmd" == *"$1"* && "$cmd" == *"$CONF"* ]] ;;
-  esac
-}
+. "$(dirname "${BASH_SOURCE[0]}")/pids.sh"  # getpid, alive
 record() { sed -i "/^$1 /d" "$PIDS"; echo "$1 $2" >> "$PIDS"; }
 # waitfor 'CMD' SECONDS: poll CMD every 0.2 s until it succeeds
 waitfor() {

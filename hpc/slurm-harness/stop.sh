@@ -15,17 +15,7 @@ log() { printf '[slurm-harness] %s\n' "$*" >&2; }
 
 [ -s "$PIDS" ] || { log "nothing recorded in $PIDS: nothing to stop"; exit 0; }
 
-getpid() { awk -v n="$1" '$1 == n {print $2}' "$PIDS"; }
-alive() {
-  local p cmd
-  p=$(getpid "$1")
-  [ -n "$p" ] && [ -r "/proc/$p/cmdline" ] || return 1
-  cmd=$(tr '\0' ' ' < "/proc/$p/cmdline")
-  case "$1" in
-    munged) [[ "$cmd" == *munged* ]] ;;
-    *) [[ "$cmd" == *"$1"* && "$cmd" == *"$CONF"* ]] ;;
-  esac
-}
+. "$(dirname "${BASH_SOURCE[0]}")/pids.sh"  # getpid, alive
 
 # Jobs first: job steps run under slurmstepd in their own sessions and would outlive slurmd.
 if alive slurmctld; then
