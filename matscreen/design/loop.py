@@ -242,12 +242,11 @@ def build_surrogates(config: DesignConfig, device: str = "cpu") -> dict[str, Any
     s = config.surrogates
     kinds = {o.kind for o in config.objectives}
     out: dict[str, Any] = {}
-    if "conductivity" in kinds:
-        out["conductivity"] = _cached_conductivity(
-            s.n_members, s.hidden, s.epochs, config.seed, device
-        )
-    if "voltage" in kinds:
-        out["voltage"] = _cached_voltage(s.n_members, s.hidden, s.epochs, config.seed, device)
+    for kind in ("conductivity", "voltage"):
+        if kind in kinds:
+            out[kind] = _cached_surrogate(
+                kind, s.n_members, s.hidden, s.epochs, config.seed, device
+            )
     if "stability" in kinds:
         ens = TorchEnsembleRegressor(
             n_members=s.n_members, hidden=s.hidden, epochs=s.epochs, seed=config.seed, device=device
@@ -262,23 +261,17 @@ def build_surrogates(config: DesignConfig, device: str = "cpu") -> dict[str, Any
 _SURROGATE_CACHE: dict[tuple[Any, ...], Any] = {}
 
 
-def _cached_conductivity(n: int, hidden: int, epochs: int, seed: int, device: str) -> Any:
-    from matscreen.design.surrogates import train_conductivity_surrogate
+def _cached_surrogate(kind: str, n: int, hidden: int, epochs: int, seed: int, device: str) -> Any:
+    """Train the ``conductivity`` or ``voltage`` torch ensemble once per process and settings."""
+    from matscreen.design import surrogates
 
-    key = ("conductivity", n, hidden, epochs, seed, device)
+    trainer = {
+        "conductivity": surrogates.train_conductivity_surrogate,
+        "voltage": surrogates.train_voltage_surrogate,
+    }[kind]
+    key = (kind, n, hidden, epochs, seed, device)
     if key not in _SURROGATE_CACHE:
-        _SURROGATE_CACHE[key] = train_conductivity_surrogate(
-            n_members=n, hidden=hidden, epochs=epochs, seed=seed, device=device
-        )
-    return _SURROGATE_CACHE[key]
-
-
-def _cached_voltage(n: int, hidden: int, epochs: int, seed: int, device: str) -> Any:
-    from matscreen.design.surrogates import train_voltage_surrogate
-
-    key = ("voltage", n, hidden, epochs, seed, device)
-    if key not in _SURROGATE_CACHE:
-        _SURROGATE_CACHE[key] = train_voltage_surrogate(
+        _SURROGATE_CACHE[key] = trainer(
             n_members=n, hidden=hidden, epochs=epochs, seed=seed, device=device
         )
     return _SURROGATE_CACHE[key]
