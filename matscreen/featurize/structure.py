@@ -205,6 +205,12 @@ class CoordinationStatistics(BatchFeaturizer):
 ANIONS = frozenset({"N", "O", "S", "Se", "Te", "F", "Cl", "Br", "I", "P", "H"})
 
 
+@lru_cache(maxsize=1)
+def _symbols_by_z() -> np.ndarray:
+    """Element symbols indexed by atomic number minus one (built once, not per structure)."""
+    return np.array([Element.from_Z(z).symbol for z in range(1, 119)])
+
+
 def is_anion(z: np.ndarray) -> np.ndarray:
     """Return a mask of sites whose element is treated as an anion.
 
@@ -214,7 +220,7 @@ def is_anion(z: np.ndarray) -> np.ndarray:
     and the element is P, S, Se, N or H (then it is the centre of a
     polyanion, a cation in bond-valence terms).
     """
-    symbols = np.array([Element.from_Z(int(x)).symbol for x in range(1, 119)])[z - 1]
+    symbols = _symbols_by_z()[z - 1]
     mask = np.isin(symbols, list(ANIONS))
     if np.isin(symbols, ["O", "F"]).any():
         mask &= ~np.isin(symbols, ["P", "S", "Se", "N", "H", "Te"])

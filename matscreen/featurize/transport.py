@@ -111,7 +111,9 @@ class LiTransportFeatures(BatchFeaturizer):
         n_anion = int(anion.sum())
         sphere = 4.0 / 3.0 * np.pi * np.sum(radius**3)
 
-        bottleneck = self._bottlenecks(s, li_idx, centers, neighbors, images, dists, li, anion)
+        bottleneck = self._bottlenecks(
+            s, li_idx, centers, neighbors, images, dists, li, anion, radius
+        )
         dim = self._network_dim(s) if len(nn_li) else 0
         return [
             n_li / len(s),
@@ -135,6 +137,7 @@ class LiTransportFeatures(BatchFeaturizer):
         dists: np.ndarray,
         li: np.ndarray,
         anion: np.ndarray,
+        radius: np.ndarray,
     ) -> np.ndarray:
         hop = li[neighbors] & (dists > 1e-6) & (dists <= self.hop_cutoff)
         if not hop.any():
@@ -142,7 +145,7 @@ class LiTransportFeatures(BatchFeaturizer):
         frac = s.frac_coords
         mid = 0.5 * (frac[centers[hop]] + frac[neighbors[hop]] + images[hop])
         anion_frac = frac[anion]
-        anion_r = ionic_radius_table()[atomic_numbers(s)[anion]]
+        anion_r = radius[anion]
         # Distance from each midpoint to every anion under the minimum-image convention.
         delta = mid[:, None, :] - anion_frac[None, :, :]
         delta -= np.round(delta)
