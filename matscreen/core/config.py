@@ -59,6 +59,21 @@ class ScreeningSection(_Section):
     max_cost_usd_per_kg: float | None = Field(
         default=None, gt=0, description="Filter out candidates whose raw-element cost is higher."
     )
+    mlip_top_k: int = Field(
+        default=0,
+        ge=0,
+        description="Physics stage: relax the top K candidates (electrolytes: lowest BVSE "
+        "barriers among the BVSE survivors; cathodes: best first-stage score) with the MLIP, "
+        "place them on the convex hull of the reference phases and, for electrolytes, compute "
+        "the Li stability window (0 disables; about 10-60 s per candidate on 2 CPU cores).",
+    )
+    calculator: Literal["chgnet", "sevenn"] = Field(
+        default="chgnet", description="MLIP of the physics stage."
+    )
+    mlip_fmax: float = Field(
+        default=0.05, gt=0, le=1.0, description="Relaxation force criterion, eV/Å."
+    )
+    mlip_steps: int = Field(default=300, ge=1, le=5000, description="Relaxation step cap.")
 
 
 class ReportSection(_Section):

@@ -37,6 +37,18 @@ TOP_COLUMNS_CATHODE = [
     "id", "formula", "prototype", "pareto_rank", "voltage", "voltage_std",
     "capacity_redox_mAh_g", "energy_density_Wh_kg", "mn3_fraction", "cost_usd_per_kg",
 ]  # fmt: skip
+PHYSICS_COLUMNS_REPORT = [
+    "id", "formula", "physics_status", "mlip", "e_above_hull", "hull_complete", "decomposition",
+    "window_low_V", "window_high_V", "moisture_reaction_eV_atom", "cathode_reaction_eV_atom",
+    "relax_converged", "relax_volume_change", "physics_error",
+]  # fmt: skip
+PHYSICS_NOTE = (
+    "Relaxed with the MLIP (cell and positions) and placed on the convex hull of the reference "
+    "phases relaxed with the same MLIP (per-element MLIP-to-DFT shift fitted on the shipped MP "
+    "entries). <b>hull_complete = False</b>: an element of the candidate is in no reference "
+    "compound, so competing phases are missing and e_above_hull (eV/atom) is only a lower bound. "
+    "Windows in V vs Li/Li+; reaction energies in eV/atom of the mixture (with H2O, with LiMn2O4)."
+)
 
 SCORE_NOTE = {
     True: (
@@ -138,6 +150,15 @@ def write_report(results: pd.DataFrame, cfg: WorkflowConfig, path: str | Path) -
         f"<h2>Top {len(top)} candidates</h2>",
         _table(top),
     ]
+    if "physics_status" in results.columns and results["physics_status"].notna().any():
+        checked = results[results["physics_status"].notna()].sort_values(
+            "e_above_hull", na_position="last"
+        )
+        parts += [
+            f"<h2>Physics checks ({len(checked)} candidates)</h2>",
+            f"<p class='note'>{PHYSICS_NOTE}</p>",
+            _table(checked[[c for c in PHYSICS_COLUMNS_REPORT if c in checked.columns]]),
+        ]
     if len(ok):
         x, y = ("log10_sigma", "cost_usd_per_kg")
         if not electrolyte:

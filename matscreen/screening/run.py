@@ -250,7 +250,7 @@ def _run_stages(
 ) -> pd.DataFrame:
     from matscreen.core.settings import get_settings
     from matscreen.screening.pareto import pareto_rank
-    from matscreen.screening.stages import bvse_stage, featurize_stage
+    from matscreen.screening.stages import CONDUCTIVITY_COLUMNS, bvse_stage, featurize_stage
 
     settings = get_settings()
     chunk_size = cfg.featurize.chunk_size or settings.CHUNK_SIZE
@@ -270,7 +270,7 @@ def _run_stages(
     table["status"] = table["status"].fillna("failed")
     # Columns every ranking needs, even if every chunk failed.
     needed = [*TRANSPORT_SCORE_TERMS, *CATHODE_SCORE_TERMS, "capacity_li_mAh_g"]
-    needed += ["log10_sigma"] if cfg.is_electrolyte else ["energy_density_Wh_kg"]
+    needed += list(CONDUCTIVITY_COLUMNS) if cfg.is_electrolyte else ["energy_density_Wh_kg"]
     for column in needed:
         if column not in table.columns:
             table[column] = np.nan
@@ -331,11 +331,73 @@ def _run_stages(
         energy = table["energy_density_Wh_kg"].fillna(0.0).to_numpy(dtype=float)
         objectives = np.column_stack([energy, table["mn3_fraction"], table["cost_usd_per_kg"]])
         maximize = [True, False, False]
+    _physics(cfg, table, ok, client, store, timings, progress)
     objectives = np.where(ok[:, None], objectives, np.nan)
     table["pareto_rank"] = pareto_rank(objectives, maximize)
     table.loc[~ok, "pareto_rank"] = 0
     table["family"] = cfg.family
     return _order_columns(table)
+
+
+def _physics(
+    cfg: WorkflowConfig,
+    table: pd.DataFrame,
+    ok: np.ndarray,
+    client: Client,
+    store: CheckpointStore,
+    timings: dict[str, float],
+    progress: bool,
+) -> None:
+    """Physics stage in place: MLIP relax + hull (+ window, reactivity) for the top K.
+
+    Electrolytes: the K lowest BVSE barriers (rows without a barrier by
+    first-stage score after them); cathodes: the K highest energy densities.
+    Rows not selected keep NaN physics columns and ``physics_status`` None.
+    """
+    import pandas as pd
+
+    from matscreen.physics.checks import PHYSICS_COLUMNS, PHYSICS_NUMERIC
+    from matscreen.screening.stages import physics_stage
+
+    for col in PHYSICS_COLUMNS:
+        table[col] = np.nan if col in PHYSICS_NUMERIC else None
+    top_k = cfg.screening.mlip_top_k
+    if not top_k or not ok.any():
+        return
+    ranked = table.loc[ok]
+    if cfg.is_electrolyte:
+        ranked = ranked.assign(_b=ranked["bvse_barrier_3d"].fillna(np.inf)).sort_values(
+            ["_b", "stage1_score"], ascending=[True, False], kind="stable"
+        )
+    else:
+        ranked = ranked.sort_values("energy_density_Wh_kg", ascending=False, kind="stable")
+    survivors = ranked.head(top_k)
+    t = time.perf_counter()
+    chunks = _chunk_rows(survivors, ["id", "status", "error", "structure"], 1)
+    options = {
+        "calculator": cfg.screening.calculator,
+        "electrolyte": cfg.is_electrolyte,
+        "fmax": cfg.screening.mlip_fmax,
+        "steps": cfg.screening.mlip_steps,
+    }
+    stage3 = run_chunks(client, physics_stage, chunks, options, store, "physics", progress=progress)
+    timings["physics_s"] = time.perf_counter() - t
+    if not len(stage3):
+        return
+    if "physics_status" not in stage3.columns:
+        stage3["physics_status"] = None
+    # a chunk whose task raised carries only status/error
+    task_failed = stage3["physics_status"].isna() & stage3.get("status", False).eq("failed")
+    stage3.loc[task_failed, "physics_status"] = "failed"
+    if "error" in stage3.columns:
+        stage3.loc[task_failed, "physics_error"] = stage3.loc[task_failed, "error"]
+    stage3 = stage3.set_index("id")
+    idx = table["id"].isin(stage3.index)
+    for col in PHYSICS_COLUMNS:
+        if col in stage3.columns:
+            table.loc[idx, col] = table.loc[idx, "id"].map(stage3[col]).to_numpy()
+    for col in PHYSICS_NUMERIC:
+        table[col] = pd.to_numeric(table[col], errors="coerce").astype(float)
 
 
 def _order_columns(table: pd.DataFrame) -> pd.DataFrame:

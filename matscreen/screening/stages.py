@@ -252,3 +252,31 @@ def bvse_stage(rows: list[dict[str, Any]], options: dict[str, Any]) -> pd.DataFr
     out.insert(0, "id", [r["id"] for r in rows])
     out["bvse_error"] = errors
     return out
+
+
+def physics_stage(rows: list[dict[str, Any]], options: dict[str, Any]) -> pd.DataFrame:
+    """Third stage: MLIP relaxation, hull, window and reactivity for one chunk of survivors.
+
+    Options: ``calculator``, ``electrolyte`` (bool), ``fmax``, ``steps``.
+    Returns ``id`` and the :data:`matscreen.physics.checks.PHYSICS_COLUMNS`.
+    """
+    import pandas as pd
+
+    from matscreen.physics.checks import PHYSICS_COLUMNS, physics_checks
+
+    structures, errors = _read_structures(rows)
+    records = []
+    for row, structure, error in zip(rows, structures, errors, strict=True):
+        if structure is None:
+            rec: dict[str, Any] = dict.fromkeys(PHYSICS_COLUMNS)
+            rec.update(physics_status="failed", physics_error=error, hull_complete=False)
+        else:
+            rec = physics_checks(
+                structure,
+                options.get("calculator", "chgnet"),
+                electrolyte=bool(options.get("electrolyte", True)),
+                fmax=float(options.get("fmax", 0.05)),
+                steps=int(options.get("steps", 300)),
+            )
+        records.append({"id": row["id"], **rec})
+    return pd.DataFrame.from_records(records, columns=["id", *PHYSICS_COLUMNS])

@@ -122,3 +122,23 @@ def test_unknown_space_is_an_input_error(workflow, client):
     workflow.write_text(WORKFLOW.replace("space.yaml", "no_such_space"))
     with pytest.raises(MatscreenInputError, match="candidates.space"):
         matscreen.screen(workflow, client=client, out="x")
+
+
+@pytest.mark.slow
+def test_physics_stage_relaxes_the_top_k_and_resumes_from_its_checkpoints(workflow, client):
+    workflow.write_text(WORKFLOW + "  mlip_top_k: 1\n  mlip_steps: 60\n")
+    results = matscreen.screen(workflow, client=client, out="out")
+    table = pd.read_parquet("out/results.parquet")
+    checked = table[table["physics_status"].notna()]
+    assert len(checked) == 1
+    row = checked.iloc[0]
+    # the one relaxed is the lowest BVSE barrier of the BVSE survivors
+    assert row["bvse_barrier_3d"] == table["bvse_barrier_3d"].min()
+    assert row["physics_status"] == "ok", row["physics_error"]
+    assert row["mlip"] == "chgnet" and abs(row["e_above_hull"]) < 0.5
+    assert row["decomposition"]
+    unchecked = table[table["physics_status"].isna()]
+    assert unchecked["e_above_hull"].isna().all()
+    assert len(list(Path("out/checkpoints").glob("physics-*.parquet"))) == 1
+    again = matscreen.screen(workflow, client=client, out="out", resume=True)
+    pd.testing.assert_frame_equal(results, again)

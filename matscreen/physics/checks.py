@@ -1,0 +1,199 @@
+"""Physics checks of one candidate structure: MLIP relaxation, hull, window, reactivity.
+
+:func:`physics_checks` is what the screening run's physics stage calls for
+each survivor (:func:`matscreen.screening.stages.physics_stage`): relax cell
+and positions with the MLIP, place the relaxed energy on the convex hull of
+the reference phases (:func:`matscreen.physics.hull.reference_entries`, same
+MLIP, per-element MLIP->DFT shift), and for electrolytes the Li stability
+window, the reaction energy with water and with a LiMn2O4 cathode.
+
+The hull is only as complete as its references. When an element of the
+candidate appears in no reference compound (only as the element), competing
+phases are missing, the hull is too high and ``e_above_hull`` is a lower
+bound: the row then says ``hull_complete = False`` and names the elements in
+``hull_missing``.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+from pymatgen.core import Structure
+
+logger = logging.getLogger(__name__)
+
+#: Columns returned by :func:`physics_checks`, in order.
+PHYSICS_COLUMNS: tuple[str, ...] = (
+    "physics_status", "physics_error", "mlip", "mlip_version", "relax_converged",
+    "relax_steps", "relaxed_energy_per_atom", "relax_volume_change", "e_form_per_atom",
+    "e_above_hull", "decomposition", "hull_complete", "hull_missing", "window_low_V",
+    "window_high_V", "moisture_reaction_eV_atom", "cathode_reaction_eV_atom",
+    "relaxed_structure",
+)  # fmt: skip
+#: The numeric ones among them (float columns, NaN where not computed).
+PHYSICS_NUMERIC: tuple[str, ...] = (
+    "relax_steps", "relaxed_energy_per_atom", "relax_volume_change", "e_form_per_atom",
+    "e_above_hull", "window_low_V", "window_high_V", "moisture_reaction_eV_atom",
+    "cathode_reaction_eV_atom",
+)  # fmt: skip
+#: Cathode the electrolyte's interfacial reaction energy is computed against.
+COMPATIBILITY_CATHODE = "LiMn2O4"
+
+
+@lru_cache(maxsize=64)
+def _references(calc_name: str, symbols: tuple[str, ...]) -> list[Any]:
+    from matscreen.physics.calculators import get_calculator
+    from matscreen.physics.hull import reference_entries
+
+    return reference_entries(symbols, get_calculator(calc_name))
+
+
+def missing_reference_elements(elements: set[str], references: list[Any]) -> list[str]:
+    """Elements of ``elements`` that appear in no reference compound (only as the element).
+
+    Parameters
+    ----------
+    elements
+        Symbols of the candidate.
+    references
+        Reference entries of its chemical system.
+
+    Returns
+    -------
+    list[str]
+        Sorted symbols; empty when every element is in at least one compound.
+    """
+    covered: set[str] = set()
+    for ref in references:
+        symbols = {el.symbol for el in ref.composition}
+        if len(symbols) > 1:
+            covered |= symbols
+    return sorted(elements - covered)
+
+
+def _lowest(references: list[Any], formula: str) -> Any | None:
+    from pymatgen.core import Composition
+
+    target = Composition(formula).reduced_formula
+    match = [r for r in references if r.composition.reduced_formula == target]
+    return min(match, key=lambda e: e.energy_per_atom) if match else None
+
+
+def physics_checks(
+    structure: Structure,
+    calculator: str = "chgnet",
+    *,
+    electrolyte: bool = True,
+    fmax: float = 0.05,
+    steps: int = 300,
+) -> dict[str, Any]:
+    """Relax one structure with an MLIP and judge its stability.
+
+    Parameters
+    ----------
+    structure
+        The candidate.
+    calculator
+        Registry name of the MLIP (``"chgnet"``, ``"sevenn"``).
+    electrolyte
+        Also compute the Li stability window and the reaction energies with
+        water and with LiMn2O4.
+    fmax, steps
+        Relaxation force criterion (eV/Å) and step cap.
+
+    Returns
+    -------
+    dict
+        One value per :data:`PHYSICS_COLUMNS` name. ``physics_status`` is
+        ``"ok"`` or ``"failed"`` (with ``physics_error``); a relaxation that
+        did not converge within ``steps`` still gets a hull position, with
+        ``relax_converged = False``. Partial failures (window, reactivity)
+        leave their columns NaN and are named in ``physics_error``.
+    """
+    from pymatgen.entries.computed_entries import ComputedEntry
+
+    from matscreen.core.io import structure_to_json
+    from matscreen.physics.calculators import calculator_info, get_calculator
+    from matscreen.physics.hull import structure_hull
+    from matscreen.physics.window import (
+        cathode_compatibility,
+        moisture_reactivity,
+        stability_window,
+    )
+
+    out: dict[str, Any] = dict.fromkeys(PHYSICS_COLUMNS)
+    out.update(physics_status="failed", hull_complete=False)
+    notes: list[str] = []
+    try:
+        calc = get_calculator(calculator)
+        info = calculator_info(calc)
+        out["mlip"], out["mlip_version"] = info.name, info.version
+        symbols = tuple(sorted({el.symbol for el in structure.composition}))
+        refs = _references(calculator, symbols)
+        hull, relax = structure_hull(
+            structure, calc, relax=True, references=refs, fmax=fmax, steps=steps
+        )
+        if relax is not None:
+            out["relax_converged"] = bool(relax.converged)
+            out["relax_steps"] = relax.steps
+            if relax.structure is not None:
+                relaxed = relax.structure
+                out["relax_volume_change"] = relaxed.volume / structure.volume - 1.0
+                # without the calculator's site properties (float32 magmoms are not JSON)
+                bare = Structure(relaxed.lattice, relaxed.species_and_occu, relaxed.frac_coords)
+                out["relaxed_structure"] = structure_to_json(bare)
+        if hull.status != "ok":
+            out["physics_error"] = hull.error
+            return out
+        missing = missing_reference_elements(set(symbols), refs)
+        out.update(
+            physics_status="ok",
+            relaxed_energy_per_atom=hull.energy_per_atom,
+            e_form_per_atom=hull.e_form_per_atom,
+            e_above_hull=hull.e_above_hull,
+            decomposition=" + ".join(hull.decomposition),
+            hull_complete=not missing,
+            hull_missing=",".join(missing),
+        )
+        if missing:
+            notes.append(
+                f"no reference compound of {','.join(missing)}: e_above_hull is a lower bound"
+            )
+        if electrolyte:
+            comp = structure.composition
+            entry = ComputedEntry(comp, hull.energy_per_atom * comp.num_atoms, entry_id="candidate")
+            window = stability_window(entry, refs)
+            if window.status == "ok":
+                out["window_low_V"] = window.window_low_V
+                out["window_high_V"] = window.window_high_V
+            else:
+                notes.append(f"window: {window.error}")
+            wet_refs = _references(calculator, tuple(sorted({*symbols, "H", "O"})))
+            wet = moisture_reactivity(entry, wet_refs)
+            if wet.status == "ok":
+                out["moisture_reaction_eV_atom"] = wet.reaction_energy
+            else:
+                notes.append(f"moisture: {wet.error}")
+            both = _references(calculator, tuple(sorted({*symbols, "Li", "Mn", "O"})))
+            cathode = _lowest(both, COMPATIBILITY_CATHODE)
+            if cathode is None:
+                notes.append(f"no {COMPATIBILITY_CATHODE} reference")
+            else:
+                react = cathode_compatibility(entry, cathode, both)
+                if react.status == "ok":
+                    out["cathode_reaction_eV_atom"] = react.reaction_energy
+                else:
+                    notes.append(f"cathode compatibility: {react.error}")
+    except Exception as exc:  # noqa: BLE001 - one bad candidate must not stop the stage
+        logger.warning("physics checks failed: %s", exc)
+        out["physics_status"] = "failed"
+        notes.append(f"{type(exc).__name__}: {exc}")
+    if notes:
+        out["physics_error"] = "; ".join(notes)
+    for key in ("e_above_hull", "window_low_V", "window_high_V"):
+        if out[key] is not None and not np.isfinite(out[key]):
+            out[key] = None
+    return out
