@@ -9,6 +9,7 @@ threshold were chosen by grouped 5-fold cross-validation on that split
 (groups = chemical systems, so no chemical system straddles folds); the test
 split was not used for any choice. The numbers are in the shipped
 ``manifest.json`` (``cv`` section) and printed by ``benchmarks/conductivity.py``.
+The shipped files are rebuilt with :func:`train_shipped_model`.
 
 What ships (``matscreen/surrogates/data/conductivity/``): ``manifest.json``,
 ``attention.pt`` (torch ``{state_dict, model_args, versions}``, loaded with
@@ -46,10 +47,11 @@ if TYPE_CHECKING:  # pragma: no cover
 logger = logging.getLogger(__name__)
 
 MODEL_NAME = "conductivity-obelix"
-MODEL_VERSION = "1.1.0"
+MODEL_VERSION = "1.2.0"
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "data" / "conductivity"
 DEFAULT_FOREST_PARAMS: dict[str, Any] = {
     "n_estimators": 300, "max_features": 1.0, "max_features_comp": 0.3, "min_samples_leaf": 1,
+    "aggregate": "median",
 }  # fmt: skip
 DEFAULT_ATTENTION_PARAMS: dict[str, Any] = {
     "n_members": 3, "d_model": 32, "n_layers": 2, "n_heads": 4, "d_embed": 16, "dropout": 0.1,
@@ -176,8 +178,8 @@ def grouped_cv_predictions(
     from matscreen.surrogates.attention import AttentionConductivityRegressor
     from matscreen.surrogates.forest import (
         ConductivityForest,
-        _forest_mean_std,
         chemical_system_groups,
+        forest_center_std,
     )
 
     fparams = {**DEFAULT_FOREST_PARAMS, **(forest_params or {})}
@@ -200,12 +202,14 @@ def grouped_cv_predictions(
         out["fold"][te] = k
         if "forest_comp" in components:
             f = forest._forest(cell=False).fit(comp[tr], y[tr])
-            out["forest_comp_mean"][te], out["forest_comp_std"][te] = _forest_mean_std(f, comp[te])
+            out["forest_comp_mean"][te], out["forest_comp_std"][te] = forest_center_std(
+                f, comp[te], forest.aggregate
+            )
         if "forest_cell" in components:
             tr_c, te_c = tr[has_cell[tr]], te[has_cell[te]]
             if len(tr_c) and len(te_c):
                 f = forest._forest(cell=True).fit(full[tr_c], y[tr_c])
-                m, s = _forest_mean_std(f, full[te_c])
+                m, s = forest_center_std(f, full[te_c], forest.aggregate)
                 out["forest_cell_mean"][te_c], out["forest_cell_std"][te_c] = m, s
         if "attention" in components:
             att = AttentionConductivityRegressor(**{**aparams, "seed": seed})
@@ -426,6 +430,24 @@ def train_conductivity_model(
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     logger.info("wrote conductivity model to %s", out_dir)
     return out_dir
+
+
+def train_shipped_model(out: str | os.PathLike[str] = DEFAULT_MODEL_DIR, seed: int = 0) -> Path:
+    """Rebuild the shipped default model from the OBELiX training split (about 10 min on 2 cores).
+
+    The forest is not saved (it is refitted from ``datasets/obelix/train.csv``
+    on first use); the attention weights, domain and manifest are written to
+    ``out``.
+    """
+    from matscreen.datasets import load_obelix
+
+    return train_conductivity_model(
+        load_obelix("train", structures=False),
+        out,
+        seed=seed,
+        save_forest=False,
+        training_source="obelix:train",
+    )
 
 
 def _table_digest(df: pd.DataFrame) -> str:

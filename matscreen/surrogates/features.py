@@ -4,9 +4,11 @@ Two blocks:
 
 - **composition** (always available): the default matscreen composition
   featurizers (Magpie element statistics, stoichiometry norms, valence
-  orbital fractions, ionic character; 148 values) plus the atomic fractions of
-  Li and of the common anions and framework cations, which let trees separate
-  the structural families (sulfides, halides, phosphates, ...).
+  orbital fractions, ionic character; 148 values) plus the atomic fraction of
+  every element from H to Bi (noble gases, Tc, Pm excepted), which lets trees
+  separate the structural families (sulfides, halides, phosphates, ...) and
+  dopant series, and chemistry descriptors (anion polarizability, Li per
+  anion, structural-family flags, ...).
 - **cell** (when a cell is known): space group number, crystal system,
   lattice parameters, cell volume, volume per atom, per anion and per Li, and
   Li number density. Taken from the explicit columns when given (the OBELiX
@@ -33,10 +35,21 @@ if TYPE_CHECKING:  # pragma: no cover
 
 logger = logging.getLogger(__name__)
 
-#: Elements whose atomic fraction is a feature (Li, anions, common framework cations).
-FRACTION_ELEMENTS: tuple[str, ...] = (
-    "Li", "O", "S", "Se", "F", "Cl", "Br", "I", "N", "H", "B", "P", "Si", "Ge", "Sn",
-    "Al", "Ti", "Zr", "La", "Ta", "Nb", "Y", "In", "Ga",
+#: Elements whose atomic fraction is a feature: every element from H to Bi except the
+#: noble gases, Tc and Pm (76). Trees use them to tell dopant series and structural
+#: families apart (grouped CV on the OBELiX train split, median forests: cell forest
+#: 1.30 -> 1.27, composition forest 1.39 -> 1.37 against Li, anions and 22 framework
+#: cations only).
+FRACTION_ELEMENTS: tuple[str, ...] = tuple(
+    symbol
+    for symbol in (
+        "H", "Li", "Be", "B", "C", "N", "O", "F", "Na", "Mg", "Al", "Si", "P", "S", "Cl",
+        "K", "Ca", "Sc", "Ti", "V", "Cr", "Mn", "Fe", "Co", "Ni", "Cu", "Zn", "Ga", "Ge",
+        "As", "Se", "Br", "Rb", "Sr", "Y", "Zr", "Nb", "Mo", "Ru", "Rh", "Pd", "Ag", "Cd",
+        "In", "Sn", "Sb", "Te", "I", "Cs", "Ba", "La", "Ce", "Pr", "Nd", "Sm", "Eu", "Gd",
+        "Tb", "Dy", "Ho", "Er", "Tm", "Yb", "Lu", "Hf", "Ta", "W", "Re", "Os", "Ir", "Pt",
+        "Au", "Hg", "Tl", "Pb", "Bi",
+    )
 )  # fmt: skip
 ANIONS: frozenset[str] = frozenset({"O", "S", "Se", "Te", "F", "Cl", "Br", "I", "N"})
 CELL_LABELS: tuple[str, ...] = (

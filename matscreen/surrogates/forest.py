@@ -68,6 +68,13 @@ class ConductivityForest(RegressorMixin, BaseEstimator):
         The same for the composition forest.
     min_samples_leaf
         Minimum samples per leaf.
+    aggregate
+        How the per-tree predictions are combined: ``"median"`` (default) or
+        ``"mean"``. The target is bimodal (conductors around -3, insulators
+        and censored rows at -10 to -15), and the median of the trees is the
+        prediction that minimizes absolute error where the mean would land in
+        between (grouped CV on the OBELiX train split: 1.36 -> 1.30 for the
+        cell forest).
     use_cell
         Fit the cell forest too (needs lattice columns or structures in the
         training input); rows without a cell always use the composition forest.
@@ -95,6 +102,7 @@ class ConductivityForest(RegressorMixin, BaseEstimator):
         max_features: float = 1.0,
         max_features_comp: float = 0.5,
         min_samples_leaf: int = 1,
+        aggregate: str = "median",
         use_cell: bool = True,
         calibrate: bool = True,
         cv_folds: int = 5,
@@ -105,6 +113,7 @@ class ConductivityForest(RegressorMixin, BaseEstimator):
         self.max_features = max_features
         self.max_features_comp = max_features_comp
         self.min_samples_leaf = min_samples_leaf
+        self.aggregate = aggregate
         self.use_cell = use_cell
         self.calibrate = calibrate
         self.cv_folds = cv_folds
@@ -150,6 +159,8 @@ class ConductivityForest(RegressorMixin, BaseEstimator):
         ValueError
             If a row cannot be featurized or ``y`` is not finite.
         """
+        if self.aggregate not in ("median", "mean"):
+            raise ValueError(f"aggregate must be 'median' or 'mean', got {self.aggregate!r}")
         comp, cell, errors, entries = self.featurize(X)
         y = np.asarray(y, dtype=float).ravel()
         self._check_training(errors, y, len(comp))
@@ -193,7 +204,7 @@ class ConductivityForest(RegressorMixin, BaseEstimator):
         cv = GroupKFold(n_splits=n_splits, shuffle=True, random_state=self.random_state)
         for tr, te in cv.split(X, y, groups):
             forest = self._forest(cell).fit(X[tr], y[tr])
-            mean, sd = _forest_mean_std(forest, X[te])
+            mean, sd = forest_center_std(forest, X[te], self.aggregate)
             res[te], std[te] = y[te] - mean, sd
         return calibration_factor(res, std)
 
@@ -219,20 +230,43 @@ class ConductivityForest(RegressorMixin, BaseEstimator):
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Predict from precomputed feature blocks; also return which rows used the cell forest."""
         check_is_fitted(self, "comp_model_")
+        aggregate = getattr(self, "aggregate", "mean")  # forests pickled before 1.2 used the mean
         n = len(comp)
         mean, std = np.zeros(n), np.zeros(n)
         use_cell = np.zeros(n, dtype=bool)
         if self.cell_model_ is not None:
             use_cell = np.isfinite(cell).all(axis=1)
         if (~use_cell).any():
-            m, s = _forest_mean_std(self.comp_model_, comp[~use_cell])
+            m, s = forest_center_std(self.comp_model_, comp[~use_cell], aggregate)
             mean[~use_cell], std[~use_cell] = m, s * self.std_scale_comp_
         if use_cell.any():
-            m, s = _forest_mean_std(self.cell_model_, np.hstack([comp, cell])[use_cell])
+            m, s = forest_center_std(self.cell_model_, np.hstack([comp, cell])[use_cell], aggregate)
             mean[use_cell], std[use_cell] = m, s * self.std_scale_cell_
         return mean, std, use_cell
 
 
-def _forest_mean_std(forest: Any, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def forest_center_std(
+    forest: Any, X: np.ndarray, aggregate: str = "median"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Combine the per-tree predictions of a fitted forest.
+
+    Parameters
+    ----------
+    forest
+        A fitted scikit-learn forest (``estimators_``).
+    X
+        Feature rows.
+    aggregate
+        ``"median"`` or ``"mean"`` of the trees.
+
+    Returns
+    -------
+    center, std
+        The median (or mean) of the trees and their standard deviation
+        (floored at 1e-3, uncalibrated).
+    """
+    if aggregate not in ("median", "mean"):
+        raise ValueError(f"aggregate must be 'median' or 'mean', got {aggregate!r}")
     per_tree = np.stack([tree.predict(X) for tree in forest.estimators_])
-    return per_tree.mean(axis=0), np.maximum(per_tree.std(axis=0), 1e-3)
+    center = np.median(per_tree, axis=0) if aggregate == "median" else per_tree.mean(axis=0)
+    return center, np.maximum(per_tree.std(axis=0), 1e-3)

@@ -94,3 +94,25 @@ def test_chemistry_features_li3incl6_and_garnet():
     assert abs(f["li_vacancy_proxy"]) < 1e-9
     g = dict(zip(CHEMISTRY_LABELS, chemistry_features(Composition("Li7La3Zr2O12")), strict=True))
     assert g["flag_garnet"] == 1.0 and g["flag_li3mx6"] == 0.0
+
+
+def test_median_of_trees_is_the_default_and_differs_from_the_mean(small_train):
+    from matscreen.surrogates.forest import forest_center_std
+
+    y = small_train["log10_sigma"].to_numpy()
+    model = ConductivityForest(**TINY_FOREST, calibrate=False).fit(small_train, y)
+    assert model.aggregate == "median"
+    comp, _, _, _ = model.featurize(["Li3InCl6", "Li7La3Zr2O12", "Li3PO4"])
+    per_tree = np.stack([t.predict(comp) for t in model.comp_model_.estimators_])
+    med, sd = forest_center_std(model.comp_model_, comp, "median")
+    mean, _ = forest_center_std(model.comp_model_, comp, "mean")
+    np.testing.assert_allclose(med, np.median(per_tree, axis=0))
+    np.testing.assert_allclose(mean, per_tree.mean(axis=0))
+    np.testing.assert_allclose(sd, np.maximum(per_tree.std(axis=0), 1e-3))
+    np.testing.assert_allclose(model.predict(["Li3InCl6", "Li7La3Zr2O12", "Li3PO4"]), med)
+
+
+def test_unknown_aggregate_is_refused(small_train):
+    y = small_train["log10_sigma"].to_numpy()
+    with pytest.raises(ValueError, match="aggregate"):
+        ConductivityForest(**TINY_FOREST, aggregate="mode").fit(small_train, y)
