@@ -46,10 +46,8 @@ _HALOGENS = ("Cl", "Br", "I")
 
 def substituted_halide_references(elements: set[str]) -> dict[str, Any]:
     """MX3 structures (YCl3 type) for trivalent metals/halogens lacking a built-in reference."""
-    from pymatgen.core import Species
-
     from matscreen.candidates.oxidation import nominal_oxidation_state
-    from matscreen.physics.references import BUILTIN_REFERENCES, builtin_reference_structure
+    from matscreen.physics.references import BUILTIN_REFERENCES, scaled_mx3
 
     out = {}
     for m in sorted(elements):
@@ -62,17 +60,8 @@ def substituted_halide_references(elements: set[str]) -> dict[str, Any]:
             continue
         for x in _HALOGENS:
             name = f"{m}{x}3"
-            if x not in elements or name in BUILTIN_REFERENCES:
-                continue
-            s = builtin_reference_structure("YCl3")
-            s.replace_species({"Y": m, "Cl": x})
-            try:
-                r_new = Species(m, 3).ionic_radius * 1 + Species(x, -1).ionic_radius * 3
-                r_old = Species("Y", 3).ionic_radius * 1 + Species("Cl", -1).ionic_radius * 3
-                s.scale_lattice(s.volume * (r_new / r_old) ** 3)
-            except Exception:  # noqa: BLE001 - no radius: keep the YCl3 cell
-                pass
-            out[f"design-{name}-YCl3type"] = s
+            if x in elements and name not in BUILTIN_REFERENCES:
+                out[f"design-{name}-YCl3type"] = scaled_mx3(m, x)
     return out
 
 

@@ -7,10 +7,16 @@ Three sources feed a phase diagram (see ``matscreen/physics/README.md``):
 2. MP elemental ground-state entries (``2023-02-07-mp-elemental-reference-entries``)
    for every element, DFT energies on the same MP2020 scale;
 3. built-in reference structures for chemistries that ``datasets/mp_entries``
-   does not cover (Li-M-Cl halides, Li-Mn-O, Li-Ni-O), built here with
+   does not cover (Li-M-Cl/Br halides, Li-Mn-O, Li-Ni-O), built here with
    ``Structure.from_spacegroup`` from literature Wyckoff positions, relaxed with
    the same MLIP as the candidate, and cached on disk; the CHGNet and SevenNet
    results ship in ``matscreen/physics/data/reference_cache_<calculator>.json``.
+   The MCl3/MBr3 of the halide space's trivalent metals are AlCl3-type cells
+   scaled by Shannon radii (approximants where the real structure type differs,
+   see :func:`scaled_mx3`); MgCl2, FeCl2, MgBr2 CdCl2-type. Zr, Hf, Sn and Ti
+   halides are not built in (their chain and molecular structures need more
+   than a scaled prototype): hulls of candidates with them are flagged
+   incomplete by :mod:`matscreen.physics.checks`.
 """
 
 from __future__ import annotations
@@ -127,13 +133,50 @@ def _li3ycl6() -> Structure:
     return Structure.from_dict(json.loads((DATA_DIR / "Li3YCl6_ordered.json").read_text()))
 
 
-def _alcl3_type(metal: str, a: float, b: float, c: float, beta: float) -> Structure:
+def _alcl3_type(
+    metal: str, a: float, b: float, c: float, beta: float, anion: str = "Cl"
+) -> Structure:
     return _sg(
         12,
         Lattice.monoclinic(a, b, c, beta),
-        [metal, "Cl", "Cl"],
+        [metal, anion, anion],
         [[0, 0.1662, 0], [0.2113, 0, 0.2253], [0.2282, 0.3209, 0.2337]],
     )
+
+
+def _radius(symbol: str, charge: int) -> float:
+    from pymatgen.core import Species
+
+    try:
+        return float(Species(symbol, charge).ionic_radius)
+    except Exception:  # noqa: BLE001 - no Shannon radius for that charge
+        from pymatgen.core import Element
+
+        return float(Element(symbol).average_ionic_radius)
+
+
+def scaled_mx3(metal: str, anion: str) -> Structure:
+    """MX3 in the YCl3 (AlCl3-type) cell, lengths scaled by the M-X bond length.
+
+    The M3+ and X- Shannon radii set the scale (relative to Y-Cl in YCl3).
+
+    An approximant where the true structure differs (UCl3-type early
+    lanthanide chlorides, BiI3-type bromides, molecular BiCl3): relaxed with
+    the MLIP it is a fair, not exact, competing phase.
+    """
+    f = (_radius(metal, 3) + _radius(anion, -1)) / (_radius("Y", 3) + _radius("Cl", -1))
+    return _alcl3_type(metal, 6.92 * f, 11.94 * f, 6.44 * f, 111.0, anion)
+
+
+def _cdcl2_type(metal: str, anion: str, a: float, c: float) -> Structure:
+    """MX2 in the CdCl2 type (R-3m; M 3a, X 6c z = 1/4), primitive cell."""
+    return _sg(166, Lattice.hexagonal(a, c), [metal, anion], [[0, 0, 0], [0, 0, 0.25]])
+
+
+#: Trivalent metals of the shipped halide space whose MX3 (X = Cl, Br) are built in.
+HALIDE_TRIVALENT: tuple[str, ...] = (
+    "Y", "In", "Sc", "Er", "Ho", "Lu", "Tm", "Yb", "Dy", "Tb", "Gd", "Sm", "Bi",
+)  # fmt: skip
 
 
 BUILTIN_REFERENCES: dict[str, Callable[[], Structure]] = {
@@ -146,6 +189,16 @@ BUILTIN_REFERENCES: dict[str, Callable[[], Structure]] = {
     "InCl3": lambda: _alcl3_type("In", 6.41, 11.10, 6.31, 109.8),
     "ScCl3": lambda: _alcl3_type("Sc", 6.38, 11.04, 6.23, 110.0),
     "Li3YCl6": _li3ycl6,
+    # MCl3 / MBr3 of the halide space (YCl3, InCl3, ScCl3 above with their own cells)
+    **{
+        f"{m}{x}3": (lambda m=m, x=x: scaled_mx3(m, x))
+        for m in HALIDE_TRIVALENT
+        for x in ("Cl", "Br")
+        if f"{m}{x}" not in ("YCl", "InCl", "ScCl")
+    },
+    "MgCl2": lambda: _cdcl2_type("Mg", "Cl", 3.64, 17.67),
+    "FeCl2": lambda: _cdcl2_type("Fe", "Cl", 3.59, 17.54),
+    "MgBr2": lambda: _cdcl2_type("Mg", "Br", 3.81, 18.8),  # CdI2-type in fact; approximant
     # oxides
     "Li2O": lambda: _sg(225, Lattice.cubic(4.61), ["Li", "O"], [[0.25, 0.25, 0.25], [0, 0, 0]]),
     "MnO": lambda: _sg(225, Lattice.cubic(4.44), ["Mn", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]]),

@@ -387,7 +387,8 @@ def _physics(
     if "physics_status" not in stage3.columns:
         stage3["physics_status"] = None
     # a chunk whose task raised carries only status/error
-    task_failed = stage3["physics_status"].isna() & stage3.get("status", False).eq("failed")
+    status = stage3["status"] if "status" in stage3.columns else pd.Series(None, index=stage3.index)
+    task_failed = stage3["physics_status"].isna() & status.eq("failed")
     stage3.loc[task_failed, "physics_status"] = "failed"
     if "error" in stage3.columns:
         stage3.loc[task_failed, "physics_error"] = stage3.loc[task_failed, "error"]

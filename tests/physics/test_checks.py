@@ -57,3 +57,24 @@ def test_overlapping_atoms_are_a_failed_row_with_the_reason(li3ocl: Structure) -
     assert rec["physics_status"] == "failed"
     assert "overlapping" in rec["physics_error"]
     assert rec["e_above_hull"] is None
+
+
+def test_every_builtin_reference_ships_relaxed_with_chgnet() -> None:
+    import json
+
+    from matscreen.physics.references import BUILTIN_REFERENCES, _shipped_cache_path
+
+    shipped = json.loads(_shipped_cache_path("chgnet").read_text())["entries"]
+    assert set(BUILTIN_REFERENCES) <= set(shipped)
+
+
+@pytest.mark.parametrize(
+    ("elements", "missing"),
+    [(("Li", "Er", "Cl"), []), (("Li", "Y", "Br"), []), (("Li", "Zr", "Cl"), ["Zr"])],
+)
+def test_halide_hulls_are_complete_except_for_uncovered_metals(elements, missing) -> None:
+    from matscreen.physics.checks import missing_reference_elements
+    from matscreen.physics.hull import reference_entries
+
+    refs = reference_entries(elements, "chgnet")
+    assert missing_reference_elements(set(elements), refs) == missing
