@@ -31,7 +31,8 @@ LOG = logging.getLogger(__name__)
 __all__ = ["ObjectivePredictor", "UCBAcquisition", "analytic_tables"]
 
 FARADAY_MAH = 26801.4814  # mAh per mol of electrons
-#: Fixed charges used for the Mn3+ estimate (as in matscreen.physics.voltage).
+#: Fixed charges of the differentiable Mn3+ estimate (main-group cations and anions at their
+#: usual charge; Ni/Co/Fe/Cu/Cr/V at their lowest common state, Mn fills the rest).
 _FIXED = {"Li": 1, "Na": 1, "K": 1, "Mg": 2, "Ca": 2, "Al": 3, "O": -2, "F": -1, "Cl": -1,
           "Br": -1, "I": -1, "S": -2, "Se": -2, "N": -3, "Ti": 4, "Zr": 4, "Nb": 5, "Ta": 5,
           "P": 5, "B": 3, "Si": 4, "Zn": 2, "Y": 3, "La": 3, "Ga": 3, "Mo": 6, "W": 6,

@@ -304,7 +304,7 @@ def predict_voltage_table(
             else:
                 res.update(
                     method="surrogate",
-                    calculator="VoltageSurrogate (extra trees)",
+                    calculator="VoltageSurrogate (ridge + extra trees)",
                     calculator_version="cathode_voltages/train.csv",
                     mn3_fraction_discharge=mn3_fraction(str(f_d)),
                 )

@@ -1,9 +1,12 @@
 """Cathode voltages: a composition surrogate and the MLIP path.
 
-(a) :class:`VoltageSurrogate`: a tree ensemble (extra trees) on composition
-features of the charged and discharged formulas, trained on
+(a) :class:`VoltageSurrogate`: a ridge trend on redox-physics descriptors
+(the couple's oxidation states and ionization energy from an ICSD-prior
+charge balance, ionic radii, anion and polyanion terms) with extra trees on
+its residual, averaged with extra trees on composition features of the
+charged and discharged formulas; trained on
 ``datasets/cathode_voltages/train.csv`` (MP insertion electrodes). The spread
-of the per-tree predictions is the uncertainty. :func:`grouped_cv` scores it
+over the ensemble members is the uncertainty. :func:`grouped_cv` scores it
 with folds grouped by redox-active element, so no chemistry straddles folds.
 
 (b) :func:`mlip_voltage`: the average voltage between a lithiated and a
@@ -12,9 +15,13 @@ delithiated structure from relaxed MLIP energies,
 gravimetric capacity, energy density, volume change and Mn3+ fraction.
 """
 
+import functools
+import itertools
 import logging
+import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -92,91 +99,426 @@ def redox_family(charge: str | Composition, discharge: str | Composition | None 
     return max(pool, key=lambda c: (c[0], c[1]))[1]
 
 
-_FIXED_CATIONS = {
-    "Li": 1,
-    "Na": 1,
-    "K": 1,
-    "Rb": 1,
-    "Cs": 1,
-    "Mg": 2,
-    "Ca": 2,
-    "Sr": 2,
-    "Ba": 2,
-    "Al": 3,
-    "Zn": 2,
-    "Y": 3,
-    "La": 3,
-    "Sc": 3,
-    "Ga": 3,
-}
-_OXO_CENTRES = {"P": 5, "S": 6, "Si": 4, "B": 3, "C": 4, "As": 5, "Se": 6, "Ge": 4, "N": 5}
-_ANION_CHARGE = {
-    "O": -2,
-    "F": -1,
-    "Cl": -1,
-    "Br": -1,
-    "I": -1,
-    "S": -2,
-    "Se": -2,
-    "Te": -2,
-    "N": -3,
-    "P": -3,
-    "H": 1,
-}
-_REDOX_COLS = [
+# --------------------------------------------------------------------------------------
+# Surrogate: redox bookkeeping (oxidation states from the ICSD prior)
+# --------------------------------------------------------------------------------------
+
+#: p-block metals whose average oxidation state may take any value (mixed valence).
+_CONTINUOUS_P_BLOCK = frozenset({"Sn", "Sb", "Bi", "Pb", "In", "Ga", "Tl", "Ge"})
+#: A state enters the charge balance when it holds this share of the element's ICSD
+#: occurrences; a redox cation's states above +4 need the larger share (Mn5+..Mn7+,
+#: Fe6+ are tetrahedral oxo-anions that insertion hosts do not form).
+_MIN_STATE_SHARE = 0.005
+_MIN_HIGH_STATE_SHARE = 0.05
+_MAX_FIXED_COMBOS = 20_000
+_OXO_CN3 = frozenset({"B", "C", "N"})  # trigonal oxo-anion centres (BO3, CO3, NO3)
+
+
+@functools.lru_cache(maxsize=1)
+def _icsd_occurrence() -> dict[str, dict[int, float]]:
+    """Return ICSD occurrence counts per element and (non-zero) oxidation state.
+
+    The table is the one pymatgen ranks ``Composition.oxi_state_guesses`` with
+    (``pymatgen/core/icsd_bv.yaml``).
+    """
+    import pymatgen.core.composition as pmg_composition
+    from monty.serialization import loadfn
+    from pymatgen.core import Species
+
+    path = Path(pmg_composition.__file__).with_name("icsd_bv.yaml")
+    out: dict[str, dict[int, float]] = {}
+    for name, count in loadfn(path)["occurrence"].items():
+        sp = Species.from_str(name)
+        if sp.oxi_state:
+            out.setdefault(sp.symbol, {})[int(sp.oxi_state)] = float(count)
+    return out
+
+
+@functools.cache
+def _is_redox_cation(symbol: str) -> bool:
+    """Return whether an element changes valence in the balance (d-block, Sn, Sb, ...)."""
+    return bool(Element(symbol).is_transition_metal or symbol in _CONTINUOUS_P_BLOCK)
+
+
+@functools.cache
+def _oxidation_states(
+    symbol: str, strict: bool = True
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Return the allowed integer oxidation states of an element and their costs ``-ln p``.
+
+    ``p`` is the state's share of the element's ICSD occurrences; states
+    below ``_MIN_STATE_SHARE`` are dropped. Redox cations take positive states
+    only, and with ``strict`` those above +4 need ``_MIN_HIGH_STATE_SHARE``;
+    without it every positive state seen in the ICSD is allowed.
+    """
+    occ = dict(_icsd_occurrence().get(symbol, {}))
+    redox = _is_redox_cation(symbol)
+    if redox:
+        occ = {s: n for s, n in occ.items() if s > 0}
+    if not occ:
+        occ = {int(s): 1.0 for s in Element(symbol).common_oxidation_states if s}
+    if not occ:
+        raise ValueError(f"no oxidation states known for {symbol}")
+    total = sum(occ.values())
+
+    def allowed(state: int, share: float) -> bool:
+        if redox and not strict:
+            return True
+        return share >= (_MIN_HIGH_STATE_SHARE if redox and state > 4 else _MIN_STATE_SHARE)
+
+    items = sorted((s, -math.log(n / total)) for s, n in occ.items() if allowed(s, n / total))
+    if not items:
+        raise ValueError(f"no common oxidation state for {symbol}")
+    return tuple(float(s) for s, _ in items), tuple(c for _, c in items)
+
+
+def _breakpoints(symbol: str, lower: float, strict: bool) -> list[tuple[float, float]]:
+    """Return the (state, cost) points of a redox cation at or above ``lower``."""
+    states, costs = _oxidation_states(symbol, strict)
+    pts = [(s, c) for s, c in zip(states, costs, strict=True) if s >= lower - 1e-9]
+    if states[0] < lower <= states[-1] and all(abs(lower - s) > 1e-9 for s, _ in pts):
+        pts.append((lower, float(np.interp(lower, states, costs))))
+    return sorted(pts)
+
+
+def _solve_cations(
+    symbols: list[str],
+    amounts: list[float],
+    charge: float,
+    lower: dict[str, float] | None = None,
+    strict: bool = True,
+) -> tuple[float, dict[str, float] | None]:
+    """Return the most probable average states of redox cations carrying ``charge``.
+
+    Minimises ``sum a_i cost_i(s_i)`` with ``sum a_i s_i = charge``, where
+    ``cost_i`` interpolates ``-ln p`` linearly between neighbouring integer
+    states (mixed valence). The optimum of this separable piecewise-linear
+    problem has at most one non-integer state, so enumerating which cation is
+    fractional and the integer states of the others is exact.
+    """
+    if not symbols:
+        return (0.0, {}) if abs(charge) < 1e-6 else (math.inf, None)
+    bps = [_breakpoints(s, (lower or {}).get(s, -math.inf), strict) for s in symbols]
+    if not all(bps):
+        return math.inf, None
+    best: tuple[float, dict[str, float] | None] = (math.inf, None)
+    for j, sym_j in enumerate(symbols):
+        others = [i for i in range(len(symbols)) if i != j]
+        xs = [p[0] for p in bps[j]]
+        cs = [p[1] for p in bps[j]]
+        for combo in itertools.product(*(bps[i] for i in others)):
+            s_j = charge - sum(amounts[i] * p[0] for i, p in zip(others, combo, strict=True))
+            s_j /= amounts[j]
+            if not xs[0] - 1e-9 <= s_j <= xs[-1] + 1e-9:
+                continue
+            cost = sum(amounts[i] * p[1] for i, p in zip(others, combo, strict=True))
+            cost += amounts[j] * float(np.interp(s_j, xs, cs))
+            if cost < best[0] - 1e-12:
+                states = {symbols[i]: p[0] for i, p in zip(others, combo, strict=True)}
+                states[sym_j] = float(min(max(s_j, xs[0]), xs[-1]))
+                best = (cost, states)
+    return best
+
+
+def _balance(
+    host: tuple[tuple[str, float], ...], x_c: float, x_d: float, strict: bool
+) -> tuple[dict[str, float], dict[str, float]]:
+    fixed = [(s, a) for s, a in host if not _is_redox_cation(s)]
+    symbols = [s for s, _ in host if _is_redox_cation(s)]
+    amounts = [a for s, a in host if _is_redox_cation(s)]
+    choices = [list(zip(*_oxidation_states(s, strict), strict=True)) for s, _ in fixed]
+    if math.prod(len(c) for c in choices) > _MAX_FIXED_COMBOS:  # keep each one's likeliest states
+        choices = [sorted(c, key=lambda p: p[1])[:3] for c in choices]
+    best: tuple[float, dict[str, float] | None, dict[str, float] | None] = (math.inf, None, None)
+    for combo in itertools.product(*choices):
+        cost = sum(a * p[1] for (_, a), p in zip(fixed, combo, strict=True))
+        if cost >= best[0]:  # cation costs are >= 0
+            continue
+        base = sum(a * p[0] for (_, a), p in zip(fixed, combo, strict=True))
+        c_d, s_d = _solve_cations(symbols, amounts, -base - x_d, strict=strict)
+        if s_d is None or cost + c_d >= best[0]:
+            continue
+        # charging only oxidises: each cation keeps at least its discharged state
+        _, s_c = _solve_cations(symbols, amounts, -base - x_c, lower=s_d, strict=strict)
+        if s_c is None:
+            continue
+        fx = {s: p[0] for (s, _), p in zip(fixed, combo, strict=True)}
+        best = (cost + c_d, fx | s_d, fx | s_c)
+    if best[1] is None or best[2] is None:
+        raise ValueError("no charge-balanced assignment")
+    return best[1], best[2]
+
+
+@functools.lru_cache(maxsize=16_384)
+def redox_states(
+    host: tuple[tuple[str, float], ...], x_c: float, x_d: float
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Average oxidation states of a host in the discharged and charged states.
+
+    Non-metals, alkali/alkaline-earth metals and f-block ions take one integer
+    state (the same in both states); redox cations (d-block, Sn, Sb, Bi, ...)
+    take average states. The assignment maximises the ICSD likelihood
+    ``sum_i a_i ln p(element_i, state_i)`` (the prior pymatgen's
+    ``oxi_state_guesses`` ranks with) under charge neutrality, first for the
+    discharged state, then for the charged one with no cation reduced on
+    charge. So the electrons go where chemistry puts them (LiNi0.5Mn1.5O4:
+    Ni2+ -> Ni4+, Mn stays 4+; Li(Mn,Fe)PO4: Fe first). States with < 0.5 %
+    of an element's ICSD occurrences are left out; rare cation states (< 0.5 %,
+    or < 5 % above +4) are tried only when the common ones cannot balance;
+    if nothing balances, the redox cations share the charge equally.
+
+    Parameters
+    ----------
+    host
+        ``((symbol, amount), ...)`` of the Li-free host, as from :func:`_host_items`.
+    x_c, x_d
+        Li per host formula unit, charged and discharged.
+
+    Returns
+    -------
+    tuple of dict
+        ``(discharged, charged)``: ``{symbol: average oxidation state}``.
+
+    Raises
+    ------
+    ValueError
+        If the host has no redox cation to take the charge.
+    """
+    for strict in (True, False):
+        try:
+            return _balance(host, x_c, x_d, strict)
+        except ValueError:
+            continue
+    symbols = [s for s, _ in host if _is_redox_cation(s)]
+    if not symbols:
+        raise ValueError("host has no redox-active cation")
+    logger.debug("no charge balance for %s; redox cations share the charge", host)
+    fixed = {s: _oxidation_states(s)[0][int(np.argmin(_oxidation_states(s)[1]))] for s, _ in host}
+    fixed = {s: v for s, v in fixed.items() if s not in symbols}
+    base = sum(a * fixed[s] for s, a in host if s in fixed)
+    n_red = sum(a for s, a in host if s in symbols)
+    s_d = fixed | dict.fromkeys(symbols, (-base - x_d) / n_red)
+    s_c = fixed | dict.fromkeys(symbols, (-base - x_c) / n_red)
+    return s_d, s_c
+
+
+def _host_items(host: Composition) -> tuple[tuple[str, float], ...]:
+    return tuple(sorted((el.symbol, round(float(amt), 8)) for el, amt in host.items()))
+
+
+# --------------------------------------------------------------------------------------
+# Surrogate: physics descriptors of the redox couple, the anion and the host
+# --------------------------------------------------------------------------------------
+
+
+def _ionization_energy(symbol: str, k: int) -> float:
+    """Return the energy (eV) to take an electron from the free ion M^k+ (k clipped)."""
+    ies = [e for e in Element(symbol).ionization_energies if e is not None]
+    return float(ies[int(np.clip(k, 0, len(ies) - 1))])
+
+
+@functools.cache
+def _shannon_radius(symbol: str, charge: int) -> float:
+    """Return the Shannon radius (Angstrom) of an ion: 6-fold (else 4/8-fold), high spin.
+
+    Missing charge states are interpolated or extrapolated linearly in charge
+    from the tabulated ones of the same sign (floor 0.2 A).
+    """
+    table: dict[int, float] = {}
+    for key, by_cn in (Element(symbol).data.get("Shannon radii") or {}).items():
+        if not str(key).lstrip("-").isdigit() or not by_cn:
+            continue
+        cn = by_cn.get("VI") or by_cn.get("IV") or by_cn.get("VIII") or next(iter(by_cn.values()))
+        spin = cn.get("High Spin") or cn.get("") or next(iter(cn.values()))
+        table[int(key)] = float(spin["ionic_radius"])
+    table = {q: r for q, r in table.items() if (q > 0) == (charge > 0)}
+    if not table:
+        return float(Element(symbol).atomic_radius or 1.0)
+    if charge in table:
+        return table[charge]
+    qs = sorted(table)
+    if len(qs) == 1:
+        return table[qs[0]]
+    if charge < qs[0]:
+        a, b = qs[0], qs[1]
+    elif charge > qs[-1]:
+        a, b = qs[-2], qs[-1]
+    else:
+        a, b = max(q for q in qs if q < charge), min(q for q in qs if q > charge)
+    return max(table[a] + (charge - a) * (table[b] - table[a]) / (b - a), 0.2)
+
+
+def _over_couple(lo: float, hi: float, f: Callable[[int], float]) -> float:
+    """Return the mean of ``f(k)`` over the steps M^k+ -> M^(k+1)+ spanned by [lo, hi]."""
+    if hi - lo < 1e-9:
+        return f(math.floor(lo + 1e-9))
+    total = 0.0
+    for k in range(math.floor(lo), math.ceil(hi)):
+        width = min(hi, k + 1) - max(lo, k)
+        if width > 0:
+            total += width * f(k)
+    return total / (hi - lo)
+
+
+#: Physics descriptors (see :func:`voltage_features`).
+PHYSICS_COLUMNS = [
+    "redox_e_per_atom",
+    "redox_ox_discharge",
+    "redox_ox_charge",
+    "redox_ie_couple_eV",
+    "redox_ie_below_eV",
+    "redox_ie_per_charge_eV",
+    "redox_ie_x_anion_X",
+    "redox_valence_electrons",
+    "redox_r_ox",
+    "redox_r_red",
+    "redox_dr",
+    "redox_born",
+    "redox_madelung",
     "redox_Z",
-    "redox_group",
     "redox_row",
+    "redox_group",
     "redox_X",
-    "ox_charge",
-    "ox_discharge",
-    "redox_ionization_eV",
+    "redox_n_active",
+    "redox_li_per_atom",
     "redox_frac_host",
+    "anion_X",
+    "anion_charge",
+    "anion_r",
+    "polyanion_frac_O",
+    "polyanion_centre_X",
+    "polyanion_per_anion",
+    "spectator_X",
+    "spectator_frac",
+    "cation_charge_mean",
+]
+#: Element-identity descriptors: kept for the trees, left out of the linear trend,
+#: which must carry over to element families it has not seen.
+_IDENTITY_COLUMNS = ("redox_Z", "redox_row", "redox_group", "redox_X")
+_HOST_COLUMNS = [
+    "x_li_charge",
+    "x_li_discharge",
+    "dx_li_per_host_atom",
+    "li_frac_charge",
+    "li_frac_discharge",
+    "host_frac_O",
+    "host_frac_F",
+    "host_frac_S",
+    "host_frac_P",
+    "host_frac_Cl",
+    "host_frac_N",
 ]
 
 
-def _redox_features(host: Composition, x_c: float, x_d: float) -> list[float]:
-    """Redox-element descriptors: identity, average oxidation state, couple's ionization energy.
+def _physics_row(host: Composition, x_c: float, x_d: float) -> list[float]:
+    """Return the descriptors of one electrode pair, ordered as :data:`PHYSICS_COLUMNS`."""
+    items = _host_items(host)
+    s_d, s_c = redox_states(items, x_c, x_d)
+    amt = dict(items)
+    # electrons each redox cation gives up on charge
+    active = {e: amt[e] * (s_c[e] - s_d[e]) for e in amt if _is_redox_cation(e)}
+    active = {e: v for e, v in active.items() if v > 1e-6}
+    if not active:
+        raise ValueError("no cation is oxidised on charge")
+    total = sum(active.values())
+    w = {e: v / total for e, v in active.items()}
+    n_active = sum(amt[e] for e in active)
 
-    Oxidation states come from a simple charge balance: fixed states for
-    main-group cations, oxo-anion centres (P5+, S6+, ...) when O/F is present,
-    anions at their usual charge; the remaining (variable) cations share the
-    balance equally. The ionization energy of the couple interpolates
-    ``Element.ionization_energies`` between the discharged and charged states.
-    """
-    el = Element(redox_family(host))  # raises for "other" -> NaN row
-    oxo = bool({"O", "F"} & {e.symbol for e in host})
-    fixed = 0.0
-    n_var = 0.0
-    for e, amt in host.items():
-        sym = e.symbol
-        if oxo and sym in _OXO_CENTRES:
-            fixed += _OXO_CENTRES[sym] * amt
-        elif sym in _ANION_CHARGE and not (oxo and sym in ("S", "Se", "P", "N")):
-            fixed += _ANION_CHARGE[sym] * amt
-        elif sym in _FIXED_CATIONS:
-            fixed += _FIXED_CATIONS[sym] * amt
-        else:
-            n_var += amt
-    ox_c = (-fixed - x_c) / n_var
-    ox_d = (-fixed - x_d) / n_var
-    ies = el.ionization_energies
-    # removing an electron from M(n+) costs ionization_energies[n]; take the couple's midpoint
-    pos = 0.5 * (ox_c + ox_d) - 0.5
-    k = int(np.clip(np.floor(pos), 0, len(ies) - 2))
-    ie = ies[k] + (pos - k) * (ies[k + 1] - ies[k]) if len(ies) > 1 else np.nan
-    return [el.Z, el.group, el.row, el.X, ox_c, ox_d, ie, host.get_atomic_fraction(el)]
+    def avg(f: Callable[[str], float]) -> float:
+        return sum(w[e] * f(e) for e in w)
+
+    def couple(f: Callable[[str, int], float]) -> float:
+        return avg(lambda e: _over_couple(s_d[e], s_c[e], lambda k: f(e, k)))
+
+    anions = {e: a for e, a in amt.items() if s_d[e] < 0}
+    n_an = sum(anions.values())
+    an_q = -sum(a * s_d[e] for e, a in anions.items()) / n_an if n_an else 2.0
+    an_r = (
+        sum(a * _shannon_radius(e, int(s_d[e])) for e, a in anions.items()) / n_an if n_an else 1.4
+    )
+    # oxo-anion centres: non-metals in positive states (P5+, S6+, Si4+, B3+, ...)
+    centres = {
+        e: a
+        for e, a in amt.items()
+        if s_d[e] > 0 and not _is_redox_cation(e) and not Element(e).is_metal
+    }
+    n_c = sum(centres.values())
+    bound_o = sum(a * (3 if e in _OXO_CN3 else 4) for e, a in centres.items())
+    n_o = amt.get("O", 0.0)
+    spect = {e: a for e, a in amt.items() if s_d[e] > 0 and e not in active and e not in centres}
+    n_s = sum(spect.values())
+    cations = {e: a for e, a in amt.items() if s_d[e] > 0 and e not in centres}
+    an_x = sum(a * Element(e).X for e, a in anions.items()) / n_an if n_an else 0.0
+    ie_q = couple(lambda e, k: _ionization_energy(e, k) / (k + 1))
+    r_ox = couple(lambda e, k: _shannon_radius(e, k + 1))
+    r_red = couple(lambda e, k: _shannon_radius(e, max(k, 1)))
+    return [
+        (x_d - x_c) / n_active,
+        avg(lambda e: s_d[e]),
+        avg(lambda e: s_c[e]),
+        couple(_ionization_energy),
+        avg(lambda e: _ionization_energy(e, math.ceil(s_d[e] - 1e-9) - 1)),
+        ie_q,
+        ie_q * an_x,
+        avg(lambda e: Element(e).group - s_d[e]),
+        r_ox,
+        r_red,
+        r_red - r_ox,
+        couple(
+            lambda e, k: (
+                (2 * k + 1) / (0.5 * (_shannon_radius(e, k + 1) + _shannon_radius(e, max(k, 1))))
+            )
+        ),
+        couple(lambda e, k: an_q / (_shannon_radius(e, k + 1) + an_r)),
+        avg(lambda e: Element(e).Z),
+        avg(lambda e: Element(e).row),
+        avg(lambda e: Element(e).group),
+        avg(lambda e: Element(e).X),
+        float(len(active)),
+        x_d / n_active,
+        n_active / host.num_atoms,
+        an_x,
+        an_q,
+        an_r,
+        min(1.0, bound_o / n_o) if n_o else 0.0,
+        sum(a * Element(e).X for e, a in centres.items()) / n_c if n_c else 0.0,
+        n_c / n_an if n_an else 0.0,
+        sum(a * Element(e).X for e, a in spect.items()) / n_s if n_s else 0.0,
+        n_s / host.num_atoms,
+        (sum(a * s_d[e] for e, a in cations.items()) + x_d) / (sum(cations.values()) + x_d),
+    ]
 
 
 def voltage_features(charge: Sequence[str], discharge: Sequence[str]) -> pd.DataFrame:
-    """Composition features of electrode pairs.
+    """Composition and redox-physics features of electrode pairs.
 
-    Columns: composition features (Magpie statistics, stoichiometry, valence
-    orbitals, ionic character) of the discharged formula (``dis_``), of the
-    charged formula (``chg_``) and their difference (``diff_``), plus Li per
-    host formula unit before/after, inserted Li per host atom, Li atomic
-    fractions, and anion fractions (O, F, S, P, Cl, N) of the host.
-    Rows that cannot be read are NaN.
+    Columns:
+
+    - ``dis_*``, ``chg_*``, ``diff_*``: composition features (Magpie
+      statistics, stoichiometry, valence orbitals, ionic character) of the
+      discharged and charged formulas and their difference;
+    - host columns: Li per host formula unit before/after, inserted Li per
+      host atom, Li atomic fractions, anion fractions (O, F, S, P, Cl, N) of
+      the host;
+    - :data:`PHYSICS_COLUMNS`, from the oxidation states of
+      :func:`redox_states`, weighted by the electrons each redox cation gives
+      up on charge. The couple: electrons per redox atom, average states
+      before/after, its ionization energy (``redox_ie_couple_eV``: the free-ion
+      energy of the electrons removed, M^k+ -> M^(k+1)+ averaged over the
+      couple), the step below it, ionization energy per charge of the
+      oxidised ion and its product with the anion electronegativity (a more
+      covalent anion compresses the spread of couples), valence electrons
+      of the reduced ion (group - state), Shannon radii of both ions and
+      their difference, a Born term
+      ``(2k+1)/r`` and a Madelung-like term ``q_anion/(r_cation + r_anion)``;
+      the element (Z, row, group, electronegativity), number of active
+      elements, Li per redox atom, redox atoms per host atom. The anion:
+      electronegativity, charge and radius. The polyanion (inductive effect):
+      fraction of O bound to oxo-anion centres (P, S6+, Si, B, As, ...), their
+      electronegativity, centres per anion. Spectator cations:
+      electronegativity and share, and the mean cation charge.
+
+    Rows that cannot be read (formulas, no shared host, no redox cation) are NaN.
     """
     from matscreen.featurize.composition import composition_features
 
@@ -191,30 +533,17 @@ def voltage_features(charge: Sequence[str], discharge: Sequence[str]) -> pd.Data
             n_host = host.num_atoms
             row = [x_c, x_d, (x_d - x_c) / n_host, x_c / (x_c + n_host), x_d / (x_d + n_host)]
             row += [host.get_atomic_fraction(Element(a)) for a in ("O", "F", "S", "P", "Cl", "N")]
-            row += _redox_features(host, x_c, x_d)
-        except Exception:  # noqa: BLE001 - unreadable row -> NaN features
-            row = [np.nan] * (11 + len(_REDOX_COLS))
+            row += _physics_row(host, x_c, x_d)
+        except Exception as exc:  # noqa: BLE001 - unreadable row -> NaN features
+            logger.debug("voltage features of %s/%s: %s", c, d, exc)
+            row = [np.nan] * (len(_HOST_COLUMNS) + len(PHYSICS_COLUMNS))
         extra.append(row)
-    extra_cols = [
-        "x_li_charge",
-        "x_li_discharge",
-        "dx_li_per_host_atom",
-        "li_frac_charge",
-        "li_frac_discharge",
-        "host_frac_O",
-        "host_frac_F",
-        "host_frac_S",
-        "host_frac_P",
-        "host_frac_Cl",
-        "host_frac_N",
-        *_REDOX_COLS,
-    ]
     return pd.concat(
         [
             pd.DataFrame(fd.values, columns=[f"dis_{c}" for c in cols]),
             pd.DataFrame(fc.values, columns=[f"chg_{c}" for c in cols]),
             pd.DataFrame(diff, columns=[f"diff_{c}" for c in cols]),
-            pd.DataFrame(extra, columns=extra_cols),
+            pd.DataFrame(extra, columns=_HOST_COLUMNS + PHYSICS_COLUMNS),
         ],
         axis=1,
     )
@@ -230,14 +559,27 @@ def _pairs(X: Any) -> tuple[list[str], list[str]]:
 class VoltageSurrogate(RegressorMixin, BaseEstimator):
     """Average-voltage regressor on composition pairs, with ensemble-spread std.
 
+    The prediction is the mean of two halves:
+
+    (a) a physics trend plus trees on its residual: a ridge regression on the
+        host and redox-physics descriptors (:data:`PHYSICS_COLUMNS` without
+        the element-identity ones), which carries over to element families
+        it was not trained on, plus extra trees on what it leaves;
+    (b) extra trees on all features (composition statistics included), which
+        interpolate well within known chemistries.
+
     Parameters
     ----------
     n_estimators
-        Number of trees.
+        Trees in each forest.
     max_features
-        Fraction of features tried per split.
+        Fraction of features tried per split in the all-feature forest.
     min_samples_leaf
-        Minimum samples per leaf.
+        Minimum samples per leaf (both forests).
+    alpha
+        Ridge penalty of the linear trend (on standardised descriptors).
+    residual_max_features
+        Fraction of features tried per split in the residual forest.
     random_state
         Seed.
 
@@ -245,6 +587,20 @@ class VoltageSurrogate(RegressorMixin, BaseEstimator):
     -----
     ``X`` is a DataFrame with ``formula_charge`` and ``formula_discharge``
     columns, or a sequence of ``(charge, discharge)`` formula pairs.
+
+    Grouped CV (:func:`grouped_cv`, 976 MP pairs, folds by redox family):
+    MAE 0.28 V (5 folds; 0.29 V with 3 folds, 0.28 V leaving one family out)
+    against 0.44 V for the earlier extra trees on composition features and
+    0.73 V for the mean; random 5-fold CV gives 0.18 V. On the same 5 folds
+    the trend alone scored 0.34 V, trend + residual trees 0.30-0.31 V, extra
+    trees alone 0.37 V; a Gaussian process, a Huber loss, gradient boosting,
+    MP's Hubbard U or crystal-field terms as descriptors did not help. These
+    few variants and the one interaction term were compared on this grouped
+    CV (checked on 3 folds and leave-one-family-out as well), so the figure
+    is mildly optimistic. The data carry about 0.09 V of polymorph scatter
+    (same formulas, different voltages). The std covers about 68 % of the
+    out-of-fold errors at 1 sigma and 92 % at 2 sigma; it is ~0 on training
+    pairs (fully grown trees).
     """
 
     def __init__(
@@ -252,47 +608,79 @@ class VoltageSurrogate(RegressorMixin, BaseEstimator):
         n_estimators: int = 300,
         max_features: float = 0.3,
         min_samples_leaf: int = 1,
+        alpha: float = 1.0,
+        residual_max_features: float = 0.5,
         random_state: int = 0,
     ) -> None:
         self.n_estimators = n_estimators
         self.max_features = max_features
         self.min_samples_leaf = min_samples_leaf
+        self.alpha = alpha
+        self.residual_max_features = residual_max_features
         self.random_state = random_state
+
+    def _forest(self, max_features: float) -> Any:
+        from sklearn.ensemble import ExtraTreesRegressor
+
+        return ExtraTreesRegressor(
+            n_estimators=self.n_estimators,
+            max_features=max_features,
+            min_samples_leaf=self.min_samples_leaf,
+            random_state=self.random_state,
+            n_jobs=1,
+        )
 
     def fit(self, X: Any, y: Sequence[float]) -> "VoltageSurrogate":
         """Fit on electrode pairs ``X`` and average voltages ``y`` (V vs Li/Li+)."""
-        from sklearn.ensemble import ExtraTreesRegressor
+        from sklearn.linear_model import Ridge
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
 
         charge, discharge = _pairs(X)
         F = voltage_features(charge, discharge)
         y = np.asarray(y, dtype=float)
         ok = np.isfinite(F.values).all(axis=1) & np.isfinite(y)
+        if not ok.any():
+            raise ValueError("no electrode pair could be featurized")
         self.feature_names_in_ = np.asarray(F.columns)
-        self.model_ = ExtraTreesRegressor(
-            n_estimators=self.n_estimators,
-            max_features=self.max_features,
-            min_samples_leaf=self.min_samples_leaf,
-            random_state=self.random_state,
-            n_jobs=1,
-        ).fit(F.values[ok], y[ok])
+        self.tree_columns_ = _HOST_COLUMNS + PHYSICS_COLUMNS
+        self.linear_columns_ = [c for c in self.tree_columns_ if c not in _IDENTITY_COLUMNS]
+        lin_X = F[self.linear_columns_].values[ok]
+        self.linear_ = make_pipeline(StandardScaler(), Ridge(alpha=self.alpha)).fit(lin_X, y[ok])
+        residual = y[ok] - self.linear_.predict(lin_X)
+        self.residual_model_ = self._forest(self.residual_max_features).fit(
+            F[self.tree_columns_].values[ok], residual
+        )
+        self.model_ = self._forest(self.max_features).fit(F.values[ok], y[ok])
         self.n_train_ = int(ok.sum())
         return self
 
     def predict(self, X: Any, return_std: bool = False) -> Any:
         """Predict average voltages (V); NaN for pairs that cannot be read.
 
-        With ``return_std=True`` also returns the standard deviation of the
-        per-tree predictions.
+        With ``return_std=True`` also returns the standard deviation over the
+        ensemble members (member ``i``: the mean of trend + residual tree ``i``
+        and all-feature tree ``i``).
         """
         charge, discharge = _pairs(X)
-        F = voltage_features(charge, discharge).values
-        ok = np.isfinite(F).all(axis=1)
+        F = voltage_features(charge, discharge)
+        ok = np.isfinite(F.values).all(axis=1)
         mean = np.full(len(F), np.nan)
         std = np.full(len(F), np.nan)
         if ok.any():
-            per_tree = np.stack([t.predict(F[ok]) for t in self.model_.estimators_])
-            mean[ok] = per_tree.mean(axis=0)
-            std[ok] = per_tree.std(axis=0)
+            trend = self.linear_.predict(F[self.linear_columns_].values[ok])
+            X_res = F[self.tree_columns_].values[ok]
+            X_all = F.values[ok]
+            members = np.stack(
+                [
+                    0.5 * (trend + t_res.predict(X_res)) + 0.5 * t_all.predict(X_all)
+                    for t_res, t_all in zip(
+                        self.residual_model_.estimators_, self.model_.estimators_, strict=True
+                    )
+                ]
+            )
+            mean[ok] = members.mean(axis=0)
+            std[ok] = members.std(axis=0)
         return (mean, std) if return_std else mean
 
 
@@ -305,9 +693,24 @@ def load_voltage_data() -> pd.DataFrame:
 
 
 def grouped_cv(
-    df: pd.DataFrame | None = None, *, n_splits: int = 5, estimator: VoltageSurrogate | None = None
+    df: pd.DataFrame | None = None,
+    *,
+    n_splits: int = 5,
+    estimator: VoltageSurrogate | None = None,
+    leave_one_group_out: bool = False,
 ) -> dict[str, Any]:
     """Cross-validate the surrogate with folds grouped by redox-active element.
+
+    Parameters
+    ----------
+    df
+        Pairs with ``voltage``; default :func:`load_voltage_data`.
+    n_splits
+        Number of ``GroupKFold`` folds.
+    estimator
+        Unfitted surrogate to clone per fold; default ``VoltageSurrogate()``.
+    leave_one_group_out
+        Hold out one redox family at a time instead (``n_splits`` ignored).
 
     Returns
     -------
@@ -316,7 +719,7 @@ def grouped_cv(
         ``n``, ``n_groups``, ``per_group_mae`` and the out-of-fold predictions.
     """
     from sklearn.base import clone
-    from sklearn.model_selection import GroupKFold
+    from sklearn.model_selection import GroupKFold, LeaveOneGroupOut
 
     df = load_voltage_data() if df is None else df.reset_index(drop=True)
     est = estimator or VoltageSurrogate()
@@ -326,7 +729,8 @@ def grouped_cv(
     y = df["voltage"].to_numpy(float)
     pred = np.full(len(df), np.nan)
     base = np.full(len(df), np.nan)
-    for tr, te in GroupKFold(n_splits=n_splits).split(df, y, groups):
+    splitter = LeaveOneGroupOut() if leave_one_group_out else GroupKFold(n_splits=n_splits)
+    for tr, te in splitter.split(df, y, groups):
         model = clone(est).fit(df.iloc[tr], y[tr])
         pred[te] = model.predict(df.iloc[te])
         base[te] = y[tr].mean()
@@ -347,7 +751,7 @@ _DEFAULT_SURROGATE: VoltageSurrogate | None = None
 
 
 def default_voltage_surrogate() -> VoltageSurrogate:
-    """Return the surrogate trained on the shipped data (trained once per process, ~5 s)."""
+    """Return the surrogate trained on the shipped data (trained once per process, ~10 s)."""
     global _DEFAULT_SURROGATE
     if _DEFAULT_SURROGATE is None:
         df = load_voltage_data()

@@ -8,6 +8,7 @@ import pytest
 
 from matscreen.physics.references import cathode_structure
 from matscreen.physics.voltage import (
+    PHYSICS_COLUMNS,
     VoltageSurrogate,
     grouped_cv,
     insertion_pair,
@@ -15,6 +16,8 @@ from matscreen.physics.voltage import (
     mlip_voltage,
     mn3_fraction,
     redox_family,
+    redox_states,
+    voltage_features,
 )
 
 
@@ -38,6 +41,57 @@ def test_redox_family_and_mn3() -> None:
     assert mn3_fraction("LiCoO2") is None
 
 
+def _states(charge: str, discharge: str) -> tuple[dict[str, float], dict[str, float]]:
+    x_c, x_d, host = insertion_pair(charge, discharge)
+    items = tuple(sorted((el.symbol, float(amt)) for el, amt in host.items()))
+    return redox_states(items, x_c, x_d)
+
+
+@pytest.mark.parametrize(
+    ("charge", "discharge", "element", "before", "after"),
+    [
+        ("Ni0.5Mn1.5O4", "LiNi0.5Mn1.5O4", "Ni", 2.0, 4.0),  # Mn stays 4+
+        ("Li0.5Mn0.5Fe0.5PO4", "LiMn0.5Fe0.5PO4", "Fe", 2.0, 3.0),  # Fe before Mn
+        ("FeSO4F", "LiFeSO4F", "Fe", 2.0, 3.0),
+        ("AgBi2F12", "LiAgBi2F12", "Ag", 1.0, 2.0),  # Bi stays 5+
+        ("K3YbV2O8", "K3LiYbV2O8", "V", 4.5, 5.0),  # Yb3+ is a spectator
+    ],
+)
+def test_redox_states_put_electrons_on_the_right_cation(
+    charge: str, discharge: str, element: str, before: float, after: float
+) -> None:
+    s_d, s_c = _states(charge, discharge)
+    assert s_d[element] == pytest.approx(before) and s_c[element] == pytest.approx(after)
+    for el in s_d:  # charging oxidises, never reduces
+        assert s_c[el] >= s_d[el] - 1e-9
+
+
+def test_redox_states_fixed_species_and_fallbacks() -> None:
+    s_d, s_c = _states("Mn0.5Fe0.5PO4", "LiMn0.5Fe0.5PO4")
+    assert s_d["P"] == s_c["P"] == 5.0 and s_d["O"] == -2.0
+    assert s_d["Mn"] == s_d["Fe"] == 2.0 and s_c["Mn"] == s_c["Fe"] == 3.0
+    s_d, s_c = _states("MnO3", "Li2MnO3")  # rare Mn6+ only when nothing common balances
+    assert (s_d["Mn"], s_c["Mn"]) == (4.0, 6.0)
+    s_d, s_c = _states("NiO3", "Li2NiO3")  # no Ni6+ in the ICSD: equal-share fallback
+    assert (s_d["Ni"], s_c["Ni"], s_c["O"]) == (4.0, 6.0, -2.0)
+    with pytest.raises(ValueError, match="redox"):
+        _states("LiAlCl4", "Li2AlCl4")  # nothing can be oxidised
+
+
+def test_voltage_features_physics_columns() -> None:
+    F = voltage_features(
+        ["FePO4", "CoO2", "Mn2O4", "Xq2O"], ["LiFePO4", "LiCoO2", "LiFe2O4", "LiXqO"]
+    )
+    phys = F[PHYSICS_COLUMNS]
+    assert np.isfinite(phys.iloc[:2].to_numpy()).all()
+    assert phys.iloc[2:].isna().all(axis=None)  # no shared host / unreadable formula
+    fe, co = phys.iloc[0], phys.iloc[1]
+    assert (fe.redox_ox_discharge, fe.redox_ox_charge) == (2.0, 3.0)
+    assert fe.redox_ie_couple_eV == pytest.approx(30.65, abs=0.1)  # Fe2+ -> Fe3+
+    assert fe.polyanion_frac_O == 1.0 and co.polyanion_frac_O == 0.0
+    assert co.redox_ie_couple_eV > fe.redox_ie_couple_eV
+
+
 def test_surrogate_grouped_cv_beats_mean_predictor() -> None:
     df = load_voltage_data().sample(400, random_state=0)
     cv = grouped_cv(df, n_splits=3, estimator=VoltageSurrogate(n_estimators=40))
@@ -51,6 +105,9 @@ def test_surrogate_predict_with_std_and_bad_rows() -> None:
     mean, std = model.predict([("Mn2O4", "LiMn2O4"), ("Mn2O4", "LiFe2O4")], return_std=True)
     assert 3.0 < mean[0] < 5.0 and std[0] > 0
     assert np.isnan(mean[1]) and np.isnan(std[1])
+    # sklearn API: params round-trip, linear trend leaves out element identity
+    assert VoltageSurrogate(alpha=3.0).get_params()["alpha"] == 3.0
+    assert "redox_Z" in model.tree_columns_ and "redox_Z" not in model.linear_columns_
 
 
 def test_mlip_lmo_and_lnmo_voltages() -> None:
