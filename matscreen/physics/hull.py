@@ -8,6 +8,13 @@ The reference phases are the shipped MP entries of the chemical system (DFT),
 MP's elemental references (DFT) and, for chemistries without shipped MP
 entries, built-in reference structures relaxed with the same MLIP
 (:mod:`matscreen.physics.references`).
+
+An MLIP candidate on a hull of DFT references gets an MLIP -> DFT energy
+correction fitted on the shipped MP entries of its system (their DFT energies
+against static MLIP energies of the same structures, never on the candidate):
+per-element shifts plus a local composition-kernel term whose strength and
+length scale are chosen by leave-one-out on those references
+(:func:`fit_energy_correction`, :class:`LocalShiftFitter`).
 """
 
 import logging
@@ -143,14 +150,24 @@ def to_mp2020_entry(
 
 
 # --------------------------------------------------------------------------------------
-# MLIP -> DFT per-element energy shift, fitted on reference entries only
+# MLIP -> DFT energy correction, fitted on reference entries only
 # --------------------------------------------------------------------------------------
 
 CORRECTION_NAME = "MLIP-DFT per-element shift"
 #: correction modes of :func:`reference_entries`; "near_hull" is the default (see README)
 CorrectionMode = Literal["near_hull", "all", "none"]
 NEAR_HULL_MAX_E = 0.1  # eV/atom: references within this of their DFT hull enter the fit
-CORRECTION_ALPHA = 1.0  # ridge penalty on the shifts (eV/atom)^2 per unit weight
+#: ridge penalty of the linear fallback (fewer than MIN_LOO_FIT fitted references)
+CORRECTION_ALPHA = 1.0
+#: hyper-parameter grid of :class:`LocalShiftFitter`, searched by leave-one-out on the
+#: fitted references (never on a candidate): ridge penalty of the per-element shifts,
+#: variance ratio of the local composition-kernel term (0: per-element shifts only) and
+#: its length scale in atomic-fraction space
+CORRECTION_ALPHAS = (0.1, 1.0, 10.0)
+LOCAL_RATIOS = (0.0, 1.0, 4.0, 16.0)
+LOCAL_LENGTH_SCALES = (0.05, 0.1, 0.2)
+#: fewer fitted references than this: no grid search, per-element shifts with CORRECTION_ALPHA
+MIN_LOO_FIT = 10
 
 
 def fit_element_shifts(
@@ -183,12 +200,140 @@ def fit_element_shifts(
     return np.linalg.solve(A, X.T @ (w * r))
 
 
-class EnergyCorrection(BaseModel):
-    """Per-element MLIP -> DFT energy shift: ``E += sum_el x_el * shift_el`` (eV/atom).
+class ShiftFit(BaseModel):
+    """A fitted MLIP -> DFT residual model over atomic fractions ``x`` (eV/atom).
 
-    Fitted by :func:`fit_energy_correction` on reference entries that have both a
-    DFT and an MLIP energy (never on a candidate); applied by :meth:`apply` to
-    MLIP entries of the same calculator.
+    ``residual(x) = x @ shifts + sum_j coef_j * exp(-|x - points_j|^2 / (2 length_scale^2))``;
+    without ``coef`` it is the per-element shift alone.
+    """
+
+    shifts: list[float] = Field(description="Per-element shifts, eV per atom of the element.")
+    points: list[list[float]] = Field(default_factory=list, description="Fitted fractions.")
+    coef: list[float] = Field(default_factory=list, description="Local-term weights, eV/atom.")
+    length_scale: float | None = Field(None, description="Kernel length scale (fractions).")
+    alpha: float = Field(description="Ridge penalty of the shifts (chosen or given).")
+    ratio: float = Field(0.0, description="Local-term variance ratio (0: shifts only).")
+    loo_rmse: float | None = Field(
+        None, description="Leave-one-out RMSE on the fitted references, eV/atom."
+    )
+    n_fit: int = Field(description="Fitted references.")
+
+    def predict(self, fractions: Any) -> Any:
+        """Return the residual (eV/atom) at (m, k) or (k,) atomic fractions."""
+        import numpy as np
+
+        x = np.asarray(fractions, dtype=float)
+        out = x @ np.asarray(self.shifts)
+        if self.coef:
+            d2 = ((x[..., None, :] - np.asarray(self.points)) ** 2).sum(-1)
+            out = out + np.exp(-d2 / (2 * self.length_scale**2)) @ np.asarray(self.coef)
+        return out
+
+
+class LocalShiftFitter:
+    """Fit MLIP -> DFT residuals with per-element shifts plus a local composition term.
+
+    Model (a Gaussian process, of which the fit is the posterior mean):
+    ``r_j = x_j @ delta + f(x_j) + eps_j`` with ``delta ~ N(0, s2 / alpha)``
+    per element (the ridge of :func:`fit_element_shifts`), ``f`` a Gaussian-kernel
+    process over atomic fractions with variance ``ratio * s2`` and length scale
+    ``ell``, and noise ``eps_j ~ N(0, s2 / w_j)``. ``ratio = 0`` reproduces
+    :func:`fit_element_shifts` exactly. The local term lets the correction follow
+    MLIP errors that vary across the chemical system (e.g. CHGNet is ~70 meV/atom
+    too high for Li2O2-like Li-O phases but ~10 meV/atom for Li-Ni-O ones) and
+    decays to the per-element shift far from any fitted reference.
+
+    ``(alpha, ratio, ell)`` are chosen on the grid by the weighted mean squared
+    leave-one-out residual of the fitted references, in closed form
+    (``[K^-1 r]_j / [K^-1]_jj``, Rasmussen & Williams 2006, eq. 5.12); ties keep
+    the simpler model (grid order). :meth:`fit` with ``exclude`` refits without
+    some references by an exact block downdate of ``K^-1`` (for leave-one-out
+    benchmarks).
+
+    Parameters
+    ----------
+    fractions, residuals, weights
+        As in :func:`fit_element_shifts`; rows with weight 0 are not fitted.
+    alphas, ratios, length_scales
+        The grid.
+    """
+
+    def __init__(
+        self,
+        fractions: Any,
+        residuals: Any,
+        weights: Any = None,
+        *,
+        alphas: Sequence[float] = CORRECTION_ALPHAS,
+        ratios: Sequence[float] = LOCAL_RATIOS,
+        length_scales: Sequence[float] = LOCAL_LENGTH_SCALES,
+    ) -> None:
+        import numpy as np
+
+        X = np.asarray(fractions, dtype=float)
+        r = np.asarray(residuals, dtype=float)
+        w = np.ones(len(r)) if weights is None else np.asarray(weights, dtype=float)
+        self.rows = np.flatnonzero(w > 0)
+        self.X, self.r, self.w = X[self.rows], r[self.rows], w[self.rows]
+        self.combos = [
+            (float(a), float(rho), float(ell) if rho > 0 else None)
+            for a in alphas
+            for rho in ratios
+            for ell in (length_scales if rho > 0 else (None,))
+        ]
+        d2 = ((self.X[:, None, :] - self.X[None, :, :]) ** 2).sum(-1)
+        lin = self.X @ self.X.T
+        noise = np.diag(1.0 / self.w)
+        self._inv = []
+        for a, rho, ell in self.combos:
+            K = lin / a + noise
+            if rho > 0:
+                K = K + rho * np.exp(-d2 / (2 * ell**2))
+            self._inv.append(np.linalg.inv(K))
+        self._inv_r = [Kinv @ self.r for Kinv in self._inv]
+
+    def fit(self, exclude: Iterable[int] = ()) -> ShiftFit:
+        """Return the best grid model, fitted without the rows (input indices) in ``exclude``."""
+        import numpy as np
+
+        pos = np.flatnonzero(np.isin(self.rows, np.fromiter(exclude, dtype=int)))
+        keep = np.ones(len(self.rows), dtype=bool)
+        keep[pos] = False
+        X, r, w = self.X[keep], self.r[keep], self.w[keep]
+        best = None
+        for (a, rho, ell), Kinv, inv_r in zip(self.combos, self._inv, self._inv_r, strict=True):
+            # K_kept^-1 = A - B C^-1 B^T with A, B, C the kept/dropped blocks of K^-1, so
+            # K_kept^-1 r and its diagonal follow in O(n * n_dropped)
+            coef, diag = inv_r, np.diag(Kinv)
+            if len(pos):
+                B = Kinv[:, pos][keep]
+                CiBt = np.linalg.solve(Kinv[np.ix_(pos, pos)], B.T)
+                coef = (inv_r - Kinv[:, pos] @ self.r[pos])[keep] - B @ (CiBt @ r)
+                diag = diag[keep] - np.einsum("ij,ji->i", B, CiBt)
+            loo = coef / diag
+            score = float(np.sum(w * loo**2) / np.sum(w)) if len(r) else 0.0
+            if best is None or score < best[0]:
+                best = (score, a, rho, ell, coef)
+        score, a, rho, ell, coef = best
+        return ShiftFit(
+            shifts=(X.T @ coef / a).tolist(),
+            points=X.tolist() if rho > 0 else [],
+            coef=(rho * coef).tolist() if rho > 0 else [],
+            length_scale=ell,
+            alpha=a,
+            ratio=rho,
+            loo_rmse=float(np.sqrt(score)),
+            n_fit=len(r),
+        )
+
+
+class EnergyCorrection(BaseModel):
+    """MLIP -> DFT energy correction (eV/atom): per-element shift plus an optional local term.
+
+    ``E += sum_el x_el * shift_el + local(x)`` (see :class:`ShiftFit`). Fitted by
+    :func:`fit_energy_correction` on reference entries that have both a DFT and
+    an MLIP energy (never on a candidate); applied by :meth:`apply` to MLIP
+    entries of the same calculator.
     """
 
     calculator: str
@@ -196,13 +341,35 @@ class EnergyCorrection(BaseModel):
     shifts: dict[str, float] = Field(description="eV per atom of each element.")
     mode: str = Field(description="'near_hull' or 'all' (which references were fitted).")
     n_fit: int = Field(description="Reference entries with non-zero weight in the fit.")
+    elements: list[str] = Field(
+        default_factory=list, description="Element order of the local term's fractions."
+    )
+    local_points: list[list[float]] = Field(
+        default_factory=list, description="Atomic fractions of the fitted references."
+    )
+    local_coef: list[float] = Field(
+        default_factory=list, description="Local-term weights (eV/atom); empty: shifts only."
+    )
+    length_scale: float | None = Field(None, description="Local-term length scale.")
+    alpha: float | None = Field(None, description="Ridge penalty of the shifts.")
+    loo_rmse: float | None = Field(
+        None,
+        description="Leave-one-out RMSE of the correction on the fitted references (eV/atom): "
+        "the error typically left near the hull.",
+    )
 
     def shift_per_atom(self, composition: Composition) -> float:
-        """Return the energy shift (eV/atom) for a composition."""
+        """Return the energy correction (eV/atom) for a composition."""
+        import numpy as np
+
         comp = Composition(composition)
-        return float(
-            sum(comp.get_atomic_fraction(Element(el)) * d for el, d in self.shifts.items())
-        )
+        out = float(sum(comp.get_atomic_fraction(Element(el)) * d for el, d in self.shifts.items()))
+        # the local term only where the fitted fractions describe the composition fully
+        if self.local_coef and {el.symbol for el in comp} <= set(self.elements):
+            x = np.array([comp.get_atomic_fraction(Element(el)) for el in self.elements])
+            d2 = ((np.asarray(self.local_points) - x) ** 2).sum(-1)
+            out += float(np.exp(-d2 / (2 * self.length_scale**2)) @ np.asarray(self.local_coef))
+        return out
 
     def apply(self, entry: ComputedEntry) -> ComputedEntry:
         """Return a copy of an MLIP entry of this calculator with the shift added.
@@ -251,16 +418,40 @@ def near_hull_weights(
     )
 
 
+def correction_fitter(
+    fractions: Any, residuals: Any, weights: Any, *, local: bool = True, alpha: float | None = None
+) -> LocalShiftFitter:
+    """Return the :class:`LocalShiftFitter` that :func:`fit_energy_correction` uses.
+
+    With at least :data:`MIN_LOO_FIT` fitted references the grid is searched
+    (``alpha`` fixes the ridge penalty, ``local=False`` drops the local term);
+    with fewer, per-element shifts with ``alpha`` (default :data:`CORRECTION_ALPHA`).
+    """
+    import numpy as np
+
+    if int((np.asarray(weights) > 0).sum()) < MIN_LOO_FIT:
+        a = CORRECTION_ALPHA if alpha is None else alpha
+        return LocalShiftFitter(fractions, residuals, weights, alphas=(a,), ratios=(0.0,))
+    return LocalShiftFitter(
+        fractions,
+        residuals,
+        weights,
+        alphas=CORRECTION_ALPHAS if alpha is None else (alpha,),
+        ratios=LOCAL_RATIOS if local else (0.0,),
+    )
+
+
 def fit_energy_correction(
     dft_entries: Sequence[ComputedEntry],
     mlip_entries: Sequence[ComputedEntry],
     *,
     mode: CorrectionMode = "near_hull",
-    alpha: float = CORRECTION_ALPHA,
+    local: bool = True,
+    alpha: float | None = None,
     elements: Iterable[str] | None = None,
     min_entries: int = 3,
 ) -> EnergyCorrection | None:
-    """Fit per-element MLIP -> DFT shifts on paired reference entries.
+    """Fit the MLIP -> DFT energy correction on paired reference entries.
 
     Parameters
     ----------
@@ -272,8 +463,14 @@ def fit_energy_correction(
         :data:`NEAR_HULL_MAX_E` of the DFT hull of these references (the MLIP
         error near the hull is what decides stability); ``"all"``: every
         reference; ``"none"``: return None.
+    local
+        Add the local composition-kernel term of :class:`LocalShiftFitter`
+        (default; kept only where the leave-one-out search over the references
+        prefers it); False: per-element shifts only.
     alpha
-        Ridge penalty (see :func:`fit_element_shifts`).
+        Ridge penalty of the shifts; None (default) chooses it by leave-one-out
+        on the references (:data:`CORRECTION_ALPHAS`), or uses
+        :data:`CORRECTION_ALPHA` below :data:`MIN_LOO_FIT` fitted references.
     elements
         Elements to fit shifts for (default: those in the entries).
     min_entries
@@ -304,14 +501,20 @@ def fit_energy_correction(
         w = np.ones(len(r))
     if w.sum() < min_entries:
         return None
-    delta = fit_element_shifts(X, r, w, alpha)
+    fit = correction_fitter(X, r, w, local=local, alpha=alpha).fit()
     data = (mlip_entries[0].data or {}) if mlip_entries else {}
     return EnergyCorrection(
         calculator=str(data.get("calculator")),
         calculator_version=str(data.get("calculator_version")),
-        shifts={s: float(d) for s, d in zip(els, delta, strict=True)},
+        shifts={s: float(d) for s, d in zip(els, fit.shifts, strict=True)},
         mode=mode,
-        n_fit=int((w > 0).sum()),
+        n_fit=fit.n_fit,
+        elements=els,
+        local_points=fit.points,
+        local_coef=fit.coef,
+        length_scale=fit.length_scale,
+        alpha=fit.alpha,
+        loo_rmse=fit.loo_rmse,
     )
 
 
@@ -323,6 +526,7 @@ def reference_entries(
     builtins: bool = True,
     extra_structures: dict[str, Structure] | None = None,
     correction: CorrectionMode = "near_hull",
+    local_correction: bool = True,
 ) -> list[ComputedEntry]:
     """Build the competing phases of a chemical system.
 
@@ -342,13 +546,17 @@ def reference_entries(
     extra_structures
         More reference structures (name -> Structure), relaxed and cached.
     correction
-        MLIP -> DFT per-element shift (:func:`fit_energy_correction`), fitted on
+        MLIP -> DFT energy correction (:func:`fit_energy_correction`), fitted on
         the shipped MP entries of the system (their DFT energies against static
         MLIP energies of the same structures, cached): ``"near_hull"``
         (default: references within 0.1 eV/atom of their DFT hull), ``"all"``
         or ``"none"``. Applied to the MLIP references here and, by
         :func:`hull_record`, to the MLIP candidate. Needs at least 3 MP
         entries in the system and a calculator on an MP energy scale; else none.
+    local_correction
+        Per-element shifts plus the local composition term of
+        :class:`LocalShiftFitter`, hyper-parameters by leave-one-out on the
+        references (default); False: per-element shifts only.
 
     Returns
     -------
@@ -383,7 +591,9 @@ def reference_entries(
                 for e, en in zip(mp, energies, strict=True)
             ]
             if correction != "none":
-                fitted = fit_energy_correction(mp, mlip_mp, mode=correction, elements=symbols)
+                fitted = fit_energy_correction(
+                    mp, mlip_mp, mode=correction, local=local_correction, elements=symbols
+                )
         if mp_source == "mlip":
             mp = mlip_mp
     entries += mp
