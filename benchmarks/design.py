@@ -26,7 +26,7 @@ import time
 import numpy as np
 
 
-def _config(seed: int, method: str, rounds: int, batch: int):  # noqa: ANN202
+def _config(seed: int, method: str, rounds: int, batch: int, bvse_max: float = 0.45):  # noqa: ANN202
     from matscreen.design.config import DesignConfig
     from matscreen.physics.references import HALIDE_TRIVALENT
 
@@ -63,6 +63,7 @@ def _config(seed: int, method: str, rounds: int, batch: int):  # noqa: ANN202
             "objectives": [
                 {"kind": "conductivity", "goal": "maximize", "min": -4.0},
                 {"kind": "stability", "goal": "minimize", "max": 0.05, "weight": 1.0},
+                {"kind": "bvse", "goal": "minimize", "max": bvse_max},
             ],
             "search": {"method": method, "population": 96, "steps": 60, "kappa": 0.5},
             "loop": {"rounds": rounds, "batch_size": batch, "exclude_known": True},
@@ -133,7 +134,7 @@ def main() -> None:
     for method in ("gradient", "random"):
         label = "design" if method == "gradient" else "random"
         for seed in range(args.seeds):
-            cfg = _config(seed, method, args.rounds, args.batch)
+            cfg = _config(seed, method, args.rounds, args.batch, args.bvse_max)
             if shared is None:
                 shared = MLIPPhysicsEvaluator(cfg.physics.model_dump(), cfg.family)
             t0 = time.perf_counter()

@@ -25,12 +25,13 @@ __all__ = [
     "load_design_config",
 ]
 
-ObjectiveKind = Literal["conductivity", "stability", "voltage", "capacity", "mn3", "cost"]
+ObjectiveKind = Literal["conductivity", "stability", "bvse", "voltage", "capacity", "mn3", "cost"]
 
 #: Default scale (one "unit of benefit") per objective, in the objective's units.
 DEFAULT_SCALES: dict[str, float] = {
     "conductivity": 1.0,  # log10 S/cm
     "stability": 0.05,  # eV/atom
+    "bvse": 0.1,  # eV (BVSE Li migration barrier)
     "voltage": 0.3,  # V
     "capacity": 50.0,  # mAh/g
     "mn3": 0.2,  # fraction of Mn
@@ -226,8 +227,15 @@ class SurrogateSettings(BaseModel):
     stability_prior_std: float = Field(
         default=0.1, gt=0.0, description="Its std before any physics data."
     )
+    bvse_prior_mean: float = Field(
+        default=0.5, description="BVSE barrier (eV) predicted before any physics data."
+    )
+    bvse_prior_std: float = Field(default=0.3, gt=0.0, description="Its std before any data.")
     min_stability_points: int = Field(
-        default=4, ge=2, description="Physics results needed before the stability ensemble is used."
+        default=4,
+        ge=2,
+        description="Physics results needed before a loop-trained ensemble (stability, bvse) is "
+        "used.",
     )
 
 
@@ -268,6 +276,8 @@ class DesignConfig(BaseModel):
         kinds = [o.kind for o in self.objectives]
         if len(set(kinds)) != len(kinds):
             raise ValueError(f"objective kinds must be unique, got {kinds}")
+        if "bvse" in kinds and not self.physics.bvse:
+            raise ValueError("a 'bvse' objective needs physics.bvse: true (its training data)")
         return self
 
 

@@ -6,8 +6,9 @@ the design ``space``, the ``generator`` (search strategy), the
 ``evaluator``. Each round it proposes on the surrogates, picks a diverse,
 novel batch, decodes it to ordered structures, sends them through the
 physics checks (on Dask when a client is given), records every proposal with
-its predictions and verdict, and retrains the stability surrogate on all
-physics results so far. The table is written atomically after every round.
+its predictions and verdict, and retrains the loop-trained surrogates
+(stability: E above hull; bvse: the BVSE Li barrier) on all physics results
+so far. The table is written atomically after every round.
 """
 
 from __future__ import annotations
@@ -30,13 +31,17 @@ if TYPE_CHECKING:
 
 LOG = logging.getLogger(__name__)
 
-__all__ = ["DesignLoop", "build_surrogates", "judge", "run_design"]
+__all__ = ["LOOP_TRAINED", "DesignLoop", "build_surrogates", "judge", "run_design"]
+
+#: Objectives whose surrogates learn only from the loop's own physics results.
+LOOP_TRAINED: tuple[str, ...] = ("stability", "bvse")
 
 
 def _verdict_columns() -> dict[str, str]:
     """Objective kind -> physics/model column used for its verdict."""
     return {
         "stability": "e_above_hull",
+        "bvse": "bvse_barrier",
         "conductivity": "log10_sigma_model",
         "voltage": "voltage_model",
         "mn3": "mn3_fraction",
@@ -222,11 +227,18 @@ class DesignLoop:
         return table
 
     def _retrain(self, table: pd.DataFrame) -> None:
-        stab = self.surrogates.get("stability")
-        if stab is None or "e_above_hull" not in table:
-            return
+        """Refit the loop-trained surrogates (stability, bvse) on every physics result so far."""
         ok = table["status"] == "ok"
-        stab.fit_formulas(list(table.loc[ok, "formula"]), table.loc[ok, "e_above_hull"].to_numpy())
+        index = {block.name: i for i, block in enumerate(self.space.blocks)}
+        protos = [index.get(p, -1) for p in table.loc[ok, "prototype"]]
+        for kind in LOOP_TRAINED:
+            surrogate = self.surrogates.get(kind)
+            column = _verdict_columns()[kind]
+            if surrogate is None or column not in table:
+                continue
+            surrogate.fit_formulas(
+                list(table.loc[ok, "formula"]), table.loc[ok, column].to_numpy(), protos
+            )
 
 
 def _write_table(out: Path, table: pd.DataFrame) -> None:
@@ -237,7 +249,11 @@ def _write_table(out: Path, table: pd.DataFrame) -> None:
 
 def build_surrogates(config: DesignConfig, device: str = "cpu") -> dict[str, Any]:
     """Train (or reuse, per process) the torch ensembles the workflow's objectives need."""
-    from matscreen.design.surrogates import StabilitySurrogate, TorchEnsembleRegressor
+    from matscreen.design.surrogates import (
+        LoopSurrogate,
+        StabilitySurrogate,
+        TorchEnsembleRegressor,
+    )
 
     s = config.surrogates
     kinds = {o.kind for o in config.objectives}
@@ -254,6 +270,14 @@ def build_surrogates(config: DesignConfig, device: str = "cpu") -> dict[str, Any
         out["stability"] = StabilitySurrogate(
             ens, prior_mean=s.stability_prior_mean, prior_std=s.stability_prior_std,
             min_points=s.min_stability_points,
+        )  # fmt: skip
+    if "bvse" in kinds:
+        ens = TorchEnsembleRegressor(
+            n_members=s.n_members, hidden=s.hidden, epochs=s.epochs, seed=config.seed, device=device
+        )
+        out["bvse"] = LoopSurrogate(
+            ens, "bvse", prior_mean=s.bvse_prior_mean, prior_std=s.bvse_prior_std,
+            min_points=s.min_stability_points, clip=(0.0, 2.0),
         )  # fmt: skip
     return out
 

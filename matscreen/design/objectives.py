@@ -95,8 +95,16 @@ class ObjectivePredictor:
                 self._t[k] = torch.tensor(v, dtype=torch.float32, device=self.device)
         return self._t
 
-    def __call__(self, amounts: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-        """``{kind: (mean, std)}`` for ``(B, n_elements)`` amounts; differentiable."""
+    def __call__(
+        self, amounts: torch.Tensor, proto: int | None = None
+    ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """``{kind: (mean, std)}`` for ``(B, n_elements)`` amounts; differentiable.
+
+        ``proto`` (the prototype index of the rows) lets loop-trained surrogates
+        add their per-prototype offsets.
+        """
+        from matscreen.design.surrogates import LoopSurrogate
+
         t = self._tensors()
         out: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         zero = (amounts * 0.0).sum(dim=-1)
@@ -106,8 +114,12 @@ class ObjectivePredictor:
                 out[kind] = self.surrogates[kind].forward(
                     amounts, t["props"], t["roles"], li_index=li
                 )
-            elif kind in ("conductivity", "stability"):
-                out[kind] = self.surrogates[kind].forward(amounts, t["props"], t["roles"])
+            elif kind in ("conductivity", "stability", "bvse"):
+                surrogate = self.surrogates[kind]
+                if isinstance(surrogate, LoopSurrogate):
+                    out[kind] = surrogate.forward(amounts, t["props"], t["roles"], proto=proto)
+                else:
+                    out[kind] = surrogate.forward(amounts, t["props"], t["roles"])
             elif kind == "capacity":  # all Li extracted, mAh per g of the discharged material
                 li_amt = amounts[:, li] if li >= 0 else zero
                 out[kind] = (FARADAY_MAH * li_amt / (amounts @ t["mass"]).clamp_min(1e-9), zero)

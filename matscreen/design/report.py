@@ -19,11 +19,12 @@ LOG = logging.getLogger(__name__)
 
 __all__ = ["pareto_by_round_png", "write_report"]
 
-_COLUMNS = {"stability": "e_above_hull", "conductivity": "log10_sigma_model",
-            "voltage": "voltage_model", "capacity": "capacity_mAh_g", "mn3": "mn3_fraction",
+_COLUMNS = {"stability": "e_above_hull", "bvse": "bvse_barrier",
+            "conductivity": "log10_sigma_model", "voltage": "voltage_model",
+            "capacity": "capacity_mAh_g", "mn3": "mn3_fraction",
             "cost": "cost_usd_per_kg"}  # fmt: skip
-_MAXIMIZE = {"stability": False, "conductivity": True, "voltage": True, "capacity": True,
-             "mn3": False, "cost": False}  # fmt: skip
+_MAXIMIZE = {"stability": False, "bvse": False, "conductivity": True, "voltage": True,
+             "capacity": True, "mn3": False, "cost": False}  # fmt: skip
 
 
 def _axes(table: pd.DataFrame, config: DesignConfig) -> list[str]:

@@ -50,7 +50,7 @@ class Scorer:
     def score_weights(self, proto: int, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Differentiable acquisition and charge-balance penalty of relaxed site weights."""
         amounts, penalty = self.space.amounts_torch(proto, weights)
-        return self.acquisition(self.predictor(amounts), self.objectives), penalty
+        return self.acquisition(self.predictor(amounts, proto), self.objectives), penalty
 
     def predictions(self, points: list[DesignPoint]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """Per-objective (mean, std) of discrete points (numpy)."""
@@ -65,7 +65,7 @@ class Scorer:
                 amounts, _ = self.space.amounts_torch(
                     proto, torch.tensor(w, dtype=torch.float32, device=self.device)
                 )
-                preds = self.predictor(amounts)
+                preds = self.predictor(amounts, proto)
             for kind, (m, s) in preds.items():
                 out.setdefault(f"{kind}_mean", []).append(m.cpu().numpy())
                 out.setdefault(f"{kind}_std", []).append(s.cpu().numpy())

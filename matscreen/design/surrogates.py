@@ -10,6 +10,9 @@ list and featurize them in torch (:mod:`matscreen.design.features`):
 
 - :func:`train_conductivity_surrogate`: log10 sigma (S/cm) from the OBELiX
   training split (censored rows at their bound, ``<1E-10`` -> -10);
+- :class:`LoopSurrogate`: a property learned only from the loop's physics
+  results (the BVSE barrier); :class:`StabilitySurrogate` is the one for
+  E above hull.
 - :class:`StabilitySurrogate`: E above hull (eV/atom) learned from the
   physics results of the loop itself, a constant prior until enough exist;
 - :class:`VoltageSurrogateTorch`: average voltage from
@@ -33,6 +36,7 @@ LOG = logging.getLogger(__name__)
 
 __all__ = [
     "CompositionSurrogate",
+    "LoopSurrogate",
     "StabilitySurrogate",
     "TorchEnsembleRegressor",
     "VoltageSurrogateTorch",
@@ -220,12 +224,101 @@ def train_conductivity_surrogate(
     return CompositionSurrogate(ens, "conductivity").fit_formulas(list(df["formula"]), y)
 
 
-class StabilitySurrogate(CompositionSurrogate):
-    """E above hull (eV/atom) learned from the loop's own physics results.
+class LoopSurrogate(CompositionSurrogate):
+    """A property learned from the loop's own physics results (E above hull, BVSE barrier).
 
-    Until ``min_points`` results exist it predicts a constant prior (mean,
-    std) with no gradient signal; afterwards a deep ensemble.
+    Until ``min_points`` finite results exist it predicts a constant prior
+    (mean, std) with no gradient signal; afterwards a deep ensemble fitted on
+    targets clipped to ``clip`` (so that one bad cell does not set the scale),
+    plus a per-prototype offset: the mean training residual of each prototype,
+    shrunk towards 0 as ``n / (n + 2)``. Composition alone cannot tell the
+    C2/m from the P-3m1 framework of one formula, while their BVSE barriers
+    (and energies) differ.
+
+    Parameters
+    ----------
+    ensemble
+        The feature-level ensemble.
+    name
+        Objective kind (``"stability"``, ``"bvse"``).
+    prior_mean, prior_std
+        The prediction before enough data.
+    min_points
+        Finite results needed before the ensemble is used.
+    clip
+        Target range used for fitting.
     """
+
+    def __init__(
+        self,
+        ensemble: TorchEnsembleRegressor,
+        name: str,
+        *,
+        prior_mean: float,
+        prior_std: float,
+        min_points: int = 4,
+        clip: tuple[float, float] = (-np.inf, np.inf),
+    ) -> None:
+        super().__init__(ensemble, name)
+        self.prior_mean = prior_mean
+        self.prior_std = prior_std
+        self.min_points = min_points
+        self.clip = clip
+        self.fitted = False
+        self.offsets: dict[int, float] = {}
+
+    def fit_formulas(
+        self, formulas: list[str], y: np.ndarray, protos: list[int] | None = None
+    ) -> LoopSurrogate:
+        """Fit when at least ``min_points`` finite results exist (else keep the prior).
+
+        ``protos`` (prototype index per row) enables the per-prototype offsets.
+        """
+        y = np.asarray(y, dtype=float)
+        keep = np.isfinite(y)
+        formulas = [f for f, k in zip(formulas, keep, strict=True) if k]
+        self.offsets = {}
+        if len(formulas) < self.min_points:
+            self.fitted = False
+            return self
+        target = np.clip(y[keep], *self.clip)
+        super().fit_formulas(formulas, target)
+        self.fitted = True
+        if protos is not None:
+            kept = np.asarray(protos)[keep]
+            residual = target - super().predict_formulas(formulas)[0]
+            for p in np.unique(kept):
+                r = residual[kept == p]
+                self.offsets[int(p)] = float(r.mean() * len(r) / (len(r) + 2.0))
+        return self
+
+    def forward(
+        self, x: torch.Tensor, props: torch.Tensor, roles: torch.Tensor, proto: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Differentiable (mean, std); the constant prior before fitting."""
+        import torch
+
+        if self.fitted:
+            mean, std = super().forward(x, props, roles)
+            return mean + self.offsets.get(proto, 0.0) if proto is not None else mean, std
+        zeros = (x * 0.0).sum(dim=-1)
+        return zeros + self.prior_mean, zeros + self.prior_std + torch.zeros(())
+
+    def predict_formulas(
+        self, formulas: list[str], protos: list[int] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and std for formulas (the prior before fitting)."""
+        if self.fitted:
+            mean, std = super().predict_formulas(formulas)
+            if protos is not None:
+                mean = mean + np.array([self.offsets.get(int(p), 0.0) for p in protos])
+            return mean, std
+        n = len(formulas)
+        return np.full(n, self.prior_mean), np.full(n, self.prior_std)
+
+
+class StabilitySurrogate(LoopSurrogate):
+    """E above hull (eV/atom) learned from the loop's own physics results (clipped to -0.5..1)."""
 
     def __init__(
         self,
@@ -235,42 +328,14 @@ class StabilitySurrogate(CompositionSurrogate):
         prior_std: float = 0.1,
         min_points: int = 4,
     ) -> None:
-        super().__init__(ensemble, "stability")
-        self.prior_mean = prior_mean
-        self.prior_std = prior_std
-        self.min_points = min_points
-        self.fitted = False
-
-    def fit_formulas(self, formulas: list[str], y: np.ndarray) -> StabilitySurrogate:
-        """Fit when at least ``min_points`` finite results exist (else keep the prior)."""
-        y = np.asarray(y, dtype=float)
-        keep = np.isfinite(y)
-        formulas = [f for f, k in zip(formulas, keep, strict=True) if k]
-        if len(formulas) < self.min_points:
-            self.fitted = False
-            return self
-        # clip extreme MLP outliers so that one bad cell does not set the scale
-        super().fit_formulas(formulas, np.clip(y[keep], -0.5, 1.0))
-        self.fitted = True
-        return self
-
-    def forward(
-        self, x: torch.Tensor, props: torch.Tensor, roles: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Differentiable (mean, std); the constant prior before fitting."""
-        import torch
-
-        if self.fitted:
-            return super().forward(x, props, roles)
-        zeros = (x * 0.0).sum(dim=-1)
-        return zeros + self.prior_mean, zeros + self.prior_std + torch.zeros(())
-
-    def predict_formulas(self, formulas: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Mean and std for formulas (the prior before fitting)."""
-        if self.fitted:
-            return super().predict_formulas(formulas)
-        n = len(formulas)
-        return np.full(n, self.prior_mean), np.full(n, self.prior_std)
+        super().__init__(
+            ensemble,
+            "stability",
+            prior_mean=prior_mean,
+            prior_std=prior_std,
+            min_points=min_points,
+            clip=(-0.5, 1.0),
+        )
 
 
 def li_free(x: torch.Tensor, li_index: int) -> torch.Tensor:

@@ -48,3 +48,34 @@ def test_report_written(config, fake_physics, tmp_path) -> None:
     path = write_report(tmp_path, table, config, loop.history)
     text = path.read_text()
     assert "Pareto front per round" in text and "data:image/png;base64" in text
+
+
+def test_bvse_objective_learns_from_the_loops_own_barriers(make_config, fake_physics, tmp_path):
+    """A bvse objective gets a loop-trained surrogate that follows the physics results."""
+    import numpy as np
+    import pytest
+
+    config = make_config(
+        objectives=[
+            {"kind": "stability", "goal": "minimize", "max": 0.05},
+            {"kind": "bvse", "goal": "minimize", "max": 0.35},
+        ]
+    )
+    loop = build_loop(config, evaluator=fake_physics)
+    bvse = loop.surrogates["bvse"]
+    assert not bvse.fitted
+    mean, std = bvse.predict_formulas(["Li3InCl6"])
+    assert mean[0] == config.surrogates.bvse_prior_mean  # the prior before data
+    table = loop.run(out=tmp_path)
+    assert bvse.fitted  # retrained on the loop's BVSE barriers
+    # one offset per prototype it has results for (the small config has one prototype)
+    assert set(bvse.offsets) == {0}
+    assert "pred_bvse" in table.columns and np.isfinite(table["pred_bvse"]).all()
+    # the fake barrier falls with Br (0.4 - 0.2 x_Br): the fitted surrogate ranks them so
+    cl, br = bvse.predict_formulas(["Li3InCl6", "Li3InBr6"])[0]
+    assert br < cl
+    with pytest.raises(ValueError, match="physics.bvse"):
+        make_config(
+            objectives=[{"kind": "bvse", "goal": "minimize", "max": 0.35}],
+            physics={"bvse": False},
+        )
