@@ -11,7 +11,9 @@ The hull is only as complete as its references. When an element of the
 candidate appears in no reference compound (only as the element), competing
 phases are missing, the hull is too high and ``e_above_hull`` is a lower
 bound: the row then says ``hull_complete = False`` and names the elements in
-``hull_missing``.
+``hull_missing``, and the window and reaction energies (which would come out
+of the same incomplete phase diagram, e.g. an 11 V oxidation limit for a
+garnet without La/Zr/Ta references) are left empty.
 """
 
 from __future__ import annotations
@@ -160,9 +162,10 @@ def physics_checks(
         )
         if missing:
             notes.append(
-                f"no reference compound of {','.join(missing)}: e_above_hull is a lower bound"
+                f"no reference compound of {','.join(missing)}: e_above_hull is a lower bound; "
+                "window and reactivity not computed"
             )
-        if electrolyte:
+        if electrolyte and not missing:
             comp = structure.composition
             entry = ComputedEntry(comp, hull.energy_per_atom * comp.num_atoms, entry_id="candidate")
             window = stability_window(entry, refs)

@@ -42,12 +42,13 @@ def test_li3ocl_relaxed_hull_window_and_reactivity(li3ocl: Structure) -> None:
 def test_element_without_reference_compounds_flags_the_hull(li3ocl: Structure) -> None:
     s = li3ocl.copy()
     s.replace(0, "Na")
-    rec = physics_checks(s, "chgnet", electrolyte=False, steps=60)
+    rec = physics_checks(s, "chgnet", electrolyte=True, steps=60)
     assert rec["physics_status"] == "ok"
     assert rec["hull_complete"] is False and rec["hull_missing"] == "Na"
     assert "lower bound" in rec["physics_error"]
     assert math.isfinite(rec["e_above_hull"])
-    assert rec["window_low_V"] is None  # electrolyte=False: no window
+    # no window or reactivity from an incomplete phase diagram
+    assert rec["window_low_V"] is None and rec["moisture_reaction_eV_atom"] is None
 
 
 def test_overlapping_atoms_are_a_failed_row_with_the_reason(li3ocl: Structure) -> None:
