@@ -76,14 +76,6 @@ def missing_reference_elements(elements: set[str], references: list[Any]) -> lis
     return sorted(elements - covered)
 
 
-def _lowest(references: list[Any], formula: str) -> Any | None:
-    from pymatgen.core import Composition
-
-    target = Composition(formula).reduced_formula
-    match = [r for r in references if r.composition.reduced_formula == target]
-    return min(match, key=lambda e: e.energy_per_atom) if match else None
-
-
 def physics_checks(
     structure: Structure,
     calculator: str = "chgnet",
@@ -119,7 +111,7 @@ def physics_checks(
 
     from matscreen.core.io import structure_to_json
     from matscreen.physics.calculators import calculator_info, get_calculator
-    from matscreen.physics.hull import structure_hull
+    from matscreen.physics.hull import lowest_entry, structure_hull
     from matscreen.physics.window import (
         cathode_compatibility,
         moisture_reactivity,
@@ -181,7 +173,7 @@ def physics_checks(
             else:
                 notes.append(f"moisture: {wet.error}")
             both = _references(calculator, tuple(sorted({*symbols, "Li", "Mn", "O"})))
-            cathode = _lowest(both, COMPATIBILITY_CATHODE)
+            cathode = lowest_entry(both, COMPATIBILITY_CATHODE)
             if cathode is None:
                 notes.append(f"no {COMPATIBILITY_CATHODE} reference")
             else:

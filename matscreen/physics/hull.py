@@ -683,6 +683,15 @@ def static_energies(
     return [float(v) for v in out]  # type: ignore[arg-type]
 
 
+def lowest_entry(
+    entries: Sequence[ComputedEntry], formula: str | Composition
+) -> ComputedEntry | None:
+    """Return the lowest-energy entry (per atom) of ``formula``'s reduced formula, or None."""
+    target = Composition(formula).reduced_formula
+    match = [e for e in entries if e.composition.reduced_formula == target]
+    return min(match, key=lambda e: e.energy_per_atom) if match else None
+
+
 def hull_record(
     entry: ComputedEntry, references: Sequence[ComputedEntry], info: CalculatorInfo | None = None
 ) -> HullRecord:

@@ -148,7 +148,7 @@ def predict_stability_table(
     in :mod:`matscreen.surrogates`).
     """
     from matscreen.physics.calculators import calculator_info, resolve_calculator
-    from matscreen.physics.hull import hull_record, structure_hull
+    from matscreen.physics.hull import hull_record, lowest_entry, structure_hull
     from matscreen.physics.window import stability_window
 
     base = Path(base_dir) if base_dir is not None else None
@@ -181,15 +181,12 @@ def predict_stability_table(
                 res["method"] = "mlip"
                 entry_energy = hull.energy_per_atom
             else:
-                match = [
-                    r for r in references if r.composition.reduced_formula == comp.reduced_formula
-                ]
-                if not match:
+                best = lowest_entry(references, comp)
+                if best is None:
                     raise ValueError(
                         f"no structure for {comp.reduced_formula} and no reference phase of that "
                         "formula; give a structure (or use the composition surrogate)"
                     )
-                best = min(match, key=lambda e: e.energy_per_atom)
                 hull = hull_record(best, [r for r in references if r is not best], info)
                 res["method"] = "reference"
                 res["calculator"] = (best.data or {}).get("calculator", "MP DFT (GGA/GGA+U)")

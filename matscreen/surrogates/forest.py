@@ -159,8 +159,7 @@ class ConductivityForest(RegressorMixin, BaseEstimator):
         ValueError
             If a row cannot be featurized or ``y`` is not finite.
         """
-        if self.aggregate not in ("median", "mean"):
-            raise ValueError(f"aggregate must be 'median' or 'mean', got {self.aggregate!r}")
+        _check_aggregate(self.aggregate)
         comp, cell, errors, entries = self.featurize(X)
         y = np.asarray(y, dtype=float).ravel()
         self._check_training(errors, y, len(comp))
@@ -245,6 +244,11 @@ class ConductivityForest(RegressorMixin, BaseEstimator):
         return mean, std, use_cell
 
 
+def _check_aggregate(aggregate: str) -> None:
+    if aggregate not in ("median", "mean"):
+        raise ValueError(f"aggregate must be 'median' or 'mean', got {aggregate!r}")
+
+
 def forest_center_std(
     forest: Any, X: np.ndarray, aggregate: str = "median"
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -265,8 +269,7 @@ def forest_center_std(
         The median (or mean) of the trees and their standard deviation
         (floored at 1e-3, uncalibrated).
     """
-    if aggregate not in ("median", "mean"):
-        raise ValueError(f"aggregate must be 'median' or 'mean', got {aggregate!r}")
+    _check_aggregate(aggregate)
     per_tree = np.stack([tree.predict(X) for tree in forest.estimators_])
     center = np.median(per_tree, axis=0) if aggregate == "median" else per_tree.mean(axis=0)
     return center, np.maximum(per_tree.std(axis=0), 1e-3)
