@@ -10,6 +10,7 @@ from matscreen.physics.references import cathode_structure
 from matscreen.physics.voltage import (
     PHYSICS_COLUMNS,
     VoltageSurrogate,
+    _oxide_redox_step,
     grouped_cv,
     insertion_pair,
     load_voltage_data,
@@ -90,6 +91,20 @@ def test_voltage_features_physics_columns() -> None:
     assert fe.redox_ie_couple_eV == pytest.approx(30.65, abs=0.1)  # Fe2+ -> Fe3+
     assert fe.polyanion_frac_O == 1.0 and co.polyanion_frac_O == 0.0
     assert co.redox_ie_couple_eV > fe.redox_ie_couple_eV
+
+
+def test_oxide_redox_step_from_experimental_enthalpies() -> None:
+    # Mn2O3 -> MnO2 (about -0.43 eV per Mn) gives less than MnO -> Mn2O3 (-0.98 eV):
+    # the higher the state, the less a further oxidation gains
+    mn34, mn23 = _oxide_redox_step("Mn", 3), _oxide_redox_step("Mn", 2)
+    assert mn34 == pytest.approx(-0.43, abs=0.05)
+    assert mn23 < mn34 < 0
+    # Ni has only NiO tabulated: Ni2+ -> Ni3+ extrapolates the last step (0 -> 2)
+    assert _oxide_redox_step("Ni", 2) == pytest.approx(_oxide_redox_step("Ni", 0))
+    # an element with no binary oxide in the table falls back to the median of the others
+    assert np.isfinite(_oxide_redox_step("Pm", 3))
+    F = voltage_features(["FePO4"], ["LiFePO4"])
+    assert F["redox_oxide_dH_eV"].iloc[0] == pytest.approx(_oxide_redox_step("Fe", 2))
 
 
 def test_surrogate_grouped_cv_beats_mean_predictor() -> None:
