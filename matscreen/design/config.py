@@ -182,6 +182,15 @@ class LoopSettings(BaseModel):
         default=True,
         description="Never propose a formula shipped in datasets/ (OBELiX) or seeds/.",
     )
+    model_check: int = Field(
+        default=256,
+        ge=0,
+        description="Decode this many of the best-ranked fresh candidates each round and score "
+        "the objectives whose verdict comes from a model (not physics) run by the evaluator "
+        "(the shipped conductivity model's log10_sigma_model) with that model before choosing "
+        "the batch; a candidate that model already fails is picked only when nothing else is "
+        "left. 0 disables (the batch is ranked on the loop's surrogates alone).",
+    )
 
 
 class PhysicsSettings(BaseModel):

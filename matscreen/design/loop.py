@@ -3,8 +3,10 @@
 :class:`DesignLoop` receives its parts as fields (atomate2-style injection):
 the design ``space``, the ``generator`` (search strategy), the
 ``surrogates`` (``{kind: surrogate}``), the ``acquisition`` and the physics
-``evaluator``. Each round it proposes on the surrogates, picks a diverse,
-novel batch, decodes it to ordered structures, sends them through the
+``evaluator``. Each round it proposes on the surrogates, decodes the best
+fresh candidates and scores the objectives judged by a model rather than by
+physics (the shipped conductivity model) with that very model (the *model
+check*, no physics spent), picks a diverse, novel batch, sends it through the
 physics checks (on Dask when a client is given), records every proposal with
 its predictions and verdict, and retrains the loop-trained surrogates
 (stability: E above hull; bvse: the BVSE Li barrier) on all physics results
@@ -27,6 +29,7 @@ from matscreen.design.space import DesignPoint, DesignSpace
 if TYPE_CHECKING:
     import pandas as pd
 
+    from matscreen.candidates.records import CandidateRecord
     from matscreen.design.config import DesignConfig, ObjectiveSpec
 
 LOG = logging.getLogger(__name__)
@@ -100,7 +103,10 @@ class DesignLoop:
     acquisition
         Callable ``(predictions, objectives) -> tensor``.
     evaluator
-        Physics checks with ``evaluate(records, client) -> DataFrame``.
+        Physics checks with ``evaluate(records, client) -> DataFrame``, and
+        optionally ``model_columns(records) -> DataFrame``: the verdict
+        columns that come from models, not physics (used by the model check,
+        see ``loop.model_check``).
     device
         Torch device for the search.
     """
@@ -113,6 +119,9 @@ class DesignLoop:
     evaluator: Any
     device: str = "cpu"
     history: list[dict[str, Any]] = field(default_factory=list)
+    _records: dict[DesignPoint, CandidateRecord] = field(default_factory=dict, repr=False)
+    _checked_scores: dict[DesignPoint, float] = field(default_factory=dict, repr=False)
+    _model_rows: dict[DesignPoint, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     def run(
         self, *, out: Path | None = None, budget: int | None = None, client: Any = None
@@ -144,13 +153,14 @@ class DesignLoop:
             )
             scorer = Scorer(self.space, predictor, self.acquisition, cfg.objectives, self.device)
             pool = self.generator.propose(scorer, rng)
-            scores = scorer.score_points(pool)
             if type(self.generator).__name__ == "RandomSearch":
                 batch = [p for p in pool if p not in evaluated][:k]
             else:
+                excluded = known | evaluated_formulas
+                pool, scores = self._model_checked(pool, scorer, excluded, evaluated)
                 batch = select_diverse(
                     self.space, pool, scores, k, diversity=cfg.search.diversity,
-                    length=cfg.search.diversity_length, exclude=known | evaluated_formulas,
+                    length=cfg.search.diversity_length, exclude=excluded,
                     exclude_points=evaluated,
                 )  # fmt: skip
             if len(batch) < k:  # top up from the rest of the feasible space
@@ -180,6 +190,97 @@ class DesignLoop:
             raise RuntimeError("the design loop produced no proposals")
         return pd.concat(rows, ignore_index=True)
 
+    def _decode(self, point: DesignPoint) -> CandidateRecord:
+        """Decode a point to an ordered candidate (cached: decoding is deterministic)."""
+        if point not in self._records:
+            cfg = self.config
+            self._records[point] = self.space.decode(
+                point, seed=cfg.seed, n_orderings=cfg.physics.n_orderings
+            )
+        return self._records[point]
+
+    def _model_checked(
+        self,
+        pool: list[DesignPoint],
+        scorer: Any,
+        excluded: set[str],
+        evaluated: set[DesignPoint],
+    ) -> tuple[list[DesignPoint], np.ndarray]:
+        """Candidates and their acquisition, with model-judged objectives scored by the model.
+
+        The evaluator's :meth:`model_columns` (when it has one and
+        ``loop.model_check > 0``) are the models that give part of the
+        verdict (the shipped conductivity model). They cost no physics
+        evaluation, so the ``model_check`` best fresh candidates (the
+        generator's pool first, then the rest of the feasible space by
+        acquisition) are decoded and those objectives take the model's value
+        (std 0) instead of the loop surrogate's. A candidate that already
+        fails one of their bounds (or has no model value) is ranked below
+        every other, so it is chosen only when nothing else is left.
+
+        Returns
+        -------
+        points, scores
+            The candidates (only the checked ones when checking is on) and
+            their acquisition (higher is better).
+        """
+        import pandas as pd
+        import torch
+
+        self._checked_scores.clear()  # this round's values only
+        scores = scorer.score_points(pool)
+        n = self.config.loop.model_check
+        check = getattr(self.evaluator, "model_columns", None)
+        if n <= 0 or check is None:
+            return pool, scores
+
+        def fresh(points: list[DesignPoint], values: np.ndarray) -> list[DesignPoint]:
+            order = np.argsort(-values, kind="stable")
+            return [points[i] for i in order if points[i] not in evaluated
+                    and self.space.formula(points[i]) not in excluded]  # fmt: skip
+
+        cands = list(dict.fromkeys(fresh(pool, scores)))[:n]
+        if len(cands) < n:  # a small pool: the rest by acquisition over the feasible space
+            taken = set(cands) | set(pool)
+            rest = [p for p in self.space.feasible_points() if p not in taken]
+            cands += fresh(rest, scorer.score_points(rest))[: n - len(cands)]
+        if not cands:
+            return pool, scores
+        todo = [p for p in cands if p not in self._model_rows]
+        if todo:
+            table = check([self._decode(p) for p in todo])
+            self._model_rows.update(
+                {p: row for p, row in zip(todo, table.to_dict("records"), strict=True)}
+            )
+        model = pd.DataFrame([self._model_rows[p] for p in cands])
+        preds = scorer.predictions(cands)
+        violated = np.zeros(len(cands), dtype=bool)
+        columns = _verdict_columns()
+        for obj in self.config.objectives:
+            col = columns[obj.kind]
+            if col not in model.columns or obj.kind not in preds:
+                continue
+            value = model[col].to_numpy(dtype=float)
+            ok = np.isfinite(value)
+            mean, std = preds[obj.kind]
+            preds[obj.kind] = (np.where(ok, value, mean), np.where(ok, 0.0, std))
+            if obj.min is not None or obj.max is not None:
+                violated |= ~ok
+            with np.errstate(invalid="ignore"):
+                if obj.min is not None:
+                    violated |= value < obj.min
+                if obj.max is not None:
+                    violated |= value > obj.max
+        tp = {k: (torch.tensor(m), torch.tensor(s)) for k, (m, s) in preds.items()}
+        with torch.no_grad():
+            acq = self.acquisition(tp, self.config.objectives).numpy().astype(float)
+        LOG.info("model check: %d of %d candidates within the model's bounds",
+                 int((~violated).sum()), len(cands))  # fmt: skip
+        self._checked_scores.update({p: float(a) for p, a in zip(cands, acq, strict=True)})
+        # below every candidate within the bounds, in their own order
+        offset = float(acq.max() - acq.min()) + 1.0 if len(acq) else 0.0
+        return cands, np.where(violated, acq - offset, acq)
+
     def _evaluate_batch(
         self, rnd: int, batch: list[DesignPoint], scorer: Any, client: Any
     ) -> pd.DataFrame:
@@ -190,11 +291,10 @@ class DesignLoop:
         from matscreen.screening.properties import cost_usd_per_kg
 
         cfg = self.config
-        records = [
-            self.space.decode(p, seed=cfg.seed, n_orderings=cfg.physics.n_orderings) for p in batch
-        ]
+        records = [self._decode(p) for p in batch]
         preds = scorer.predictions(batch)
-        acq = scorer.score_points(batch)
+        acq = scorer.score_points(batch)  # on the surrogates; the model-checked value if any
+        acq = np.array([self._checked_scores.get(p, a) for p, a in zip(batch, acq, strict=True)])
         phys = self.evaluator.evaluate(records, client)
         table = pd.DataFrame(
             {
@@ -265,16 +365,18 @@ def build_surrogates(config: DesignConfig, device: str = "cpu") -> dict[str, Any
             )
     if "stability" in kinds:
         ens = TorchEnsembleRegressor(
-            n_members=s.n_members, hidden=s.hidden, epochs=s.epochs, seed=config.seed, device=device
-        )
+            n_members=s.n_members, hidden=s.hidden, epochs=s.epochs, seed=config.seed,
+            device=device, clamp_inputs=True,
+        )  # fmt: skip
         out["stability"] = StabilitySurrogate(
             ens, prior_mean=s.stability_prior_mean, prior_std=s.stability_prior_std,
             min_points=s.min_stability_points,
         )  # fmt: skip
     if "bvse" in kinds:
         ens = TorchEnsembleRegressor(
-            n_members=s.n_members, hidden=s.hidden, epochs=s.epochs, seed=config.seed, device=device
-        )
+            n_members=s.n_members, hidden=s.hidden, epochs=s.epochs, seed=config.seed,
+            device=device, clamp_inputs=True,
+        )  # fmt: skip
         out["bvse"] = LoopSurrogate(
             ens, "bvse", prior_mean=s.bvse_prior_mean, prior_std=s.bvse_prior_std,
             min_points=s.min_stability_points, clip=(0.0, 2.0),

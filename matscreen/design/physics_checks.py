@@ -174,10 +174,36 @@ class MLIPPhysicsEvaluator:
             else:
                 rows.append(dict(self.cache[r.id]))
         table = pd.DataFrame(rows, index=range(len(records)))
-        formulas = [r.formula for r in records]
+        model = self.model_columns(records)
+        for col in model.columns:
+            table[col] = model[col].to_numpy()
+        return table
+
+    def model_columns(self, records: list[CandidateRecord]) -> pd.DataFrame:
+        """Return the columns of :meth:`evaluate` that come from models, not from physics.
+
+        They cost no physics evaluation (a fraction of a second per structure),
+        so the loop can check proposals against them before choosing a batch:
+        ``log10_sigma_model`` (the shipped conductivity model on the decoded
+        structure) and, for cathodes, ``voltage_model``, ``voltage_model_std``,
+        ``mn3_fraction`` and ``capacity_mAh_g``.
+
+        Parameters
+        ----------
+        records
+            Decoded candidates (a record whose decoding failed gets NaN).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per record, in order.
+        """
+        import pandas as pd
+
+        table = pd.DataFrame(index=range(len(records)))
         table["log10_sigma_model"] = self._conductivity(records)
         if self.family == "mn_cathode":
-            table = self._cathode_columns(table, formulas)
+            table = self._cathode_columns(table, [r.formula for r in records])
         return table
 
     @staticmethod
@@ -186,6 +212,8 @@ class MLIPPhysicsEvaluator:
 
         from matscreen.surrogates.conductivity import predict_conductivity_table
 
+        if not records:
+            return np.zeros(0)
         df = pd.DataFrame(
             {"formula": [r.formula for r in records],
              "structure": [r.structure for r in records]}

@@ -64,6 +64,10 @@ class TorchEnsembleRegressor:
         Member ``k`` uses ``seed + k``; deterministic on CPU.
     device
         Torch device for training and prediction.
+    clamp_inputs
+        Clamp the features of a prediction to the range seen in training, so
+        that a model fitted on a few points cannot extrapolate without bound
+        (the search would exploit that) outside the compositions it has seen.
     """
 
     def __init__(
@@ -77,8 +81,10 @@ class TorchEnsembleRegressor:
         bootstrap: bool = True,
         seed: int = 0,
         device: str = "cpu",
+        clamp_inputs: bool = False,
     ) -> None:
         self.n_members = n_members
+        self.clamp_inputs = clamp_inputs
         self.hidden = hidden
         self.epochs = epochs
         self.lr = lr
@@ -111,7 +117,8 @@ class TorchEnsembleRegressor:
         self.y_mean_ = float(y.mean())
         self.y_std_ = float(y.std()) or 1.0
         dev = self.device
-        xt = torch.tensor((X - self.x_mean_) / self.x_std_, device=dev)
+        z = (X - self.x_mean_) / self.x_std_
+        xt = torch.tensor(z, device=dev)
         yt = torch.tensor((y - self.y_mean_) / self.y_std_, device=dev)
         self.members_ = []
         for k in range(self.n_members):
@@ -134,12 +141,15 @@ class TorchEnsembleRegressor:
             self.members_.append(net)
         self._xm = torch.tensor(self.x_mean_, device=dev)
         self._xs = torch.tensor(self.x_std_, device=dev)
+        self._zlo = torch.tensor(z.min(axis=0), device=dev)
+        self._zhi = torch.tensor(z.max(axis=0), device=dev)
         return self
 
     def to(self, device: str) -> TorchEnsembleRegressor:
         """Move the fitted members to ``device``."""
         self.members_ = [m.to(device) for m in self.members_]
         self._xm, self._xs = self._xm.to(device), self._xs.to(device)
+        self._zlo, self._zhi = self._zlo.to(device), self._zhi.to(device)
         self.device = device
         return self
 
@@ -148,6 +158,8 @@ class TorchEnsembleRegressor:
         import torch
 
         z = (features - self._xm) / self._xs
+        if self.clamp_inputs:
+            z = torch.minimum(torch.maximum(z, self._zlo), self._zhi)
         outs = torch.stack([m(z).squeeze(-1) for m in self.members_]) * self.y_std_ + self.y_mean_
         return outs.mean(dim=0), outs.std(dim=0, unbiased=False)
 
@@ -229,7 +241,9 @@ class LoopSurrogate(CompositionSurrogate):
 
     Until ``min_points`` finite results exist it predicts a constant prior
     (mean, std) with no gradient signal; afterwards a deep ensemble fitted on
-    targets clipped to ``clip`` (so that one bad cell does not set the scale),
+    targets clipped to ``clip`` (so that one bad cell does not set the scale;
+    predictions are clipped to it too: fitted on a few points, the ensemble
+    must not promise the search values it has never seen),
     plus a per-prototype offset: the mean training residual of each prototype,
     shrunk towards 0 as ``n / (n + 2)``. Composition alone cannot tell the
     C2/m from the P-3m1 framework of one formula, while their BVSE barriers
@@ -300,7 +314,9 @@ class LoopSurrogate(CompositionSurrogate):
 
         if self.fitted:
             mean, std = super().forward(x, props, roles)
-            return mean + self.offsets.get(proto, 0.0) if proto is not None else mean, std
+            if proto is not None:
+                mean = mean + self.offsets.get(proto, 0.0)
+            return mean.clamp(*self.clip), std
         zeros = (x * 0.0).sum(dim=-1)
         return zeros + self.prior_mean, zeros + self.prior_std + torch.zeros(())
 
@@ -312,7 +328,7 @@ class LoopSurrogate(CompositionSurrogate):
             mean, std = super().predict_formulas(formulas)
             if protos is not None:
                 mean = mean + np.array([self.offsets.get(int(p), 0.0) for p in protos])
-            return mean, std
+            return np.clip(mean, *self.clip), std
         n = len(formulas)
         return np.full(n, self.prior_mean), np.full(n, self.prior_std)
 

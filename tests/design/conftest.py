@@ -86,3 +86,9 @@ def _seeded() -> None:
 def make_config() -> Any:
     """Return the factory of small configs (keyword overrides of top-level sections)."""
     return small_config
+
+
+@pytest.fixture
+def fake_physics_class() -> type[FakePhysics]:
+    """Return the stand-in physics class (for tests that extend it)."""
+    return FakePhysics

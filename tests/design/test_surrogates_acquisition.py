@@ -102,3 +102,30 @@ def test_select_diverse_spreads_batch_and_skips_known(config) -> None:
     assert len(batch) == 5 and pts[0] not in batch
     formulas = [space.formula(p) for p in batch]
     assert len(set(formulas)) == 5
+
+
+def test_clamped_ensemble_does_not_extrapolate_beyond_training_range() -> None:
+    """With clamp_inputs, a prediction far outside the training range equals the edge's."""
+    x = np.linspace(0.0, 1.0, 12)[:, None]
+    y = 3.0 * x[:, 0] - 1.0
+    free = TorchEnsembleRegressor(n_members=2, hidden=8, epochs=60, seed=0).fit(x, y)
+    clamped = TorchEnsembleRegressor(
+        n_members=2, hidden=8, epochs=60, seed=0, clamp_inputs=True
+    ).fit(x, y)
+    far = np.array([[1.0], [50.0]])
+    edge, beyond = clamped.predict(far)
+    assert beyond == pytest.approx(edge)
+    assert np.allclose(free.predict(x), clamped.predict(x))  # no change inside the range
+
+
+def test_loop_surrogate_predictions_stay_within_clip() -> None:
+    """A loop-trained surrogate never predicts outside its clip range, even far from its data."""
+    from matscreen.design.surrogates import LoopSurrogate
+
+    ens = TorchEnsembleRegressor(n_members=2, hidden=8, epochs=60, seed=0)
+    surrogate = LoopSurrogate(ens, "bvse", prior_mean=0.5, prior_std=0.3, min_points=3,
+                              clip=(0.3, 0.6))  # fmt: skip
+    formulas = ["Li3YCl6", "Li3YBr6", "Li3InCl6", "Li3ScCl6"]
+    surrogate.fit_formulas(formulas, np.array([0.45, 0.40, 0.50, 0.55]), [0, 0, 0, 0])
+    mean, _ = surrogate.predict_formulas(["Li3BiI6", "CsPbI3", "Li3YCl6"], [0, 0, 0])
+    assert np.all((mean >= 0.3) & (mean <= 0.6))
