@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -39,40 +38,7 @@ if TYPE_CHECKING:
 
 LOG = logging.getLogger(__name__)
 
-__all__ = ["MLIPPhysicsEvaluator", "check_structure", "substituted_halide_references"]
-
-_HALOGENS = ("Cl", "Br", "I")
-
-
-def substituted_halide_references(elements: set[str]) -> dict[str, Any]:
-    """MX3 structures (YCl3 type) for trivalent metals/halogens lacking a built-in reference."""
-    from matscreen.candidates.oxidation import nominal_oxidation_state
-    from matscreen.physics.references import BUILTIN_REFERENCES, scaled_mx3
-
-    out = {}
-    for m in sorted(elements):
-        if m in _HALOGENS or m == "Li":
-            continue
-        try:
-            if nominal_oxidation_state(m) != 3:
-                continue
-        except ValueError:
-            continue
-        for x in _HALOGENS:
-            name = f"{m}{x}3"
-            if x in elements and name not in BUILTIN_REFERENCES:
-                out[f"design-{name}-YCl3type"] = scaled_mx3(m, x)
-    return out
-
-
-@lru_cache(maxsize=64)
-def _references(elements: tuple[str, ...], calculator: str, substitute: bool) -> list[Any]:
-    from matscreen.physics.calculators import get_calculator
-    from matscreen.physics.hull import reference_entries
-
-    calc = get_calculator(calculator)
-    extra = substituted_halide_references(set(elements)) if substitute else None
-    return reference_entries(list(elements), calc, extra_structures=extra)
+__all__ = ["MLIPPhysicsEvaluator", "check_structure"]
 
 
 def check_structure(structure_json: str, settings: dict[str, Any]) -> dict[str, Any]:
@@ -90,7 +56,12 @@ def check_structure(structure_json: str, settings: dict[str, Any]) -> dict[str, 
     out: dict[str, Any] = {"status": "ok", "error": None}
     try:
         from matscreen.physics.calculators import calculator_info, get_calculator
-        from matscreen.physics.hull import hull_record, static_energies, to_mp2020_entry
+        from matscreen.physics.hull import (
+            cached_reference_entries,
+            hull_record,
+            static_energies,
+            to_mp2020_entry,
+        )
 
         s = Structure.from_dict(json.loads(structure_json))
         calc = get_calculator(settings["calculator"])
@@ -107,7 +78,9 @@ def check_structure(structure_json: str, settings: dict[str, Any]) -> dict[str, 
             energy = static_energies([s], calc)[0]
         out["energy_per_atom"] = float(energy)
         elements = tuple(sorted(el.symbol for el in s.composition))
-        refs = _references(elements, settings["calculator"], settings["substitute_references"])
+        refs = cached_reference_entries(
+            settings["calculator"], elements, settings["substitute_references"]
+        )
         hull = hull_record(to_mp2020_entry(s, energy, info, entry_id="candidate"), refs, info)
         if hull.status != "ok":
             raise RuntimeError(f"hull: {hull.error}")

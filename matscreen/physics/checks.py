@@ -19,7 +19,6 @@ garnet without La/Zr/Ta references) are left empty.
 from __future__ import annotations
 
 import logging
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -43,14 +42,6 @@ PHYSICS_NUMERIC: tuple[str, ...] = (
 )  # fmt: skip
 #: Cathode the electrolyte's interfacial reaction energy is computed against.
 COMPATIBILITY_CATHODE = "LiMn2O4"
-
-
-@lru_cache(maxsize=64)
-def _references(calc_name: str, symbols: tuple[str, ...]) -> list[Any]:
-    from matscreen.physics.calculators import get_calculator
-    from matscreen.physics.hull import reference_entries
-
-    return reference_entries(symbols, get_calculator(calc_name))
 
 
 def missing_reference_elements(elements: set[str], references: list[Any]) -> list[str]:
@@ -111,7 +102,7 @@ def physics_checks(
 
     from matscreen.core.io import structure_to_json
     from matscreen.physics.calculators import calculator_info, get_calculator
-    from matscreen.physics.hull import lowest_entry, structure_hull
+    from matscreen.physics.hull import cached_reference_entries, lowest_entry, structure_hull
     from matscreen.physics.window import (
         cathode_compatibility,
         moisture_reactivity,
@@ -126,7 +117,7 @@ def physics_checks(
         info = calculator_info(calc)
         out["mlip"], out["mlip_version"] = info.name, info.version
         symbols = tuple(sorted({el.symbol for el in structure.composition}))
-        refs = _references(calculator, symbols)
+        refs = cached_reference_entries(calculator, symbols)
         hull, relax = structure_hull(
             structure, calc, relax=True, references=refs, fmax=fmax, steps=steps
         )
@@ -166,13 +157,13 @@ def physics_checks(
                 out["window_high_V"] = window.window_high_V
             else:
                 notes.append(f"window: {window.error}")
-            wet_refs = _references(calculator, tuple(sorted({*symbols, "H", "O"})))
+            wet_refs = cached_reference_entries(calculator, tuple(sorted({*symbols, "H", "O"})))
             wet = moisture_reactivity(entry, wet_refs)
             if wet.status == "ok":
                 out["moisture_reaction_eV_atom"] = wet.reaction_energy
             else:
                 notes.append(f"moisture: {wet.error}")
-            both = _references(calculator, tuple(sorted({*symbols, "Li", "Mn", "O"})))
+            both = cached_reference_entries(calculator, tuple(sorted({*symbols, "Li", "Mn", "O"})))
             cathode = lowest_entry(both, COMPATIBILITY_CATHODE)
             if cathode is None:
                 notes.append(f"no {COMPATIBILITY_CATHODE} reference")

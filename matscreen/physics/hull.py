@@ -20,6 +20,7 @@ length scale are chosen by leave-one-out on those references
 import logging
 import time
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -39,6 +40,7 @@ from matscreen.physics.references import (
     load_mp_entries,
     mp_elemental_references,
     relaxed_reference,
+    substituted_halide_references,
 )
 
 logger = logging.getLogger(__name__)
@@ -619,6 +621,34 @@ def reference_entries(
     out = ReferenceSet(fitted.apply(e) for e in entries) if fitted else ReferenceSet(entries)
     out.correction = fitted
     return out
+
+
+@lru_cache(maxsize=64)
+def cached_reference_entries(
+    calculator: str, elements: tuple[str, ...], substitute_mx3: bool = False
+) -> list[ComputedEntry]:
+    """Return the reference entries of a chemical system for a registry calculator (cached).
+
+    The one cache of :func:`reference_entries` shared by the physics checks of
+    ``screen``, the design loop and the stability table.
+
+    Parameters
+    ----------
+    calculator
+        Registry name of the MLIP (``"chgnet"``, ``"sevennet"``).
+    elements
+        Sorted symbols of the chemical system.
+    substitute_mx3
+        Add scaled MX3 cells for trivalent metals whose halides have no
+        built-in reference (:func:`~matscreen.physics.references.substituted_halide_references`).
+
+    Returns
+    -------
+    list[ComputedEntry]
+        As :func:`reference_entries`; shared between callers, do not mutate.
+    """
+    extra = substituted_halide_references(set(elements)) if substitute_mx3 else None
+    return reference_entries(elements, calculator, extra_structures=extra)
 
 
 def static_energies(

@@ -249,6 +249,41 @@ BUILTIN_REFERENCES: dict[str, Callable[[], Structure]] = {
 }
 
 
+_HALOGENS = ("Cl", "Br", "I")
+
+
+def substituted_halide_references(elements: set[str]) -> dict[str, Structure]:
+    """Scaled MX3 cells for the trivalent metals of ``elements`` whose halides lack a built-in.
+
+    Parameters
+    ----------
+    elements
+        Symbols of a chemical system.
+
+    Returns
+    -------
+    dict[str, Structure]
+        ``{"design-MX3-YCl3type": structure}`` for each trivalent metal M and
+        halogen X of the system with no ``MX3`` in :data:`BUILTIN_REFERENCES`.
+    """
+    from matscreen.candidates.oxidation import nominal_oxidation_state
+
+    out = {}
+    for m in sorted(elements):
+        if m in _HALOGENS or m == "Li":
+            continue
+        try:
+            if nominal_oxidation_state(m) != 3:
+                continue
+        except ValueError:
+            continue
+        for x in _HALOGENS:
+            name = f"{m}{x}3"
+            if x in elements and name not in BUILTIN_REFERENCES:
+                out[f"design-{name}-YCl3type"] = scaled_mx3(m, x)
+    return out
+
+
 def _lnmo(with_li: bool) -> Structure:
     """LiNi0.5Mn1.5O4 as Li2NiMn3O8: one of four Mn of the primitive spinel cell -> Ni."""
     s = _spinel(8.17, "Li" if with_li else None)

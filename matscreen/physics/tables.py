@@ -87,16 +87,18 @@ def is_li_ionic(comp: Composition) -> bool:
 
 
 class _References:
-    """Reference entries per chemical system, built once per table call."""
+    """Reference entries per chemical system: the shared cache for a name, else per call."""
 
     def __init__(self, calculator: Any) -> None:
         self.calculator = calculator
         self._cache: dict[tuple[str, ...], list[ComputedEntry]] = {}
 
     def get(self, symbols: set[str]) -> list[ComputedEntry]:
-        from matscreen.physics.hull import reference_entries
+        from matscreen.physics.hull import cached_reference_entries, reference_entries
 
         key = tuple(sorted(symbols))
+        if isinstance(self.calculator, str):
+            return cached_reference_entries(self.calculator, key)
         if key not in self._cache:
             self._cache[key] = reference_entries(key, self.calculator)
         return self._cache[key]
@@ -169,7 +171,7 @@ def predict_stability_table(
                 raise ValueError(f"empty composition {formula!r}")
             if calc is None:
                 calc = resolve_calculator(calculator)
-                refs = _References(calc)
+                refs = _References(calculator if isinstance(calculator, str) else calc)
             info = calculator_info(calc)
             res["calculator"], res["calculator_version"] = info.name, info.version
             symbols = {el.symbol for el in comp}
