@@ -11,13 +11,15 @@
 Each row is routed to the richer model it has inputs for. The raw
 uncertainty is the spread of the per-tree predictions; it is scaled by a
 factor calibrated on grouped cross-validation inside :meth:`fit` (out-of-fold
-residuals, groups = chemical systems) so that about 68 % of out-of-fold
-residuals fall within one std.
+residuals, groups from :func:`near_duplicate_groups`: same paper or
+near-identical composition) so that about 68 % of out-of-fold residuals fall
+within one std.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -28,9 +30,11 @@ logger = logging.getLogger(__name__)
 
 
 def chemical_system_groups(entries: Any) -> np.ndarray:
-    """Return the chemical system (``"Cl-In-Li"``) of each entry, for grouped CV.
+    """Return the chemical system (``"Cl-In-Li"``) of each entry.
 
-    Entries that cannot be read get their own group (their string form).
+    The CV grouping of conductivity models before 1.2.1 (now
+    :func:`near_duplicate_groups`). Entries that cannot be read get their own
+    group (their string form).
     """
     from matscreen.featurize.composition import as_composition
 
@@ -42,6 +46,151 @@ def chemical_system_groups(entries: Any) -> np.ndarray:
         except ValueError:
             out.append(f"?{entry!s}")
     return np.asarray(out)
+
+
+#: Default atomic-fraction L1 distance below which two rows count as near duplicates.
+NEAR_DUPLICATE_THRESHOLD = 0.02
+#: Name of the training-table column holding each row's source (paper DOI).
+SOURCE_COLUMN = "doi"
+
+
+def atomic_fraction_matrix(entries: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Return the atomic fractions of each entry by element, and which rows could be read.
+
+    Parameters
+    ----------
+    entries
+        Formulas, ``Composition`` or ``Structure`` objects.
+
+    Returns
+    -------
+    fractions
+        ``(n, n_elements)`` array; column ``Z - 1`` holds the atomic fraction
+        of element ``Z`` (rows sum to 1; unreadable rows are all zero).
+    ok
+        Boolean mask of the rows whose composition could be read.
+    """
+    from matscreen.featurize.composition import element_matrix
+
+    z_index, fractions, errors = element_matrix(list(entries))
+    n = len(errors)
+    width = int(z_index.max()) + 1 if z_index.size else 1
+    out = np.zeros((n, width))
+    rows = np.repeat(np.arange(n), z_index.shape[1]) if n else np.zeros(0, dtype=int)
+    np.add.at(out, (rows, z_index.ravel()), fractions.ravel())
+    ok = np.array([e is None for e in errors], dtype=bool)
+    return out, ok
+
+
+def near_duplicate_groups(
+    entries: Any,
+    sources: Sequence[object] | None = None,
+    threshold: float = NEAR_DUPLICATE_THRESHOLD,
+) -> np.ndarray:
+    """Group rows that share a source or whose compositions are near duplicates.
+
+    Two rows are linked when they come from the same source (e.g. the same
+    paper, by DOI) or when the L1 distance between their atomic-fraction
+    vectors is below ``threshold``; the groups are the connected components of
+    these links. Used as the groups of grouped cross-validation, so that a
+    doping series (one host with many dopant levels, often spanning several
+    chemical systems) and the rows of one paper never straddle folds: the
+    OBELiX test split shares no paper with its training split, and grouping by
+    chemical system alone lets CV folds see much closer neighbours than the
+    test split does.
+
+    Parameters
+    ----------
+    entries
+        Formulas, ``Composition`` or ``Structure`` objects.
+    sources
+        One source label per row (a DOI, say), or None. Missing labels (None,
+        NaN, empty or blank strings) link nothing.
+    threshold
+        Atomic-fraction L1 distance (0 to 2) below which two rows are linked.
+
+    Returns
+    -------
+    numpy.ndarray
+        Integer group label per row, ``0 .. n_groups - 1`` (numbered in order
+        of first appearance). Entries that cannot be read are linked by their
+        source only, never by composition.
+
+    Raises
+    ------
+    ValueError
+        If ``sources`` does not have one label per entry, or ``threshold`` is
+        negative.
+
+    Examples
+    --------
+    >>> near_duplicate_groups(["Li3InCl6", "Li2.99In1.01Cl6", "Li3PO4"]).tolist()
+    [0, 0, 1]
+    >>> near_duplicate_groups(["Li3InCl6", "Li3YBr6"], sources=["doi:a", "doi:a"]).tolist()
+    [0, 0]
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+    from sklearn.neighbors import radius_neighbors_graph
+
+    entries = list(entries)
+    n = len(entries)
+    if threshold < 0:
+        raise ValueError(f"threshold must be >= 0, got {threshold}")
+    if sources is not None and len(sources) != n:
+        raise ValueError(f"{len(sources)} sources for {n} entries")
+    if n == 0:
+        return np.zeros(0, dtype=int)
+    fractions, ok = atomic_fraction_matrix(entries)
+    rows, cols = [np.zeros(0, dtype=int)], [np.zeros(0, dtype=int)]
+    idx = np.flatnonzero(ok)
+    if len(idx) > 1 and threshold > 0:
+        graph = radius_neighbors_graph(
+            fractions[idx], threshold, mode="distance", metric="manhattan"
+        ).tocoo()
+        close = graph.data < threshold
+        rows.append(idx[graph.row[close]])
+        cols.append(idx[graph.col[close]])
+    if sources is not None:
+        first: dict[str, int] = {}
+        for i, source in enumerate(sources):
+            key = _source_key(source)
+            if key is not None:
+                rows.append(np.array([first.setdefault(key, i)]))
+                cols.append(np.array([i]))
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    adjacency = coo_matrix((np.ones(len(r)), (r, c)), shape=(n, n))
+    _, labels = connected_components(adjacency, directed=False)
+    _, first_seen, inverse = np.unique(labels, return_index=True, return_inverse=True)
+    order = np.argsort(np.argsort(first_seen))
+    return order[inverse].astype(int)
+
+
+def table_sources(X: Any) -> list[object] | None:
+    """Return the source (DOI) column of a training table, or None.
+
+    The column is ``doi`` (any letter case, e.g. OBELiX's ``DOI``); inputs
+    that are not a DataFrame, have no such column, or have no value in it
+    give None.
+    """
+    columns = getattr(X, "columns", None)
+    if columns is None:
+        return None
+    for name in columns:
+        if isinstance(name, str) and name.lower() == SOURCE_COLUMN:
+            values = list(X[name])
+            return values if any(_source_key(v) is not None for v in values) else None
+    return None
+
+
+def _source_key(source: object) -> str | None:
+    """Normalize a source label (DOI); None for a missing one."""
+    import pandas as pd
+
+    if not isinstance(source, str) and (source is None or bool(pd.isna(source))):
+        return None
+    text = str(source).strip().lower()
+    return text or None
 
 
 def calibration_factor(residuals: np.ndarray, std: np.ndarray, coverage: float = 0.6827) -> float:
@@ -73,14 +222,15 @@ class ConductivityForest(RegressorMixin, BaseEstimator):
         ``"mean"``. The target is bimodal (conductors around -3, insulators
         and censored rows at -10 to -15), and the median of the trees is the
         prediction that minimizes absolute error where the mean would land in
-        between (grouped CV on the OBELiX train split: 1.36 -> 1.30 for the
-        cell forest).
+        between (grouped CV on the OBELiX train split, chemical-system
+        groups: 1.36 -> 1.30 for the cell forest).
     use_cell
         Fit the cell forest too (needs lattice columns or structures in the
         training input); rows without a cell always use the composition forest.
     calibrate
         Scale the tree spread by a factor from grouped CV (``cv_folds``
-        folds, groups = chemical systems). Without it the factor is 1.
+        folds, groups from :func:`near_duplicate_groups`, with the ``doi``
+        column of a training table as sources). Without it the factor is 1.
     cv_folds
         Folds of that calibration CV.
     random_state
@@ -172,7 +322,7 @@ class ConductivityForest(RegressorMixin, BaseEstimator):
         self.std_scale_comp_ = 1.0
         self.std_scale_cell_ = 1.0
         if self.calibrate:
-            groups = chemical_system_groups(entries)
+            groups = near_duplicate_groups(entries, table_sources(X))
             self.std_scale_comp_ = self._calibrate(comp, y, groups, cell=False)
             if self.cell_model_ is not None:
                 full = np.hstack([comp, cell])

@@ -123,6 +123,9 @@ def test_train_and_load_roundtrip(tmp_path, obelix_train):
     manifest = json.loads((out_dir / "manifest.json").read_text())
     assert manifest["forest_file"] == "forest.joblib"
     assert 0.0 <= manifest["ensemble"]["forest_weight_cell"] <= 1.0
+    assert manifest["version"] == MODEL_VERSION
+    assert manifest["cv"]["groups"] == "atomic-fraction L1 < 0.02"  # the CSV has no DOI column
+    assert 2 <= manifest["cv"]["n_groups"] <= len(rows)
     model = load_conductivity_model(out_dir)
     res = predict_conductivity_table(pd.DataFrame({"formula": ["Li3InCl6", "KCl"]}), model=model)
     assert list(res["status"]) == ["ok", "failed"]
