@@ -129,6 +129,12 @@ def _spinel(a: float, a_site: str | None, b_site: str = "Mn") -> Structure:
     return _sg(227, Lattice.cubic(a), species, coords)
 
 
+def _searched(formula: str) -> Structure:
+    from matscreen.physics.ordering_search import load_ordered_reference
+
+    return load_ordered_reference(formula)
+
+
 def _li3ycl6() -> Structure:
     return Structure.from_dict(json.loads((DATA_DIR / "Li3YCl6_ordered.json").read_text()))
 
@@ -199,6 +205,8 @@ BUILTIN_REFERENCES: dict[str, Callable[[], Structure]] = {
     "MgCl2": lambda: _cdcl2_type("Mg", "Cl", 3.64, 17.67),
     "FeCl2": lambda: _cdcl2_type("Fe", "Cl", 3.59, 17.54),
     "MgBr2": lambda: _cdcl2_type("Mg", "Br", 3.81, 18.8),  # CdI2-type in fact; approximant
+    # Zr/Hf tetrahalides: MLIP search over orderings on close-packed anions (ordering_search)
+    **{f: (lambda f=f: _searched(f)) for f in ("ZrCl4", "HfCl4", "ZrBr4", "HfBr4")},
     # oxides
     "Li2O": lambda: _sg(225, Lattice.cubic(4.61), ["Li", "O"], [[0.25, 0.25, 0.25], [0, 0, 0]]),
     "MnO": lambda: _sg(225, Lattice.cubic(4.44), ["Mn", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]]),
