@@ -10,7 +10,10 @@ from matscreen.physics.references import cathode_structure
 from matscreen.physics.voltage import (
     PHYSICS_COLUMNS,
     VoltageSurrogate,
+    _icsd_redox_step,
+    _oxide_curvature,
     _oxide_redox_step,
+    framework_features,
     grouped_cv,
     insertion_pair,
     load_voltage_data,
@@ -99,12 +102,47 @@ def test_oxide_redox_step_from_experimental_enthalpies() -> None:
     mn34, mn23 = _oxide_redox_step("Mn", 3), _oxide_redox_step("Mn", 2)
     assert mn34 == pytest.approx(-0.43, abs=0.05)
     assert mn23 < mn34 < 0
-    # Ni has only NiO tabulated: Ni2+ -> Ni3+ extrapolates the last step (0 -> 2)
-    assert _oxide_redox_step("Ni", 2) == pytest.approx(_oxide_redox_step("Ni", 0))
+    # Ni has only NiO tabulated: beyond it the curve bends with the pooled curvature,
+    # so Ni2+ -> Ni3+ -> Ni4+ gain less and less (not the 0 -> 2 average repeated)
+    b = _oxide_curvature()
+    assert 0.05 < b < 0.5
+    ni = [_oxide_redox_step("Ni", k) for k in range(4)]
+    assert ni[0] < ni[1] < ni[2] < ni[3]
+    assert ni[2] - ni[1] == pytest.approx(2 * b)
+    assert ni[0] + ni[1] == pytest.approx(-2.48, abs=0.02)  # still through NiO
+    # a wide gap (Mo metal -> MoO2) is bowed, not linear: Mo3+ -> Mo4+ gains less than average
+    assert _oxide_redox_step("Mo", 3) > _oxide_redox_step("Mo", 0)
     # an element with no binary oxide in the table falls back to the median of the others
     assert np.isfinite(_oxide_redox_step("Pm", 3))
     F = voltage_features(["FePO4"], ["LiFePO4"])
     assert F["redox_oxide_dH_eV"].iloc[0] == pytest.approx(_oxide_redox_step("Fe", 2))
+
+
+def test_icsd_redox_step_ranks_couples() -> None:
+    # a rarely seen oxidised state (Cr4+, Cu3+) costs more than the usual one (Ti4+, W6+)
+    assert _icsd_redox_step("Cr", 3) > 1.0 and _icsd_redox_step("Cu", 2) > 1.0
+    assert _icsd_redox_step("Ti", 3) < 0 and _icsd_redox_step("W", 5) < 0
+    assert _icsd_redox_step("Cr", 2) < _icsd_redox_step("Cr", 3)  # Cr2+ oxidises readily
+    assert _icsd_redox_step("Pm", 3) == 0.0  # no data
+    F = voltage_features(["CrO2", "TiO2"], ["LiCrO2", "LiTiO2"])
+    assert F["redox_icsd_step"].iloc[0] == pytest.approx(_icsd_redox_step("Cr", 3))
+    assert F["redox_icsd_step"].iloc[0] > F["redox_icsd_step"].iloc[1]
+
+
+def test_framework_features_per_redox_atom() -> None:
+    fw = framework_features(
+        ["FePO4", "Ni0.5Mn1.5O4", "Mn2O4"], ["LiFePO4", "LiNi0.5Mn1.5O4", "LiFe2O4"]
+    )
+    assert fw.iloc[0][["fw_P", "fw_O", "fw_Li_charge", "fw_Li_discharge"]].tolist() == [
+        1.0,
+        4.0,
+        0.0,
+        1.0,
+    ]
+    # LNMO: Ni is the couple, Mn4+ belongs to the framework (per Ni)
+    assert fw.iloc[1]["fw_Mn"] == pytest.approx(3.0) and fw.iloc[1]["fw_O"] == pytest.approx(8.0)
+    assert "fw_Ni" not in fw.columns or fw.iloc[1]["fw_Ni"] == 0.0
+    assert fw.iloc[2].isna().all()  # no shared host
 
 
 def test_surrogate_grouped_cv_beats_mean_predictor() -> None:
@@ -122,7 +160,12 @@ def test_surrogate_predict_with_std_and_bad_rows() -> None:
     assert np.isnan(mean[1]) and np.isnan(std[1])
     # sklearn API: params round-trip, linear trend leaves out element identity
     assert VoltageSurrogate(alpha=3.0).get_params()["alpha"] == 3.0
+    assert VoltageSurrogate(trend_weight=0.5).get_params()["trend_weight"] == 0.5
     assert "redox_Z" in model.tree_columns_ and "redox_Z" not in model.linear_columns_
+    assert "fw_Li_discharge" in model.framework_columns_
+    # LNMO (Ni2+/Ni4+) sits above LMO (Mn3+/Mn4+)
+    lmo, lnmo = model.predict([("Mn2O4", "LiMn2O4"), ("Ni0.5Mn1.5O4", "LiNi0.5Mn1.5O4")])
+    assert lnmo > lmo
 
 
 def test_mlip_lmo_and_lnmo_voltages() -> None:
