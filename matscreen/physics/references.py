@@ -135,6 +135,68 @@ def _searched(formula: str) -> Structure:
     return load_ordered_reference(formula)
 
 
+def _li2mo3(metal: str, volume: float | None = None) -> Structure:
+    """Li2MO3 in the Li2MnO3 type (C2/m layered rock salt), rescaled to ``volume`` if given."""
+    s = _sg(
+        12,
+        Lattice.monoclinic(4.93, 8.53, 5.03, 109.4),
+        ["Li", "Li", "Li", metal, "O", "O"],
+        [
+            [0, 0.5, 0],
+            [0, 0, 0.5],
+            [0, 0.6606, 0.5],
+            [0, 0.1672, 0],
+            [0.2187, 0, 0.2273],
+            [0.2540, 0.3216, 0.2233],
+        ],
+    )
+    if volume:
+        s.scale_lattice(volume * len(s) / 24)  # volume given per conventional cell (4 f.u.)
+    return s
+
+
+@lru_cache(maxsize=1)
+def _aflow_library() -> dict[str, dict]:
+    """Return pymatgen's copy of the AFLOW prototype library, by label (Mehl et al. 2017)."""
+    import pymatgen
+
+    path = Path(pymatgen.__path__[0]) / "analysis" / "prototypes" / "aflow_prototypes.json.gz"
+    with gzip.open(path, "rt") as fh:
+        return {e["tags"]["aflow"]: e["snl"] for e in json.load(fh)}
+
+
+def _aflow(
+    label: str, substitute: dict[str, str] | None = None, volume: float | None = None
+) -> Structure:
+    """Return an AFLOW prototype structure by label, optionally substituted and rescaled.
+
+    ``volume`` is the cell volume (A^3) to scale to after a substitution.
+    """
+    from pymatgen.util.provenance import StructureNL
+
+    s = StructureNL.from_dict(_aflow_library()[label]).structure.copy()
+    for prop in list(s.site_properties):
+        s.remove_site_property(prop)
+    if substitute:
+        s.replace_species(substitute)
+    if volume:
+        s.scale_lattice(volume)
+    return s
+
+
+def _pyrochlore(a_site: str, b_site: str, a: float, x: float) -> Structure:
+    """A2B2O7 pyrochlore (Fd-3m; A 16d, B 16c, O 48f (x, 1/8, 1/8), O' 8b in origin choice 2).
+
+    pymatgen's Fd-3m is origin choice 1: the coordinates are shifted by 1/8.
+    """
+    return _sg(
+        227,
+        Lattice.cubic(a),
+        [a_site, b_site, "O", "O"],
+        [[5 / 8, 5 / 8, 5 / 8], [1 / 8, 1 / 8, 1 / 8], [x + 1 / 8, 0.25, 0.25], [0.5, 0.5, 0.5]],
+    )
+
+
 def _li3ycl6() -> Structure:
     return Structure.from_dict(json.loads((DATA_DIR / "Li3YCl6_ordered.json").read_text()))
 
@@ -223,25 +285,29 @@ BUILTIN_REFERENCES: dict[str, Callable[[], Structure]] = {
     "Mn3O4": lambda: _spinel(8.40, "Mn"),  # cubic approximant of tetragonal hausmannite
     "LiMn2O4": lambda: _spinel(8.24, "Li"),
     "MnO2-spinel": lambda: _spinel(8.04, None),  # lambda-MnO2 (delithiated spinel)
-    "Li2MnO3": lambda: _sg(
-        12,
-        Lattice.monoclinic(4.93, 8.53, 5.03, 109.4),
-        ["Li", "Li", "Li", "Mn", "O", "O"],
-        [
-            [0, 0.5, 0],
-            [0, 0, 0.5],
-            [0, 0.6606, 0.5],
-            [0, 0.1672, 0],
-            [0.2187, 0, 0.2273],
-            [0.2540, 0.3216, 0.2233],
-        ],
-    ),
+    "Li2MnO3": lambda: _li2mo3("Mn"),
     "LiMnO2": lambda: _sg(
         12,
         Lattice.monoclinic(5.44, 2.81, 5.39, 116.0),
         ["Li", "Mn", "O"],
         [[0, 0.5, 0.5], [0, 0, 0], [0.272, 0, 0.776]],
     ),
+    # garnet / NASICON / perovskite competing phases (AFLOW prototypes where they are real,
+    # isostructural substitutions scaled to the experimental cell volume otherwise)
+    "ZrO2": lambda: _aflow("A2B_mP12_14_2e_e"),  # baddeleyite
+    "HfO2": lambda: _aflow("A2B_mP12_14_2e_e", {"Zr": "Hf"}, 138.0),
+    "Al2O3": lambda: _aflow("A2B3_hR10_167_c_e"),  # corundum
+    "Ga2O3": lambda: _aflow("A2B3_hR10_167_c_e", {"Al": "Ga"}, 96.3),  # alpha; beta is lower
+    "LiNbO3": lambda: _aflow("ABC3_hR10_161_a_a_b"),
+    "LiTaO3": lambda: _aflow("ABC3_hR10_161_a_a_b", {"Nb": "Ta"}, 105.7),
+    "La2O3": lambda: _sg(  # A type, P-3m1
+        164,
+        Lattice.hexagonal(3.938, 6.136),
+        ["La", "O", "O"],
+        [[1 / 3, 2 / 3, 0.2467], [0, 0, 0], [1 / 3, 2 / 3, 0.6470]],
+    ),
+    "La2Zr2O7": lambda: _pyrochlore("La", "Zr", 10.80, 0.332),
+    "Li2ZrO3": lambda: _li2mo3("Zr", 4 * 61.2),  # C2/c in fact (Li2SnO3 type); approximant
     "LiOH": lambda: Structure.from_spacegroup(  # P4/nmm, origin choice 1
         129,
         Lattice.tetragonal(3.549, 4.334),
