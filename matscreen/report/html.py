@@ -53,7 +53,7 @@ PHYSICS_NOTE = (
 SCORE_NOTE = {
     True: (
         "<b>log10_sigma</b> is the room-temperature Li conductivity (log10 S/cm) predicted by the "
-        "conductivity surrogate trained on OBELiX (test MAE 1.4 log10 units; it "
+        "conductivity surrogate trained on OBELiX (test MAE 1.2 log10 units; it "
         "underestimates Li3MX6 halides, which are rare in its training data), with its "
         "calibrated std; <b>sigma_out_of_domain</b> flags compositions far from the training "
         "data. The <b>descriptor score</b> is transparent geometry, not ML: the mean percentile "

@@ -163,6 +163,49 @@ def chemistry_features(comp: Any) -> list[float]:
     return values
 
 
+#: Column views of the composition block a forest can be restricted to (see
+#: :func:`composition_view_columns`).
+COMPOSITION_VIEWS: tuple[str, ...] = ("all", "no_magpie", "chemistry")
+
+
+@cache
+def composition_labels() -> tuple[str, ...]:
+    """Labels of the :func:`composition_block` columns, in order."""
+    from matscreen.featurize.composition import default_composition_featurizers
+
+    labels = [label for f in default_composition_featurizers() for label in f.feature_labels()]
+    return (*labels, *(f"frac_{s}" for s in FRACTION_ELEMENTS), *CHEMISTRY_LABELS)
+
+
+def composition_view_columns(view: str) -> np.ndarray:
+    """Return the :func:`composition_block` columns that make up a feature view.
+
+    Parameters
+    ----------
+    view
+        ``"all"``: every column; ``"no_magpie"``: all but the Magpie
+        element-property statistics (atomic fractions, stoichiometry norms,
+        valence-orbital fractions, ionic character, chemistry descriptors);
+        ``"chemistry"``: the :data:`CHEMISTRY_LABELS` descriptors only.
+
+    Raises
+    ------
+    ValueError
+        If ``view`` is not one of :data:`COMPOSITION_VIEWS`.
+    """
+    labels = composition_labels()
+    if view == "all":
+        keep = [True] * len(labels)
+    elif view == "no_magpie":
+        keep = [not label.startswith("MagpieData") for label in labels]
+    elif view == "chemistry":
+        chemistry = set(CHEMISTRY_LABELS)
+        keep = [label in chemistry for label in labels]
+    else:
+        raise ValueError(f"unknown feature view {view!r}; expected one of {COMPOSITION_VIEWS}")
+    return np.flatnonzero(keep)
+
+
 def crystal_system_index(space_group_number: float) -> float:
     """Return 0-6 for triclinic..cubic from an international space-group number."""
     if not 1 <= space_group_number <= 230:

@@ -138,3 +138,16 @@ def test_training_table_errors(tmp_path):
         train_conductivity_model(
             pd.DataFrame({"formula": ["Li3InCl6"], "log10_sigma": ["abc"]}), tmp_path / "m"
         )
+
+
+def test_forest_cache_key_follows_the_forest_parameters() -> None:
+    """A retrained model that keeps its version but changes its forest gets a new cache file."""
+    import copy
+
+    from matscreen.surrogates.conductivity import DEFAULT_MODEL_DIR, _forest_cache_path
+
+    manifest = json.loads((DEFAULT_MODEL_DIR / "manifest.json").read_text())
+    other = copy.deepcopy(manifest)
+    other["forest_params"]["min_samples_leaf"] = manifest["forest_params"]["min_samples_leaf"] + 1
+    assert _forest_cache_path(manifest, "1.0") != _forest_cache_path(other, "1.0")
+    assert _forest_cache_path(manifest, "1.0") == _forest_cache_path(copy.deepcopy(manifest), "1.0")

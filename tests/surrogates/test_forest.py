@@ -116,3 +116,62 @@ def test_unknown_aggregate_is_refused(small_train):
     y = small_train["log10_sigma"].to_numpy()
     with pytest.raises(ValueError, match="aggregate"):
         ConductivityForest(**TINY_FOREST, aggregate="mode").fit(small_train, y)
+
+
+def test_composition_views_select_the_documented_columns():
+    from matscreen.surrogates.features import (
+        CHEMISTRY_LABELS,
+        composition_labels,
+        composition_view_columns,
+    )
+
+    labels = composition_labels()
+    assert len(composition_view_columns("all")) == len(labels)
+    no_magpie = [labels[i] for i in composition_view_columns("no_magpie")]
+    assert no_magpie and not any(label.startswith("MagpieData") for label in no_magpie)
+    assert "frac_Li" in no_magpie and "li_per_anion" in no_magpie
+    chemistry = [labels[i] for i in composition_view_columns("chemistry")]
+    assert chemistry == list(CHEMISTRY_LABELS)
+    with pytest.raises(ValueError, match="feature view"):
+        composition_view_columns("magpie_only")
+
+
+def test_composition_labels_match_the_feature_block():
+    from matscreen.surrogates.features import composition_block, composition_labels
+
+    _, labels, _ = composition_block(["Li3InCl6"])
+    assert tuple(labels) == composition_labels()
+
+
+def test_feature_views_pool_the_trees_of_one_forest_per_view(small_train):
+    from matscreen.surrogates.forest import ViewForest, forest_center_std
+
+    y = small_train["log10_sigma"].to_numpy()
+    views = ("no_magpie", "chemistry")
+    model = ConductivityForest(**TINY_FOREST, feature_views=views, calibrate=False)
+    model.fit(small_train, y)
+    assert isinstance(model.comp_model_, ViewForest)
+    assert isinstance(model.cell_model_, ViewForest)
+    comp, cell, _, _ = model.featurize(small_train.iloc[:5])
+    per_tree = model.cell_model_.tree_predictions(np.hstack([comp, cell]))
+    assert per_tree.shape == (len(views) * TINY_FOREST["n_estimators"], 5)
+    med, _ = forest_center_std(model.cell_model_, np.hstack([comp, cell]))
+    np.testing.assert_allclose(med, np.median(per_tree, axis=0))
+    mean, std = model.predict(small_train.iloc[:5], return_std=True)
+    np.testing.assert_allclose(mean, med)
+    assert np.isfinite(std).all() and (std > 0).all()
+
+
+def test_feature_views_ignore_the_magpie_statistics(small_train):
+    from matscreen.surrogates.features import composition_labels
+
+    y = small_train["log10_sigma"].to_numpy()
+    model = ConductivityForest(**TINY_FOREST, feature_views=("no_magpie",), calibrate=False)
+    model.fit(small_train, y)
+    comp, cell, _, _ = model.featurize(["Li3InCl6", "Li7La3Zr2O12"])
+    is_magpie = np.array([label.startswith("MagpieData") for label in composition_labels()])
+    shuffled = comp.copy()
+    shuffled[:, is_magpie] = 123.0
+    np.testing.assert_allclose(
+        model.predict_features(comp, cell)[0], model.predict_features(shuffled, cell)[0]
+    )
