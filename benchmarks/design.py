@@ -96,7 +96,12 @@ def _hits(table, bvse_max: float, sigma: bool = True) -> np.ndarray:  # noqa: AN
     ).to_numpy(dtype=bool)  # fmt: skip
 
 
-def _throughput(device: str, n: int = 20000) -> float:
+def _throughput(device: str, n: int = 20000, reps: int = 5) -> float:
+    """Candidates per second scored by the surrogates (site weights -> amounts -> objectives).
+
+    Batches of ``n`` random site weights, ``reps`` times after a warm-up, timed with
+    the device synchronised (the GPU works asynchronously).
+    """
     import torch
 
     from matscreen.design.loop import build_surrogates
@@ -107,21 +112,53 @@ def _throughput(device: str, n: int = 20000) -> float:
     space = DesignSpace.from_spec(cfg.space, cfg.family)
     surr = build_surrogates(cfg, device=device)
     pred = ObjectivePredictor(space.elements, surr, ["conductivity", "stability"], device=device)
-    w = torch.rand(n, space.blocks[0].n_columns, device=device)
+    gen = torch.Generator(device=device).manual_seed(0)
+    w = torch.rand(n, space.blocks[0].n_columns, device=device, generator=gen)
     w = space.site_weights(0, w)
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     with torch.no_grad():
-        pred(space.amounts_torch(0, w[:100])[0])  # warm up
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
+        for _ in range(2):  # warm up: kernels, allocator, lazily built tables
+            pred(space.amounts_torch(0, w)[0])
+        sync()
         t0 = time.perf_counter()
-        reps = 5
         for _ in range(reps):
             amounts, _ = space.amounts_torch(0, w)
             out = pred(amounts)
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        _ = out["conductivity"][0].sum().item()
-    return reps * n / (time.perf_counter() - t0)
+        sync()
+        elapsed = time.perf_counter() - t0
+        if not bool(torch.isfinite(out["conductivity"][0]).all()):
+            raise RuntimeError(f"non-finite conductivity predictions on {device}")
+    return reps * n / elapsed
+
+
+def throughput_report(gpu_n: int = 1 << 21) -> tuple[float, float | None]:
+    """Print candidates/s on the CPU (2 threads, as CI; and all cores) and the GPU if any.
+
+    Returns the CPU figure with all cores (the conservative baseline for the GPU
+    ratio) and the GPU figure (None without CUDA).
+    """
+    import os
+
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    cpu2 = _throughput("cpu")
+    torch.set_num_threads(os.cpu_count() or 2)
+    cpu_all = _throughput("cpu", n=1 << 17)
+    torch.set_num_threads(threads)
+    print(f"scoring throughput, CPU 2 threads: {cpu2:.0f} candidates/s")
+    print(f"scoring throughput, CPU {os.cpu_count()} threads: {cpu_all:.0f} candidates/s")
+    gpu = None
+    if torch.cuda.is_available():
+        for n in (1 << 16, 1 << 18, gpu_n):
+            g = _throughput("cuda", n=n, reps=10)
+            print(f"scoring throughput, {torch.cuda.get_device_name()} batch {n}: {g:.0f} cand/s")
+            gpu = g if gpu is None else max(gpu, g)
+        print(
+            f"GPU / CPU (all cores): {gpu / cpu_all:.1f}x; GPU / CPU (2 threads): {gpu / cpu2:.1f}x"
+        )
+    return max(cpu2, cpu_all), gpu
 
 
 def main() -> None:
@@ -136,8 +173,17 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--batch", type=int, default=10)
     ap.add_argument("--bvse-max", type=float, default=0.45)
+    ap.add_argument(
+        "--throughput-only", action="store_true", help="only the candidates/s measurement"
+    )
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    if args.throughput_only:
+        cpu, gpu = throughput_report()
+        print(f"candidates_per_s_cpu: {cpu:.0f}")
+        if gpu is not None:
+            print(f"candidates_per_s_gpu: {gpu:.0f}")
+        return
     torch.set_num_threads(2)
     t_start = time.perf_counter()
     shared = None
@@ -177,8 +223,7 @@ def main() -> None:
     print(f"physics-only hit rates (no model-judged sigma criterion): "
           f"design {np.mean(physics_only['design']):.3f}, "
           f"random {np.mean(physics_only['random']):.3f}")  # fmt: skip
-    cpu = _throughput("cpu")
-    gpu = _throughput("cuda") if torch.cuda.is_available() else None
+    cpu, gpu = throughput_report()
     d, r = np.array(rates["design"]), np.array(rates["random"])
     if r.mean() > 0:
         ratio = d.mean() / r.mean()

@@ -309,14 +309,113 @@ def relax_many(
     return [relax_structure(s, calc, **kwargs) for s in structures]
 
 
-def _chgnet_batch_results(model: Any, atoms_list: list, batch_size: int) -> list[dict]:
+def _graph_arrays(
+    cutoffs: tuple[float, float, str], cells: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+) -> list[dict[str, Any]]:
+    """CHGNet crystal graphs of ``(lattice, Z, frac_coords)`` cells, as numpy arrays.
+
+    Runs in a graph worker process (see :func:`batched_relax`'s ``graph_workers``):
+    numpy arrays pickle cheaply, torch tensors do not.
+    """
+    from pymatgen.core import Lattice, Structure
+
+    converter = _graph_converter(cutoffs)
+    out = []
+    for lattice, numbers, frac in cells:
+        g = converter(Structure(Lattice(lattice), numbers, frac))
+        out.append(
+            {k: getattr(g, k).detach().numpy() for k in _GRAPH_TENSORS}
+            | {"composition": g.composition}
+        )
+    return out
+
+
+_GRAPH_TENSORS = (
+    "atomic_number",
+    "atom_frac_coord",
+    "atom_graph",
+    "neighbor_image",
+    "directed2undirected",
+    "undirected2directed",
+    "bond_graph",
+    "lattice",
+)
+_CONVERTERS: dict[tuple[float, float, str], Any] = {}
+
+
+def _graph_converter(cutoffs: tuple[float, float, str]) -> Any:
+    """Return a CHGNet graph converter with the model's cutoffs (one per process)."""
+    if cutoffs not in _CONVERTERS:
+        from chgnet.graph import CrystalGraphConverter
+
+        atom_cut, bond_cut, algorithm = cutoffs
+        _CONVERTERS[cutoffs] = CrystalGraphConverter(
+            atom_graph_cutoff=atom_cut,
+            bond_graph_cutoff=bond_cut,
+            algorithm=algorithm,  # type: ignore[arg-type]
+            on_isolated_atoms="ignore",
+        )
+    return _CONVERTERS[cutoffs]
+
+
+def _graph_pool(n_workers: int) -> Any:
+    """Return a process pool for graph construction (spawned once per process and size)."""
+    if n_workers not in _POOLS:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        _POOLS[n_workers] = ProcessPoolExecutor(
+            n_workers, mp_context=multiprocessing.get_context("spawn")
+        )
+    return _POOLS[n_workers]
+
+
+_POOLS: dict[int, Any] = {}
+
+
+def _chgnet_graphs(model: Any, atoms_list: list, graph_workers: int) -> list:
+    """CHGNet crystal graphs of ASE cells, built here or in ``graph_workers`` processes."""
+    import torch
+    from chgnet.graph import CrystalGraph
+
+    conv = model.graph_converter
+    cutoffs = (conv.atom_graph_cutoff, conv.bond_graph_cutoff, conv.algorithm)
+    cells = [(a.cell.array, a.numbers, a.get_scaled_positions(wrap=False)) for a in atoms_list]
+    if graph_workers > 1 and len(cells) >= 2 * graph_workers:
+        pool = _graph_pool(graph_workers)
+        chunks = [cells[k::graph_workers] for k in range(graph_workers)]
+        parts = list(pool.map(_graph_arrays, [cutoffs] * graph_workers, chunks))
+        arrays: list[dict[str, Any]] = [{}] * len(cells)
+        for k, part in enumerate(parts):
+            for j, arr in enumerate(part):
+                arrays[k + j * graph_workers] = arr
+    else:
+        arrays = _graph_arrays(cutoffs, cells)
+    graphs = []
+    for arr in arrays:
+        t = {k: torch.from_numpy(arr[k]) for k in _GRAPH_TENSORS}
+        t["atom_frac_coord"].requires_grad_(True)
+        t["lattice"].requires_grad_(True)
+        graphs.append(
+            CrystalGraph(
+                **t,
+                composition=arr["composition"],
+                atom_graph_cutoff=cutoffs[0],
+                bond_graph_cutoff=cutoffs[1],
+            )
+        )
+    return graphs
+
+
+def _chgnet_batch_results(
+    model: Any, atoms_list: list, batch_size: int, graph_workers: int = 0
+) -> list[dict]:
     """Energy (eV/cell), forces (eV/A), stress (eV/A^3, Voigt) for many cells."""
     from ase.stress import full_3x3_to_voigt_6_stress
     from ase.units import GPa
-    from pymatgen.io.ase import AseAtomsAdaptor
 
-    structures = [AseAtomsAdaptor.get_structure(a) for a in atoms_list]
-    preds = model.predict_structure(structures, task="efs", batch_size=batch_size)
+    graphs = _chgnet_graphs(model, atoms_list, graph_workers)
+    preds = model.predict_graph(graphs, task="efs", batch_size=batch_size)
     if isinstance(preds, dict):
         preds = [preds]
     out = []
@@ -340,6 +439,8 @@ def batched_relax(
     batch_size: int = 16,
     relax_cell: bool = True,
     min_distance: float = 0.6,
+    device: str = "cpu",
+    graph_workers: int | None = None,
 ) -> list[RelaxRecord]:
     """Relax many structures together with batched CHGNet evaluations.
 
@@ -354,11 +455,17 @@ def batched_relax(
     structures
         Structures (pymatgen, ASE or dicts).
     model
-        A ``chgnet.model.CHGNet``; None loads CHGNet 0.3.0 from the wheel.
+        A ``chgnet.model.CHGNet``; None loads CHGNet 0.3.0 from the wheel onto ``device``.
     fmax, steps, relax_cell, min_distance
         As in :func:`relax_structure`.
     batch_size
         Graphs per CHGNet forward pass.
+    device
+        ``"cpu"`` or ``"cuda"``: where a model loaded here runs (a given model stays put).
+    graph_workers
+        Processes that build the crystal graphs of each step (the CPU share of a
+        GPU step); 0 builds them here. None: 0 on CPU (the cores run the model),
+        ``min(8, cores - 1)`` when the model is on a GPU.
 
     Returns
     -------
@@ -370,7 +477,13 @@ def batched_relax(
 
     from matscreen.physics.calculators import get_calculator, load_chgnet
 
-    model = model or load_chgnet("0.3.0")
+    if model is None:
+        model = load_chgnet("0.3.0").to(device)
+    if graph_workers is None:
+        import os
+
+        on_gpu = next(model.parameters()).device.type != "cpu"
+        graph_workers = min(8, (os.cpu_count() or 1) - 1) if on_gpu else 0
     calc = get_calculator("chgnet")
     info = calculator_info(calc)
     base = dict(
@@ -417,7 +530,9 @@ def batched_relax(
     for _step in range(steps + 1):
         if not active:
             break
-        results = _chgnet_batch_results(model, [atoms_l[i] for i in active], batch_size)
+        results = _chgnet_batch_results(
+            model, [atoms_l[i] for i in active], batch_size, graph_workers
+        )
         still = []
         for i, res in zip(active, results, strict=True):
             atoms = atoms_l[i]

@@ -92,6 +92,34 @@ def test_batched_relax_matches_serial(licl: Structure) -> None:
         assert b.energy_per_atom == pytest.approx(a.energy_per_atom, abs=2e-3)
 
 
+def test_batched_relax_graph_workers_give_the_same_relaxation(licl: Structure) -> None:
+    """Graphs built in worker processes are the graphs built in-process."""
+    cells = []
+    for k in range(4):
+        s = licl.copy()
+        s.apply_strain(0.01 * k)
+        cells.append(s)
+    here = batched_relax(cells, fmax=0.05, steps=30, graph_workers=0)
+    pooled = batched_relax(cells, fmax=0.05, steps=30, graph_workers=2)
+    for a, b in zip(here, pooled, strict=True):
+        assert b.steps == a.steps
+        assert b.energy_per_atom == pytest.approx(a.energy_per_atom, abs=1e-6)
+
+
+@pytest.mark.gpu
+def test_batched_relax_on_cuda_matches_cpu(licl: Structure) -> None:
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+    other = licl.copy()
+    other.apply_strain(0.05)
+    cpu = batched_relax([licl, other], fmax=0.05)
+    gpu = batched_relax([licl, other], fmax=0.05, device="cuda")
+    for a, b in zip(cpu, gpu, strict=True):
+        assert b.status == "ok"
+        assert b.energy_per_atom == pytest.approx(a.energy_per_atom, abs=2e-3)
+
+
 def test_unknown_calculator_name() -> None:
     with pytest.raises(ValueError, match="unknown calculator"):
         get_calculator("mace")

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# GPU figures of issues 4 and 5 in one call on a lent GPU machine (the `device` tool).
+#
+# That machine has torch, numpy, scipy, pandas, scikit-learn, pyarrow, but not the
+# materials stack. Prepare here (x86-64; the device runs CPython 3.12):
+#   echo /.whl/ >> .git/info/exclude; echo /.devsite/ >> .git/info/exclude
+#   bash benchmarks/gpu_check.sh --fetch-wheels      # ~27 MB of cp312 wheels into .whl/
+# then run there with carry [".whl", ".devsite"]:
+#   bash benchmarks/gpu_check.sh
+# Logs land in $OUT (or ./gpu_logs); the headline figures are printed last.
+set -uo pipefail
+if [[ "${1:-}" == "--fetch-wheels" ]]; then
+    mkdir -p .whl .devsite
+    plat=(--platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64
+          --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64)
+    for p in ase chgnet dill monty orjson palettable pydantic pydantic_core annotated-types \
+             typing-inspection pymatgen pymatgen-core pymongo ruamel.yaml spglib uncertainties \
+             matminer; do
+        v=$(python -m pip show "$p" 2>/dev/null | awk '/^Version:/{print $2}')
+        python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
+            --implementation cp "${plat[@]}" -d .whl "$p==$v"
+    done
+    # chgnet imports nvidia_smi (nvidia-ml-py3, an sdist only); it is one pure-python file
+    python -c "import nvidia_smi, shutil; shutil.copy(nvidia_smi.__file__, '.devsite/')"
+    exit 0
+fi
+export PYTHONUNBUFFERED=1
+OUT=${OUT:-gpu_logs}
+mkdir -p "$OUT"
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site \
+    .whl/*.whl || exit 1
+export PYTHONPATH=/tmp/site:$PWD/.devsite:$PWD
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())"
+timeout 120 python3 -m pytest -q -p no:cacheprovider -o addopts="" -m gpu \
+    tests/design/test_gpu.py tests/surrogates/test_attention.py tests/physics/test_relax.py 2>&1 | tail -5 | tee "$OUT/gpu_tests.log"
+timeout 150 python3 benchmarks/design.py --throughput-only 2>&1 | tee "$OUT/design_throughput.log"
+timeout 330 python3 benchmarks/stability.py --relax-speed-only --device cuda --relax-n 48 \
+    --relax-serial-n 6 --graph-workers 0,8 --relax-rounds 1 2>&1 | tee "$OUT/relax_speed.log"
+echo "== headline =="
+grep -h "candidates_per_s\|batched_relax_speedup\|passed\|failed" "$OUT"/*.log
