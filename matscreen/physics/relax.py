@@ -153,11 +153,38 @@ def _sanity(energy_per_atom: float, forces: np.ndarray) -> str | None:
     return None
 
 
+def logm_near_identity(matrix: np.ndarray) -> np.ndarray:
+    """Matrix logarithm of a 3x3 deformation gradient, fast near the identity.
+
+    ``log(I + X) = X - X^2/2 + X^3/3 - ...`` summed to double precision when the
+    spectral norm of ``X`` is below 0.5 (a few dozen 3x3 products, ~30x faster than
+    :func:`scipy.linalg.logm`, which the cell filters call twice per step); scipy's
+    real logarithm otherwise.
+    """
+    from scipy.linalg import logm
+
+    x = np.asarray(matrix, dtype=float) - np.eye(3)
+    if np.linalg.norm(x, 2) >= 0.5:
+        return np.real(logm(matrix))
+    out = np.zeros((3, 3))
+    term = np.eye(3)
+    for k in range(1, 200):
+        term = term @ x
+        out += ((-1) ** (k + 1) / k) * term
+        if np.abs(term).max() / k < 1e-17:
+            break
+    return out
+
+
 def _cell_filter(atoms: Any, kind: str) -> Any:
     from ase.filters import ExpCellFilter, FrechetCellFilter
 
     if kind == "frechet":
-        return FrechetCellFilter(atoms)
+        flt = FrechetCellFilter(atoms)
+        utility = getattr(flt, "_utility", None)  # ASE >= 3.23 computes through this helper
+        if utility is not None and hasattr(utility, "logm"):
+            utility.logm = logm_near_identity
+        return flt
     if kind == "exp":
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -309,102 +336,78 @@ def relax_many(
     return [relax_structure(s, calc, **kwargs) for s in structures]
 
 
-def _graph_arrays(
-    cutoffs: tuple[float, float, str], cells: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
-) -> list[dict[str, Any]]:
-    """CHGNet crystal graphs of ``(lattice, Z, frac_coords)`` cells, as numpy arrays.
+class FixedCell:
+    """Positions-only degrees of freedom of an ASE ``Atoms`` (the cell stays)."""
 
-    Runs in a graph worker process (see :func:`batched_relax`'s ``graph_workers``):
-    numpy arrays pickle cheaply, torch tensors do not.
+    def __init__(self, atoms: Any) -> None:
+        self.atoms = atoms
+
+    def generalized_forces(self, forces: np.ndarray, stress: np.ndarray) -> np.ndarray:
+        """Return the atomic forces (``stress`` is ignored)."""
+        return np.asarray(forces, dtype=float)
+
+    def step(self, dr: np.ndarray) -> None:
+        """Move the atoms by ``dr`` (Angstrom)."""
+        self.atoms.set_positions(self.atoms.get_positions() + dr)
+
+
+class FrechetCell:
+    """Positions and cell as generalized coordinates, as ASE's ``FrechetCellFilter``.
+
+    The cell coordinates are ``n_atoms * logm(F)`` for the deformation gradient
+    ``F`` from the starting cell, the atomic ones the positions with ``F`` taken
+    out; the generalized forces are the atomic forces times ``F`` and the virial
+    pulled back through the Frechet derivative of the matrix exponential. This is
+    ASE's filter (scalar pressure 0, no mask) with two shortcuts that change no
+    number beyond rounding: ``logm`` by its series near the identity
+    (:func:`logm_near_identity`), and the nine directional Frechet derivatives as
+    one adjoint one, ``<L(A, E), G> = <E, L(A^T, G)>``. The constant ``log(n_atoms)``
+    offset of ASE's cell coordinates is left out (it moves nothing).
     """
-    from pymatgen.core import Lattice, Structure
 
-    converter = _graph_converter(cutoffs)
-    out = []
-    for lattice, numbers, frac in cells:
-        g = converter(Structure(Lattice(lattice), numbers, frac))
-        out.append(
-            {k: getattr(g, k).detach().numpy() for k in _GRAPH_TENSORS}
-            | {"composition": g.composition}
-        )
-    return out
+    def __init__(self, atoms: Any) -> None:
+        self.atoms = atoms
+        self.orig_cell = atoms.cell.array.copy()
+        self.n = len(atoms)
+        self.factor = float(self.n)
 
+    def _deform_grad(self) -> np.ndarray:
+        return np.linalg.solve(self.orig_cell, self.atoms.cell.array).T
 
-_GRAPH_TENSORS = (
-    "atomic_number",
-    "atom_frac_coord",
-    "atom_graph",
-    "neighbor_image",
-    "directed2undirected",
-    "undirected2directed",
-    "bond_graph",
-    "lattice",
-)
-_CONVERTERS: dict[tuple[float, float, str], Any] = {}
+    def generalized_forces(self, forces: np.ndarray, stress: np.ndarray) -> np.ndarray:
+        """``(n_atoms + 3, 3)`` forces on the generalized coordinates.
 
+        Parameters
+        ----------
+        forces
+            Atomic forces, eV/A.
+        stress
+            Voigt stress, eV/A^3 (ASE sign convention).
+        """
+        from ase.stress import voigt_6_to_full_3x3_stress
+        from scipy.linalg import expm_frechet
 
-def _graph_converter(cutoffs: tuple[float, float, str]) -> Any:
-    """Return a CHGNet graph converter with the model's cutoffs (one per process)."""
-    if cutoffs not in _CONVERTERS:
-        from chgnet.graph import CrystalGraphConverter
+        volume = self.atoms.get_volume()
+        virial = -volume * voigt_6_to_full_3x3_stress(np.asarray(stress, dtype=float))
+        grad = self._deform_grad()
+        log_grad = logm_near_identity(grad)
+        cell_grad = virial @ np.linalg.inv(grad.T)
+        log_force = expm_frechet(log_grad.T, cell_grad, compute_expm=False)
+        out = np.empty((self.n + 3, 3))
+        out[: self.n] = np.asarray(forces, dtype=float) @ grad
+        out[self.n :] = log_force / self.factor
+        return out
 
-        atom_cut, bond_cut, algorithm = cutoffs
-        _CONVERTERS[cutoffs] = CrystalGraphConverter(
-            atom_graph_cutoff=atom_cut,
-            bond_graph_cutoff=bond_cut,
-            algorithm=algorithm,  # type: ignore[arg-type]
-            on_isolated_atoms="ignore",
-        )
-    return _CONVERTERS[cutoffs]
+    def step(self, dr: np.ndarray) -> None:
+        """Move the generalized coordinates by ``dr`` ``(n_atoms + 3, 3)``."""
+        from scipy.linalg import expm
 
-
-def _graph_pool(n_workers: int) -> Any:
-    """Return a process pool for graph construction (spawned once per process and size)."""
-    if n_workers not in _POOLS:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        _POOLS[n_workers] = ProcessPoolExecutor(
-            n_workers, mp_context=multiprocessing.get_context("spawn")
-        )
-    return _POOLS[n_workers]
-
-
-_POOLS: dict[int, Any] = {}
-
-
-def _chgnet_graphs(model: Any, atoms_list: list, graph_workers: int) -> list:
-    """CHGNet crystal graphs of ASE cells, built here or in ``graph_workers`` processes."""
-    import torch
-    from chgnet.graph import CrystalGraph
-
-    conv = model.graph_converter
-    cutoffs = (conv.atom_graph_cutoff, conv.bond_graph_cutoff, conv.algorithm)
-    cells = [(a.cell.array, a.numbers, a.get_scaled_positions(wrap=False)) for a in atoms_list]
-    if graph_workers > 1 and len(cells) >= 2 * graph_workers:
-        pool = _graph_pool(graph_workers)
-        chunks = [cells[k::graph_workers] for k in range(graph_workers)]
-        parts = list(pool.map(_graph_arrays, [cutoffs] * graph_workers, chunks))
-        arrays: list[dict[str, Any]] = [{}] * len(cells)
-        for k, part in enumerate(parts):
-            for j, arr in enumerate(part):
-                arrays[k + j * graph_workers] = arr
-    else:
-        arrays = _graph_arrays(cutoffs, cells)
-    graphs = []
-    for arr in arrays:
-        t = {k: torch.from_numpy(arr[k]) for k in _GRAPH_TENSORS}
-        t["atom_frac_coord"].requires_grad_(True)
-        t["lattice"].requires_grad_(True)
-        graphs.append(
-            CrystalGraph(
-                **t,
-                composition=arr["composition"],
-                atom_graph_cutoff=cutoffs[0],
-                bond_graph_cutoff=cutoffs[1],
-            )
-        )
-    return graphs
+        grad = self._deform_grad()
+        ref_positions = np.linalg.solve(grad, self.atoms.get_positions().T).T + dr[: self.n]
+        log_grad = logm_near_identity(grad) + dr[self.n :] / self.factor
+        new_grad = expm(log_grad)
+        self.atoms.set_cell(self.orig_cell @ new_grad.T, scale_atoms=False)
+        self.atoms.set_positions(ref_positions @ new_grad.T)
 
 
 def _chgnet_batch_results(
@@ -414,10 +417,12 @@ def _chgnet_batch_results(
     from ase.stress import full_3x3_to_voigt_6_stress
     from ase.units import GPa
 
-    graphs = _chgnet_graphs(model, atoms_list, graph_workers)
-    preds = model.predict_graph(graphs, task="efs", batch_size=batch_size)
-    if isinstance(preds, dict):
-        preds = [preds]
+    from matscreen.physics.chgnet_batch import batch_efs, crystal_graphs
+
+    graphs = crystal_graphs(model, atoms_list, graph_workers)
+    preds: list[dict] = []
+    for start in range(0, len(graphs), batch_size):
+        preds.extend(batch_efs(model, graphs[start : start + batch_size]))
     out = []
     for a, p in zip(atoms_list, preds, strict=True):
         out.append(
@@ -515,7 +520,7 @@ def batched_relax(
             continue
         atoms = AseAtomsAdaptor.get_atoms(struct)
         atoms_l[i] = atoms
-        targets[i] = _cell_filter(atoms, "frechet") if relax_cell else atoms
+        targets[i] = FrechetCell(atoms) if relax_cell else FixedCell(atoms)
         active.append(i)
 
     # FIRE parameters (ASE defaults)
@@ -543,7 +548,7 @@ def batched_relax(
             if bad:
                 failed[i] = bad
                 continue
-            f = targets[i].get_forces()
+            f = targets[i].generalized_forces(res["forces"], res["stress"])
             fnorm = float(np.sqrt((f**2).sum(axis=1).max()))
             last_f[i] = fnorm
             if fnorm <= fmax or nsteps[i] >= steps:
@@ -571,7 +576,7 @@ def batched_relax(
             norm = float(np.sqrt(np.vdot(dr, dr)))
             if norm > maxstep:
                 dr = maxstep * dr / norm
-            targets[i].set_positions(targets[i].get_positions() + dr)
+            targets[i].step(dr)
             nsteps[i] += 1
             still.append(i)
         active = still

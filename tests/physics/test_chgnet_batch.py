@@ -1,0 +1,72 @@
+"""Vectorised CHGNet batch: the same energies, forces and stresses as CHGNet's own batching."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pymatgen.core import Lattice, Structure
+from pymatgen.io.ase import AseAtomsAdaptor
+
+from matscreen.physics.calculators import load_chgnet
+from matscreen.physics.chgnet_batch import batch_efs, crystal_graphs
+
+
+@pytest.fixture(scope="module")
+def model():  # noqa: ANN201
+    return load_chgnet("0.3.0")
+
+
+def _cells() -> list[Structure]:
+    rng = np.random.default_rng(3)
+    licl = Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(5.13), ["Li", "Cl"], [[0] * 3, [0.5] * 3]
+    )
+    li2o = Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(4.61), ["Li", "O"], [[0.25] * 3, [0] * 3]
+    ).get_primitive_structure()
+    cells = []
+    for base in (licl, li2o, licl.copy().make_supercell([2, 1, 1])):
+        s = base.copy()
+        s.perturb(0.08, min_distance=0.02)
+        s.lattice = Lattice(s.lattice.matrix @ (np.eye(3) + rng.normal(0, 0.01, (3, 3))))
+        cells.append(s)
+    return cells
+
+
+def test_batch_efs_matches_predict_structure(model) -> None:  # noqa: ANN001
+    cells = _cells()
+    ref = model.predict_structure(cells, task="efs", batch_size=len(cells))
+    new = batch_efs(model, crystal_graphs(model, [AseAtomsAdaptor.get_atoms(s) for s in cells]))
+    assert len(new) == len(cells)
+    for r, n, s in zip(ref, new, cells, strict=True):
+        assert n["e"] == pytest.approx(float(r["e"]), abs=1e-5)  # eV/atom
+        assert n["f"].shape == (len(s), 3)
+        np.testing.assert_allclose(n["f"], r["f"], atol=1e-4)  # eV/A
+        np.testing.assert_allclose(n["s"], r["s"], atol=1e-3)  # GPa
+    assert np.abs(new[0]["f"]).max() > 0.01  # perturbed cells: real forces were compared
+
+
+def test_graph_workers_give_the_same_graphs(model) -> None:  # noqa: ANN001
+    atoms = [AseAtomsAdaptor.get_atoms(s) for s in _cells() * 2]
+    here = crystal_graphs(model, atoms, graph_workers=0)
+    pooled = crystal_graphs(model, atoms, graph_workers=2)
+    for a, b in zip(here, pooled, strict=True):
+        assert a.keys() == b.keys()
+        for k in a:
+            np.testing.assert_array_equal(a[k], b[k])
+
+
+@pytest.mark.gpu
+def test_batch_efs_on_cuda_matches_cpu(model) -> None:  # noqa: ANN001
+    import copy
+
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+    graphs = crystal_graphs(model, [AseAtomsAdaptor.get_atoms(s) for s in _cells()])
+    cpu = batch_efs(model, graphs)
+    gpu = batch_efs(copy.deepcopy(model).to("cuda"), graphs)
+    for a, b in zip(cpu, gpu, strict=True):
+        assert b["e"] == pytest.approx(a["e"], abs=1e-4)
+        np.testing.assert_allclose(b["f"], a["f"], atol=1e-3)
