@@ -1,10 +1,18 @@
 """Benchmark the inverse-design loop against uniform random sampling at an equal physics budget.
 
-Space: Li3MX6 (C2/m and P-3m1 prototypes), M mixtures (up to 3 species) of the 13 trivalent
-metals of the shipped halide screening space (``seeds/spaces/halide_electrolytes.yaml``: Y, In,
-Sc, Er, Ho, Lu, Tm, Yb, Dy, Tb, Gd, Sm, Bi) and Cl/Br mixed anions -- a chemistry whose convex
-hull the physics module can build (LiCl, LiBr, Li3YCl6 and every MCl3/MBr3 of those metals are
-built-in references, relaxed with CHGNet and shipped).
+Space (``--space``):
+
+- ``workflow`` (default): the space of the shipped design workflow
+  (``workflows/design_halide_electrolytes.yaml``), the one users design in: Li3MX6 (P-3m1, C2/m)
+  and Li2MX6 (P-3m1) prototypes, M-site mixtures of trivalent (Y, In, Sc, Er, Ho, Lu) and
+  tetravalent (Zr, Hf) cations with Li compensation, Cl/Br mixed anions. Every Li-M-Cl/Br hull
+  is complete (MX3, MX4 and LiX references are built in).
+- ``li3mx6``: Li3MX6 with M mixtures (up to 3 species) of the 13 trivalent metals of the
+  halide screening space (Y, In, Sc, Er, Ho, Lu, Tm, Yb, Dy, Tb, Gd, Sm, Bi) and Cl/Br -- almost
+  all of it is stable and conductive by these criteria (random sampling hits ~60% of the time),
+  so no method can be 3x random there.
+
+The objectives, search and physics settings below are the same for both spaces.
 
 Physics per proposal (same for both methods, in-process): CHGNet single-point
 energy of the decoded structure (stand-in for a relaxation, which costs minutes per
@@ -20,7 +28,12 @@ sigma criterion is met by construction whenever enough candidates pass it) and i
 physics results of earlier rounds (the loop-trained E_hull and BVSE surrogates). Random
 sampling uses neither. Both draw from the same space.
 
-Run:  python benchmarks/design.py  [--seeds 3 --rounds 3 --batch 10 --bvse-max 0.45]
+Run:  python benchmarks/design.py  [--space workflow --seeds 3 --rounds 10 --batch 10]
+      python benchmarks/design.py --throughput-only   (candidates/s only; GPU machine too)
+
+The issue's BVSE cut is 0.35 eV; bvlain puts the known fast Li3InCl6, Li3YCl6 and
+Li2ZrCl6 at 0.45-0.55 eV (0.4 and 0.2 A grids, unrelaxed and CHGNet-relaxed), so the hit
+cut is 0.45 (``--bvse-max``) and the strict 0.35 rates are printed beside it.
 """
 
 from __future__ import annotations
@@ -28,17 +41,23 @@ from __future__ import annotations
 import argparse
 import logging
 import time
+from pathlib import Path
 
 import numpy as np
+import yaml
+
+WORKFLOW = Path(__file__).resolve().parents[1] / "workflows" / "design_halide_electrolytes.yaml"
 
 
-def _config(seed: int, method: str, rounds: int, batch: int, bvse_max: float = 0.45):  # noqa: ANN202
+def _config(  # noqa: ANN202
+    seed: int, method: str, rounds: int, batch: int, bvse_max: float = 0.45, space: str = "workflow"
+):
     from matscreen.design.config import DesignConfig
     from matscreen.physics.references import HALIDE_TRIVALENT
 
     metals = list(HALIDE_TRIVALENT)
 
-    return DesignConfig.model_validate(
+    cfg = DesignConfig.model_validate(
         {
             "name": f"bench-{method}-{seed}",
             "family": "halide_electrolyte",
@@ -83,6 +102,10 @@ def _config(seed: int, method: str, rounds: int, batch: int, bvse_max: float = 0
             "surrogates": {"n_members": 5, "hidden": 32, "epochs": 150, "min_stability_points": 4},
         }  # fmt: skip
     )
+    if space == "workflow":  # the shipped design workflow's space, everything else as above
+        shipped = yaml.safe_load(WORKFLOW.read_text())
+        cfg = DesignConfig.model_validate({**cfg.model_dump(), "space": shipped["space"]})
+    return cfg
 
 
 def _hits(table, bvse_max: float, sigma: bool = True) -> np.ndarray:  # noqa: ANN001
@@ -170,9 +193,15 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--batch", type=int, default=10)
     ap.add_argument("--bvse-max", type=float, default=0.45)
+    ap.add_argument(
+        "--space",
+        choices=["li3mx6", "workflow"],
+        default="workflow",
+        help="li3mx6: trivalent Li3MX6 mixtures; workflow: the shipped design workflow's space",
+    )
     ap.add_argument(
         "--throughput-only", action="store_true", help="only the candidates/s measurement"
     )
@@ -194,7 +223,7 @@ def main() -> None:
     for method in ("gradient", "random"):
         label = "design" if method == "gradient" else "random"
         for seed in range(args.seeds):
-            cfg = _config(seed, method, args.rounds, args.batch, args.bvse_max)
+            cfg = _config(seed, method, args.rounds, args.batch, args.bvse_max, args.space)
             if shared is None:
                 shared = MLIPPhysicsEvaluator(cfg.physics.model_dump(), cfg.family)
             t0 = time.perf_counter()

@@ -105,12 +105,10 @@ def load_chgnet(model_name: str = "0.3.0"):  # noqa: ANN201 - lazy torch type
 
 
 def _chgnet_calculator(device: str) -> Calculator:
-    with _quiet(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from chgnet.model.dynamics import CHGNetCalculator
+    from matscreen.physics.chgnet_batch import chgnet_calculator
 
-        model = load_chgnet("0.3.0")
-        calc = CHGNetCalculator(model=model, use_device=device, on_isolated_atoms="ignore")
+    model = load_chgnet("0.3.0").to(device)
+    calc = chgnet_calculator(model)
     from pymatgen.core import Element
 
     calc.matscreen_info = CalculatorInfo(

