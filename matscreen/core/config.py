@@ -74,6 +74,20 @@ class ScreeningSection(_Section):
         default=0.05, gt=0, le=1.0, description="Relaxation force criterion, eV/Å."
     )
     mlip_steps: int = Field(default=300, ge=1, le=5000, description="Relaxation step cap.")
+    mlip_batch: int = Field(
+        default=1,
+        ge=1,
+        le=512,
+        description="Physics stage: candidates per Dask task. Above 1 (CHGNet) they are relaxed "
+        "together, one vectorised MLIP pass over all unconverged cells per step (the setting "
+        "for a GPU: 32-128); 1 relaxes one candidate per task, which spreads them over workers.",
+    )
+    mlip_device: str = Field(
+        default="auto",
+        pattern=r"^(auto|cpu|cuda(:\d+)?)$",
+        description="Device of the physics stage's MLIP: auto (a GPU when torch sees one), cpu, "
+        "cuda or cuda:N.",
+    )
 
 
 class ReportSection(_Section):

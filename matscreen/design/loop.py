@@ -423,16 +423,6 @@ def build_loop(
     )
 
 
-def _resolve_device(device: str) -> str:
-    import torch
-
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but CUDA is not available")
-    if device not in ("cpu",) and not device.startswith("cuda"):
-        raise ValueError(f"device must be 'cpu' or 'cuda[:N]', got {device!r}")
-    return device
-
-
 def run_design(
     workflow: str | Path | DesignConfig,
     *,
@@ -477,7 +467,9 @@ def run_design(
     from matscreen.design.report import write_report
 
     config = workflow if isinstance(workflow, DesignConfig) else load_design_config(workflow)
-    device = _resolve_device(device)
+    from matscreen.core.devices import resolve_device
+
+    device = resolve_device(device)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     loop = build_loop(config, device=device)

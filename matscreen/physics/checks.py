@@ -74,6 +74,8 @@ def physics_checks(
     electrolyte: bool = True,
     fmax: float = 0.05,
     steps: int = 300,
+    device: str = "cpu",
+    relaxed: Any = None,
 ) -> dict[str, Any]:
     """Relax one structure with an MLIP and judge its stability.
 
@@ -88,6 +90,12 @@ def physics_checks(
         water and with LiMn2O4.
     fmax, steps
         Relaxation force criterion (eV/Å) and step cap.
+    device
+        Torch device of the MLIP (``"cpu"``, ``"cuda"``).
+    relaxed
+        This structure's :class:`~matscreen.physics.relax.RelaxRecord`, already
+        computed with the same MLIP and settings (the batched physics stage):
+        not relaxed again.
 
     Returns
     -------
@@ -113,13 +121,13 @@ def physics_checks(
     out.update(physics_status="failed", hull_complete=False)
     notes: list[str] = []
     try:
-        calc = get_calculator(calculator)
+        calc = get_calculator(calculator, device=device)
         info = calculator_info(calc)
         out["mlip"], out["mlip_version"] = info.name, info.version
         symbols = tuple(sorted({el.symbol for el in structure.composition}))
         refs = cached_reference_entries(calculator, symbols)
         hull, relax = structure_hull(
-            structure, calc, relax=True, references=refs, fmax=fmax, steps=steps
+            structure, calc, relax=True, references=refs, fmax=fmax, steps=steps, relaxed=relaxed
         )
         if relax is not None:
             out["relax_converged"] = bool(relax.converged)

@@ -81,12 +81,13 @@ def _graph_arrays(
 def _graph_pool(n_workers: int) -> Any:
     """Return a process pool for graph construction (spawned once per process and size)."""
     if n_workers not in _POOLS:
+        import atexit
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        _POOLS[n_workers] = ProcessPoolExecutor(
-            n_workers, mp_context=multiprocessing.get_context("spawn")
-        )
+        pool = ProcessPoolExecutor(n_workers, mp_context=multiprocessing.get_context("spawn"))
+        atexit.register(pool.shutdown)  # before interpreter teardown, not in a weakref callback
+        _POOLS[n_workers] = pool
     return _POOLS[n_workers]
 
 

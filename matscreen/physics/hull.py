@@ -783,6 +783,7 @@ def structure_hull(
     references: Sequence[ComputedEntry] | None = None,
     fmax: float = 0.05,
     steps: int = 300,
+    relaxed: Any = None,
 ) -> tuple[HullRecord, Any]:
     """Relax (optionally) a structure with an MLIP and place it on the hull.
 
@@ -799,6 +800,10 @@ def structure_hull(
         Reference entries; default :func:`reference_entries` for its elements.
     fmax, steps
         Relaxation settings.
+    relaxed
+        A :class:`~matscreen.physics.relax.RelaxRecord` of this structure already
+        computed with ``calculator`` (e.g. by ``batched_relax``): used instead of
+        relaxing again.
 
     Returns
     -------
@@ -813,7 +818,7 @@ def structure_hull(
     formula = structure.composition.reduced_formula
     rec = None
     if relax:
-        rec = relax_structure(structure, calc, fmax=fmax, steps=steps)
+        rec = relaxed or relax_structure(structure, calc, fmax=fmax, steps=steps)
         if rec.energy_per_atom is None:
             return HullRecord(
                 formula=formula,

@@ -480,10 +480,10 @@ def batched_relax(
     from ase.calculators.singlepoint import SinglePointCalculator
     from pymatgen.io.ase import AseAtomsAdaptor
 
-    from matscreen.physics.calculators import get_calculator, load_chgnet
+    from matscreen.physics.calculators import get_calculator
 
-    if model is None:
-        model = load_chgnet("0.3.0").to(device)
+    if model is None:  # the registry's cached CHGNet 0.3.0 on that device
+        model = get_calculator("chgnet", device=device).model
     if graph_workers is None:
         import os
 

@@ -373,12 +373,15 @@ def _physics(
         ranked = ranked.sort_values("energy_density_Wh_kg", ascending=False, kind="stable")
     survivors = ranked.head(top_k)
     t = time.perf_counter()
-    chunks = _chunk_rows(survivors, ["id", "status", "error", "structure"], 1)
+    chunks = _chunk_rows(
+        survivors, ["id", "status", "error", "structure"], cfg.screening.mlip_batch
+    )
     options = {
         "calculator": cfg.screening.calculator,
         "electrolyte": cfg.is_electrolyte,
         "fmax": cfg.screening.mlip_fmax,
         "steps": cfg.screening.mlip_steps,
+        "device": cfg.screening.mlip_device,
     }
     stage3 = run_chunks(client, physics_stage, chunks, options, store, "physics", progress=progress)
     timings["physics_s"] = time.perf_counter() - t

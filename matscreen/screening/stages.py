@@ -257,26 +257,45 @@ def bvse_stage(rows: list[dict[str, Any]], options: dict[str, Any]) -> pd.DataFr
 def physics_stage(rows: list[dict[str, Any]], options: dict[str, Any]) -> pd.DataFrame:
     """Third stage: MLIP relaxation, hull, window and reactivity for one chunk of survivors.
 
-    Options: ``calculator``, ``electrolyte`` (bool), ``fmax``, ``steps``.
-    Returns ``id`` and the :data:`matscreen.physics.checks.PHYSICS_COLUMNS`.
+    Options: ``calculator``, ``electrolyte`` (bool), ``fmax``, ``steps``, ``device``
+    (``auto``/``cpu``/``cuda``). A chunk of several CHGNet candidates is relaxed together
+    (:func:`matscreen.physics.relax.batched_relax`: one vectorised pass over all
+    unconverged cells per step, the same FIRE per cell); the rest of the checks run
+    per candidate. Returns ``id`` and the :data:`matscreen.physics.checks.PHYSICS_COLUMNS`.
     """
     import pandas as pd
 
+    from matscreen.core.devices import resolve_device
     from matscreen.physics.checks import PHYSICS_COLUMNS, physics_checks
 
+    calculator = options.get("calculator", "chgnet")
+    fmax, steps = float(options.get("fmax", 0.05)), int(options.get("steps", 300))
+    device = resolve_device(options.get("device", "cpu"), fallback=True)
     structures, errors = _read_structures(rows)
+    valid = [i for i, s in enumerate(structures) if s is not None]
+    relaxed: dict[int, Any] = {}
+    if calculator == "chgnet" and len(valid) > 1:
+        from matscreen.physics.relax import batched_relax
+
+        recs = batched_relax(
+            [structures[i] for i in valid], fmax=fmax, steps=steps, device=device,
+            batch_size=len(valid),
+        )  # fmt: skip
+        relaxed = dict(zip(valid, recs, strict=True))
     records = []
-    for row, structure, error in zip(rows, structures, errors, strict=True):
+    for i, (row, structure, error) in enumerate(zip(rows, structures, errors, strict=True)):
         if structure is None:
             rec: dict[str, Any] = dict.fromkeys(PHYSICS_COLUMNS)
             rec.update(physics_status="failed", physics_error=error, hull_complete=False)
         else:
             rec = physics_checks(
                 structure,
-                options.get("calculator", "chgnet"),
+                calculator,
                 electrolyte=bool(options.get("electrolyte", True)),
-                fmax=float(options.get("fmax", 0.05)),
-                steps=int(options.get("steps", 300)),
+                fmax=fmax,
+                steps=steps,
+                device=device,
+                relaxed=relaxed.get(i),
             )
         records.append({"id": row["id"], **rec})
     return pd.DataFrame.from_records(records, columns=["id", *PHYSICS_COLUMNS])

@@ -28,6 +28,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
+from matscreen.core.devices import resolve_device
+
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
@@ -130,16 +132,6 @@ def encode_compositions(entries: Any) -> tuple[np.ndarray, np.ndarray, list[str 
     return z, fractions, errors
 
 
-def resolve_device(device: str) -> str:
-    """Return ``device`` if usable, else fall back to ``"cpu"`` with a warning."""
-    import torch
-
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        logger.warning("device=%r requested but CUDA is not available; using cpu", device)
-        return "cpu"
-    return device
-
-
 class AttentionConductivityRegressor(RegressorMixin, BaseEstimator):
     """Deep ensemble of element-attention networks over composition.
 
@@ -227,7 +219,7 @@ class AttentionConductivityRegressor(RegressorMixin, BaseEstimator):
             raise ValueError("y contains NaN or inf")
         self.y_mean_ = float(y.mean())
         self.y_std_ = float(y.std()) or 1.0
-        device = resolve_device(self.device)
+        device = resolve_device(self.device, fallback=True)
         zt = torch.as_tensor(z, device=device)
         ft = torch.as_tensor(frac, dtype=torch.float32, device=device)
         yt = torch.as_tensor((y - self.y_mean_) / self.y_std_, dtype=torch.float32, device=device)
@@ -329,7 +321,7 @@ class AttentionConductivityRegressor(RegressorMixin, BaseEstimator):
     def _modules(self) -> list[torch.nn.Module]:
         cache = getattr(self, "_module_cache", None)
         if cache is None or cache[0] is not self.members_:
-            device = resolve_device(getattr(self, "device_", self.device))
+            device = resolve_device(getattr(self, "device_", self.device), fallback=True)
             mods = []
             for state in self.members_:
                 net = self._new_module()
@@ -421,7 +413,7 @@ class AttentionConductivityRegressor(RegressorMixin, BaseEstimator):
             model.cell_mean_ = np.asarray(payload["cell_scaling"]["mean"], dtype=float)
             model.cell_std_ = np.asarray(payload["cell_scaling"]["std"], dtype=float)
         model.n_features_in_ = 1
-        model.device_ = resolve_device(device)
+        model.device_ = resolve_device(device, fallback=True)
         return model
 
     def save(self, path: Any) -> None:
