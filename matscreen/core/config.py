@@ -82,6 +82,23 @@ class ScreeningSection(_Section):
         "together, one vectorised MLIP pass over all unconverged cells per step (the setting "
         "for a GPU: 32-128); 1 relaxes one candidate per task, which spreads them over workers.",
     )
+    md_top_k: int = Field(
+        default=0,
+        ge=0,
+        description="Electrolytes: Li transport by MLIP molecular dynamics for the K physics-stage "
+        "survivors within md_max_e_above_hull of the hull with the lowest BVSE barriers (NVT MD "
+        "at md_temperatures, Arrhenius fit, Nernst-Einstein sigma at 300 K; 0 disables; minutes "
+        "per candidate on a CPU).",
+    )
+    md_temperatures: list[float] = Field(
+        default_factory=lambda: [700.0, 900.0, 1100.0],
+        min_length=2,
+        description="MD temperatures, K.",
+    )
+    md_time_ps: float = Field(default=5.0, gt=0, le=1000, description="MD production time, ps.")
+    md_max_e_above_hull: float = Field(
+        default=0.05, ge=0, description="Only candidates this close to the hull (eV/atom) get MD."
+    )
     mlip_device: str = Field(
         default="auto",
         pattern=r"^(auto|cpu|cuda(:\d+)?)$",

@@ -10,6 +10,8 @@ Modules (import what you need; heavy dependencies load lazily):
 - :mod:`~matscreen.physics.window`: ``stability_window``, ``moisture_reactivity``,
   ``cathode_compatibility``
 - :mod:`~matscreen.physics.voltage`: ``VoltageSurrogate``, ``grouped_cv``, ``mlip_voltage``
+- :mod:`~matscreen.physics.diffusion`: ``md_diffusivity``, ``arrhenius_estimate``, ``li_transport``
+  (Li transport by MLIP MD)
 - :mod:`~matscreen.physics.tables`: ``predict_stability_table``, ``predict_voltage_table``
 """
 

@@ -332,6 +332,7 @@ def _run_stages(
         objectives = np.column_stack([energy, table["mn3_fraction"], table["cost_usd_per_kg"]])
         maximize = [True, False, False]
     _physics(cfg, table, ok, client, store, timings, progress)
+    _md(cfg, table, client, store, timings, progress)
     objectives = np.where(ok[:, None], objectives, np.nan)
     table["pareto_rank"] = pareto_rank(objectives, maximize)
     table.loc[~ok, "pareto_rank"] = 0
@@ -354,8 +355,6 @@ def _physics(
     first-stage score after them); cathodes: the K highest energy densities.
     Rows not selected keep NaN physics columns and ``physics_status`` None.
     """
-    import pandas as pd
-
     from matscreen.physics.checks import PHYSICS_COLUMNS, PHYSICS_NUMERIC
     from matscreen.screening.stages import physics_stage
 
@@ -385,23 +384,82 @@ def _physics(
     }
     stage3 = run_chunks(client, physics_stage, chunks, options, store, "physics", progress=progress)
     timings["physics_s"] = time.perf_counter() - t
-    if not len(stage3):
+    _merge_stage(table, stage3, "physics", PHYSICS_COLUMNS, PHYSICS_NUMERIC)
+
+
+def _merge_stage(
+    table: pd.DataFrame, stage: pd.DataFrame, prefix: str, columns: list[str], numeric: list[str]
+) -> None:
+    """Copy a late stage's columns onto its rows of ``table`` (in place).
+
+    A chunk whose task raised carries only ``status``/``error``: its rows get
+    ``<prefix>_status = "failed"`` and the error as ``<prefix>_error``.
+    """
+    import pandas as pd
+
+    if not len(stage):
         return
-    if "physics_status" not in stage3.columns:
-        stage3["physics_status"] = None
-    # a chunk whose task raised carries only status/error
-    status = stage3["status"] if "status" in stage3.columns else pd.Series(None, index=stage3.index)
-    task_failed = stage3["physics_status"].isna() & status.eq("failed")
-    stage3.loc[task_failed, "physics_status"] = "failed"
-    if "error" in stage3.columns:
-        stage3.loc[task_failed, "physics_error"] = stage3.loc[task_failed, "error"]
-    stage3 = stage3.set_index("id")
-    idx = table["id"].isin(stage3.index)
-    for col in PHYSICS_COLUMNS:
-        if col in stage3.columns:
-            table.loc[idx, col] = table.loc[idx, "id"].map(stage3[col]).to_numpy()
-    for col in PHYSICS_NUMERIC:
+    stage = stage.copy()
+    status_col, error_col = f"{prefix}_status", f"{prefix}_error"
+    if status_col not in stage.columns:
+        stage[status_col] = None
+    status = stage["status"] if "status" in stage.columns else pd.Series(None, index=stage.index)
+    task_failed = stage[status_col].isna() & status.eq("failed")
+    stage.loc[task_failed, status_col] = "failed"
+    if "error" in stage.columns:
+        stage.loc[task_failed, error_col] = stage.loc[task_failed, "error"]
+    stage = stage.set_index("id")
+    idx = table["id"].isin(stage.index)
+    for col in columns:
+        if col in stage.columns:
+            table.loc[idx, col] = table.loc[idx, "id"].map(stage[col]).to_numpy()
+    for col in numeric:
         table[col] = pd.to_numeric(table[col], errors="coerce").astype(float)
+
+
+def _md(
+    cfg: WorkflowConfig,
+    table: pd.DataFrame,
+    client: Client,
+    store: CheckpointStore,
+    timings: dict[str, float],
+    progress: bool,
+) -> None:
+    """MD stage in place (electrolytes, ``screening.md_top_k`` > 0): Li transport by MLIP MD.
+
+    Candidates: physics-stage rows that relaxed and sit within ``md_max_e_above_hull``
+    of the hull, lowest BVSE barrier first; MD starts from the relaxed structure.
+    """
+    from matscreen.screening.stages import MD_COLUMNS, MD_NUMERIC, md_stage
+
+    top_k = cfg.screening.md_top_k
+    if not top_k or not cfg.is_electrolyte:
+        return
+    for col in MD_COLUMNS:
+        table[col] = np.nan if col in MD_NUMERIC else None
+    ok = (
+        table["physics_status"].eq("ok")
+        & table["relaxed_structure"].notna()
+        & (table["e_above_hull"] <= cfg.screening.md_max_e_above_hull)
+    )
+    if not ok.any():
+        logger.info("md: no physics-stage candidate within %.3f eV/atom of the hull",
+                    cfg.screening.md_max_e_above_hull)  # fmt: skip
+        return
+    ranked = table.loc[ok].sort_values("bvse_barrier_3d", kind="stable").head(top_k)
+    rows = ranked[["id"]].assign(status="ok", error=None, structure=ranked["relaxed_structure"])
+    chunks = _chunk_rows(rows, ["id", "status", "error", "structure"], 1)
+    options = {
+        "calculator": cfg.screening.calculator,
+        "temperatures": list(cfg.screening.md_temperatures),
+        "time_ps": cfg.screening.md_time_ps,
+        "device": cfg.screening.mlip_device,
+        "seed": cfg.seed,
+    }
+    t = time.perf_counter()
+    stage4 = run_chunks(client, md_stage, chunks, options, store, "md", progress=progress)
+    timings["md_s"] = time.perf_counter() - t
+    _merge_stage(table, stage4, "md", MD_COLUMNS, MD_NUMERIC)
 
 
 def _order_columns(table: pd.DataFrame) -> pd.DataFrame:

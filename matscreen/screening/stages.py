@@ -299,3 +299,53 @@ def physics_stage(rows: list[dict[str, Any]], options: dict[str, Any]) -> pd.Dat
             )
         records.append({"id": row["id"], **rec})
     return pd.DataFrame.from_records(records, columns=["id", *PHYSICS_COLUMNS])
+
+
+#: Columns of the MD stage (:func:`md_stage`).
+MD_COLUMNS = [
+    "md_status", "md_error", "md_activation_energy_eV", "md_log10_sigma_300K",
+    "md_temperatures_K", "md_diffusivities_cm2_s",
+]  # fmt: skip
+MD_NUMERIC = ["md_activation_energy_eV", "md_log10_sigma_300K"]
+
+
+def md_stage(rows: list[dict[str, Any]], options: dict[str, Any]) -> pd.DataFrame:
+    """Fourth stage (electrolytes, optional): Li transport by MLIP MD for one chunk.
+
+    Options: ``calculator``, ``temperatures`` (K), ``time_ps``, ``device``, ``seed``.
+    Returns ``id`` and :data:`MD_COLUMNS`; diffusivities are ``;``-joined per temperature.
+    """
+    import pandas as pd
+
+    from matscreen.core.devices import resolve_device
+    from matscreen.physics.diffusion import li_transport
+
+    device = resolve_device(options.get("device", "cpu"), fallback=True)
+    structures, errors = _read_structures(rows)
+    records = []
+    for row, structure, error in zip(rows, structures, errors, strict=True):
+        rec: dict[str, Any] = dict.fromkeys(MD_COLUMNS)
+        if structure is None:
+            rec.update(md_status="failed", md_error=error)
+        else:
+            est = li_transport(
+                structure,
+                options.get("temperatures", (700.0, 900.0, 1100.0)),
+                options.get("calculator", "chgnet"),
+                time_ps=float(options.get("time_ps", 5.0)),
+                device=device,
+                seed=int(options.get("seed", 0)),
+            )
+            rec.update(
+                md_status=est.status,
+                md_error=est.error,
+                md_activation_energy_eV=est.activation_energy_eV,
+                md_log10_sigma_300K=est.log10_sigma_300K,
+                md_temperatures_K=";".join(f"{r.temperature_K:g}" for r in est.runs),
+                md_diffusivities_cm2_s=";".join(
+                    "nan" if r.diffusivity_cm2_s is None else f"{r.diffusivity_cm2_s:.4g}"
+                    for r in est.runs
+                ),
+            )
+        records.append({"id": row["id"], **rec})
+    return pd.DataFrame.from_records(records, columns=["id", *MD_COLUMNS])

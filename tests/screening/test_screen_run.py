@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -142,3 +143,32 @@ def test_physics_stage_relaxes_the_top_k_and_resumes_from_its_checkpoints(workfl
     assert len(list(Path("out/checkpoints").glob("physics-*.parquet"))) == 1
     again = matscreen.screen(workflow, client=client, out="out", resume=True)
     pd.testing.assert_frame_equal(results, again)
+
+
+@pytest.mark.slow
+def test_md_stage_runs_on_the_physics_survivors(tmp_path, client, monkeypatch):
+    """Li3InCl6-type halides: relax -> hull -> MLIP MD of the top candidate, in the results."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "space.yaml").write_text(
+        "name: tiny_halides\nfamily: halide_electrolyte\nprototypes:\n"
+        "  - prototype: Li3InCl6_C2m\n    sites:\n      In: [In, Y]\n"
+    )
+    (tmp_path / "wf.yaml").write_text(
+        "name: md\nfamily: halide_electrolyte\ncandidates:\n  space: space.yaml\n"
+        "screening:\n  bvse_top_k: 2\n  bvse_resolution: 0.5\n  mlip_top_k: 1\n  mlip_steps: 30\n"
+        "  md_top_k: 1\n  md_time_ps: 0.05\n  md_temperatures: [1000, 1400]\n"
+        "  md_max_e_above_hull: 1.0\n"
+    )
+    matscreen.screen(tmp_path / "wf.yaml", client=client, out="out")
+    table = pd.read_parquet("out/results.parquet")
+    ran = table[table["md_status"].notna()]
+    assert len(ran) == 1
+    row = ran.iloc[0]
+    assert row["physics_status"] == "ok"
+    assert row["md_temperatures_K"] == "1000;1400"
+    # 50 fs per temperature is too short for an honest fit: either a fit or the stated reason
+    if row["md_status"] == "ok":
+        assert np.isfinite(row["md_activation_energy_eV"])
+    else:
+        assert "no Li diffusion" in row["md_error"]
+    assert len(row["md_diffusivities_cm2_s"].split(";")) == 2

@@ -1,0 +1,280 @@
+"""Li transport from short MLIP molecular dynamics: diffusivity, Arrhenius fit, sigma at 300 K.
+
+The check researchers run on the few candidates that survive the hull and BVSE
+filters: NVT (Langevin) MD with the registry MLIP at a few elevated temperatures,
+the Li mean square displacement and Nernst-Einstein conductivity (Haven ratio 1)
+from pymatgen-analysis-diffusion's ``DiffusionAnalyzer``, and an Arrhenius
+extrapolation of the diffusivities to room temperature.
+
+Short runs on small cells give rough numbers (a factor of a few in D, ~0.05 eV in
+the activation energy), enough to tell a superionic conductor from an insulator.
+A run in which no Li hops (diffusivity not positive, or below ``min_diffusivity``)
+makes the Arrhenius estimate fail with that reason rather than extrapolate noise.
+The MLIP runs on ``device`` (``"cuda"`` when given a GPU).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, Field
+from pymatgen.core import Structure
+
+logger = logging.getLogger(__name__)
+
+#: Below this diffusivity (cm^2/s) a run of a few ps has seen no Li hop worth fitting.
+MIN_DIFFUSIVITY = 1e-7
+
+
+class MDRecord(BaseModel):
+    """One MD run at one temperature."""
+
+    formula: str = Field(description="Reduced formula.")
+    status: Literal["ok", "failed"] = Field(description="'ok' or 'failed'.")
+    error: str | None = Field(None, description="Why the run failed; None when ok.")
+    temperature_K: float = Field(description="Thermostat temperature, K.")
+    n_atoms: int = Field(description="Atoms in the simulated cell.")
+    time_ps: float = Field(0.0, description="Production time analysed, ps.")
+    diffusivity_cm2_s: float | None = Field(None, description="Li tracer diffusivity, cm^2/s.")
+    diffusivity_std_cm2_s: float | None = Field(None, description="Its standard deviation.")
+    conductivity_mS_cm: float | None = Field(
+        None, description="Nernst-Einstein Li conductivity at this temperature, mS/cm."
+    )
+    calculator: str = Field(description="MLIP name and version.")
+    wall_time_s: float = Field(0.0, description="Wall-clock time of the run, s.")
+
+
+class TransportRecord(BaseModel):
+    """Arrhenius estimate of room-temperature Li transport from several MD runs."""
+
+    formula: str = Field(description="Reduced formula.")
+    status: Literal["ok", "failed"] = Field(description="'ok' or 'failed'.")
+    error: str | None = Field(None, description="Why no estimate; None when ok.")
+    activation_energy_eV: float | None = Field(None, description="Arrhenius activation energy.")
+    activation_energy_std_eV: float | None = Field(None, description="Its standard error.")
+    diffusivity_300K_cm2_s: float | None = Field(None, description="Extrapolated D(300 K).")
+    conductivity_300K_S_cm: float | None = Field(
+        None, description="Extrapolated Nernst-Einstein conductivity at 300 K, S/cm."
+    )
+    log10_sigma_300K: float | None = Field(None, description="log10 of it.")
+    runs: list[MDRecord] = Field(default_factory=list, description="The MD runs used.")
+
+
+def _supercell(structure: Structure, min_atoms: int) -> Structure:
+    """Smallest near-cubic multiple of ``structure`` with at least ``min_atoms`` atoms."""
+    s = structure.copy()
+    while len(s) < min_atoms:
+        abc = np.array(s.lattice.abc) * 1.0
+        scale = [1, 1, 1]
+        scale[int(np.argmin(abc))] = 2
+        s.make_supercell(scale)
+    return s
+
+
+def md_diffusivity(
+    structure: Structure,
+    temperature: float,
+    calculator: Any = "chgnet",
+    *,
+    time_ps: float = 5.0,
+    equilibration_ps: float | None = None,
+    timestep_fs: float = 2.0,
+    sample_every: int = 5,
+    min_atoms: int = 40,
+    friction_per_fs: float = 0.02,
+    seed: int = 0,
+    device: str = "cpu",
+) -> MDRecord:
+    """Li diffusivity from one NVT Langevin run.
+
+    Parameters
+    ----------
+    structure
+        Ordered structure (relaxed, ideally); replicated to at least ``min_atoms``.
+    temperature
+        Thermostat temperature, K.
+    calculator
+        Registry name (``"chgnet"``, ``"sevenn"``) or an ASE calculator.
+    time_ps, equilibration_ps
+        Production time analysed and equilibration discarded before it, ps
+        (default a fifth of ``time_ps``).
+    timestep_fs
+        MD time step, fs.
+    sample_every
+        Steps between stored frames (frames must be closer than half a cell
+        in displacement, which any MD step size satisfies).
+    min_atoms
+        Replicate the cell to at least this many atoms.
+    friction_per_fs
+        Langevin friction, 1/fs.
+    seed
+        Seed of the initial velocities and the thermostat noise.
+    device
+        Torch device of a registry MLIP.
+
+    Returns
+    -------
+    MDRecord
+        ``failed`` with the reason for a crash, exploding energies or no Li.
+    """
+    from ase import units
+    from ase.md.langevin import Langevin
+    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+    from pymatgen.analysis.diffusion.analyzer import DiffusionAnalyzer
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    from matscreen.physics.calculators import calculator_info, get_calculator
+    from matscreen.physics.relax import MAX_ABS_ENERGY_PER_ATOM, precheck_structure
+
+    calc = get_calculator(calculator, device=device) if isinstance(calculator, str) else calculator
+    info = calculator_info(calc)
+    cell = _supercell(structure, min_atoms)
+    base = dict(
+        formula=structure.composition.reduced_formula,
+        temperature_K=float(temperature),
+        n_atoms=len(cell),
+        calculator=f"{info.name}@{info.version}",
+    )
+    t0 = time.perf_counter()
+    if "Li" not in {el.symbol for el in structure.composition}:
+        return MDRecord(status="failed", error="no Li in the structure", **base)
+    reason = precheck_structure(cell, calc)
+    if reason:
+        return MDRecord(status="failed", error=reason, **base)
+    atoms = AseAtomsAdaptor.get_atoms(cell)
+    atoms.calc = calc
+    rng = np.random.default_rng(seed)
+    MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=rng)
+    Stationary(atoms)
+    dyn = Langevin(
+        atoms,
+        timestep=timestep_fs * units.fs,
+        temperature_K=temperature,
+        friction=friction_per_fs / units.fs,
+        rng=rng,
+    )
+    if equilibration_ps is None:
+        equilibration_ps = 0.2 * time_ps
+    n_eq = int(round(equilibration_ps * 1000 / timestep_fs))
+    n_prod = int(round(time_ps * 1000 / timestep_fs))
+    frames: list[Structure] = []
+    try:
+        dyn.run(n_eq)
+        for _ in range(max(n_prod // sample_every, 2)):
+            dyn.run(sample_every)
+            e = atoms.get_potential_energy() / len(atoms)
+            if not np.isfinite(e) or abs(e) > MAX_ABS_ENERGY_PER_ATOM:
+                raise RuntimeError(f"exploding energy {e:.3g} eV/atom")
+            frames.append(AseAtomsAdaptor.get_structure(atoms))
+        # "max" smoothing averages over time origins but needs > 1 ps of frames
+        long_run = len(frames) * sample_every * timestep_fs >= 2000.0
+        da = DiffusionAnalyzer.from_structures(
+            frames, "Li", temperature, time_step=timestep_fs, step_skip=sample_every,
+            smoothed="max" if long_run else False, min_obs=min(30, len(frames)),
+        )  # fmt: skip
+    except Exception as exc:  # noqa: BLE001 - a crashed run is a failed record
+        return MDRecord(
+            status="failed", error=f"MD: {type(exc).__name__}: {exc}",
+            wall_time_s=time.perf_counter() - t0, **base,
+        )  # fmt: skip
+    return MDRecord(
+        status="ok",
+        time_ps=len(frames) * sample_every * timestep_fs / 1000,
+        diffusivity_cm2_s=float(da.diffusivity),
+        diffusivity_std_cm2_s=float(da.diffusivity_std_dev),
+        conductivity_mS_cm=float(da.conductivity),
+        wall_time_s=time.perf_counter() - t0,
+        **base,
+    )
+
+
+def arrhenius_estimate(
+    structure: Structure,
+    runs: Sequence[MDRecord],
+    *,
+    room_temperature: float = 300.0,
+    min_diffusivity: float = MIN_DIFFUSIVITY,
+) -> TransportRecord:
+    """Activation energy and room-temperature D and sigma from MD runs at several temperatures.
+
+    Parameters
+    ----------
+    structure
+        The structure simulated (its Li density sets the Nernst-Einstein sigma).
+    runs
+        :class:`MDRecord` at two or more temperatures.
+    room_temperature
+        Temperature of the extrapolation, K.
+    min_diffusivity
+        Runs below this diffusivity (cm^2/s) saw no hops to fit.
+    """
+    from pymatgen.analysis.diffusion.analyzer import (
+        fit_arrhenius,
+        get_extrapolated_conductivity,
+        get_extrapolated_diffusivity,
+    )
+
+    formula = structure.composition.reduced_formula
+    runs = list(runs)
+    failed = [r for r in runs if r.status != "ok"]
+    if failed:
+        err = "; ".join(f"{r.temperature_K:.0f} K: {r.error}" for r in failed)
+        return TransportRecord(formula=formula, status="failed", error=err, runs=runs)
+    slow = [r for r in runs if not (r.diffusivity_cm2_s or 0.0) >= min_diffusivity]
+    if slow:
+        err = "no Li diffusion to fit at " + ", ".join(
+            f"{r.temperature_K:.0f} K (D = {r.diffusivity_cm2_s:.2g} cm2/s)" for r in slow
+        )
+        return TransportRecord(formula=formula, status="failed", error=err, runs=runs)
+    temps = [r.temperature_K for r in runs]
+    if len(set(temps)) < 2:
+        return TransportRecord(
+            formula=formula, status="failed", error="needs two or more temperatures", runs=runs
+        )
+    ds = [float(r.diffusivity_cm2_s) for r in runs]  # type: ignore[arg-type]
+    ea, _, ea_std = fit_arrhenius(temps, ds)
+    d_rt = get_extrapolated_diffusivity(temps, ds, room_temperature)
+    sigma_mS = get_extrapolated_conductivity(temps, ds, room_temperature, structure, "Li")
+    sigma = float(sigma_mS) / 1000.0
+    return TransportRecord(
+        formula=formula,
+        status="ok",
+        activation_energy_eV=float(ea),
+        activation_energy_std_eV=None if ea_std is None else float(ea_std),
+        diffusivity_300K_cm2_s=float(d_rt),
+        conductivity_300K_S_cm=sigma,
+        log10_sigma_300K=float(np.log10(sigma)) if sigma > 0 else None,
+        runs=runs,
+    )
+
+
+def li_transport(
+    structure: Structure,
+    temperatures: Sequence[float] = (700.0, 900.0, 1100.0),
+    calculator: Any = "chgnet",
+    **md_kwargs: Any,
+) -> TransportRecord:
+    """MD at each temperature (:func:`md_diffusivity`) and the Arrhenius estimate.
+
+    Parameters
+    ----------
+    structure
+        Ordered candidate structure.
+    temperatures
+        MD temperatures, K (high enough that Li hops within a few ps).
+    calculator
+        Registry name or ASE calculator.
+    **md_kwargs
+        Passed to :func:`md_diffusivity` (``time_ps``, ``device``, ``seed``, ...).
+    """
+    runs = [md_diffusivity(structure, t, calculator, **md_kwargs) for t in temperatures]
+    for r in runs:
+        logger.info(
+            "%s MD %.0f K: %s D=%s (%.0f s)", r.formula, r.temperature_K, r.status,
+            r.diffusivity_cm2_s, r.wall_time_s,
+        )  # fmt: skip
+    return arrhenius_estimate(structure, runs)

@@ -1,0 +1,60 @@
+"""Li transport from MLIP MD: a real short run, the Arrhenius step, failures with reasons."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pymatgen.core import Lattice, Structure
+
+from matscreen.core.paths import seeds_dir
+from matscreen.physics.diffusion import MDRecord, arrhenius_estimate, md_diffusivity
+
+K_B = 8.617333e-5  # eV/K
+
+
+@pytest.fixture(scope="module")
+def li3incl6() -> Structure:
+    return Structure.from_file(seeds_dir() / "prototypes" / "Li3InCl6_C2m.cif")
+
+
+def _run(t: float, d: float) -> MDRecord:
+    return MDRecord(
+        formula="Li3InCl6", status="ok", temperature_K=t, n_atoms=40, time_ps=5.0,
+        diffusivity_cm2_s=d, calculator="test",
+    )  # fmt: skip
+
+
+def test_short_chgnet_md_gives_a_finite_li_diffusivity(li3incl6: Structure) -> None:
+    rec = md_diffusivity(
+        li3incl6, 1000.0, time_ps=0.1, equilibration_ps=0.02, sample_every=2, min_atoms=20
+    )
+    assert rec.status == "ok", rec.error
+    assert rec.n_atoms >= 20 and rec.time_ps == pytest.approx(0.1, abs=0.01)
+    assert np.isfinite(rec.diffusivity_cm2_s) and rec.diffusivity_cm2_s >= 0
+    assert rec.calculator.startswith("chgnet")
+
+
+def test_no_li_is_a_failed_run() -> None:
+    nacl = Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(5.6), ["Na", "Cl"], [[0] * 3, [0.5] * 3]
+    )
+    rec = md_diffusivity(nacl, 800.0, time_ps=0.01)
+    assert rec.status == "failed" and "no Li" in rec.error
+
+
+def test_arrhenius_recovers_the_activation_energy(li3incl6: Structure) -> None:
+    ea, d0 = 0.30, 1e-2
+    runs = [_run(t, d0 * np.exp(-ea / (K_B * t))) for t in (600.0, 800.0, 1000.0)]
+    est = arrhenius_estimate(li3incl6, runs)
+    assert est.status == "ok"
+    assert est.activation_energy_eV == pytest.approx(ea, rel=1e-3)
+    assert est.diffusivity_300K_cm2_s == pytest.approx(d0 * np.exp(-ea / (K_B * 300)), rel=1e-2)
+    # Nernst-Einstein: sigma = n e^2 D / (kT), n = Li per cm^3
+    n = li3incl6.composition["Li"] / (li3incl6.volume * 1e-24)
+    sigma = n * 1.602177e-19**2 * est.diffusivity_300K_cm2_s / (1.380649e-23 * 300)
+    assert est.conductivity_300K_S_cm == pytest.approx(sigma, rel=1e-2)
+
+
+def test_arrhenius_refuses_runs_without_hops(li3incl6: Structure) -> None:
+    est = arrhenius_estimate(li3incl6, [_run(600.0, 0.0), _run(900.0, 1e-6)])
+    assert est.status == "failed" and "no Li diffusion" in est.error and "600 K" in est.error
