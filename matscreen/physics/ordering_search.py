@@ -190,7 +190,7 @@ def search_cation_ordering(
     """
     from matscreen.candidates.oxidation import nominal_oxidation_state
     from matscreen.physics.hull import static_energies
-    from matscreen.physics.relax import relax_structure
+    from matscreen.physics.relax import relax_together
 
     comp = Composition(formula).reduced_composition
     if len(comp) != 2:
@@ -219,9 +219,11 @@ def search_cation_ordering(
     single = np.asarray(static_energies([s for _, s in candidates], calculator))
     order = np.argsort(single, kind="stable")[:top_k]
     relaxed: list[tuple[float, str, Structure]] = []
-    for i in order:
-        name, s = candidates[int(i)]
-        rec = relax_structure(s, calculator, fmax=fmax, steps=steps)
+    recs = relax_together(
+        [candidates[int(i)][1] for i in order], calculator or "chgnet", fmax=fmax, steps=steps
+    )
+    for i, rec in zip(order, recs, strict=True):
+        name = candidates[int(i)][0]
         if rec.energy_per_atom is None or rec.structure is None:
             logger.warning("%s %s: relaxation failed: %s", formula, name, rec.error)
             continue

@@ -274,13 +274,12 @@ def physics_stage(rows: list[dict[str, Any]], options: dict[str, Any]) -> pd.Dat
     structures, errors = _read_structures(rows)
     valid = [i for i, s in enumerate(structures) if s is not None]
     relaxed: dict[int, Any] = {}
-    if calculator == "chgnet" and len(valid) > 1:
-        from matscreen.physics.relax import batched_relax
+    if len(valid) > 1:
+        from matscreen.physics.relax import relax_together
 
-        recs = batched_relax(
-            [structures[i] for i in valid], fmax=fmax, steps=steps, device=device,
-            batch_size=len(valid),
-        )  # fmt: skip
+        recs = relax_together(
+            [structures[i] for i in valid], calculator, fmax=fmax, steps=steps, device=device
+        )
         relaxed = dict(zip(valid, recs, strict=True))
     records = []
     for i, (row, structure, error) in enumerate(zip(rows, structures, errors, strict=True)):
