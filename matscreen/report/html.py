@@ -50,6 +50,18 @@ PHYSICS_NOTE = (
     "Windows in V vs Li/Li+; reaction energies in eV/atom of the mixture (with H2O, with LiMn2O4)."
 )
 
+MD_COLUMNS_REPORT = [
+    "id", "formula", "md_status", "md_activation_energy_eV", "md_log10_sigma_300K",
+    "md_temperatures_K", "md_diffusivities_cm2_s", "log10_sigma", "bvse_barrier_3d", "md_error",
+]  # fmt: skip
+MD_NOTE = (
+    "Li transport from NVT molecular dynamics with the MLIP at the temperatures listed (relaxed "
+    "structure, cell of 40 or more atoms): tracer diffusivities (cm2/s), their Arrhenius "
+    "activation energy (eV) and the Nernst-Einstein conductivity extrapolated to 300 K "
+    "(log10 S/cm, Haven ratio 1), next to the surrogate's log10_sigma. Runs of a few ps give "
+    "rough numbers; a run without Li hops is reported as such, not extrapolated."
+)
+
 SCORE_NOTE = {
     True: (
         "<b>log10_sigma</b> is the room-temperature Li conductivity (log10 S/cm) predicted by the "
@@ -158,6 +170,13 @@ def write_report(results: pd.DataFrame, cfg: WorkflowConfig, path: str | Path) -
             f"<h2>Physics checks ({len(checked)} candidates)</h2>",
             f"<p class='note'>{PHYSICS_NOTE}</p>",
             _table(checked[[c for c in PHYSICS_COLUMNS_REPORT if c in checked.columns]]),
+        ]
+    if "md_status" in results.columns and results["md_status"].notna().any():
+        ran = results[results["md_status"].notna()]
+        parts += [
+            f"<h2>Li transport by MLIP MD ({len(ran)} candidates)</h2>",
+            f"<p class='note'>{MD_NOTE}</p>",
+            _table(ran[[c for c in MD_COLUMNS_REPORT if c in ran.columns]]),
         ]
     if len(ok):
         x, y = ("log10_sigma", "cost_usd_per_kg")

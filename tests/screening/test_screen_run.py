@@ -172,3 +172,4 @@ def test_md_stage_runs_on_the_physics_survivors(tmp_path, client, monkeypatch):
     else:
         assert "no Li diffusion" in row["md_error"]
     assert len(row["md_diffusivities_cm2_s"].split(";")) == 2
+    assert "Li transport by MLIP MD (1 candidates)" in Path("out/report.html").read_text()
