@@ -49,8 +49,14 @@ import yaml
 WORKFLOW = Path(__file__).resolve().parents[1] / "workflows" / "design_halide_electrolytes.yaml"
 
 
-def _config(  # noqa: ANN202
-    seed: int, method: str, rounds: int, batch: int, bvse_max: float = 0.45, space: str = "workflow"
+def _config(  # noqa: ANN202, PLR0913
+    seed: int,
+    method: str,
+    rounds: int,
+    batch: int,
+    bvse_max: float = 0.45,
+    space: str = "workflow",
+    relax: bool = False,
 ):
     from matscreen.design.config import DesignConfig
     from matscreen.physics.references import HALIDE_TRIVALENT
@@ -93,7 +99,7 @@ def _config(  # noqa: ANN202
             "search": {"method": method, "population": 96, "steps": 60, "kappa": 0.5},
             "loop": {"rounds": rounds, "batch_size": batch, "exclude_known": True},
             "physics": {
-                "relax": False,
+                "relax": relax,
                 "bvse": True,
                 "bvse_resolution": 0.4,
                 "n_orderings": 10,
@@ -203,6 +209,11 @@ def main() -> None:
         help="li3mx6: trivalent Li3MX6 mixtures; workflow: the shipped design workflow's space",
     )
     ap.add_argument(
+        "--relax",
+        action="store_true",
+        help="relax each proposal with CHGNet (a round together) instead of a single point",
+    )
+    ap.add_argument(
         "--throughput-only", action="store_true", help="only the candidates/s measurement"
     )
     args = ap.parse_args()
@@ -223,7 +234,9 @@ def main() -> None:
     for method in ("gradient", "random"):
         label = "design" if method == "gradient" else "random"
         for seed in range(args.seeds):
-            cfg = _config(seed, method, args.rounds, args.batch, args.bvse_max, args.space)
+            cfg = _config(
+                seed, method, args.rounds, args.batch, args.bvse_max, args.space, args.relax
+            )
             if shared is None:
                 shared = MLIPPhysicsEvaluator(cfg.physics.model_dump(), cfg.family)
             t0 = time.perf_counter()

@@ -3,9 +3,10 @@
 :class:`MLIPPhysicsEvaluator` (the default evaluator of the loop) runs, per
 decoded structure, on a Dask worker:
 
-1. the MLIP energy (:mod:`matscreen.physics`): a relaxation
-   (:func:`~matscreen.physics.relax.relax_structure`, step-capped) when
-   ``physics.relax`` is true, otherwise a single point
+1. the MLIP energy (:mod:`matscreen.physics`): a relaxation when
+   ``physics.relax`` is true (step-capped; with CHGNet all of a round's
+   structures relax together in one task, :func:`relax_batch`, the same FIRE
+   per cell as one by one), otherwise a single point
    (:func:`~matscreen.physics.hull.static_energies`) of the decoded structure
    (prototype geometry with an ionic-radius volume guess; a cheap stand-in
    for the relaxation that gives an upper bound of the relaxed energy);
@@ -38,13 +39,44 @@ if TYPE_CHECKING:
 
 LOG = logging.getLogger(__name__)
 
-__all__ = ["MLIPPhysicsEvaluator", "check_structure"]
+__all__ = ["MLIPPhysicsEvaluator", "check_structure", "relax_batch"]
 
 
-def check_structure(structure_json: str, settings: dict[str, Any]) -> dict[str, Any]:
+def relax_batch(payloads: list[str], settings: dict[str, Any]) -> list[dict[str, Any]]:
+    """Relax structures (JSON) together with the workflow's MLIP (one Dask task).
+
+    Returns, per payload, ``structure`` (dict), ``energy_per_atom`` and
+    ``converged``, or ``error`` when that relaxation failed.
+    """
+    import torch
+    from pymatgen.core import Structure
+
+    from matscreen.physics.relax import relax_together
+
+    torch.set_num_threads(1)
+    structures = [Structure.from_dict(json.loads(p)) for p in payloads]
+    recs = relax_together(
+        structures, settings["calculator"], fmax=settings["fmax"], steps=settings["relax_steps"]
+    )
+    out = []
+    for rec in recs:
+        if rec.energy_per_atom is None or rec.structure is None:
+            out.append({"error": f"relaxation: {rec.error}"})
+        else:
+            out.append({
+                "structure": rec.structure.as_dict(), "energy_per_atom": rec.energy_per_atom,
+                "converged": bool(rec.converged),
+            })  # fmt: skip
+    return out
+
+
+def check_structure(
+    structure_json: str, settings: dict[str, Any], relaxed: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """MLIP energy, hull and BVSE barrier of one structure (runs on a Dask worker).
 
-    Never raises: a failure is ``{"status": "failed", "error": ...}``.
+    ``relaxed``: this structure's entry of :func:`relax_batch`, used instead of
+    relaxing it here. Never raises: a failure is ``{"status": "failed", "error": ...}``.
     """
     import time
 
@@ -66,7 +98,12 @@ def check_structure(structure_json: str, settings: dict[str, Any]) -> dict[str, 
         s = Structure.from_dict(json.loads(structure_json))
         calc = get_calculator(settings["calculator"])
         info = calculator_info(calc)
-        if settings["relax"]:
+        if settings["relax"] and relaxed is not None:
+            if "error" in relaxed:
+                raise RuntimeError(relaxed["error"])
+            s, energy = Structure.from_dict(relaxed["structure"]), relaxed["energy_per_atom"]
+            out["relax_converged"] = relaxed["converged"]
+        elif settings["relax"]:
             from matscreen.physics.relax import relax_structure
 
             rec = relax_structure(s, calc, fmax=settings["fmax"], steps=settings["relax_steps"])
@@ -129,15 +166,30 @@ class MLIPPhysicsEvaluator:
         todo = [r for r in records if r.status == "ok" and r.id not in self.cache]
         payloads = [json.dumps(r.structure.as_dict()) for r in todo]
         if todo:
+            relaxed: list[Any] = [None] * len(todo)
+            if self.settings["relax"] and self.settings["calculator"] == "chgnet" and len(todo) > 1:
+                relaxed = (
+                    client.submit(relax_batch, payloads, self.settings, pure=False).result()
+                    if client is not None
+                    else relax_batch(payloads, self.settings)
+                )
             if client is not None:
-                futures = client.map(check_structure, payloads, settings=self.settings, pure=False)
+                futures = client.map(
+                    check_structure, payloads, relaxed, settings=self.settings, pure=False
+                )
                 results = client.gather(futures, errors="skip")
                 if len(results) != len(todo):  # a lost worker: redo the missing ones here
-                    results = [f.result() if f.status == "finished" else
-                               check_structure(p, self.settings)
-                               for f, p in zip(futures, payloads, strict=True)]  # fmt: skip
+                    redo = zip(futures, payloads, relaxed, strict=True)
+                    settings = self.settings
+                    results = [
+                        f.result() if f.status == "finished" else check_structure(p, settings, x)
+                        for f, p, x in redo
+                    ]
             else:
-                results = [check_structure(p, self.settings) for p in payloads]
+                results = [
+                    check_structure(p, self.settings, x)
+                    for p, x in zip(payloads, relaxed, strict=True)
+                ]
             for r, res in zip(todo, results, strict=True):
                 self.cache[r.id] = res
         rows = []

@@ -1,0 +1,37 @@
+"""Design physics: a round relaxed together gives what relaxing one by one gives."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pymatgen.core import Lattice, Structure
+
+from matscreen.design.config import PhysicsSettings
+from matscreen.design.physics_checks import check_structure, relax_batch
+
+
+def _payload(anion: str, a: float) -> str:
+    s = Structure.from_spacegroup("Fm-3m", Lattice.cubic(a), ["Li", anion], [[0] * 3, [0.5] * 3])
+    return json.dumps(s.get_primitive_structure().as_dict())
+
+
+def test_round_relaxed_together_matches_one_by_one() -> None:
+    settings = PhysicsSettings(relax=True, bvse=False, relax_steps=60, fmax=0.05).model_dump()
+    payloads = [_payload("Cl", 5.0), _payload("Br", 5.7)]
+    together = relax_batch(payloads, settings)
+    assert all("error" not in r for r in together)
+    for p, pre in zip(payloads, together, strict=True):
+        a = check_structure(p, settings, pre)
+        b = check_structure(p, settings)
+        assert a["status"] == b["status"] == "ok", (a.get("error"), b.get("error"))
+        assert a["energy_method"] == "relax"
+        assert a["energy_per_atom"] == pytest.approx(b["energy_per_atom"], abs=1e-4)
+        assert a["e_above_hull"] == pytest.approx(b["e_above_hull"], abs=1e-4)
+        assert a["relax_converged"] == b["relax_converged"]
+
+
+def test_failed_relaxation_in_a_batch_is_a_failed_row() -> None:
+    settings = PhysicsSettings(relax=True, bvse=False).model_dump()
+    out = check_structure(_payload("Cl", 5.0), settings, {"error": "relaxation: exploding"})
+    assert out["status"] == "failed" and "exploding" in out["error"]
