@@ -317,7 +317,7 @@ def relax_speed_benchmark(
     ``n / n_serial``-th of them is relaxed one by one (the rate per relaxation does not
     depend on how many are run serially, and serial runs are what costs time).
     """
-    from matscreen.physics.calculators import get_calculator, load_chgnet
+    from matscreen.physics.calculators import get_calculator
     from matscreen.physics.references import load_mp_entries
     from matscreen.physics.relax import batched_relax, relax_many
 
@@ -335,7 +335,9 @@ def relax_speed_benchmark(
     n_serial = min(n_serial or n, n)
     serial_idx = list(range(0, n, n // n_serial))[:n_serial]
     calc = get_calculator("chgnet", device=device)
-    model = load_chgnet("0.3.0").to(device)
+    model = calc.model  # the registry's copy on that device (the shared CPU model stays put)
+    if next(model.parameters()).device.type != device.split(":")[0]:
+        raise RuntimeError(f"CHGNet is not on {device}")
     # warm up both paths (CUDA context, kernels, graph-worker processes) outside the timings
     relax_many(structures[:1], calc, fmax=0.05, steps=2)
     for gw in graph_workers:

@@ -166,13 +166,7 @@ class MLIPPhysicsEvaluator:
         todo = [r for r in records if r.status == "ok" and r.id not in self.cache]
         payloads = [json.dumps(r.structure.as_dict()) for r in todo]
         if todo:
-            relaxed: list[Any] = [None] * len(todo)
-            if self.settings["relax"] and self.settings["calculator"] == "chgnet" and len(todo) > 1:
-                relaxed = (
-                    client.submit(relax_batch, payloads, self.settings, pure=False).result()
-                    if client is not None
-                    else relax_batch(payloads, self.settings)
-                )
+            relaxed = self._relax_round(payloads, client)
             if client is not None:
                 futures = client.map(
                     check_structure, payloads, relaxed, settings=self.settings, pure=False
@@ -203,6 +197,39 @@ class MLIPPhysicsEvaluator:
         for col in model.columns:
             table[col] = model[col].to_numpy()
         return table
+
+    def _relax_round(self, payloads: list[str], client: Any) -> list[Any]:
+        """Relax a round's structures together, one batch per Dask worker (CHGNet only).
+
+        Returns per payload a :func:`relax_batch` entry, or None where
+        :func:`check_structure` should relax it itself (other MLIPs, single points,
+        a batch whose task failed).
+        """
+        none: list[Any] = [None] * len(payloads)
+        if not (self.settings["relax"] and self.settings["calculator"] == "chgnet"):
+            return none
+        n_workers = len(client.scheduler_info().get("workers", {})) if client is not None else 1
+        n_batches = max(1, min(n_workers, len(payloads) // 2))
+        if len(payloads) < 2:
+            return none
+        parts = [list(range(k, len(payloads), n_batches)) for k in range(n_batches)]
+        chunks = [[payloads[i] for i in idx] for idx in parts]
+        if client is not None:  # all batches in flight at once, one per worker
+            futures = [client.submit(relax_batch, c, self.settings, pure=False) for c in chunks]
+        out = list(none)
+        for k, idx in enumerate(parts):
+            try:
+                res = (
+                    futures[k].result()
+                    if client is not None
+                    else relax_batch(chunks[k], self.settings)
+                )
+            except Exception as exc:  # noqa: BLE001 - then each structure relaxes on its own
+                LOG.warning("batched relaxation of %d proposals failed: %s", len(idx), exc)
+                continue
+            for i, r in zip(idx, res, strict=True):
+                out[i] = r
+        return out
 
     def model_columns(self, records: list[CandidateRecord]) -> pd.DataFrame:
         """Return the columns of :meth:`evaluate` that come from models, not from physics.

@@ -93,7 +93,9 @@ def load_chgnet(model_name: str = "0.3.0"):  # noqa: ANN201 - lazy torch type
     Returns
     -------
     chgnet.model.CHGNet
-        The model on CPU, in eval mode.
+        The model on CPU, in eval mode. It is cached and shared: copy it
+        (``copy.deepcopy(model).to(device)``) rather than move it, or every
+        holder moves with it.
     """
     with _quiet(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -107,7 +109,11 @@ def load_chgnet(model_name: str = "0.3.0"):  # noqa: ANN201 - lazy torch type
 def _chgnet_calculator(device: str) -> Calculator:
     from matscreen.physics.chgnet_batch import chgnet_calculator
 
-    model = load_chgnet("0.3.0").to(device)
+    model = load_chgnet("0.3.0")  # cached and shared: never moved in place
+    if device != "cpu":
+        import copy
+
+        model = copy.deepcopy(model).to(device)
     calc = chgnet_calculator(model)
     from pymatgen.core import Element
 

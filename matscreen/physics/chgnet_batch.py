@@ -102,7 +102,8 @@ def crystal_graphs(model: Any, atoms_list: list, graph_workers: int = 0) -> list
         ASE ``Atoms`` with periodic cells.
     graph_workers
         Build the graphs in this many spawned processes when there are at least
-        two cells per process; 0 or 1 builds them here.
+        two cells per process; 0 or 1 builds them here, and so does a daemonic
+        process (a Dask worker), which cannot start processes.
 
     Returns
     -------
@@ -112,7 +113,10 @@ def crystal_graphs(model: Any, atoms_list: list, graph_workers: int = 0) -> list
     conv = model.graph_converter
     cutoffs = (conv.atom_graph_cutoff, conv.bond_graph_cutoff, conv.algorithm)
     cells = [(a.cell.array, a.numbers, a.get_scaled_positions(wrap=False)) for a in atoms_list]
-    if graph_workers <= 1 or len(cells) < 2 * graph_workers:
+    import multiprocessing
+
+    daemon = multiprocessing.current_process().daemon  # Dask workers cannot have children
+    if graph_workers <= 1 or len(cells) < 2 * graph_workers or daemon:
         return _graph_arrays(cutoffs, cells)
     pool = _graph_pool(graph_workers)
     chunks = [cells[k::graph_workers] for k in range(graph_workers)]
@@ -197,7 +201,7 @@ def batch_efs(model: Any, graphs: list[dict[str, Any]]) -> list[dict[str, np.nda
     strain = torch.zeros((n_batch, 3, 3), dtype=f32, device=device, requires_grad=True)
     eye = torch.eye(3, dtype=f32, device=device)
     lat = lattice @ (eye + strain)
-    volumes = torch.linalg.det(lat)
+    volumes = torch.linalg.det(lat).abs()  # signed, CHGNet flips left-handed cells' stress
     cart = torch.einsum("ni,nij->nj", frac, lat[atom_owner_t])
     neighbor = cart[atom_graph_t[:, 1]] + torch.einsum("ei,eij->ej", image, lat[edge_owner_t])
     vectors = cart[atom_graph_t[:, 0]] - neighbor

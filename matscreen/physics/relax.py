@@ -348,7 +348,8 @@ def relax_together(
 
     The batched path (:func:`batched_relax`) runs the same FIRE per cell as
     :func:`relax_structure`; it pays off from a few cells on a CPU and more so on
-    a GPU.
+    a GPU. If it raises (a cell that breaks the batch, GPU memory), the cells are
+    relaxed one by one, where each failure is that cell's record.
 
     Parameters
     ----------
@@ -366,7 +367,12 @@ def relax_together(
     calc = get_calculator(calculator, device=device) if isinstance(calculator, str) else calculator
     model = getattr(calc, "model", None)
     if calculator_info(calc).name == "chgnet" and model is not None and len(structures) > 1:
-        return batched_relax(structures, model, fmax=fmax, steps=steps, batch_size=len(structures))
+        try:
+            return batched_relax(
+                structures, model, fmax=fmax, steps=steps, batch_size=len(structures)
+            )
+        except Exception as exc:  # noqa: BLE001 - one bad cell must not fail the others
+            logger.warning("batched relaxation failed (%s); relaxing one by one", exc)
     return relax_many(structures, calc, fmax=fmax, steps=steps)
 
 
@@ -461,7 +467,7 @@ def _chgnet_batch_results(
     for a, p in zip(atoms_list, preds, strict=True):
         out.append(
             {
-                "energy": float(p["e"]) * len(a),
+                "energy": float(p["e"]) * (len(a) if model.is_intensive else 1),
                 "forces": np.asarray(p["f"], dtype=float),
                 "stress": full_3x3_to_voigt_6_stress(np.asarray(p["s"], dtype=float) * GPa),
             }
@@ -503,8 +509,9 @@ def batched_relax(
         ``"cpu"`` or ``"cuda"``: where a model loaded here runs (a given model stays put).
     graph_workers
         Processes that build the crystal graphs of each step (the CPU share of a
-        GPU step); 0 builds them here. None: 0 on CPU (the cores run the model),
-        ``min(8, cores - 1)`` when the model is on a GPU.
+        GPU step); 0 builds them here. None: 0 on CPU (the cores run the model)
+        and inside daemonic processes such as Dask workers, ``min(8, cores - 1)``
+        when the model is on a GPU.
 
     Returns
     -------
@@ -519,10 +526,13 @@ def batched_relax(
     if model is None:  # the registry's cached CHGNet 0.3.0 on that device
         model = get_calculator("chgnet", device=device).model
     if graph_workers is None:
+        import multiprocessing
         import os
 
         on_gpu = next(model.parameters()).device.type != "cpu"
-        graph_workers = min(8, (os.cpu_count() or 1) - 1) if on_gpu else 0
+        # a daemonic process (a Dask worker) cannot start the worker processes
+        daemon = multiprocessing.current_process().daemon
+        graph_workers = min(8, (os.cpu_count() or 1) - 1) if on_gpu and not daemon else 0
     calc = get_calculator("chgnet")
     info = calculator_info(calc)
     base = dict(

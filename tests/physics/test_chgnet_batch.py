@@ -70,3 +70,32 @@ def test_batch_efs_on_cuda_matches_cpu(model) -> None:  # noqa: ANN001
     for a, b in zip(cpu, gpu, strict=True):
         assert b["e"] == pytest.approx(a["e"], abs=1e-4)
         np.testing.assert_allclose(b["f"], a["f"], atol=1e-3)
+
+
+def test_inside_a_daemonic_process_graphs_are_built_in_place(model, monkeypatch) -> None:  # noqa: ANN001
+    """Dask workers are daemonic and cannot start the graph-worker processes."""
+    import multiprocessing
+    from types import SimpleNamespace
+
+    from matscreen.physics import chgnet_batch
+
+    monkeypatch.setattr(multiprocessing, "current_process", lambda: SimpleNamespace(daemon=True))
+
+    def no_pool(n: int) -> None:
+        raise AssertionError("daemonic processes are not allowed to have children")
+
+    monkeypatch.setattr(chgnet_batch, "_graph_pool", no_pool)
+    atoms = [AseAtomsAdaptor.get_atoms(s) for s in _cells() * 2]
+    assert len(crystal_graphs(model, atoms, graph_workers=2)) == len(atoms)
+
+
+def test_a_device_copy_leaves_the_shared_cpu_model_in_place() -> None:
+    """The registry copies CHGNet per device; the cached CPU model never moves."""
+    from matscreen.physics.calculators import get_calculator
+
+    cpu = get_calculator("chgnet")
+    other = get_calculator("chgnet", device="meta")  # any non-CPU device, no GPU needed
+    assert other.model is not cpu.model
+    assert next(other.model.parameters()).device.type == "meta"
+    assert next(cpu.model.parameters()).device.type == "cpu"
+    assert next(load_chgnet("0.3.0").parameters()).device.type == "cpu"

@@ -168,3 +168,15 @@ def test_frechet_cell_matches_ase_filter() -> None:
         ours.step(dr)
         np.testing.assert_allclose(b.cell.array, a.cell.array, atol=1e-10)
         np.testing.assert_allclose(b.positions, a.positions, atol=1e-10)
+
+
+def test_relax_together_falls_back_to_one_by_one(licl: Structure, monkeypatch) -> None:  # noqa: ANN001
+    from matscreen.physics import relax
+
+    def broken(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise RuntimeError("CUDA out of memory")
+
+    monkeypatch.setattr(relax, "batched_relax", broken)
+    recs = relax.relax_together([licl, licl.copy()], "chgnet", steps=5)
+    assert len(recs) == 2 and all(r.status in ("ok", "failed") for r in recs)
+    assert all(r.energy_per_atom is not None for r in recs)
