@@ -135,7 +135,9 @@ def _cat(arrays: list[dict[str, Any]], key: str, width: int, dtype: Any, device:
     return torch.from_numpy(np.concatenate(parts).astype(dtype, copy=False)).to(device)
 
 
-def batch_efs(model: Any, graphs: list[dict[str, Any]]) -> list[dict[str, np.ndarray | float]]:
+def batch_efs(
+    model: Any, graphs: list[dict[str, Any]], *, forces: bool = True
+) -> list[dict[str, np.ndarray | float]]:
     """Energy, forces and stress of many crystals in one vectorised CHGNet pass.
 
     Parameters
@@ -144,12 +146,15 @@ def batch_efs(model: Any, graphs: list[dict[str, Any]]) -> list[dict[str, np.nda
         A ``chgnet.model.CHGNet`` in eval mode, on any device.
     graphs
         From :func:`crystal_graphs`.
+    forces
+        False: energies only, without building the autograd graph (single points).
 
     Returns
     -------
     list[dict]
-        Per crystal: ``e`` (eV/atom, as CHGNet reports it), ``f`` (eV/A,
-        ``(n_atoms, 3)``), ``s`` (GPa, ``(3, 3)``; CHGNet's sign convention).
+        Per crystal: ``e`` (eV/atom, as CHGNet reports it) and, with ``forces``,
+        ``f`` (eV/A, ``(n_atoms, 3)``) and ``s`` (GPa, ``(3, 3)``; CHGNet's sign
+        convention).
     """
     import torch
     from chgnet.model.model import BatchedGraph
@@ -198,59 +203,61 @@ def batch_efs(model: Any, graphs: list[dict[str, Any]]) -> list[dict[str, np.nda
     atom_owner_t, edge_owner_t = t(atom_owner), t(edge_owner)
     atom_graph_t, u2d_t, ang_t = t(atom_graph), t(u2d), t(ang)
 
-    strain = torch.zeros((n_batch, 3, 3), dtype=f32, device=device, requires_grad=True)
-    eye = torch.eye(3, dtype=f32, device=device)
-    lat = lattice @ (eye + strain)
-    volumes = torch.linalg.det(lat).abs()  # signed, CHGNet flips left-handed cells' stress
-    cart = torch.einsum("ni,nij->nj", frac, lat[atom_owner_t])
-    neighbor = cart[atom_graph_t[:, 1]] + torch.einsum("ei,eij->ej", image, lat[edge_owner_t])
-    vectors = cart[atom_graph_t[:, 0]] - neighbor
-    lengths = torch.norm(vectors, dim=1)
-    vectors = vectors / lengths[:, None]
-    und_lengths = torch.index_select(lengths, 0, u2d_t)
-    enc = model.bond_basis_expansion
-    bond_ag = enc.rbf_expansion_ag(und_lengths)
-    bond_bg = enc.rbf_expansion_bg(und_lengths)
-    if len(ang):
-        angle_bases = model.angle_basis_expansion(vectors[ang_t[:, 2]], vectors[ang_t[:, 4]])
-        bond_graph = ang_t[:, [0, 1, 3]].to(torch.int32)
-    else:
-        angle_bases = torch.tensor([], device=device)
-        bond_graph = torch.tensor([], device=device)
+    with torch.set_grad_enabled(forces):  # no autograd graph for energies only
+        strain = torch.zeros((n_batch, 3, 3), dtype=f32, device=device, requires_grad=forces)
+        eye = torch.eye(3, dtype=f32, device=device)
+        lat = lattice @ (eye + strain)
+        volumes = torch.linalg.det(lat).abs()  # signed, CHGNet flips left-handed cells' stress
+        cart = torch.einsum("ni,nij->nj", frac, lat[atom_owner_t])
+        neighbor = cart[atom_graph_t[:, 1]] + torch.einsum("ei,eij->ej", image, lat[edge_owner_t])
+        vectors = cart[atom_graph_t[:, 0]] - neighbor
+        lengths = torch.norm(vectors, dim=1)
+        vectors = vectors / lengths[:, None]
+        und_lengths = torch.index_select(lengths, 0, u2d_t)
+        enc = model.bond_basis_expansion
+        bond_ag = enc.rbf_expansion_ag(und_lengths)
+        bond_bg = enc.rbf_expansion_bg(und_lengths)
+        if len(ang):
+            angle_bases = model.angle_basis_expansion(vectors[ang_t[:, 2]], vectors[ang_t[:, 4]])
+            bond_graph = ang_t[:, [0, 1, 3]].to(torch.int32)
+        else:
+            angle_bases = torch.tensor([], device=device)
+            bond_graph = torch.tensor([], device=device)
 
-    batched = BatchedGraph(
-        atomic_numbers=z.to(torch.int32),
-        bond_bases_ag=bond_ag,
-        bond_bases_bg=bond_bg,
-        angle_bases=angle_bases,
-        batched_atom_graph=atom_graph_t.to(torch.int32),
-        batched_bond_graph=bond_graph,
-        atom_owners=atom_owner_t.to(torch.int32),
-        directed2undirected=t(d2u).to(torch.int32),
-        atom_positions=[cart],
-        strains=[strain],
-        volumes=volumes.detach(),
-    )
-    pred = model._compute(batched, compute_force=False, compute_stress=False)  # noqa: SLF001
-    energy = pred["e"]  # per atom if the model is intensive, as predict_graph reports it
-    counts = torch.from_numpy(n_atoms).to(device=device, dtype=f32)
-    comp = model.composition_model
-    if comp is not None:
-        feas = torch.zeros((n_batch, comp.max_num_elements), dtype=f32, device=device)
-        feas.index_put_((atom_owner_t, z - 1), torch.ones_like(z, dtype=f32), accumulate=True)
-        if comp.is_intensive:
-            feas = feas / counts[:, None]
-        energy = energy + comp._get_energy(feas)  # noqa: SLF001
+        batched = BatchedGraph(
+            atomic_numbers=z.to(torch.int32),
+            bond_bases_ag=bond_ag,
+            bond_bases_bg=bond_bg,
+            angle_bases=angle_bases,
+            batched_atom_graph=atom_graph_t.to(torch.int32),
+            batched_bond_graph=bond_graph,
+            atom_owners=atom_owner_t.to(torch.int32),
+            directed2undirected=t(d2u).to(torch.int32),
+            atom_positions=[cart],
+            strains=[strain],
+            volumes=volumes.detach(),
+        )
+        pred = model._compute(batched, compute_force=False, compute_stress=False)  # noqa: SLF001
+        energy = pred["e"]  # per atom if the model is intensive, as predict_graph reports it
+        counts = torch.from_numpy(n_atoms).to(device=device, dtype=f32)
+        comp = model.composition_model
+        if comp is not None:
+            feas = torch.zeros((n_batch, comp.max_num_elements), dtype=f32, device=device)
+            feas.index_put_((atom_owner_t, z - 1), torch.ones_like(z, dtype=f32), accumulate=True)
+            if comp.is_intensive:
+                feas = feas / counts[:, None]
+            energy = energy + comp._get_energy(feas)  # noqa: SLF001
+    if not forces:
+        return [{"e": float(v)} for v in energy.detach().cpu().numpy()]
     total = energy * counts if model.is_intensive else energy
     g_cart, g_strain = torch.autograd.grad(total.sum(), [cart, strain])
     stress = g_strain / volumes.detach()[:, None, None] * EV_A3_TO_GPA
     e = energy.detach().cpu().numpy()
-    forces = (-g_cart).detach().cpu().numpy()
+    f_all = (-g_cart).detach().cpu().numpy()
     s = stress.detach().cpu().numpy()
     bounds = np.concatenate([[0], np.cumsum(n_atoms)])
     return [
-        {"e": float(e[k]), "f": forces[bounds[k] : bounds[k + 1]], "s": s[k]}
-        for k in range(n_batch)
+        {"e": float(e[k]), "f": f_all[bounds[k] : bounds[k + 1]], "s": s[k]} for k in range(n_batch)
     ]
 
 

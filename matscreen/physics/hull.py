@@ -660,9 +660,10 @@ def static_energies(
 ) -> list[float]:
     """Return single-point energies per atom (eV/atom) of structures as given.
 
-    CHGNet runs batched through ``predict_structure``; other calculators one
-    by one. With ``keys`` the results are cached on disk per calculator and
-    version (``<cache_dir>/static_<name>.json``), so reruns are free.
+    CHGNet runs batched through the vectorised pass of
+    :mod:`matscreen.physics.chgnet_batch`; other calculators one by one. With
+    ``keys`` the results are cached on disk per calculator and version
+    (``<cache_dir>/static_<name>.json``), so reruns are free.
     """
     import json
 
@@ -686,14 +687,17 @@ def static_energies(
     if missing:
         t0 = time.perf_counter()
         todo = [structures[i] for i in missing]
-        if info.name == "chgnet":
-            model = calc.model
-            preds = model.predict_structure(todo, task="e", batch_size=batch_size)
-            preds = [preds] if isinstance(preds, dict) else preds
-            values = [float(p["e"]) for p in preds]
-        else:
-            from pymatgen.io.ase import AseAtomsAdaptor
+        from pymatgen.io.ase import AseAtomsAdaptor
 
+        if info.name == "chgnet":  # vectorised CHGNet pass, energies only
+            from matscreen.physics.chgnet_batch import batch_efs, crystal_graphs
+
+            model, values = calc.model, []
+            for k in range(0, len(todo), batch_size):
+                atoms = [AseAtomsAdaptor.get_atoms(s) for s in todo[k : k + batch_size]]
+                preds = batch_efs(model, crystal_graphs(model, atoms), forces=False)
+                values += [float(p["e"]) for p in preds]
+        else:
             values = []
             for s in todo:
                 atoms = AseAtomsAdaptor.get_atoms(s)

@@ -99,3 +99,14 @@ def test_a_device_copy_leaves_the_shared_cpu_model_in_place() -> None:
     assert next(other.model.parameters()).device.type == "meta"
     assert next(cpu.model.parameters()).device.type == "cpu"
     assert next(load_chgnet("0.3.0").parameters()).device.type == "cpu"
+
+
+def test_energies_only_match_predict_structure(model) -> None:  # noqa: ANN001
+    cells = _cells()
+    ref = model.predict_structure(cells, task="e", batch_size=len(cells))
+    new = batch_efs(
+        model, crystal_graphs(model, [AseAtomsAdaptor.get_atoms(s) for s in cells]), forces=False
+    )
+    assert [set(n) for n in new] == [{"e"}] * len(cells)
+    for r, n in zip(ref, new, strict=True):
+        assert n["e"] == pytest.approx(float(r["e"]), abs=1e-5)
