@@ -193,12 +193,14 @@ def get_calculator(name: str | MLIP = DEFAULT_CALCULATOR, device: str = "cpu") -
     return _cached_calculator(key, device)
 
 
-def resolve_calculator(calculator: Calculator | str | MLIP | None) -> Calculator:
-    """Return ``calculator`` itself, or the named/default registry calculator."""
+def resolve_calculator(
+    calculator: Calculator | str | MLIP | None, device: str = "cpu"
+) -> Calculator:
+    """Return ``calculator`` itself, or the named/default registry calculator on ``device``."""
     if calculator is None:
-        return get_calculator(DEFAULT_CALCULATOR)
+        return get_calculator(DEFAULT_CALCULATOR, device=device)
     if isinstance(calculator, str | MLIP):
-        return get_calculator(calculator)
+        return get_calculator(calculator, device=device)
     return calculator
 
 

@@ -261,6 +261,35 @@ def batch_efs(
     ]
 
 
+def ase_results(
+    model: Any, atoms_list: list, batch_size: int = 64, graph_workers: int = 0
+) -> list[dict[str, Any]]:
+    """ASE calculator results of many cells through :func:`batch_efs`, in batches.
+
+    Returns, per cell, ``energy`` (eV/cell), ``free_energy``, ``forces`` (eV/A) and
+    ``stress`` (Voigt, eV/A^3, ASE convention).
+    """
+    from ase.stress import full_3x3_to_voigt_6_stress
+    from ase.units import GPa
+
+    graphs = crystal_graphs(model, atoms_list, graph_workers)
+    preds: list[dict] = []
+    for start in range(0, len(graphs), batch_size):
+        preds.extend(batch_efs(model, graphs[start : start + batch_size]))
+    out = []
+    for atoms, pred in zip(atoms_list, preds, strict=True):
+        energy = float(pred["e"]) * (len(atoms) if model.is_intensive else 1)
+        out.append(
+            {
+                "energy": energy,
+                "free_energy": energy,
+                "forces": np.asarray(pred["f"], dtype=float),
+                "stress": full_3x3_to_voigt_6_stress(np.asarray(pred["s"], dtype=float) * GPa),
+            }
+        )
+    return out
+
+
 def chgnet_calculator(model: Any) -> Any:
     """Return an ASE calculator running ``model`` through :func:`batch_efs` (one cell a call).
 
@@ -280,8 +309,6 @@ def chgnet_calculator(model: Any) -> Any:
         the model is its ``model`` attribute.
     """
     from ase.calculators.calculator import Calculator, all_changes
-    from ase.stress import full_3x3_to_voigt_6_stress
-    from ase.units import GPa
 
     class CHGNetBatchCalculator(Calculator):
         implemented_properties = ["energy", "free_energy", "forces", "stress"]  # noqa: RUF012
@@ -297,14 +324,6 @@ def chgnet_calculator(model: Any) -> Any:
             system_changes: Any = all_changes,
         ) -> None:
             super().calculate(atoms, properties, system_changes)
-            pred = batch_efs(self.model, crystal_graphs(self.model, [self.atoms]))[0]
-            n = len(self.atoms)
-            energy = float(pred["e"]) * (n if self.model.is_intensive else 1)
-            self.results = {
-                "energy": energy,
-                "free_energy": energy,
-                "forces": np.asarray(pred["f"], dtype=float),
-                "stress": full_3x3_to_voigt_6_stress(np.asarray(pred["s"], dtype=float) * GPa),
-            }
+            self.results = ase_results(self.model, [self.atoms])[0]
 
     return CHGNetBatchCalculator()

@@ -127,10 +127,10 @@ def md_diffusivity(
     from pymatgen.analysis.diffusion.analyzer import DiffusionAnalyzer
     from pymatgen.io.ase import AseAtomsAdaptor
 
-    from matscreen.physics.calculators import calculator_info, get_calculator
+    from matscreen.physics.calculators import calculator_info, resolve_calculator
     from matscreen.physics.relax import MAX_ABS_ENERGY_PER_ATOM, precheck_structure
 
-    calc = get_calculator(calculator, device=device) if isinstance(calculator, str) else calculator
+    calc = resolve_calculator(calculator, device=device)
     info = calculator_info(calc)
     cell = _supercell(structure, min_atoms)
     base = dict(

@@ -362,9 +362,7 @@ def relax_together(
     device
         Torch device of a registry MLIP.
     """
-    from matscreen.physics.calculators import get_calculator
-
-    calc = get_calculator(calculator, device=device) if isinstance(calculator, str) else calculator
+    calc = resolve_calculator(calculator, device=device)
     model = getattr(calc, "model", None)
     if calculator_info(calc).name == "chgnet" and model is not None and len(structures) > 1:
         try:
@@ -450,31 +448,6 @@ class FrechetCell:
         self.atoms.set_positions(ref_positions @ new_grad.T)
 
 
-def _chgnet_batch_results(
-    model: Any, atoms_list: list, batch_size: int, graph_workers: int = 0
-) -> list[dict]:
-    """Energy (eV/cell), forces (eV/A), stress (eV/A^3, Voigt) for many cells."""
-    from ase.stress import full_3x3_to_voigt_6_stress
-    from ase.units import GPa
-
-    from matscreen.physics.chgnet_batch import batch_efs, crystal_graphs
-
-    graphs = crystal_graphs(model, atoms_list, graph_workers)
-    preds: list[dict] = []
-    for start in range(0, len(graphs), batch_size):
-        preds.extend(batch_efs(model, graphs[start : start + batch_size]))
-    out = []
-    for a, p in zip(atoms_list, preds, strict=True):
-        out.append(
-            {
-                "energy": float(p["e"]) * (len(a) if model.is_intensive else 1),
-                "forces": np.asarray(p["f"], dtype=float),
-                "stress": full_3x3_to_voigt_6_stress(np.asarray(p["s"], dtype=float) * GPa),
-            }
-        )
-    return out
-
-
 def batched_relax(
     structures: Sequence[Any],
     model: Any = None,
@@ -522,6 +495,7 @@ def batched_relax(
     from pymatgen.io.ase import AseAtomsAdaptor
 
     from matscreen.physics.calculators import get_calculator
+    from matscreen.physics.chgnet_batch import ase_results
 
     if model is None:  # the registry's cached CHGNet 0.3.0 on that device
         model = get_calculator("chgnet", device=device).model
@@ -579,9 +553,7 @@ def batched_relax(
     for _step in range(steps + 1):
         if not active:
             break
-        results = _chgnet_batch_results(
-            model, [atoms_l[i] for i in active], batch_size, graph_workers
-        )
+        results = ase_results(model, [atoms_l[i] for i in active], batch_size, graph_workers)
         still = []
         for i, res in zip(active, results, strict=True):
             atoms = atoms_l[i]
