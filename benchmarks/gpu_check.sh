@@ -37,6 +37,6 @@ timeout 120 python3 -m pytest -q -p no:cacheprovider -o addopts="" -m gpu \
     tests/physics/test_chgnet_batch.py 2>&1 | tail -5 | tee "$OUT/gpu_tests.log"
 timeout 150 python3 benchmarks/design.py --throughput-only 2>&1 | tee "$OUT/design_throughput.log"
 timeout 330 python3 benchmarks/stability.py --relax-speed-only --device cuda --relax-n 64 \
-    --relax-serial-n 2 --graph-workers 0,8 --relax-rounds 1 2>&1 | tee "$OUT/relax_speed.log"
+    --relax-serial-n 2 --relax-rounds 1 2>&1 | tee "$OUT/relax_speed.log"
 echo "== headline =="
 grep -h "candidates_per_s\|batched_relax_speedup\|passed\|failed" "$OUT"/*.log

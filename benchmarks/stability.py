@@ -308,12 +308,11 @@ def relax_speed_benchmark(
     rounds: int = 2,
     device: str = "cpu",
     n_serial: int | None = None,
-    graph_workers: tuple[int, ...] = (0,),
 ) -> dict[str, float]:
     """Relaxations per second: CHGNet one-by-one (ASE FIRE) vs batched FIRE, same device.
 
     ``n`` rattled MP cells (6-16 atoms) are relaxed batched (one CHGNet pass over all
-    unconverged cells per step), once per ``graph_workers`` setting; every
+    unconverged cells per step); every
     ``n / n_serial``-th of them is relaxed one by one (the rate per relaxation does not
     depend on how many are run serially, and serial runs are what costs time).
     """
@@ -338,30 +337,23 @@ def relax_speed_benchmark(
     model = calc.model  # the registry's copy on that device (the shared CPU model stays put)
     if next(model.parameters()).device.type != device.split(":")[0]:
         raise RuntimeError(f"CHGNet is not on {device}")
-    # warm up both paths (CUDA context, kernels, graph-worker processes) outside the timings
+    # warm up both paths (CUDA context, kernels) outside the timings
     relax_many(structures[:1], calc, fmax=0.05, steps=2)
-    for gw in graph_workers:
-        batched_relax(structures[: max(2, 2 * gw)], model, steps=2, batch_size=n, graph_workers=gw)
+    batched_relax(structures[:2], model, steps=2, batch_size=n)
     # alternate the paths `rounds` times and keep the fastest of each: on shared
     # cores a neighbour's job can inflate any single timing several-fold
-    t_serial = float("inf")
-    t_batched = dict.fromkeys(graph_workers, float("inf"))
-    batched: dict[int, list] = {}
+    t_serial = t_batched = float("inf")
     for _ in range(rounds):
         t0 = time.perf_counter()
         serial = relax_many([structures[i] for i in serial_idx], calc, fmax=0.05, steps=steps)
         t_serial = min(t_serial, time.perf_counter() - t0)
-        for gw in graph_workers:
-            t0 = time.perf_counter()
-            batched[gw] = batched_relax(
-                structures, model, fmax=0.05, steps=steps, batch_size=n, graph_workers=gw
-            )
-            t_batched[gw] = min(t_batched[gw], time.perf_counter() - t0)
-    best = min(graph_workers, key=lambda g: t_batched[g])
+        t0 = time.perf_counter()
+        batched = batched_relax(structures, model, fmax=0.05, steps=steps, batch_size=n)
+        t_batched = min(t_batched, time.perf_counter() - t0)
     de = [
-        abs(a.energy_per_atom - batched[best][i].energy_per_atom)
+        abs(a.energy_per_atom - batched[i].energy_per_atom)
         for a, i in zip(serial, serial_idx, strict=True)
-        if a.energy_per_atom is not None and batched[best][i].energy_per_atom is not None
+        if a.energy_per_atom is not None and batched[i].energy_per_atom is not None
     ]
     serial_rate = n_serial / t_serial
     out = {
@@ -372,21 +364,12 @@ def relax_speed_benchmark(
         "serial_per_s": serial_rate,
         "serial_s": t_serial,
         "steps_serial": int(sum(r.steps for r in serial)),
-        "graph_workers": best,
-        "batched_per_s": n / t_batched[best],
-        "batched_s": t_batched[best],
-        "steps_batched": int(sum(r.steps for r in batched[best])),
-        "speedup": (n / t_batched[best]) / serial_rate,
+        "batched_per_s": n / t_batched,
+        "batched_s": t_batched,
+        "steps_batched": int(sum(r.steps for r in batched)),
+        "speedup": (n / t_batched) / serial_rate,
         "max_dE_meV": 1000 * max(de) if de else float("nan"),
         "rounds": rounds,
-        "per_workers": {
-            g: {
-                "s": t_batched[g],
-                "per_s": n / t_batched[g],
-                "speedup": n / t_batched[g] / serial_rate,
-            }
-            for g in graph_workers
-        },
     }
     return out
 
@@ -444,25 +427,21 @@ def _hull_section(calcs: list[str], args: argparse.Namespace) -> dict:
 
 def _relax_speed_section(args: argparse.Namespace) -> dict:
     """Section 2: relaxations per second, batched vs one by one, printed."""
-    workers = tuple(int(w) for w in args.graph_workers.split(","))
     print(f"\n== 2. Relaxation throughput (CHGNet, {args.device}, rattled MP cells) ==")
     sp = relax_speed_benchmark(
         n=args.relax_n,
         rounds=args.relax_rounds,
         device=args.device,
         n_serial=args.relax_serial_n,
-        graph_workers=workers,
     )
     print(
         f"one-by-one: {sp['serial_per_s']:.3f} relax/s ({sp['n_serial']} cells, "
         f"{sp['serial_s']:.1f} s, {sp['steps_serial']} steps); batched: "
         f"{sp['batched_per_s']:.3f} relax/s ({sp['n']} cells, {sp['batched_s']:.1f} s, "
-        f"{sp['steps_batched']} steps, {sp['graph_workers']} graph workers); "
+        f"{sp['steps_batched']} steps); "
         f"{sp['atoms']} atoms; best of {sp['rounds']} alternating rounds; max |dE| serial vs "
         f"batched {sp['max_dE_meV']:.2f} meV/atom"
     )
-    for g, r in sp["per_workers"].items():
-        print(f"  graph workers {g}: {r['s']:.1f} s, {r['per_s']:.3f} relax/s, x{r['speedup']:.2f}")
     return sp
 
 
@@ -486,9 +465,6 @@ def main() -> None:
     parser.add_argument("--relax-n", type=int, default=8, help="cells relaxed batched")
     parser.add_argument(
         "--relax-serial-n", type=int, default=None, help="of which relaxed one by one (all)"
-    )
-    parser.add_argument(
-        "--graph-workers", default="0", help="comma list of graph-worker counts to time"
     )
     parser.add_argument("--relax-rounds", type=int, default=2)
     parser.add_argument("--skip-voltage-cv", action="store_true", help="skip section 3")

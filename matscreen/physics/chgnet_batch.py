@@ -14,13 +14,17 @@ shape ``(B, 3, 3)``), runs CHGNet's own layers (``CHGNet._compute``) on it, and
 takes forces and stress from one first-order ``torch.autograd.grad``. Energies,
 forces and stresses equal ``predict_graph``'s to float32 rounding (tested).
 
-:func:`crystal_graphs` builds the CHGNet crystal graphs of ASE cells, optionally
-in worker processes (graph construction is the CPU share of a GPU step).
+:func:`build_batch_graph` builds the batch graph itself with tensor operations on
+the model's device: the same edges and angles as CHGNet's per-crystal converter,
+which on a GPU was the larger share of a batched relaxation step (64 cells: 730 ms
+of graph construction against 45 ms of model). :func:`crystal_graphs` keeps
+CHGNet's converter as the reference.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -41,7 +45,6 @@ _GRAPH_TENSORS = (
     "lattice",
 )
 _CONVERTERS: dict[tuple[float, float, str], Any] = {}
-_POOLS: dict[int, Any] = {}
 
 
 def _graph_converter(cutoffs: tuple[float, float, str]) -> Any:
@@ -62,11 +65,7 @@ def _graph_converter(cutoffs: tuple[float, float, str]) -> Any:
 def _graph_arrays(
     cutoffs: tuple[float, float, str], cells: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
 ) -> list[dict[str, Any]]:
-    """CHGNet crystal graphs of ``(lattice, Z, frac_coords)`` cells, as numpy arrays.
-
-    Runs here or in a graph worker process: numpy arrays pickle cheaply, torch
-    tensors do not.
-    """
+    """CHGNet crystal graphs of ``(lattice, Z, frac_coords)`` cells, as numpy arrays."""
     from pymatgen.core import Lattice, Structure
 
     converter = _graph_converter(cutoffs)
@@ -78,21 +77,10 @@ def _graph_arrays(
     return out
 
 
-def _graph_pool(n_workers: int) -> Any:
-    """Return a process pool for graph construction (spawned once per process and size)."""
-    if n_workers not in _POOLS:
-        import atexit
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
+def crystal_graphs(model: Any, atoms_list: list) -> list[dict[str, Any]]:
+    """CHGNet's own crystal graphs (``CrystalGraphConverter``) of ASE cells, as numpy arrays.
 
-        pool = ProcessPoolExecutor(n_workers, mp_context=multiprocessing.get_context("spawn"))
-        atexit.register(pool.shutdown)  # before interpreter teardown, not in a weakref callback
-        _POOLS[n_workers] = pool
-    return _POOLS[n_workers]
-
-
-def crystal_graphs(model: Any, atoms_list: list, graph_workers: int = 0) -> list[dict[str, Any]]:
-    """CHGNet crystal graphs (as numpy arrays) of ASE cells.
+    The reference for :func:`build_batch_graph`, and a second way into :func:`batch_efs`.
 
     Parameters
     ----------
@@ -100,10 +88,6 @@ def crystal_graphs(model: Any, atoms_list: list, graph_workers: int = 0) -> list
         A ``chgnet.model.CHGNet`` (its converter's cutoffs are used).
     atoms_list
         ASE ``Atoms`` with periodic cells.
-    graph_workers
-        Build the graphs in this many spawned processes when there are at least
-        two cells per process; 0 or 1 builds them here, and so does a daemonic
-        process (a Dask worker), which cannot start processes.
 
     Returns
     -------
@@ -113,19 +97,31 @@ def crystal_graphs(model: Any, atoms_list: list, graph_workers: int = 0) -> list
     conv = model.graph_converter
     cutoffs = (conv.atom_graph_cutoff, conv.bond_graph_cutoff, conv.algorithm)
     cells = [(a.cell.array, a.numbers, a.get_scaled_positions(wrap=False)) for a in atoms_list]
-    import multiprocessing
+    return _graph_arrays(cutoffs, cells)
 
-    daemon = multiprocessing.current_process().daemon  # Dask workers cannot have children
-    if graph_workers <= 1 or len(cells) < 2 * graph_workers or daemon:
-        return _graph_arrays(cutoffs, cells)
-    pool = _graph_pool(graph_workers)
-    chunks = [cells[k::graph_workers] for k in range(graph_workers)]
-    parts = list(pool.map(_graph_arrays, [cutoffs] * graph_workers, chunks))
-    arrays: list[dict[str, Any]] = [{}] * len(cells)
-    for k, part in enumerate(parts):
-        for j, arr in enumerate(part):
-            arrays[k + j * graph_workers] = arr
-    return arrays
+
+@dataclass
+class BatchGraph:
+    """The batched CHGNet graph of many crystals, as tensors on the model's device.
+
+    Atoms, directed edges (``atom_graph`` rows ``[center, neighbor]`` with the
+    neighbor's lattice ``image``), undirected edges (``u2d``: one directed edge each;
+    ``d2u``: each directed edge's undirected one) and angles (``angles`` rows
+    ``[center, undirected 1, directed 1, undirected 2, directed 2]``), all indexed
+    over the whole batch, as ``chgnet.graph.CrystalGraph`` defines them per crystal.
+    """
+
+    z: Any  # (N,) int64 atomic numbers
+    frac: Any  # (N, 3) float32 fractional coordinates
+    lattice: Any  # (B, 3, 3) float32, rows are lattice vectors
+    atom_graph: Any  # (E, 2) int64
+    image: Any  # (E, 3) float32
+    d2u: Any  # (E,) int64
+    u2d: Any  # (U,) int64
+    angles: Any  # (A, 5) int64
+    atom_owner: Any  # (N,) int64 crystal of each atom
+    edge_owner: Any  # (E,) int64 crystal of each directed edge
+    n_atoms: np.ndarray  # (B,) atoms per crystal
 
 
 def _cat(arrays: list[dict[str, Any]], key: str, width: int, dtype: Any, device: Any) -> Any:
@@ -135,31 +131,10 @@ def _cat(arrays: list[dict[str, Any]], key: str, width: int, dtype: Any, device:
     return torch.from_numpy(np.concatenate(parts).astype(dtype, copy=False)).to(device)
 
 
-def batch_efs(
-    model: Any, graphs: list[dict[str, Any]], *, forces: bool = True
-) -> list[dict[str, np.ndarray | float]]:
-    """Energy, forces and stress of many crystals in one vectorised CHGNet pass.
-
-    Parameters
-    ----------
-    model
-        A ``chgnet.model.CHGNet`` in eval mode, on any device.
-    graphs
-        From :func:`crystal_graphs`.
-    forces
-        False: energies only, without building the autograd graph (single points).
-
-    Returns
-    -------
-    list[dict]
-        Per crystal: ``e`` (eV/atom, as CHGNet reports it) and, with ``forces``,
-        ``f`` (eV/A, ``(n_atoms, 3)``) and ``s`` (GPa, ``(3, 3)``; CHGNet's sign
-        convention).
-    """
+def _stack_graphs(graphs: list[dict[str, Any]], device: Any) -> BatchGraph:
+    """Batch the per-crystal graphs of :func:`crystal_graphs` (offsets added)."""
     import torch
-    from chgnet.model.model import BatchedGraph
 
-    device = next(model.parameters()).device
     n_atoms = np.array([len(g["atomic_number"]) for g in graphs])
     edges = [np.asarray(g["atom_graph"]).reshape(-1, 2) for g in graphs]
     n_dir = np.array([len(e) for e in edges])
@@ -171,7 +146,6 @@ def batch_efs(
     und_off = np.concatenate([[0], np.cumsum(n_und)[:-1]])
     n_batch = len(graphs)
 
-    # integer bookkeeping (numpy, once per batch)
     atom_graph = np.concatenate(edges).astype(np.int64) + np.repeat(atom_off, n_dir)[:, None]
     d2u = np.concatenate([np.asarray(g["directed2undirected"]) for g in graphs]).astype(np.int64)
     d2u += np.repeat(und_off, n_dir)
@@ -188,51 +162,222 @@ def batch_efs(
         ],
         axis=1,
     )
-    ang += ang_off
-    atom_owner = np.repeat(np.arange(n_batch), n_atoms)
-    edge_owner = np.repeat(np.arange(n_batch), n_dir)
 
     def t(x: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(x).to(device)
 
-    f32 = torch.float32
-    z = _cat(graphs, "atomic_number", 0, np.int64, device)
-    frac = _cat(graphs, "atom_frac_coord", 3, np.float32, device)
-    image = _cat(graphs, "neighbor_image", 3, np.float32, device)
-    lattice = t(np.stack([np.asarray(g["lattice"], dtype=np.float32) for g in graphs]))
-    atom_owner_t, edge_owner_t = t(atom_owner), t(edge_owner)
-    atom_graph_t, u2d_t, ang_t = t(atom_graph), t(u2d), t(ang)
+    return BatchGraph(
+        z=_cat(graphs, "atomic_number", 0, np.int64, device),
+        frac=_cat(graphs, "atom_frac_coord", 3, np.float32, device),
+        lattice=t(np.stack([np.asarray(g["lattice"], dtype=np.float32) for g in graphs])),
+        atom_graph=t(atom_graph),
+        image=_cat(graphs, "neighbor_image", 3, np.float32, device),
+        d2u=t(d2u),
+        u2d=t(u2d),
+        angles=t(ang + ang_off),
+        atom_owner=t(np.repeat(np.arange(n_batch), n_atoms)),
+        edge_owner=t(np.repeat(np.arange(n_batch), n_dir)),
+        n_atoms=n_atoms,
+    )
 
+
+#: candidate (atom pair, image) triples screened at once by :func:`build_batch_graph`
+_MAX_CANDIDATES = 4_000_000
+
+
+def _pairs_within(
+    frac: Any, lattice: Any, n_atoms: Any, atom_off: Any, cutoff: float
+) -> tuple[Any, Any, Any, Any]:
+    """Atom pairs closer than ``cutoff`` over periodic images, one orientation each.
+
+    Every crystal's pairs ``(i, j, image)`` are enumerated over the images a
+    sphere of radius ``cutoff`` can reach (``ceil(cutoff / interplanar spacing)``
+    cells along each lattice vector, for coordinates wrapped into the cell), and
+    only the orientation with ``i < j`` (or ``i == j`` and the image
+    lexicographically positive) is kept, so the reverse edge need not be searched.
+
+    Returns
+    -------
+    tuple
+        Global atom indices ``i`` and ``j``, images (int64, ``(P, 3)``) and
+        distances (float64), for ``frac[j] + image - frac[i]`` in the lattice.
+    """
+    import torch
+
+    device = frac.device
+    reach = torch.ceil(cutoff * torch.linalg.inv(lattice).norm(dim=-2) - 1e-9).to(torch.int64)
+    width = 2 * reach + 1
+    n_img = width.prod(dim=1)
+    n_cand = n_img * n_atoms * n_atoms
+    out: list[tuple[Any, Any, Any, Any]] = []
+    cells = torch.arange(len(n_atoms), device=device)
+    # crystals in groups of at most _MAX_CANDIDATES candidates (one crystal may exceed it)
+    bounds = np.cumsum(n_cand.cpu().numpy())
+    group = torch.from_numpy(bounds // _MAX_CANDIDATES).to(device)
+    for g in torch.unique(group):
+        sel = cells[group == g]
+        counts = n_cand[sel]
+        owner = torch.repeat_interleave(sel, counts)
+        first = torch.cumsum(counts, 0) - counts
+        local = torch.arange(int(counts.sum()), device=device) - torch.repeat_interleave(
+            first, counts
+        )
+        n = n_atoms[owner]
+        n2 = n * n
+        img, rem = local // n2, local % n2
+        i, j = rem // n, rem % n
+        w, r = width[owner], reach[owner]
+        k3 = img % w[:, 2] - r[:, 2]
+        img = img // w[:, 2]
+        k2 = img % w[:, 1] - r[:, 1]
+        k1 = img // w[:, 1] - r[:, 0]
+        positive = (k1 > 0) | ((k1 == 0) & ((k2 > 0) | ((k2 == 0) & (k3 > 0))))
+        keep = (i < j) | ((i == j) & positive)
+        owner, i, j = owner[keep], i[keep] + atom_off[owner[keep]], j[keep]
+        j = j + atom_off[owner]
+        image = torch.stack([k1[keep], k2[keep], k3[keep]], dim=1)
+        delta = frac[j] - frac[i] + image
+        dist = torch.einsum("pi,pij->pj", delta, lattice[owner]).norm(dim=1)
+        close = (dist < cutoff) & (dist > 1e-8)
+        out.append((i[close], j[close], image[close], dist[close]))
+    return tuple(torch.cat(parts) for parts in zip(*out, strict=True))  # type: ignore[return-value]
+
+
+def build_batch_graph(model: Any, atoms_list: list) -> BatchGraph:
+    """CHGNet crystal graphs of many ASE cells, built by tensor operations on the model's device.
+
+    The same graph as ``chgnet.graph.CrystalGraphConverter`` (atom graph within the
+    model's atom cutoff, angles between bonds within its bond cutoff; isolated
+    atoms allowed), up to the order of edges, which CHGNet's sums do not see.
+    Coordinates are wrapped into the cell, which changes no vector between atoms.
+    On a GPU this replaces the per-crystal Python graph construction that
+    otherwise dominates a batched relaxation step
+    (``benchmarks/results/gpu_h200_2026-11-27b/prof_split.log``).
+
+    Parameters
+    ----------
+    model
+        A ``chgnet.model.CHGNet`` (its cutoffs and device are used).
+    atoms_list
+        ASE ``Atoms`` with periodic cells.
+
+    Returns
+    -------
+    BatchGraph
+    """
+    import torch
+
+    device = next(model.parameters()).device
+    conv = model.graph_converter
+    f64 = torch.float64
+    n_atoms = np.array([len(a) for a in atoms_list])
+    frac = np.concatenate([a.get_scaled_positions(wrap=False) for a in atoms_list])
+    frac = torch.from_numpy(frac - np.floor(frac)).to(device=device, dtype=f64)
+    lattice = torch.from_numpy(np.stack([a.cell.array for a in atoms_list])).to(device, f64)
+    counts = torch.from_numpy(n_atoms).to(device)
+    atom_off = torch.cumsum(counts, 0) - counts
+    i, j, image, dist = _pairs_within(frac, lattice, counts, atom_off, conv.atom_graph_cutoff)
+
+    # both orientations of every pair: undirected edge u is directed edges u and u + P
+    n_pairs = len(i)
+    und = torch.arange(n_pairs, device=device)
+    atom_graph = torch.cat([torch.stack([i, j], 1), torch.stack([j, i], 1)])
+    d2u = torch.cat([und, und])
+    atom_owner = torch.repeat_interleave(torch.arange(len(n_atoms), device=device), counts)
+
+    # angles: ordered pairs of distinct short directed edges around the same center
+    short = torch.nonzero(torch.cat([dist, dist]) < conv.bond_graph_cutoff).flatten()
+    center, order = torch.sort(atom_graph[short, 0], stable=True)
+    short = short[order]
+    per_center = torch.bincount(center, minlength=len(frac))
+    group_start = (torch.cumsum(per_center, 0) - per_center)[center]
+    position = torch.arange(len(short), device=device) - group_start
+    partners = per_center[center] - 1
+    first = torch.repeat_interleave(torch.arange(len(short), device=device), partners)
+    rank = torch.arange(len(first), device=device) - torch.repeat_interleave(
+        torch.cumsum(partners, 0) - partners, partners
+    )
+    second = group_start[first] + rank + (rank >= position[first]).to(rank.dtype)
+    d1, d2 = short[first], short[second]
+    angles = torch.stack([center[first], d2u[d1], d1, d2u[d2], d2], dim=1)
+
+    numbers = np.concatenate([a.numbers for a in atoms_list]).astype(np.int64)
+    return BatchGraph(
+        z=torch.from_numpy(numbers).to(device),
+        frac=frac.float(),
+        lattice=lattice.float(),
+        atom_graph=atom_graph,
+        image=torch.cat([image, -image]).float(),
+        d2u=d2u,
+        u2d=und,
+        angles=angles,
+        atom_owner=atom_owner,
+        edge_owner=atom_owner[atom_graph[:, 0]],
+        n_atoms=n_atoms,
+    )
+
+
+def batch_efs(
+    model: Any, graphs: list[dict[str, Any]] | BatchGraph, *, forces: bool = True
+) -> list[dict[str, np.ndarray | float]]:
+    """Energy, forces and stress of many crystals in one vectorised CHGNet pass.
+
+    Parameters
+    ----------
+    model
+        A ``chgnet.model.CHGNet`` in eval mode, on any device.
+    graphs
+        From :func:`build_batch_graph`, or CHGNet's own per-crystal graphs from
+        :func:`crystal_graphs`.
+    forces
+        False: energies only, without building the autograd graph (single points).
+
+    Returns
+    -------
+    list[dict]
+        Per crystal: ``e`` (eV/atom, as CHGNet reports it) and, with ``forces``,
+        ``f`` (eV/A, ``(n_atoms, 3)``) and ``s`` (GPa, ``(3, 3)``; CHGNet's sign
+        convention).
+    """
+    import torch
+    from chgnet.model.model import BatchedGraph
+
+    device = next(model.parameters()).device
+    g = graphs if isinstance(graphs, BatchGraph) else _stack_graphs(graphs, device)
+    n_atoms, n_batch = g.n_atoms, len(g.n_atoms)
+    f32 = torch.float32
     with torch.set_grad_enabled(forces):  # no autograd graph for energies only
         strain = torch.zeros((n_batch, 3, 3), dtype=f32, device=device, requires_grad=forces)
         eye = torch.eye(3, dtype=f32, device=device)
-        lat = lattice @ (eye + strain)
+        lat = g.lattice @ (eye + strain)
         volumes = torch.linalg.det(lat).abs()  # signed, CHGNet flips left-handed cells' stress
-        cart = torch.einsum("ni,nij->nj", frac, lat[atom_owner_t])
-        neighbor = cart[atom_graph_t[:, 1]] + torch.einsum("ei,eij->ej", image, lat[edge_owner_t])
-        vectors = cart[atom_graph_t[:, 0]] - neighbor
+        cart = torch.einsum("ni,nij->nj", g.frac, lat[g.atom_owner])
+        neighbor = cart[g.atom_graph[:, 1]] + torch.einsum("ei,eij->ej", g.image, lat[g.edge_owner])
+        vectors = cart[g.atom_graph[:, 0]] - neighbor
         lengths = torch.norm(vectors, dim=1)
         vectors = vectors / lengths[:, None]
-        und_lengths = torch.index_select(lengths, 0, u2d_t)
+        und_lengths = torch.index_select(lengths, 0, g.u2d)
         enc = model.bond_basis_expansion
         bond_ag = enc.rbf_expansion_ag(und_lengths)
         bond_bg = enc.rbf_expansion_bg(und_lengths)
-        if len(ang):
-            angle_bases = model.angle_basis_expansion(vectors[ang_t[:, 2]], vectors[ang_t[:, 4]])
-            bond_graph = ang_t[:, [0, 1, 3]].to(torch.int32)
+        if len(g.angles):
+            angle_bases = model.angle_basis_expansion(
+                vectors[g.angles[:, 2]], vectors[g.angles[:, 4]]
+            )
+            bond_graph = g.angles[:, [0, 1, 3]].to(torch.int32)
         else:
             angle_bases = torch.tensor([], device=device)
             bond_graph = torch.tensor([], device=device)
 
         batched = BatchedGraph(
-            atomic_numbers=z.to(torch.int32),
+            atomic_numbers=g.z.to(torch.int32),
             bond_bases_ag=bond_ag,
             bond_bases_bg=bond_bg,
             angle_bases=angle_bases,
-            batched_atom_graph=atom_graph_t.to(torch.int32),
+            batched_atom_graph=g.atom_graph.to(torch.int32),
             batched_bond_graph=bond_graph,
-            atom_owners=atom_owner_t.to(torch.int32),
-            directed2undirected=t(d2u).to(torch.int32),
+            atom_owners=g.atom_owner.to(torch.int32),
+            directed2undirected=g.d2u.to(torch.int32),
             atom_positions=[cart],
             strains=[strain],
             volumes=volumes.detach(),
@@ -243,7 +388,8 @@ def batch_efs(
         comp = model.composition_model
         if comp is not None:
             feas = torch.zeros((n_batch, comp.max_num_elements), dtype=f32, device=device)
-            feas.index_put_((atom_owner_t, z - 1), torch.ones_like(z, dtype=f32), accumulate=True)
+            z = g.z
+            feas.index_put_((g.atom_owner, z - 1), torch.ones_like(z, dtype=f32), accumulate=True)
             if comp.is_intensive:
                 feas = feas / counts[:, None]
             energy = energy + comp._get_energy(feas)  # noqa: SLF001
@@ -261,9 +407,7 @@ def batch_efs(
     ]
 
 
-def ase_results(
-    model: Any, atoms_list: list, batch_size: int = 64, graph_workers: int = 0
-) -> list[dict[str, Any]]:
+def ase_results(model: Any, atoms_list: list, batch_size: int = 64) -> list[dict[str, Any]]:
     """ASE calculator results of many cells through :func:`batch_efs`, in batches.
 
     Returns, per cell, ``energy`` (eV/cell), ``free_energy``, ``forces`` (eV/A) and
@@ -272,10 +416,10 @@ def ase_results(
     from ase.stress import full_3x3_to_voigt_6_stress
     from ase.units import GPa
 
-    graphs = crystal_graphs(model, atoms_list, graph_workers)
     preds: list[dict] = []
-    for start in range(0, len(graphs), batch_size):
-        preds.extend(batch_efs(model, graphs[start : start + batch_size]))
+    for start in range(0, len(atoms_list), batch_size):
+        chunk = atoms_list[start : start + batch_size]
+        preds.extend(batch_efs(model, build_batch_graph(model, chunk)))
     out = []
     for atoms, pred in zip(atoms_list, preds, strict=True):
         energy = float(pred["e"]) * (len(atoms) if model.is_intensive else 1)

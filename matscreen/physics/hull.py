@@ -690,12 +690,12 @@ def static_energies(
         from pymatgen.io.ase import AseAtomsAdaptor
 
         if info.name == "chgnet":  # vectorised CHGNet pass, energies only
-            from matscreen.physics.chgnet_batch import batch_efs, crystal_graphs
+            from matscreen.physics.chgnet_batch import batch_efs, build_batch_graph
 
             model, values = calc.model, []
             for k in range(0, len(todo), batch_size):
                 atoms = [AseAtomsAdaptor.get_atoms(s) for s in todo[k : k + batch_size]]
-                preds = batch_efs(model, crystal_graphs(model, atoms), forces=False)
+                preds = batch_efs(model, build_batch_graph(model, atoms), forces=False)
                 values += [float(p["e"]) for p in preds]
         else:
             values = []

@@ -454,16 +454,17 @@ def batched_relax(
     *,
     fmax: float = 0.05,
     steps: int = 300,
-    batch_size: int = 16,
+    batch_size: int = 64,
     relax_cell: bool = True,
     min_distance: float = 0.6,
     device: str = "cpu",
-    graph_workers: int | None = None,
 ) -> list[RelaxRecord]:
     """Relax many structures together with batched CHGNet evaluations.
 
-    At every step the unconverged structures are evaluated in one
-    ``CHGNet.predict_structure(list, batch_size=...)`` call; each structure
+    At every step the unconverged structures are evaluated together, ``batch_size``
+    at a time, by the vectorised CHGNet pass (:mod:`matscreen.physics.chgnet_batch`:
+    the batch graph built by tensor operations, one forward and one backward pass on
+    the model's device); each structure
     keeps its own FIRE state (velocity, time step, mixing) acting on the
     generalised coordinates of an ASE ``FrechetCellFilter``, so the update is
     the same as ASE's FIRE per structure (maxstep 0.2 A).
@@ -480,11 +481,6 @@ def batched_relax(
         Graphs per CHGNet forward pass.
     device
         ``"cpu"`` or ``"cuda"``: where a model loaded here runs (a given model stays put).
-    graph_workers
-        Processes that build the crystal graphs of each step (the CPU share of a
-        GPU step); 0 builds them here. None: 0 on CPU (the cores run the model)
-        and inside daemonic processes such as Dask workers, ``min(8, cores - 1)``
-        when the model is on a GPU.
 
     Returns
     -------
@@ -499,14 +495,6 @@ def batched_relax(
 
     if model is None:  # the registry's cached CHGNet 0.3.0 on that device
         model = get_calculator("chgnet", device=device).model
-    if graph_workers is None:
-        import multiprocessing
-        import os
-
-        on_gpu = next(model.parameters()).device.type != "cpu"
-        # a daemonic process (a Dask worker) cannot start the worker processes
-        daemon = multiprocessing.current_process().daemon
-        graph_workers = min(8, (os.cpu_count() or 1) - 1) if on_gpu and not daemon else 0
     calc = get_calculator("chgnet")
     info = calculator_info(calc)
     base = dict(
@@ -553,7 +541,7 @@ def batched_relax(
     for _step in range(steps + 1):
         if not active:
             break
-        results = ase_results(model, [atoms_l[i] for i in active], batch_size, graph_workers)
+        results = ase_results(model, [atoms_l[i] for i in active], batch_size)
         still = []
         for i, res in zip(active, results, strict=True):
             atoms = atoms_l[i]

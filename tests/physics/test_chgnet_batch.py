@@ -8,7 +8,7 @@ from pymatgen.core import Lattice, Structure
 from pymatgen.io.ase import AseAtomsAdaptor
 
 from matscreen.physics.calculators import load_chgnet
-from matscreen.physics.chgnet_batch import batch_efs, crystal_graphs
+from matscreen.physics.chgnet_batch import batch_efs, build_batch_graph, crystal_graphs
 
 
 @pytest.fixture(scope="module")
@@ -46,14 +46,51 @@ def test_batch_efs_matches_predict_structure(model) -> None:  # noqa: ANN001
     assert np.abs(new[0]["f"]).max() > 0.01  # perturbed cells: real forces were compared
 
 
-def test_graph_workers_give_the_same_graphs(model) -> None:  # noqa: ANN001
-    atoms = [AseAtomsAdaptor.get_atoms(s) for s in _cells() * 2]
-    here = crystal_graphs(model, atoms, graph_workers=0)
-    pooled = crystal_graphs(model, atoms, graph_workers=2)
-    for a, b in zip(here, pooled, strict=True):
-        assert a.keys() == b.keys()
-        for k in a:
-            np.testing.assert_array_equal(a[k], b[k])
+def _odd_cells() -> list:
+    """ASE cells that stress a neighbour search: skewed, unwrapped, one atom, isolated atom."""
+    from ase import Atoms
+    from ase.build import bulk
+
+    rng = np.random.default_rng(7)
+    out = [AseAtomsAdaptor.get_atoms(s) for s in _cells()]
+    skewed = out[0].copy()
+    skewed.set_cell(skewed.cell.array @ np.array([[1, 0.6, 0.3], [0, 1, 0.5], [0, 0, 1.0]]), True)
+    unwrapped = out[1].copy()
+    unwrapped.positions += rng.integers(-3, 4, (len(unwrapped), 1)) * unwrapped.cell.array[2]
+    li = bulk("Li", "bcc", a=3.44)  # one atom; every neighbour is its own image
+    isolated = Atoms("LiCl", positions=[[0, 0, 0], [2.3, 0, 0]], cell=[9, 9, 9], pbc=True)
+    lone = Atoms("Li", positions=[[1, 1, 1]], cell=[6.5, 7, 8], pbc=True)  # no neighbour at all
+    return [*out, skewed, unwrapped, li, isolated, lone]
+
+
+def test_tensor_graph_equals_chgnet_converter(model) -> None:  # noqa: ANN001
+    """build_batch_graph finds CHGNet's edges and angles, per crystal, and the same E, F, S."""
+    import torch
+
+    atoms = _odd_cells()
+    ref_graphs = crystal_graphs(model, atoms)
+    graph = build_batch_graph(model, atoms)
+    n = len(atoms)
+    edges = torch.bincount(graph.edge_owner, minlength=n).tolist()
+    angles = torch.bincount(graph.atom_owner[graph.angles[:, 0]], minlength=n).tolist()
+    assert edges == [len(g["atom_graph"]) for g in ref_graphs]
+    assert angles == [len(g["bond_graph"]) for g in ref_graphs]
+    assert edges[-1] == 0  # the lone atom
+    assert (edges[-2], angles[-2]) == (2, 0)  # isolated LiCl: one bond, no angle
+    # every undirected edge has two directed edges, reverse to each other
+    ag, d2u = graph.atom_graph, graph.d2u
+    assert torch.bincount(d2u).eq(2).all()
+    first = graph.u2d
+    other = torch.nonzero(d2u.unsqueeze(0) == torch.arange(len(first)).unsqueeze(1))[:, 1]
+    other = other.view(-1, 2).max(dim=1).values
+    assert torch.equal(ag[first].flip(1), ag[other])
+    assert torch.equal(graph.image[first], -graph.image[other])
+    ref = batch_efs(model, ref_graphs)
+    new = batch_efs(model, graph)
+    for r, x in zip(ref, new, strict=True):
+        assert x["e"] == pytest.approx(r["e"], abs=1e-5)
+        np.testing.assert_allclose(x["f"], r["f"], atol=1e-3)
+        np.testing.assert_allclose(x["s"], r["s"], atol=5e-3)
 
 
 @pytest.mark.gpu
@@ -64,29 +101,15 @@ def test_batch_efs_on_cuda_matches_cpu(model) -> None:  # noqa: ANN001
 
     if not torch.cuda.is_available():
         pytest.skip("needs CUDA")
-    graphs = crystal_graphs(model, [AseAtomsAdaptor.get_atoms(s) for s in _cells()])
-    cpu = batch_efs(model, graphs)
-    gpu = batch_efs(copy.deepcopy(model).to("cuda"), graphs)
+    atoms = _odd_cells()
+    on_gpu = copy.deepcopy(model).to("cuda")
+    graph = build_batch_graph(on_gpu, atoms)  # built on the GPU
+    assert graph.atom_graph.device.type == "cuda"
+    cpu = batch_efs(model, build_batch_graph(model, atoms))
+    gpu = batch_efs(on_gpu, graph)
     for a, b in zip(cpu, gpu, strict=True):
         assert b["e"] == pytest.approx(a["e"], abs=1e-4)
         np.testing.assert_allclose(b["f"], a["f"], atol=1e-3)
-
-
-def test_inside_a_daemonic_process_graphs_are_built_in_place(model, monkeypatch) -> None:  # noqa: ANN001
-    """Dask workers are daemonic and cannot start the graph-worker processes."""
-    import multiprocessing
-    from types import SimpleNamespace
-
-    from matscreen.physics import chgnet_batch
-
-    monkeypatch.setattr(multiprocessing, "current_process", lambda: SimpleNamespace(daemon=True))
-
-    def no_pool(n: int) -> None:
-        raise AssertionError("daemonic processes are not allowed to have children")
-
-    monkeypatch.setattr(chgnet_batch, "_graph_pool", no_pool)
-    atoms = [AseAtomsAdaptor.get_atoms(s) for s in _cells() * 2]
-    assert len(crystal_graphs(model, atoms, graph_workers=2)) == len(atoms)
 
 
 def test_a_device_copy_leaves_the_shared_cpu_model_in_place() -> None:
@@ -105,7 +128,7 @@ def test_energies_only_match_predict_structure(model) -> None:  # noqa: ANN001
     cells = _cells()
     ref = model.predict_structure(cells, task="e", batch_size=len(cells))
     new = batch_efs(
-        model, crystal_graphs(model, [AseAtomsAdaptor.get_atoms(s) for s in cells]), forces=False
+        model, build_batch_graph(model, [AseAtomsAdaptor.get_atoms(s) for s in cells]), forces=False
     )
     assert [set(n) for n in new] == [{"e"}] * len(cells)
     for r, n in zip(ref, new, strict=True):
