@@ -15,7 +15,8 @@ if [[ "${1:-}" == "--fetch-wheels" ]]; then
           --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64)
     for p in ase chgnet dill monty orjson palettable pydantic pydantic_core annotated-types \
              typing-inspection pymatgen pymatgen-core pymongo ruamel.yaml spglib uncertainties \
-             matminer; do
+             matminer pymatgen-analysis-diffusion matplotlib contourpy cycler fonttools kiwisolver \
+             pillow pyparsing; do
         v=$(python -m pip show "$p" 2>/dev/null | awk '/^Version:/{print $2}')
         python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
             --implementation cp "${plat[@]}" -d .whl "$p==$v"

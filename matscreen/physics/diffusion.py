@@ -8,8 +8,10 @@ extrapolation of the diffusivities to room temperature.
 
 Short runs on small cells give rough numbers (a factor of a few in D, ~0.05 eV in
 the activation energy), enough to tell a superionic conductor from an insulator.
-A run in which no Li hops (diffusivity not positive, or below ``min_diffusivity``)
-makes the Arrhenius estimate fail with that reason rather than extrapolate noise.
+A run in which no Li hops (diffusivity not positive, or below ``min_diffusivity``:
+at the lowest temperatures a few ps may see none) is left out of the Arrhenius fit
+and named in the record; with fewer than two temperatures left the estimate fails
+with that reason rather than extrapolate noise.
 The MLIP runs on ``device`` (``"cuda"`` when given a GPU).
 """
 
@@ -44,6 +46,9 @@ class MDRecord(BaseModel):
     conductivity_mS_cm: float | None = Field(
         None, description="Nernst-Einstein Li conductivity at this temperature, mS/cm."
     )
+    kinetic_temperature_K: float | None = Field(
+        None, description="Mean kinetic temperature over the stored frames, K (thermostat check)."
+    )
     calculator: str = Field(description="MLIP name and version.")
     wall_time_s: float = Field(0.0, description="Wall-clock time of the run, s.")
 
@@ -61,7 +66,10 @@ class TransportRecord(BaseModel):
         None, description="Extrapolated Nernst-Einstein conductivity at 300 K, S/cm."
     )
     log10_sigma_300K: float | None = Field(None, description="log10 of it.")
-    runs: list[MDRecord] = Field(default_factory=list, description="The MD runs used.")
+    runs: list[MDRecord] = Field(default_factory=list, description="The MD runs.")
+    temperatures_fitted_K: list[float] = Field(
+        default_factory=list, description="Temperatures in the Arrhenius fit (runs with hops)."
+    )
 
 
 def _supercell(structure: Structure, min_atoms: int) -> Structure:
@@ -124,7 +132,6 @@ def md_diffusivity(
     from ase import units
     from ase.md.langevin import Langevin
     from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
-    from pymatgen.analysis.diffusion.analyzer import DiffusionAnalyzer
     from pymatgen.io.ase import AseAtomsAdaptor
 
     from matscreen.physics.calculators import calculator_info, resolve_calculator
@@ -162,6 +169,7 @@ def md_diffusivity(
     n_eq = int(round(equilibration_ps * 1000 / timestep_fs))
     n_prod = int(round(time_ps * 1000 / timestep_fs))
     frames: list[Structure] = []
+    kinetic: list[float] = []
     try:
         dyn.run(n_eq)
         for _ in range(max(n_prod // sample_every, 2)):
@@ -170,13 +178,35 @@ def md_diffusivity(
             if not np.isfinite(e) or abs(e) > MAX_ABS_ENERGY_PER_ATOM:
                 raise RuntimeError(f"exploding energy {e:.3g} eV/atom")
             frames.append(AseAtomsAdaptor.get_structure(atoms))
+            kinetic.append(atoms.get_temperature())
+    except Exception as exc:  # noqa: BLE001 - a crashed run is a failed record
+        return MDRecord(
+            status="failed", error=f"MD: {type(exc).__name__}: {exc}",
+            wall_time_s=time.perf_counter() - t0, **base,
+        )  # fmt: skip
+    base["kinetic_temperature_K"] = float(np.mean(kinetic))
+    return _analyse(frames, temperature, timestep_fs, sample_every, base, t0)
+
+
+def _analyse(
+    frames: list[Structure],
+    temperature: float,
+    timestep_fs: float,
+    sample_every: int,
+    base: dict[str, Any],
+    t0: float,
+) -> MDRecord:
+    """Li diffusivity and Nernst-Einstein conductivity of one trajectory's frames."""
+    from pymatgen.analysis.diffusion.analyzer import DiffusionAnalyzer
+
+    try:
         # "max" smoothing averages over time origins but needs > 1 ps of frames
         long_run = len(frames) * sample_every * timestep_fs >= 2000.0
         da = DiffusionAnalyzer.from_structures(
             frames, "Li", temperature, time_step=timestep_fs, step_skip=sample_every,
             smoothed="max" if long_run else False, min_obs=min(30, len(frames)),
         )  # fmt: skip
-    except Exception as exc:  # noqa: BLE001 - a crashed run is a failed record
+    except Exception as exc:  # noqa: BLE001 - a failed analysis is a failed record
         return MDRecord(
             status="failed", error=f"MD: {type(exc).__name__}: {exc}",
             wall_time_s=time.perf_counter() - t0, **base,
@@ -190,6 +220,150 @@ def md_diffusivity(
         wall_time_s=time.perf_counter() - t0,
         **base,
     )
+
+
+def md_diffusivities_batched(
+    structure: Structure,
+    temperatures: Sequence[float],
+    calculator: Any = "chgnet",
+    *,
+    time_ps: float = 5.0,
+    equilibration_ps: float | None = None,
+    timestep_fs: float = 2.0,
+    sample_every: int = 5,
+    min_atoms: int = 40,
+    friction_per_fs: float = 0.02,
+    seed: int = 0,
+    device: str = "cpu",
+) -> list[MDRecord]:
+    """One NVT Langevin run per temperature, all advanced together by batched CHGNet passes.
+
+    Each temperature is a replica of the same supercell; every MD step evaluates
+    all replicas in one vectorised CHGNet pass
+    (:func:`~matscreen.physics.chgnet_batch.ase_results`), so on a GPU the
+    temperatures of an Arrhenius fit cost about as much as one.
+    The integrator is BAOAB Langevin (Leimkuhler and Matthews, 2013) with the
+    centre-of-mass velocity removed after each thermostat step; parameters and
+    records as in :func:`md_diffusivity`. A replica whose energy explodes is
+    dropped from the batch with a failed record; the others go on.
+
+    Parameters
+    ----------
+    structure, time_ps, equilibration_ps, timestep_fs, sample_every, min_atoms
+        As in :func:`md_diffusivity`.
+    friction_per_fs, seed, device
+        As in :func:`md_diffusivity` (replica ``k`` uses seed ``seed + k``).
+    temperatures
+        Thermostat temperatures, K.
+    calculator
+        A registry CHGNet: its name (placed on ``device``) or calculator.
+
+    Returns
+    -------
+    list[MDRecord]
+        One per temperature, in order.
+    """
+    from ase import units
+    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    from matscreen.physics.calculators import calculator_info, resolve_calculator
+    from matscreen.physics.chgnet_batch import ase_results
+    from matscreen.physics.relax import MAX_ABS_ENERGY_PER_ATOM, precheck_structure
+
+    calc = resolve_calculator(calculator, device=device)
+    info = calculator_info(calc)
+    if info.name != "chgnet" or not hasattr(calc, "model"):
+        raise ValueError(f"batched MD runs a registry CHGNet, not {info.name}")
+    model = calc.model
+    cell = _supercell(structure, min_atoms)
+    bases = [
+        dict(
+            formula=structure.composition.reduced_formula,
+            temperature_K=float(t),
+            n_atoms=len(cell),
+            calculator=f"{info.name}@{info.version}",
+        )
+        for t in temperatures
+    ]
+    t0 = time.perf_counter()
+    if "Li" not in {el.symbol for el in structure.composition}:
+        return [MDRecord(status="failed", error="no Li in the structure", **b) for b in bases]
+    reason = precheck_structure(cell, calc)
+    if reason:
+        return [MDRecord(status="failed", error=reason, **b) for b in bases]
+    replicas = []
+    for k, t in enumerate(temperatures):
+        atoms = AseAtomsAdaptor.get_atoms(cell)
+        MaxwellBoltzmannDistribution(atoms, temperature_K=t, rng=np.random.default_rng(seed + k))
+        Stationary(atoms)
+        replicas.append(atoms)
+    rngs = [np.random.default_rng(seed + 1000 + k) for k in range(len(replicas))]
+    mass = replicas[0].get_masses()[:, None]
+    dt = timestep_fs * units.fs
+    c1 = np.exp(-friction_per_fs / units.fs * dt)
+    kts = [units.kB * t for t in temperatures]
+    vel = [a.get_velocities() for a in replicas]
+    active = list(range(len(replicas)))
+    records: dict[int, MDRecord] = {}
+    frames: dict[int, list[Structure]] = {k: [] for k in active}
+    kinetic: dict[int, list[float]] = {k: [] for k in active}
+    kb_n = units.kB * (len(cell) - 1)  # 3(N - 1) degrees of freedom: no centre-of-mass motion
+    if equilibration_ps is None:
+        equilibration_ps = 0.2 * time_ps
+    n_eq = int(round(equilibration_ps * 1000 / timestep_fs))
+    n_samples = max(int(round(time_ps * 1000 / timestep_fs)) // sample_every, 2)
+
+    def forces(ids: list[int]) -> dict[int, np.ndarray]:
+        out = {}
+        for k, res in zip(ids, ase_results(model, [replicas[i] for i in ids]), strict=True):
+            e = res["energy"] / len(cell)
+            if not np.isfinite(e) or abs(e) > MAX_ABS_ENERGY_PER_ATOM:
+                records[k] = MDRecord(
+                    status="failed", error=f"MD: exploding energy {e:.3g} eV/atom",
+                    wall_time_s=time.perf_counter() - t0, **bases[k],
+                )  # fmt: skip
+                continue
+            out[k] = res["forces"]
+        return out
+
+    try:
+        f = forces(active)
+        for step in range(1, n_eq + n_samples * sample_every + 1):
+            active = [k for k in active if k in f]
+            if not active:
+                break
+            for k in active:  # B A O A: half kick, half drift, thermostat, half drift
+                atoms, v = replicas[k], vel[k]
+                v += 0.5 * dt * f[k] / mass
+                atoms.positions += 0.5 * dt * v
+                noise = rngs[k].standard_normal(v.shape)
+                v[:] = c1 * v + np.sqrt((1 - c1**2) * kts[k] / mass) * noise
+                v -= (mass * v).sum(axis=0) / mass.sum()  # no centre-of-mass drift
+                atoms.positions += 0.5 * dt * v
+            f = forces(active)
+            for k in active:
+                if k in f:  # the closing half kick (B)
+                    vel[k] += 0.5 * dt * f[k] / mass
+                    if step > n_eq and (step - n_eq) % sample_every == 0:
+                        frames[k].append(AseAtomsAdaptor.get_structure(replicas[k]))
+                        kinetic[k].append(float((mass * vel[k] ** 2).sum()) / (3 * kb_n))
+    except Exception as exc:  # noqa: BLE001 - a crashed batch fails its unfinished replicas
+        for k in active:
+            records.setdefault(
+                k,
+                MDRecord(
+                    status="failed", error=f"MD: {type(exc).__name__}: {exc}",
+                    wall_time_s=time.perf_counter() - t0, **bases[k],
+                ),
+            )  # fmt: skip
+    for k in range(len(replicas)):
+        if k not in records:
+            bases[k]["kinetic_temperature_K"] = float(np.mean(kinetic[k])) if kinetic[k] else None
+            records[k] = _analyse(
+                frames[k], temperatures[k], timestep_fs, sample_every, bases[k], t0
+            )
+    return [records[k] for k in range(len(replicas))]
 
 
 def arrhenius_estimate(
@@ -225,17 +399,25 @@ def arrhenius_estimate(
         err = "; ".join(f"{r.temperature_K:.0f} K: {r.error}" for r in failed)
         return TransportRecord(formula=formula, status="failed", error=err, runs=runs)
     slow = [r for r in runs if not (r.diffusivity_cm2_s or 0.0) >= min_diffusivity]
-    if slow:
-        err = "no Li diffusion to fit at " + ", ".join(
-            f"{r.temperature_K:.0f} K (D = {r.diffusivity_cm2_s:.2g} cm2/s)" for r in slow
+    runs_fit = [r for r in runs if (r.diffusivity_cm2_s or 0.0) >= min_diffusivity]
+    temps = [r.temperature_K for r in runs_fit]
+    if len(set(temps)) < 2:
+        err = (
+            "no Li diffusion to fit at "
+            + ", ".join(
+                f"{r.temperature_K:.0f} K (D = {r.diffusivity_cm2_s:.2g} cm2/s)" for r in slow
+            )
+            + "; the Arrhenius fit needs two or more temperatures with hops"
+            if slow
+            else "needs two or more temperatures"
         )
         return TransportRecord(formula=formula, status="failed", error=err, runs=runs)
-    temps = [r.temperature_K for r in runs]
-    if len(set(temps)) < 2:
-        return TransportRecord(
-            formula=formula, status="failed", error="needs two or more temperatures", runs=runs
-        )
-    ds = [float(r.diffusivity_cm2_s) for r in runs]  # type: ignore[arg-type]
+    if slow:
+        logger.info(
+            "%s: no hops at %s K, left out of the Arrhenius fit", formula,
+            ", ".join(f"{r.temperature_K:.0f}" for r in slow),
+        )  # fmt: skip
+    ds = [float(r.diffusivity_cm2_s) for r in runs_fit]  # type: ignore[arg-type]
     ea, _, ea_std = fit_arrhenius(temps, ds)
     d_rt = get_extrapolated_diffusivity(temps, ds, room_temperature)
     sigma_mS = get_extrapolated_conductivity(temps, ds, room_temperature, structure, "Li")
@@ -249,6 +431,7 @@ def arrhenius_estimate(
         conductivity_300K_S_cm=sigma,
         log10_sigma_300K=float(np.log10(sigma)) if sigma > 0 else None,
         runs=runs,
+        temperatures_fitted_K=temps,
     )
 
 
@@ -258,7 +441,11 @@ def li_transport(
     calculator: Any = "chgnet",
     **md_kwargs: Any,
 ) -> TransportRecord:
-    """MD at each temperature (:func:`md_diffusivity`) and the Arrhenius estimate.
+    """MD at each temperature and the Arrhenius estimate.
+
+    With CHGNet (the registry's, by name or calculator) the temperatures run
+    together (:func:`md_diffusivities_batched`); any other calculator runs them
+    one after another (:func:`md_diffusivity`).
 
     Parameters
     ----------
@@ -269,9 +456,15 @@ def li_transport(
     calculator
         Registry name or ASE calculator.
     **md_kwargs
-        Passed to :func:`md_diffusivity` (``time_ps``, ``device``, ``seed``, ...).
+        Passed to the MD function (``time_ps``, ``device``, ``seed``, ...).
     """
-    runs = [md_diffusivity(structure, t, calculator, **md_kwargs) for t in temperatures]
+    from matscreen.physics.calculators import calculator_info, resolve_calculator
+
+    calc = resolve_calculator(calculator, device=md_kwargs.get("device", "cpu"))
+    if calculator_info(calc).name == "chgnet" and hasattr(calc, "model"):
+        runs = md_diffusivities_batched(structure, temperatures, calc, **md_kwargs)
+    else:
+        runs = [md_diffusivity(structure, t, calc, **md_kwargs) for t in temperatures]
     for r in runs:
         logger.info(
             "%s MD %.0f K: %s D=%s (%.0f s)", r.formula, r.temperature_K, r.status,

@@ -7,7 +7,12 @@ import pytest
 from pymatgen.core import Lattice, Structure
 
 from matscreen.core.paths import seeds_dir
-from matscreen.physics.diffusion import MDRecord, arrhenius_estimate, md_diffusivity
+from matscreen.physics.diffusion import (
+    MDRecord,
+    arrhenius_estimate,
+    md_diffusivities_batched,
+    md_diffusivity,
+)
 
 K_B = 8.617333e-5  # eV/K
 
@@ -55,6 +60,54 @@ def test_arrhenius_recovers_the_activation_energy(li3incl6: Structure) -> None:
     assert est.conductivity_300K_S_cm == pytest.approx(sigma, rel=1e-2)
 
 
+def test_arrhenius_leaves_out_a_temperature_without_hops(li3incl6: Structure) -> None:
+    ea, d0 = 0.30, 1e-2
+    runs = [_run(600.0, 1.7e-17)]  # pymatgen's floor when the MSD does not grow
+    runs += [_run(t, d0 * np.exp(-ea / (K_B * t))) for t in (800.0, 1000.0)]
+    est = arrhenius_estimate(li3incl6, runs)
+    assert est.status == "ok", est.error
+    assert est.temperatures_fitted_K == [800.0, 1000.0] and len(est.runs) == 3
+    assert est.activation_energy_eV == pytest.approx(ea, rel=1e-3)
+
+
 def test_arrhenius_refuses_runs_without_hops(li3incl6: Structure) -> None:
     est = arrhenius_estimate(li3incl6, [_run(600.0, 0.0), _run(900.0, 1e-6)])
     assert est.status == "failed" and "no Li diffusion" in est.error and "600 K" in est.error
+
+
+def test_batched_md_thermostats_each_replica_to_its_own_temperature() -> None:
+    """All temperatures advance together; each replica's kinetic temperature is its own."""
+    licl = Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(5.13), ["Li", "Cl"], [[0] * 3, [0.5] * 3]
+    )
+    temps = (300.0, 900.0)
+    recs = md_diffusivities_batched(
+        licl, temps, time_ps=0.3, equilibration_ps=0.1, sample_every=2, min_atoms=32,
+        friction_per_fs=0.05, seed=1,
+    )  # fmt: skip
+    assert [r.temperature_K for r in recs] == list(temps)
+    for r, t in zip(recs, temps, strict=True):
+        assert r.status == "ok", r.error
+        assert r.n_atoms >= 32 and r.time_ps == pytest.approx(0.3, abs=0.01)
+        # 32 atoms fluctuate ~25 % per frame; 75 correlated frames average to within ~15 %
+        assert r.kinetic_temperature_K == pytest.approx(t, rel=0.2)
+        assert np.isfinite(r.diffusivity_cm2_s)
+
+
+def test_batched_md_without_li_fails_every_temperature() -> None:
+    nacl = Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(5.6), ["Na", "Cl"], [[0] * 3, [0.5] * 3]
+    )
+    recs = md_diffusivities_batched(nacl, (600.0, 900.0), time_ps=0.01)
+    assert [r.status for r in recs] == ["failed", "failed"]
+    assert all("no Li" in r.error for r in recs)
+
+
+def test_batched_md_refuses_other_calculators() -> None:
+    from ase.calculators.emt import EMT
+
+    licl = Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(5.13), ["Li", "Cl"], [[0] * 3, [0.5] * 3]
+    )
+    with pytest.raises(ValueError, match="registry CHGNet"):
+        md_diffusivities_batched(licl, (600.0,), EMT(), time_ps=0.01)
