@@ -83,6 +83,28 @@ def _supercell(structure: Structure, min_atoms: int) -> Structure:
     return s
 
 
+def _md_setup(
+    structure: Structure, cell: Structure, calc: Any, temperatures: Sequence[float]
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Per temperature, the fields every :class:`MDRecord` of this run shares; why it cannot run."""
+    from matscreen.physics.calculators import calculator_info
+    from matscreen.physics.relax import precheck_structure
+
+    info = calculator_info(calc)
+    bases = [
+        dict(
+            formula=structure.composition.reduced_formula,
+            temperature_K=float(t),
+            n_atoms=len(cell),
+            calculator=f"{info.name}@{info.version}",
+        )
+        for t in temperatures
+    ]
+    if "Li" not in {el.symbol for el in structure.composition}:
+        return bases, "no Li in the structure"
+    return bases, precheck_structure(cell, calc)
+
+
 def md_diffusivity(
     structure: Structure,
     temperature: float,
@@ -134,22 +156,13 @@ def md_diffusivity(
     from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
     from pymatgen.io.ase import AseAtomsAdaptor
 
-    from matscreen.physics.calculators import calculator_info, resolve_calculator
-    from matscreen.physics.relax import MAX_ABS_ENERGY_PER_ATOM, precheck_structure
+    from matscreen.physics.calculators import resolve_calculator
+    from matscreen.physics.relax import MAX_ABS_ENERGY_PER_ATOM
 
     calc = resolve_calculator(calculator, device=device)
-    info = calculator_info(calc)
     cell = _supercell(structure, min_atoms)
-    base = dict(
-        formula=structure.composition.reduced_formula,
-        temperature_K=float(temperature),
-        n_atoms=len(cell),
-        calculator=f"{info.name}@{info.version}",
-    )
     t0 = time.perf_counter()
-    if "Li" not in {el.symbol for el in structure.composition}:
-        return MDRecord(status="failed", error="no Li in the structure", **base)
-    reason = precheck_structure(cell, calc)
+    (base,), reason = _md_setup(structure, cell, calc, [temperature])
     if reason:
         return MDRecord(status="failed", error=reason, **base)
     atoms = AseAtomsAdaptor.get_atoms(cell)
@@ -269,7 +282,7 @@ def md_diffusivities_batched(
 
     from matscreen.physics.calculators import calculator_info, resolve_calculator
     from matscreen.physics.chgnet_batch import ase_results
-    from matscreen.physics.relax import MAX_ABS_ENERGY_PER_ATOM, precheck_structure
+    from matscreen.physics.relax import MAX_ABS_ENERGY_PER_ATOM
 
     calc = resolve_calculator(calculator, device=device)
     info = calculator_info(calc)
@@ -277,19 +290,8 @@ def md_diffusivities_batched(
         raise ValueError(f"batched MD runs a registry CHGNet, not {info.name}")
     model = calc.model
     cell = _supercell(structure, min_atoms)
-    bases = [
-        dict(
-            formula=structure.composition.reduced_formula,
-            temperature_K=float(t),
-            n_atoms=len(cell),
-            calculator=f"{info.name}@{info.version}",
-        )
-        for t in temperatures
-    ]
     t0 = time.perf_counter()
-    if "Li" not in {el.symbol for el in structure.composition}:
-        return [MDRecord(status="failed", error="no Li in the structure", **b) for b in bases]
-    reason = precheck_structure(cell, calc)
+    bases, reason = _md_setup(structure, cell, calc, temperatures)
     if reason:
         return [MDRecord(status="failed", error=reason, **b) for b in bases]
     replicas = []
