@@ -93,6 +93,52 @@ def test_tensor_graph_equals_chgnet_converter(model) -> None:  # noqa: ANN001
         np.testing.assert_allclose(x["s"], r["s"], atol=5e-3)
 
 
+def test_dense_and_cell_list_pair_searches_agree() -> None:
+    """The GPU's dense enumeration and the CPU's cell list find the same pairs and lengths."""
+    import torch
+
+    from matscreen.physics.chgnet_batch import _pairs_within
+
+    atoms = _odd_cells()
+    n = torch.tensor([len(a) for a in atoms])
+    frac = np.concatenate([a.get_scaled_positions() for a in atoms])
+    frac = torch.from_numpy(frac - np.floor(frac))
+    lattice = torch.from_numpy(np.stack([a.cell.array for a in atoms]))
+    found = {}
+    for dense in (True, False):
+        i, j, image, dist = _pairs_within(frac, lattice, n, torch.cumsum(n, 0) - n, 6.0, dense)
+        keys = [(a, b, *k) for a, b, k in zip(i.tolist(), j.tolist(), image.tolist(), strict=True)]
+        assert len(set(keys)) == len(keys)  # one orientation of each pair
+        found[dense] = dict(zip(keys, dist.tolist(), strict=True))
+    assert found[True].keys() == found[False].keys() and len(found[True]) > 100
+    for key, d in found[True].items():
+        assert d == pytest.approx(found[False][key], abs=1e-9)
+
+
+def test_a_large_cell_gives_chgnets_graph(model) -> None:  # noqa: ANN001
+    """512 atoms: the cell list keeps memory linear; same graph as CHGNet's converter."""
+    from ase.build import bulk
+
+    atoms = [bulk("NaCl", "rocksalt", a=5.64, cubic=True).repeat((4, 4, 4))]
+    atoms[0].rattle(0.05, seed=1)
+    graph = build_batch_graph(model, atoms)
+    ref = crystal_graphs(model, atoms)[0]
+    assert len(graph.atom_graph) == len(ref["atom_graph"]) == 512 * 32
+    assert len(graph.angles) == len(ref["bond_graph"])
+    (new,), (old,) = batch_efs(model, graph), batch_efs(model, [ref])
+    assert new["e"] == pytest.approx(old["e"], abs=1e-5)
+    np.testing.assert_allclose(new["f"], old["f"], atol=1e-3)
+
+
+def test_build_batch_graph_refuses_empty_input(model) -> None:  # noqa: ANN001
+    from ase import Atoms
+
+    with pytest.raises(ValueError, match="one or more cells"):
+        build_batch_graph(model, [])
+    with pytest.raises(ValueError, match="each with atoms"):
+        build_batch_graph(model, [Atoms(cell=[3, 3, 3], pbc=True)])
+
+
 @pytest.mark.gpu
 def test_batch_efs_on_cuda_matches_cpu(model) -> None:  # noqa: ANN001
     import copy
