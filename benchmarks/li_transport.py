@@ -67,7 +67,6 @@ def speed(structure: Structure, temps: list[float], args: argparse.Namespace) ->
         "serial_steps_per_s": len(temps) * n_steps / t_serial,
         "batched_steps_per_s": len(temps) * n_steps / t_batched,
         "speedup": t_serial / t_batched,
-        "kinetic_T": [r.kinetic_temperature_K for r in batched],
     }
 
 
@@ -85,6 +84,7 @@ def main() -> None:
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     logging.basicConfig(level=logging.WARNING)
+    from matscreen.physics.calculators import get_calculator
     from matscreen.physics.diffusion import li_transport
     from matscreen.physics.relax import relax_structure
 
@@ -98,9 +98,7 @@ def main() -> None:
         print(
             f"{sp['n_atoms']} atoms, {sp['steps']} steps per temperature: one temperature "
             f"after another {sp['serial_steps_per_s']:.1f} steps/s, all together "
-            f"{sp['batched_steps_per_s']:.1f} steps/s; kinetic T of the batched replicas "
-            + ", ".join(f"{t:.0f}" for t in sp["kinetic_T"])
-            + " K"
+            f"{sp['batched_steps_per_s']:.1f} steps/s"
         )
         headline.append(f"md_batched_speedup: {sp['speedup']:.2f}")
     if not args.speed_only:
@@ -113,7 +111,8 @@ def main() -> None:
         )
         for formula in args.formulas.split(","):
             structure = Structure.from_file(seeds_dir() / "prototypes" / SEEDS[formula])
-            relaxed = relax_structure(structure, "chgnet", fmax=0.05, steps=300)
+            calc = get_calculator("chgnet", device=args.device)
+            relaxed = relax_structure(structure, calc, fmax=0.05, steps=300)
             if relaxed.structure is not None:
                 structure = relaxed.structure
             t0 = time.perf_counter()
@@ -126,7 +125,10 @@ def main() -> None:
             if est.status != "ok":
                 print(f"{formula:10s} failed: {est.error} (measured {measured:.2f}; D {ds})")
                 continue
-            ea = f"{est.activation_energy_eV:.2f}+-{est.activation_energy_std_eV or 0:.2f}"
+            if est.note:
+                print(f"  {formula}: {est.note}")
+            std = est.activation_energy_std_eV
+            ea = f"{est.activation_energy_eV:.2f}+-" + ("n/a" if std is None else f"{std:.2f}")
             fitted = "/".join(f"{t:g}" for t in est.temperatures_fitted_K)
             print(
                 f"{formula:10s} {ea:>14s} {est.log10_sigma_300K:14.2f} {measured:9.2f}  {ds}"

@@ -30,6 +30,22 @@ logger = logging.getLogger(__name__)
 
 #: Below this diffusivity (cm^2/s) a run of a few ps has seen no Li hop worth fitting.
 MIN_DIFFUSIVITY = 1e-7
+#: A run must show this many Li hops (of :data:`HOP_LENGTH_A`) to enter an Arrhenius fit.
+MIN_HOPS = 2.0
+#: Typical Li site-to-site distance in halide and oxide conductors, A.
+HOP_LENGTH_A = 2.5
+
+
+def _hop_floor(run: MDRecord, min_hops: float) -> float:
+    """Diffusivity (cm^2/s) at which ``run`` saw ``min_hops`` Li hops in all (0 if unknown).
+
+    ``hops = 6 D t N_Li / d^2``: below it the mean square displacement is vibration
+    plus a hop or two, and its slope is noise (runs of a few ps, tens of Li).
+    """
+    if not run.n_li or run.time_ps <= 0:
+        return 0.0
+    d2_cm2 = (HOP_LENGTH_A * 1e-8) ** 2
+    return min_hops * d2_cm2 / (6 * run.time_ps * 1e-12 * run.n_li)
 
 
 class MDRecord(BaseModel):
@@ -40,6 +56,7 @@ class MDRecord(BaseModel):
     error: str | None = Field(None, description="Why the run failed; None when ok.")
     temperature_K: float = Field(description="Thermostat temperature, K.")
     n_atoms: int = Field(description="Atoms in the simulated cell.")
+    n_li: int | None = Field(None, description="Li atoms in the simulated cell.")
     time_ps: float = Field(0.0, description="Production time analysed, ps.")
     diffusivity_cm2_s: float | None = Field(None, description="Li tracer diffusivity, cm^2/s.")
     diffusivity_std_cm2_s: float | None = Field(None, description="Its standard deviation.")
@@ -50,7 +67,9 @@ class MDRecord(BaseModel):
         None, description="Mean kinetic temperature over the stored frames, K (thermostat check)."
     )
     calculator: str = Field(description="MLIP name and version.")
-    wall_time_s: float = Field(0.0, description="Wall-clock time of the run, s.")
+    wall_time_s: float = Field(
+        0.0, description="Wall-clock time of the run, s (of the whole batch for batched runs)."
+    )
 
 
 class TransportRecord(BaseModel):
@@ -70,6 +89,7 @@ class TransportRecord(BaseModel):
     temperatures_fitted_K: list[float] = Field(
         default_factory=list, description="Temperatures in the Arrhenius fit (runs with hops)."
     )
+    note: str | None = Field(None, description="Runs left out of the fit, and why.")
 
 
 def _supercell(structure: Structure, min_atoms: int) -> Structure:
@@ -96,6 +116,7 @@ def _md_setup(
             formula=structure.composition.reduced_formula,
             temperature_K=float(t),
             n_atoms=len(cell),
+            n_li=sum(1 for site in cell if site.specie.symbol == "Li"),
             calculator=f"{info.name}@{info.version}",
         )
         for t in temperatures
@@ -157,7 +178,6 @@ def md_diffusivity(
     from pymatgen.io.ase import AseAtomsAdaptor
 
     from matscreen.physics.calculators import resolve_calculator
-    from matscreen.physics.relax import MAX_ABS_ENERGY_PER_ATOM
 
     calc = resolve_calculator(calculator, device=device)
     cell = _supercell(structure, min_atoms)
@@ -187,11 +207,12 @@ def md_diffusivity(
         dyn.run(n_eq)
         for _ in range(max(n_prod // sample_every, 2)):
             dyn.run(sample_every)
-            e = atoms.get_potential_energy() / len(atoms)
-            if not np.isfinite(e) or abs(e) > MAX_ABS_ENERGY_PER_ATOM:
-                raise RuntimeError(f"exploding energy {e:.3g} eV/atom")
+            reason = _unphysical(atoms.get_potential_energy(), atoms.get_forces(), atoms.positions)
+            if reason:
+                raise RuntimeError(reason)
             frames.append(AseAtomsAdaptor.get_structure(atoms))
-            kinetic.append(atoms.get_temperature())
+            # 3(N - 1) degrees of freedom: the Langevin run keeps the centre of mass fixed
+            kinetic.append(2 * atoms.get_kinetic_energy() / (3 * (len(atoms) - 1) * units.kB))
     except Exception as exc:  # noqa: BLE001 - a crashed run is a failed record
         return MDRecord(
             status="failed", error=f"MD: {type(exc).__name__}: {exc}",
@@ -199,6 +220,18 @@ def md_diffusivity(
         )  # fmt: skip
     base["kinetic_temperature_K"] = float(np.mean(kinetic))
     return _analyse(frames, temperature, timestep_fs, sample_every, base, t0)
+
+
+def _unphysical(energy: float, forces: np.ndarray, positions: np.ndarray) -> str | None:
+    """Why an MD state cannot be trusted (non-finite or exploding), or None."""
+    from matscreen.physics.relax import MAX_ABS_ENERGY_PER_ATOM
+
+    e = energy / len(positions)
+    if not np.isfinite(e) or abs(e) > MAX_ABS_ENERGY_PER_ATOM:
+        return f"exploding energy {e:.3g} eV/atom"
+    if not (np.isfinite(forces).all() and np.isfinite(positions).all()):
+        return "non-finite forces or positions"
+    return None
 
 
 def _analyse(
@@ -222,6 +255,11 @@ def _analyse(
     except Exception as exc:  # noqa: BLE001 - a failed analysis is a failed record
         return MDRecord(
             status="failed", error=f"MD: {type(exc).__name__}: {exc}",
+            wall_time_s=time.perf_counter() - t0, **base,
+        )  # fmt: skip
+    if not np.isfinite(da.diffusivity):
+        return MDRecord(
+            status="failed", error="MD: non-finite Li diffusivity",
             wall_time_s=time.perf_counter() - t0, **base,
         )  # fmt: skip
     return MDRecord(
@@ -282,25 +320,30 @@ def md_diffusivities_batched(
 
     from matscreen.physics.calculators import calculator_info, resolve_calculator
     from matscreen.physics.chgnet_batch import ase_results
-    from matscreen.physics.relax import MAX_ABS_ENERGY_PER_ATOM
 
     calc = resolve_calculator(calculator, device=device)
     info = calculator_info(calc)
     if info.name != "chgnet" or not hasattr(calc, "model"):
         raise ValueError(f"batched MD runs a registry CHGNet, not {info.name}")
     model = calc.model
+    if len(temperatures) == 0:
+        return []
     cell = _supercell(structure, min_atoms)
     t0 = time.perf_counter()
     bases, reason = _md_setup(structure, cell, calc, temperatures)
     if reason:
         return [MDRecord(status="failed", error=reason, **b) for b in bases]
     replicas = []
+    # independent streams per replica: initial velocities and thermostat noise
+    streams = np.random.SeedSequence(seed).spawn(2 * len(temperatures))
     for k, t in enumerate(temperatures):
         atoms = AseAtomsAdaptor.get_atoms(cell)
-        MaxwellBoltzmannDistribution(atoms, temperature_K=t, rng=np.random.default_rng(seed + k))
+        MaxwellBoltzmannDistribution(
+            atoms, temperature_K=t, rng=np.random.default_rng(streams[2 * k])
+        )
         Stationary(atoms)
         replicas.append(atoms)
-    rngs = [np.random.default_rng(seed + 1000 + k) for k in range(len(replicas))]
+    rngs = [np.random.default_rng(streams[2 * k + 1]) for k in range(len(replicas))]
     mass = replicas[0].get_masses()[:, None]
     dt = timestep_fs * units.fs
     c1 = np.exp(-friction_per_fs / units.fs * dt)
@@ -318,11 +361,18 @@ def md_diffusivities_batched(
 
     def forces(ids: list[int]) -> dict[int, np.ndarray]:
         out = {}
-        for k, res in zip(ids, ase_results(model, [replicas[i] for i in ids]), strict=True):
-            e = res["energy"] / len(cell)
-            if not np.isfinite(e) or abs(e) > MAX_ABS_ENERGY_PER_ATOM:
+        for k in ids:
+            if not np.isfinite(replicas[k].positions).all():
                 records[k] = MDRecord(
-                    status="failed", error=f"MD: exploding energy {e:.3g} eV/atom",
+                    status="failed", error="MD: non-finite positions",
+                    wall_time_s=time.perf_counter() - t0, **bases[k],
+                )  # fmt: skip
+        ids = [k for k in ids if k not in records]
+        for k, res in zip(ids, ase_results(model, [replicas[i] for i in ids]), strict=True):
+            reason = _unphysical(res["energy"], res["forces"], replicas[k].positions)
+            if reason:
+                records[k] = MDRecord(
+                    status="failed", error=f"MD: {reason}",
                     wall_time_s=time.perf_counter() - t0, **bases[k],
                 )  # fmt: skip
                 continue
@@ -374,6 +424,7 @@ def arrhenius_estimate(
     *,
     room_temperature: float = 300.0,
     min_diffusivity: float = MIN_DIFFUSIVITY,
+    min_hops: float = MIN_HOPS,
 ) -> TransportRecord:
     """Activation energy and room-temperature D and sigma from MD runs at several temperatures.
 
@@ -387,6 +438,14 @@ def arrhenius_estimate(
         Temperature of the extrapolation, K.
     min_diffusivity
         Runs below this diffusivity (cm^2/s) saw no hops to fit.
+    min_hops
+        Runs whose diffusivity means fewer Li hops than this over the run
+        (:func:`_hop_floor`) are vibration, not diffusion, and are left out too.
+
+    A run that failed, or an ok run without a finite diffusivity, fails the
+    estimate; runs without enough hops are left out of the fit and named in
+    ``note``; fewer than two fitted temperatures, or an activation energy that is
+    not positive, fail it.
     """
     from pymatgen.analysis.diffusion.analyzer import (
         fit_arrhenius,
@@ -396,31 +455,48 @@ def arrhenius_estimate(
 
     formula = structure.composition.reduced_formula
     runs = list(runs)
-    failed = [r for r in runs if r.status != "ok"]
-    if failed:
-        err = "; ".join(f"{r.temperature_K:.0f} K: {r.error}" for r in failed)
+    bad = [
+        r
+        for r in runs
+        if r.status != "ok" or r.diffusivity_cm2_s is None or not np.isfinite(r.diffusivity_cm2_s)
+    ]
+    if bad:
+        err = "; ".join(f"{r.temperature_K:.0f} K: {r.error or 'no diffusivity'}" for r in bad)
         return TransportRecord(formula=formula, status="failed", error=err, runs=runs)
-    slow = [r for r in runs if not (r.diffusivity_cm2_s or 0.0) >= min_diffusivity]
-    runs_fit = [r for r in runs if (r.diffusivity_cm2_s or 0.0) >= min_diffusivity]
+    floors = [max(min_diffusivity, _hop_floor(r, min_hops)) for r in runs]
+    slow = [(r, f) for r, f in zip(runs, floors, strict=True) if r.diffusivity_cm2_s < f]
+    runs_fit = [r for r, f in zip(runs, floors, strict=True) if r.diffusivity_cm2_s >= f]
     temps = [r.temperature_K for r in runs_fit]
+    note = (
+        "left out of the fit (fewer hops than needed): "
+        + ", ".join(
+            f"{r.temperature_K:.0f} K (D = {r.diffusivity_cm2_s:.2g} < {f:.2g} cm2/s)"
+            for r, f in slow
+        )
+        if slow
+        else None
+    )
     if len(set(temps)) < 2:
         err = (
-            "no Li diffusion to fit at "
-            + ", ".join(
-                f"{r.temperature_K:.0f} K (D = {r.diffusivity_cm2_s:.2g} cm2/s)" for r in slow
-            )
-            + "; the Arrhenius fit needs two or more temperatures with hops"
+            f"no Li diffusion to fit: {note}; the Arrhenius fit needs two or more temperatures"
+            " with hops"
             if slow
             else "needs two or more temperatures"
         )
         return TransportRecord(formula=formula, status="failed", error=err, runs=runs)
-    if slow:
-        logger.info(
-            "%s: no hops at %s K, left out of the Arrhenius fit", formula,
-            ", ".join(f"{r.temperature_K:.0f}" for r in slow),
-        )  # fmt: skip
+    if note:
+        logger.info("%s: %s", formula, note)
     ds = [float(r.diffusivity_cm2_s) for r in runs_fit]  # type: ignore[arg-type]
     ea, _, ea_std = fit_arrhenius(temps, ds)
+    if not ea > 0:
+        return TransportRecord(
+            formula=formula, status="failed", runs=runs, temperatures_fitted_K=temps, note=note,
+            error=f"D does not rise with temperature over {temps} K (Ea = {ea:.3g} eV): runs"
+            " too short to resolve it",
+        )  # fmt: skip
+    if ea_std is not None and ea_std > 0.5 * ea:
+        uncertain = f"Ea uncertain: {ea:.2f} +- {ea_std:.2f} eV (runs too short or too few)"
+        note = f"{note}; {uncertain}" if note else uncertain
     d_rt = get_extrapolated_diffusivity(temps, ds, room_temperature)
     sigma_mS = get_extrapolated_conductivity(temps, ds, room_temperature, structure, "Li")
     sigma = float(sigma_mS) / 1000.0
@@ -434,6 +510,7 @@ def arrhenius_estimate(
         log10_sigma_300K=float(np.log10(sigma)) if sigma > 0 else None,
         runs=runs,
         temperatures_fitted_K=temps,
+        note=note,
     )
 
 

@@ -303,7 +303,7 @@ def physics_stage(rows: list[dict[str, Any]], options: dict[str, Any]) -> pd.Dat
 #: Columns of the MD stage (:func:`md_stage`).
 MD_COLUMNS = [
     "md_status", "md_error", "md_activation_energy_eV", "md_log10_sigma_300K",
-    "md_temperatures_K", "md_diffusivities_cm2_s",
+    "md_temperatures_K", "md_diffusivities_cm2_s", "md_temperatures_fitted_K", "md_note",
 ]  # fmt: skip
 MD_NUMERIC = ["md_activation_energy_eV", "md_log10_sigma_300K"]
 
@@ -345,6 +345,8 @@ def md_stage(rows: list[dict[str, Any]], options: dict[str, Any]) -> pd.DataFram
                     "nan" if r.diffusivity_cm2_s is None else f"{r.diffusivity_cm2_s:.4g}"
                     for r in est.runs
                 ),
+                md_temperatures_fitted_K=";".join(f"{t:g}" for t in est.temperatures_fitted_K),
+                md_note=est.note,
             )
         records.append({"id": row["id"], **rec})
     return pd.DataFrame.from_records(records, columns=["id", *MD_COLUMNS])

@@ -111,3 +111,67 @@ def test_batched_md_refuses_other_calculators() -> None:
     )
     with pytest.raises(ValueError, match="registry CHGNet"):
         md_diffusivities_batched(licl, (600.0,), EMT(), time_ps=0.01)
+
+
+def test_arrhenius_fails_on_a_run_without_a_finite_diffusivity(li3incl6: Structure) -> None:
+    runs = [_run(600.0, float("nan")), _run(800.0, 1e-5), _run(1000.0, 3e-5)]
+    est = arrhenius_estimate(li3incl6, runs)
+    assert est.status == "failed" and "600 K" in est.error
+    none_d = MDRecord(
+        formula="Li3InCl6", status="ok", temperature_K=700.0, n_atoms=40, calculator="test"
+    )
+    assert arrhenius_estimate(li3incl6, [none_d, *runs[1:]]).status == "failed"
+
+
+def test_arrhenius_needs_a_positive_activation_energy(li3incl6: Structure) -> None:
+    est = arrhenius_estimate(li3incl6, [_run(800.0, 3e-5), _run(1000.0, 1e-5)])
+    assert est.status == "failed" and "does not rise" in est.error
+
+
+def test_arrhenius_leaves_out_runs_with_too_few_hops(li3incl6: Structure) -> None:
+    """24 Li over 4 ps: D = 1e-6 cm2/s is under one hop of 2.5 A; 1e-5 is about nine."""
+    runs = [
+        MDRecord(
+            formula="Li3InCl6",
+            status="ok",
+            temperature_K=t,
+            n_atoms=80,
+            n_li=24,
+            time_ps=4.0,
+            diffusivity_cm2_s=d,
+            calculator="test",
+        )  # fmt: skip
+        for t, d in ((600.0, 1e-6), (800.0, 1e-5), (1000.0, 3e-5))
+    ]
+    est = arrhenius_estimate(li3incl6, runs)
+    assert est.status == "ok" and est.temperatures_fitted_K == [800.0, 1000.0]
+    assert "600 K" in est.note
+
+
+def test_batched_md_with_no_temperatures_is_empty(li3incl6: Structure) -> None:
+    assert md_diffusivities_batched(li3incl6, ()) == []
+
+
+def test_a_replica_with_non_finite_forces_fails_alone(monkeypatch) -> None:  # noqa: ANN001
+    from matscreen.physics import chgnet_batch
+
+    licl = Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(5.13), ["Li", "Cl"], [[0] * 3, [0.5] * 3]
+    )
+    real, calls = chgnet_batch.ase_results, []
+
+    def poisoned(model, atoms_list, batch_size=64):  # noqa: ANN001, ANN202
+        out = real(model, atoms_list, batch_size)
+        calls.append(len(atoms_list))
+        if len(calls) == 5:  # the first replica's forces turn NaN at step 4
+            out[0]["forces"] = out[0]["forces"].copy()
+            out[0]["forces"][0, 0] = np.nan
+        return out
+
+    monkeypatch.setattr(chgnet_batch, "ase_results", poisoned)
+    recs = md_diffusivities_batched(
+        licl, (600.0, 900.0), time_ps=0.04, equilibration_ps=0.0, sample_every=2, min_atoms=8
+    )
+    assert recs[0].status == "failed" and "non-finite" in recs[0].error
+    assert recs[1].status == "ok", recs[1].error
+    assert calls[-1] == 1  # the other replica went on alone
