@@ -223,15 +223,12 @@ def md_diffusivity(
 
 
 def _unphysical(energy: float, forces: np.ndarray, positions: np.ndarray) -> str | None:
-    """Why an MD state cannot be trusted (non-finite or exploding), or None."""
-    from matscreen.physics.relax import MAX_ABS_ENERGY_PER_ATOM
+    """Why an MD state cannot be trusted (non-finite, exploding energy or forces), or None."""
+    from matscreen.physics.relax import _sanity
 
-    e = energy / len(positions)
-    if not np.isfinite(e) or abs(e) > MAX_ABS_ENERGY_PER_ATOM:
-        return f"exploding energy {e:.3g} eV/atom"
-    if not (np.isfinite(forces).all() and np.isfinite(positions).all()):
-        return "non-finite forces or positions"
-    return None
+    if not np.isfinite(positions).all():
+        return "non-finite positions"
+    return _sanity(energy / len(positions), forces)
 
 
 def _analyse(
