@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# GPU figures of issues 4 and 5 in one call on a lent GPU machine (the `device` tool).
+# GPU figures of issues 4 and 5 in one call on a lent GPU machine (the `device` tool):
+# design throughput, batched relaxation, batched MD.
 #
 # That machine has torch, numpy, scipy, pandas, scikit-learn, pyarrow, but not the
 # materials stack. Prepare here (x86-64; the device runs CPython 3.12):
@@ -39,5 +40,7 @@ timeout 120 python3 -m pytest -q -p no:cacheprovider -o addopts="" -m gpu \
 timeout 150 python3 benchmarks/design.py --throughput-only 2>&1 | tee "$OUT/design_throughput.log"
 timeout 330 python3 benchmarks/stability.py --relax-speed-only --device cuda --relax-n 64 \
     --relax-serial-n 2 --relax-rounds 1 2>&1 | tee "$OUT/relax_speed.log"
+MPLBACKEND=Agg timeout 150 python3 benchmarks/li_transport.py --device cuda --speed-only \
+    --min-atoms 80 --speed-ps 0.2 2>&1 | tee "$OUT/md_speed.log"
 echo "== headline =="
-grep -h "candidates_per_s\|batched_relax_speedup\|passed\|failed" "$OUT"/*.log
+grep -h "candidates_per_s\|batched_relax_speedup\|md_batched_speedup\|passed\|failed" "$OUT"/*.log
