@@ -62,21 +62,6 @@ def _graph_converter(cutoffs: tuple[float, float, str]) -> Any:
     return _CONVERTERS[cutoffs]
 
 
-def _graph_arrays(
-    cutoffs: tuple[float, float, str], cells: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
-) -> list[dict[str, Any]]:
-    """CHGNet crystal graphs of ``(lattice, Z, frac_coords)`` cells, as numpy arrays."""
-    from pymatgen.core import Lattice, Structure
-
-    converter = _graph_converter(cutoffs)
-    out = []
-    for lattice, numbers, frac in cells:
-        g = converter(Structure(Lattice(lattice), numbers, frac))
-        arrays = {k: getattr(g, k).detach().numpy() for k in _GRAPH_TENSORS}
-        out.append(arrays)
-    return out
-
-
 def crystal_graphs(model: Any, atoms_list: list) -> list[dict[str, Any]]:
     """CHGNet's own crystal graphs (``CrystalGraphConverter``) of ASE cells, as numpy arrays.
 
@@ -94,10 +79,16 @@ def crystal_graphs(model: Any, atoms_list: list) -> list[dict[str, Any]]:
     list[dict]
         Per cell, the arrays of a ``chgnet.graph.CrystalGraph``, in input order.
     """
+    from pymatgen.core import Lattice, Structure
+
     conv = model.graph_converter
-    cutoffs = (conv.atom_graph_cutoff, conv.bond_graph_cutoff, conv.algorithm)
-    cells = [(a.cell.array, a.numbers, a.get_scaled_positions(wrap=False)) for a in atoms_list]
-    return _graph_arrays(cutoffs, cells)
+    converter = _graph_converter((conv.atom_graph_cutoff, conv.bond_graph_cutoff, conv.algorithm))
+    out = []
+    for atoms in atoms_list:
+        frac = atoms.get_scaled_positions(wrap=False)
+        g = converter(Structure(Lattice(atoms.cell.array), atoms.numbers, frac))
+        out.append({k: getattr(g, k).detach().numpy() for k in _GRAPH_TENSORS})
+    return out
 
 
 @dataclass
