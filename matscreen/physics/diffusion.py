@@ -8,10 +8,10 @@ extrapolation of the diffusivities to room temperature.
 
 Short runs on small cells give rough numbers (a factor of a few in D, ~0.05 eV in
 the activation energy), enough to tell a superionic conductor from an insulator.
-A run in which no Li hops (diffusivity not positive, or below ``min_diffusivity``:
-at the lowest temperatures a few ps may see none) is left out of the Arrhenius fit
-and named in the record; with fewer than two temperatures left the estimate fails
-with that reason rather than extrapolate noise.
+A run with too few Li hops (a diffusivity below ``min_diffusivity`` or below
+:data:`MIN_HOPS` hops over the run: at the lowest temperatures a few ps may see
+none) is left out of the Arrhenius fit and named in the record; with fewer than two
+temperatures left the estimate fails with that reason rather than extrapolate noise.
 The MLIP runs on ``device`` (``"cuda"`` when given a GPU).
 """
 
@@ -292,15 +292,16 @@ def md_diffusivities_batched(
     temperatures of an Arrhenius fit cost about as much as one.
     The integrator is BAOAB Langevin (Leimkuhler and Matthews, 2013) with the
     centre-of-mass velocity removed after each thermostat step; parameters and
-    records as in :func:`md_diffusivity`. A replica whose energy explodes is
-    dropped from the batch with a failed record; the others go on.
+    records as in :func:`md_diffusivity`. A replica whose state turns non-finite
+    or explodes is dropped from the batch with a failed record; the others go on.
 
     Parameters
     ----------
     structure, time_ps, equilibration_ps, timestep_fs, sample_every, min_atoms
         As in :func:`md_diffusivity`.
     friction_per_fs, seed, device
-        As in :func:`md_diffusivity` (replica ``k`` uses seed ``seed + k``).
+        As in :func:`md_diffusivity` (each replica gets its own streams, spawned
+        from ``seed``, for its initial velocities and its thermostat noise).
     temperatures
         Thermostat temperatures, K.
     calculator
@@ -356,22 +357,26 @@ def md_diffusivities_batched(
     n_eq = int(round(equilibration_ps * 1000 / timestep_fs))
     n_samples = max(int(round(time_ps * 1000 / timestep_fs)) // sample_every, 2)
 
+    def fail(k: int, reason: str) -> None:
+        """Record replica ``k`` as failed (a first reason is kept)."""
+        records.setdefault(
+            k,
+            MDRecord(
+                status="failed", error=f"MD: {reason}",
+                wall_time_s=time.perf_counter() - t0, **bases[k],
+            ),
+        )  # fmt: skip
+
     def forces(ids: list[int]) -> dict[int, np.ndarray]:
         out = {}
         for k in ids:
             if not np.isfinite(replicas[k].positions).all():
-                records[k] = MDRecord(
-                    status="failed", error="MD: non-finite positions",
-                    wall_time_s=time.perf_counter() - t0, **bases[k],
-                )  # fmt: skip
+                fail(k, "non-finite positions")
         ids = [k for k in ids if k not in records]
         for k, res in zip(ids, ase_results(model, [replicas[i] for i in ids]), strict=True):
             reason = _unphysical(res["energy"], res["forces"], replicas[k].positions)
             if reason:
-                records[k] = MDRecord(
-                    status="failed", error=f"MD: {reason}",
-                    wall_time_s=time.perf_counter() - t0, **bases[k],
-                )  # fmt: skip
+                fail(k, reason)
                 continue
             out[k] = res["forces"]
         return out
@@ -399,13 +404,7 @@ def md_diffusivities_batched(
                         kinetic[k].append(float((mass * vel[k] ** 2).sum()) / (3 * kb_n))
     except Exception as exc:  # noqa: BLE001 - a crashed batch fails its unfinished replicas
         for k in active:
-            records.setdefault(
-                k,
-                MDRecord(
-                    status="failed", error=f"MD: {type(exc).__name__}: {exc}",
-                    wall_time_s=time.perf_counter() - t0, **bases[k],
-                ),
-            )  # fmt: skip
+            fail(k, f"{type(exc).__name__}: {exc}")
     for k in range(len(replicas)):
         if k not in records:
             bases[k]["kinetic_temperature_K"] = float(np.mean(kinetic[k])) if kinetic[k] else None
