@@ -17,7 +17,7 @@ if [[ "${1:-}" == "--fetch-wheels" ]]; then
     for p in ase chgnet dill monty orjson palettable pydantic pydantic_core annotated-types \
              typing-inspection pymatgen pymatgen-core pymongo ruamel.yaml spglib uncertainties \
              matminer pymatgen-analysis-diffusion matplotlib contourpy cycler fonttools kiwisolver \
-             pillow pyparsing; do
+             pillow pyparsing gpytorch linear_operator mpmath; do
         v=$(python -m pip show "$p" 2>/dev/null | awk '/^Version:/{print $2}')
         python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
             --implementation cp "${plat[@]}" -d .whl "$p==$v"

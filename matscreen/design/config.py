@@ -223,10 +223,15 @@ class PhysicsSettings(BaseModel):
 
 
 class SurrogateSettings(BaseModel):
-    """Sizes of the torch deep ensembles."""
+    """The torch surrogates: deep-ensemble sizes, and the loop-trained model."""
 
     model_config = ConfigDict(extra="forbid")
 
+    loop_model: Literal["gp", "ensemble"] = Field(
+        default="gp",
+        description="Model of the loop-trained objectives (stability, bvse): an exact Gaussian "
+        "process ('gp') or a deep ensemble of the size below ('ensemble').",
+    )
     n_members: int = Field(default=5, ge=2, description="Ensemble members.")
     hidden: int = Field(default=64, ge=4, description="Hidden width of each MLP.")
     epochs: int = Field(default=300, ge=1, description="Full-batch Adam epochs per member.")
@@ -243,8 +248,7 @@ class SurrogateSettings(BaseModel):
     min_stability_points: int = Field(
         default=4,
         ge=2,
-        description="Physics results needed before a loop-trained ensemble (stability, bvse) is "
-        "used.",
+        description="Physics results needed before a loop-trained model (stability, bvse) is used.",
     )
 
 

@@ -350,6 +350,7 @@ def _write_table(out: Path, table: pd.DataFrame) -> None:
 def build_surrogates(config: DesignConfig, device: str = "cpu") -> dict[str, Any]:
     """Train (or reuse, per process) the torch ensembles the workflow's objectives need."""
     from matscreen.design.surrogates import (
+        GPRegressor,
         LoopSurrogate,
         StabilitySurrogate,
         TorchEnsembleRegressor,
@@ -363,23 +364,25 @@ def build_surrogates(config: DesignConfig, device: str = "cpu") -> dict[str, Any
             out[kind] = _cached_surrogate(
                 kind, s.n_members, s.hidden, s.epochs, config.seed, device
             )
-    if "stability" in kinds:
-        ens = TorchEnsembleRegressor(
+    n_protos = len(config.space.prototypes)
+
+    def loop_model() -> Any:
+        if s.loop_model == "gp":
+            return GPRegressor(device=device)
+        return TorchEnsembleRegressor(
             n_members=s.n_members, hidden=s.hidden, epochs=s.epochs, seed=config.seed,
             device=device, clamp_inputs=True,
         )  # fmt: skip
+
+    if "stability" in kinds:
         out["stability"] = StabilitySurrogate(
-            ens, prior_mean=s.stability_prior_mean, prior_std=s.stability_prior_std,
-            min_points=s.min_stability_points,
+            loop_model(), prior_mean=s.stability_prior_mean, prior_std=s.stability_prior_std,
+            min_points=s.min_stability_points, n_prototypes=n_protos,
         )  # fmt: skip
     if "bvse" in kinds:
-        ens = TorchEnsembleRegressor(
-            n_members=s.n_members, hidden=s.hidden, epochs=s.epochs, seed=config.seed,
-            device=device, clamp_inputs=True,
-        )  # fmt: skip
         out["bvse"] = LoopSurrogate(
-            ens, "bvse", prior_mean=s.bvse_prior_mean, prior_std=s.bvse_prior_std,
-            min_points=s.min_stability_points, clip=(0.0, 2.0),
+            loop_model(), "bvse", prior_mean=s.bvse_prior_mean, prior_std=s.bvse_prior_std,
+            min_points=s.min_stability_points, clip=(0.0, 2.0), n_prototypes=n_protos,
         )  # fmt: skip
     return out
 

@@ -101,7 +101,7 @@ class ObjectivePredictor:
         """``{kind: (mean, std)}`` for ``(B, n_elements)`` amounts; differentiable.
 
         ``proto`` (the prototype index of the rows) lets loop-trained surrogates
-        add their per-prototype offsets.
+        use it as an input (their one-hot prototype feature).
         """
         from matscreen.design.surrogates import LoopSurrogate
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from matscreen.design.loop import build_loop
+from matscreen.design.surrogates import GPRegressor
 
 
 def _run(config, fake_physics, out):
@@ -68,8 +69,8 @@ def test_bvse_objective_learns_from_the_loops_own_barriers(make_config, fake_phy
     assert mean[0] == config.surrogates.bvse_prior_mean  # the prior before data
     table = loop.run(out=tmp_path)
     assert bvse.fitted  # retrained on the loop's BVSE barriers
-    # one offset per prototype it has results for (the small config has one prototype)
-    assert set(bvse.offsets) == {0}
+    # the default loop-trained model is a GP with the prototype as a one-hot input
+    assert isinstance(bvse.ensemble, GPRegressor) and bvse.n_prototypes == 1
     assert "pred_bvse" in table.columns and np.isfinite(table["pred_bvse"]).all()
     # the fake barrier falls with Br (0.4 - 0.2 x_Br): the fitted surrogate ranks them so
     cl, br = bvse.predict_formulas(["Li3InCl6", "Li3InBr6"])[0]

@@ -129,3 +129,54 @@ def test_loop_surrogate_predictions_stay_within_clip() -> None:
     surrogate.fit_formulas(formulas, np.array([0.45, 0.40, 0.50, 0.55]), [0, 0, 0, 0])
     mean, _ = surrogate.predict_formulas(["Li3BiI6", "CsPbI3", "Li3YCl6"], [0, 0, 0])
     assert np.all((mean >= 0.3) & (mean <= 0.6))
+
+
+def test_gp_regressor_fits_predicts_and_reverts_to_its_mean_far_away() -> None:
+    """The GP interpolates a smooth function, its std grows away from the data, and far from
+    every training point it predicts the mean with the largest std; deterministic."""
+    from matscreen.design.surrogates import GPRegressor
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0.0, 1.0, size=(30, 2))
+    y = 0.4 + 0.1 * np.sin(3.0 * x[:, 0]) + 0.05 * x[:, 1]
+    gp = GPRegressor().fit(x, y)
+    test = rng.uniform(0.1, 0.9, size=(10, 2))
+    truth = 0.4 + 0.1 * np.sin(3.0 * test[:, 0]) + 0.05 * test[:, 1]
+    mean, std = gp.predict(test, return_std=True)
+    assert np.abs(mean - truth).max() < 0.01
+    far_mean, far_std = gp.predict(np.array([[40.0, -40.0]]), return_std=True)
+    assert far_mean[0] == pytest.approx(y.mean(), abs=0.02)
+    assert far_std[0] > 5 * std.max()
+    again = GPRegressor().fit(x, y).predict(test)
+    assert np.array_equal(mean, again)
+    with pytest.raises(ValueError, match="at least 2"):
+        GPRegressor().fit(x[:1], y[:1])
+
+
+def test_gp_forward_matches_predict_and_passes_gradients() -> None:
+    """forward() keeps the autograd graph (float32 in, float32 out) and equals predict()."""
+    from matscreen.design.surrogates import GPRegressor
+
+    x = np.linspace(0.0, 1.0, 15)[:, None]
+    gp = GPRegressor().fit(x, x[:, 0] ** 2)
+    z = torch.tensor([[0.25], [0.75]], dtype=torch.float32, requires_grad=True)
+    mean, std = gp.forward(z)
+    assert mean.dtype == torch.float32
+    (mean.sum() + std.sum()).backward()
+    assert z.grad is not None and torch.isfinite(z.grad).all() and z.grad.abs().sum() > 0
+    assert mean.detach().numpy() == pytest.approx(gp.predict(z.detach().numpy()), abs=1e-6)
+    assert float(mean[1] - mean[0]) == pytest.approx(0.5, abs=0.05)  # slope of x^2 around
+
+
+def test_loop_surrogate_tells_prototypes_apart() -> None:
+    """With the prototype as an input, one formula in two frameworks gets two predictions."""
+    from matscreen.design.surrogates import GPRegressor, LoopSurrogate
+
+    formulas = ["Li3YCl6", "Li3YBr6", "Li3InCl6", "Li3ScCl6", "Li3ErCl6"] * 2
+    protos = [0] * 5 + [1] * 5
+    y = np.array([0.45, 0.40, 0.47, 0.50, 0.46] + [0.55, 0.50, 0.57, 0.60, 0.56])
+    surrogate = LoopSurrogate(GPRegressor(), "bvse", prior_mean=0.5, prior_std=0.3,
+                              min_points=3, n_prototypes=2)  # fmt: skip
+    surrogate.fit_formulas(formulas, y, protos)
+    (a, b), _ = surrogate.predict_formulas(["Li3YCl6", "Li3YCl6"], [0, 1])
+    assert b - a == pytest.approx(0.10, abs=0.03)
