@@ -281,7 +281,7 @@ class DesignConfig(BaseModel):
     loop: LoopSettings = Field(default_factory=LoopSettings, description="Closed loop.")
     physics: PhysicsSettings = Field(default_factory=PhysicsSettings, description="Physics.")
     surrogates: SurrogateSettings = Field(
-        default_factory=SurrogateSettings, description="Surrogate ensembles."
+        default_factory=SurrogateSettings, description="Surrogates."
     )
 
     @model_validator(mode="after")

@@ -348,7 +348,7 @@ def _write_table(out: Path, table: pd.DataFrame) -> None:
 
 
 def build_surrogates(config: DesignConfig, device: str = "cpu") -> dict[str, Any]:
-    """Train (or reuse, per process) the torch ensembles the workflow's objectives need."""
+    """Train (or reuse, per process) the torch surrogates the workflow's objectives need."""
     from matscreen.design.surrogates import (
         GPRegressor,
         LoopSurrogate,

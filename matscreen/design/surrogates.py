@@ -1,4 +1,4 @@
-"""Differentiable torch surrogates with ensemble uncertainty for the design loop.
+"""Differentiable torch surrogates with uncertainty (deep ensembles, Gaussian processes).
 
 :class:`TorchEnsembleRegressor` is a deep ensemble of small MLPs (each member
 on a bootstrap resample, its own seed) with the scikit-learn API on feature
