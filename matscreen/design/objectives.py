@@ -3,8 +3,9 @@
 :class:`ObjectivePredictor` maps element amounts of design points (torch,
 differentiable) to ``{kind: (mean, std)}`` for every objective of the
 workflow. Surrogate objectives carry their uncertainty (conductivity,
-voltage: ensemble spread; stability, bvse: Gaussian-process std); analytic
-ones (capacity, Mn3+ fraction, raw-element cost) have zero std.
+voltage: ensemble spread; stability, bvse: Gaussian-process std by
+default); analytic ones (capacity, Mn3+ fraction, raw-element cost) have
+zero std.
 
 :class:`UCBAcquisition` scalarizes them: for an objective maximized, the
 optimistic value ``mean + kappa*std`` (minimized: ``mean - kappa*std``) in

@@ -180,3 +180,52 @@ def test_loop_surrogate_tells_prototypes_apart() -> None:
     surrogate.fit_formulas(formulas, y, protos)
     (a, b), _ = surrogate.predict_formulas(["Li3YCl6", "Li3YCl6"], [0, 1])
     assert b - a == pytest.approx(0.10, abs=0.03)
+
+
+def test_gp_keeps_a_std_on_constant_targets_and_chunks_consistently() -> None:
+    """Constant targets (the loop's first rounds can give them) predict that constant with a
+    non-zero std away from the data; chunked evaluation equals one pass."""
+    from matscreen.design.surrogates import GPRegressor
+
+    x = np.linspace(0.0, 1.0, 8)[:, None]
+    gp = GPRegressor().fit(x, np.full(8, 0.3))
+    mean, std = gp.predict(np.array([[0.5], [30.0]]), return_std=True)
+    assert mean == pytest.approx([0.3, 0.3], abs=1e-6)
+    assert std[1] > 1e-3  # the signal-variance floor keeps some std (not the 1e-19 of no floor)
+    rng = np.random.default_rng(1)
+    gp = GPRegressor(chunk=7).fit(rng.normal(size=(20, 3)), rng.normal(size=20))
+    z = rng.normal(size=(50, 3))
+    chunked_mean, chunked_std = gp.predict(z, return_std=True)
+    gp.chunk = 1000
+    mean, std = gp.predict(z, return_std=True)
+    assert chunked_mean == pytest.approx(mean, abs=1e-9)
+    assert chunked_std == pytest.approx(std, abs=1e-9)
+
+
+def test_gp_failed_refit_keeps_the_previous_fit(monkeypatch) -> None:
+    """If every start fails, fit raises and the previous fit still predicts as before."""
+    from matscreen.design.surrogates import GPRegressor
+
+    x = np.linspace(0.0, 1.0, 10)[:, None]
+    gp = GPRegressor().fit(x, np.sin(3.0 * x[:, 0]))
+    before = gp.predict(x)
+
+    def boom(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise RuntimeError("not positive definite")
+
+    monkeypatch.setattr(GPRegressor, "_maximise_likelihood", boom)
+    with pytest.raises(RuntimeError, match="any start"):
+        gp.fit(10.0 * x, 100.0 + x[:, 0])
+    assert np.array_equal(gp.predict(x), before)
+
+
+def test_loop_surrogate_accepts_rows_without_a_prototype() -> None:
+    """None or -1 as a row's prototype gives the all-zero one-hot, not an error."""
+    from matscreen.design.surrogates import GPRegressor, LoopSurrogate
+
+    surrogate = LoopSurrogate(GPRegressor(), "bvse", prior_mean=0.5, prior_std=0.3,
+                              min_points=3, n_prototypes=2)  # fmt: skip
+    surrogate.fit_formulas(["Li3YCl6", "Li3YBr6", "Li3InCl6", "Li3ScCl6"],
+                           np.array([0.45, 0.40, 0.50, 0.55]), [0, 1, None, -1])  # fmt: skip
+    a, _ = surrogate.predict_formulas(["Li3YCl6"] * 3, [None, -1, 0])
+    assert np.isfinite(a).all() and a[0] == pytest.approx(a[1])
