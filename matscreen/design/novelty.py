@@ -7,17 +7,28 @@ from __future__ import annotations
 
 import logging
 from functools import lru_cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pymatgen.core import Composition
 
 LOG = logging.getLogger(__name__)
 
 __all__ = ["is_novel", "known_formulas", "reduced_formula"]
 
 
-def reduced_formula(formula: str) -> str:
-    """Pymatgen reduced formula (so that 'Li6Y2Cl12' and 'Li3YCl6' compare equal)."""
+def reduced_formula(formula: str | Composition) -> str:
+    """Pymatgen reduced formula of the smallest integer formula.
+
+    ``'Li6Y2Cl12'`` and ``'Li3YCl6'`` compare equal, and so do fractional
+    formulas with their integer multiples (``'Li2.5Y0.5Zr0.5Cl6'`` and
+    ``'Li5YZrCl12'``; pymatgen's ``reduced_formula`` leaves fractional
+    formulas as written).
+    """
     from pymatgen.core import Composition
 
-    return Composition(formula).reduced_formula
+    integer, _ = Composition(formula).get_integer_formula_and_factor(max_denominator=1000)
+    return Composition(integer).reduced_formula
 
 
 @lru_cache(maxsize=1)
@@ -36,7 +47,7 @@ def known_formulas() -> frozenset[str]:
         except Exception:  # noqa: BLE001 - an unreadable formula is simply not known
             LOG.debug("unreadable OBELiX formula %r", f)
     for name in list_prototypes():
-        out.add(load_prototype(name).composition.reduced_formula)
+        out.add(reduced_formula(load_prototype(name).composition))
     volt = datasets_dir() / "cathode_voltages" / "train.csv"
     if volt.is_file():
         df = pd.read_csv(volt)

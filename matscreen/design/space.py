@@ -202,16 +202,14 @@ class DesignSpace:
         return dict(cache[point])
 
     def formula(self, point: DesignPoint) -> str:
-        """Reduced formula of a point."""
+        """Reduced formula of a point (:func:`~matscreen.design.novelty.reduced_formula`)."""
         from pymatgen.core import Composition
+
+        from matscreen.design.novelty import reduced_formula
 
         cache = self.__dict__.setdefault("_formula_cache", {})
         if point not in cache:
-            import math
-
-            fr = {el: Fraction(a).limit_denominator(1000) for el, a in self.amounts(point).items()}
-            scale = math.lcm(*(f.denominator for f in fr.values()))
-            cache[point] = Composition({el: int(f * scale) for el, f in fr.items()}).reduced_formula
+            cache[point] = reduced_formula(Composition(self.amounts(point)))
         return cache[point]
 
     def amounts_matrix(self, points: list[DesignPoint]) -> np.ndarray:

@@ -112,3 +112,14 @@ def test_shipped_workflows_validate_and_are_feasible(name: str) -> None:
     cfg = load_design_config(name)
     space = DesignSpace.from_spec(cfg.space, cfg.family)
     assert len(space.feasible_points()) > 50
+
+
+def test_fractional_known_formulas_are_recognised() -> None:
+    """OBELiX writes doped compositions fractionally (Li2.5Y0.5Zr0.5Cl6); the same material
+    written as integers (what the decoded cells give) is not novel."""
+    from matscreen.design.novelty import is_novel, known_formulas, reduced_formula
+
+    assert reduced_formula("Li2.5Y0.5Zr0.5Cl6") == reduced_formula("Li5YZrCl12") == "Li5YZrCl12"
+    assert reduced_formula("Li6Y2Cl12") == "Li3YCl6"
+    assert "Li2.5Y0.5Zr0.5Cl6" not in known_formulas()  # stored normalised
+    assert not is_novel("Li5YZrCl12") and not is_novel("Li2.5Y0.5Zr0.5Cl6")
