@@ -191,6 +191,14 @@ class LoopSettings(BaseModel):
         "the batch; a candidate that model already fails is picked only when nothing else is "
         "left. 0 disables (the batch is ranked on the loop's surrogates alone).",
     )
+    initial_design: Literal["space_filling", "acquisition"] = Field(
+        default="space_filling",
+        description="The first round, before any physics result: 'space_filling' spreads the "
+        "batch over the space (greedy max-min over atomic fractions among model_check points "
+        "drawn uniformly from the feasible grid that pass the model check), so the loop-trained "
+        "surrogates learn from the whole space; 'acquisition' ranks it like later rounds (on "
+        "the model-judged objectives alone, since the loop-trained ones are still the prior).",
+    )
 
 
 class PhysicsSettings(BaseModel):

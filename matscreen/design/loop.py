@@ -152,12 +152,16 @@ class DesignLoop:
                 self.space.elements, self.surrogates, kinds, device=self.device
             )
             scorer = Scorer(self.space, predictor, self.acquisition, cfg.objectives, self.device)
-            pool = self.generator.propose(scorer, rng)
-            if type(self.generator).__name__ == "RandomSearch":
+            random_search = type(self.generator).__name__ == "RandomSearch"
+            if rnd == 0 and cfg.loop.initial_design == "space_filling" and not random_search:
+                batch = self._space_filling(scorer, k, known, rng)
+            elif random_search:
+                pool = self.generator.propose(scorer, rng)
                 batch = [p for p in pool if p not in evaluated][:k]
             else:
+                pool = self.generator.propose(scorer, rng)
                 excluded = known | evaluated_formulas
-                pool, scores = self._model_checked(pool, scorer, excluded, evaluated)
+                pool, scores, _ = self._model_checked(pool, scorer, excluded, evaluated)
                 batch = select_diverse(
                     self.space, pool, scores, k, diversity=cfg.search.diversity,
                     length=cfg.search.diversity_length, exclude=excluded,
@@ -199,13 +203,42 @@ class DesignLoop:
             )
         return self._records[point]
 
+    def _space_filling(
+        self, scorer: Any, k: int, excluded: set[str], rng: np.random.Generator
+    ) -> list[DesignPoint]:
+        """First-round batch spread over the space (see ``loop.initial_design``).
+
+        ``loop.model_check`` points (at least ``4 k``) drawn uniformly from the
+        feasible grid are model-checked; among those within the model's bounds
+        (all, when none is) the batch is a greedy max-min selection over atomic
+        fractions (ties, e.g. among points beyond the kernel's reach, go to the
+        earlier in the random draw), so the first physics results cover the
+        space rather than the corner the model-judged objective favours.
+        """
+        from matscreen.design.search import select_diverse
+
+        cfg = self.config
+        feasible = [p for p in self.space.feasible_points()
+                    if self.space.formula(p) not in excluded]  # fmt: skip
+        n = min(len(feasible), max(cfg.loop.model_check, 4 * k))
+        sample = [feasible[i] for i in rng.choice(len(feasible), n, replace=False)]  # random order
+        cands, _, violated = self._model_checked(sample, scorer, excluded, set(), ranked=False)
+        # model-failed points only when nothing else is left; among the rest, spread alone
+        scores = np.where(violated, -1e9, 0.0)
+        return select_diverse(
+            self.space, cands, scores, k, diversity=1.0, length=cfg.search.diversity_length,
+            exclude=excluded,
+        )  # fmt: skip
+
     def _model_checked(
         self,
         pool: list[DesignPoint],
         scorer: Any,
         excluded: set[str],
         evaluated: set[DesignPoint],
-    ) -> tuple[list[DesignPoint], np.ndarray]:
+        *,
+        ranked: bool = True,
+    ) -> tuple[list[DesignPoint], np.ndarray, np.ndarray]:
         """Candidates and their acquisition, with model-judged objectives scored by the model.
 
         The evaluator's :meth:`model_columns` (when it has one and
@@ -217,12 +250,14 @@ class DesignLoop:
         (std 0) instead of the loop surrogate's. A candidate that already
         fails one of their bounds (or has no model value) is ranked below
         every other, so it is chosen only when nothing else is left.
+        With ``ranked=False`` every fresh point of ``pool`` is checked, in its
+        order (no cut to the best ``model_check``, no top-up).
 
         Returns
         -------
-        points, scores
-            The candidates (only the checked ones when checking is on) and
-            their acquisition (higher is better).
+        points, scores, violated
+            The candidates (only the checked ones when checking is on), their
+            acquisition (higher is better) and whether the model fails them.
         """
         import pandas as pd
         import torch
@@ -232,20 +267,23 @@ class DesignLoop:
         n = self.config.loop.model_check
         check = getattr(self.evaluator, "model_columns", None)
         if n <= 0 or check is None:
-            return pool, scores
+            return pool, scores, np.zeros(len(pool), dtype=bool)
 
         def fresh(points: list[DesignPoint], values: np.ndarray) -> list[DesignPoint]:
             order = np.argsort(-values, kind="stable")
             return [points[i] for i in order if points[i] not in evaluated
                     and self.space.formula(points[i]) not in excluded]  # fmt: skip
 
-        cands = list(dict.fromkeys(fresh(pool, scores)))[:n]
-        if len(cands) < n:  # a small pool: the rest by acquisition over the feasible space
-            taken = set(cands) | set(pool)
-            rest = [p for p in self.space.feasible_points() if p not in taken]
-            cands += fresh(rest, scorer.score_points(rest))[: n - len(cands)]
+        if ranked:
+            cands = list(dict.fromkeys(fresh(pool, scores)))[:n]
+            if len(cands) < n:  # a small pool: the rest by acquisition over the feasible space
+                taken = set(cands) | set(pool)
+                rest = [p for p in self.space.feasible_points() if p not in taken]
+                cands += fresh(rest, scorer.score_points(rest))[: n - len(cands)]
+        else:
+            cands = list(dict.fromkeys(fresh(pool, np.zeros(len(pool)))))
         if not cands:
-            return pool, scores
+            return pool, scores, np.zeros(len(pool), dtype=bool)
         todo = [p for p in cands if p not in self._model_rows]
         if todo:
             table = check([self._decode(p) for p in todo])
@@ -279,7 +317,7 @@ class DesignLoop:
         self._checked_scores.update({p: float(a) for p, a in zip(cands, acq, strict=True)})
         # below every candidate within the bounds, in their own order
         offset = float(acq.max() - acq.min()) + 1.0 if len(acq) else 0.0
-        return cands, np.where(violated, acq - offset, acq)
+        return cands, np.where(violated, acq - offset, acq), violated
 
     def _evaluate_batch(
         self, rnd: int, batch: list[DesignPoint], scorer: Any, client: Any

@@ -80,3 +80,46 @@ def test_bvse_objective_learns_from_the_loops_own_barriers(make_config, fake_phy
             objectives=[{"kind": "bvse", "goal": "minimize", "max": 0.35}],
             physics={"bvse": False},
         )
+
+
+def test_space_filling_first_round_spreads_within_the_model_bounds(
+    make_config, fake_physics
+) -> None:
+    """loop.initial_design=space_filling: the first batch passes the model check (a model
+    column here: Br-containing only), is the same for the same seed, and is spread over the
+    space: its closest pair is farther apart than with initial_design=acquisition, which
+    follows the model's favourite corner."""
+    import numpy as np
+    import pandas as pd
+
+    from matscreen.design.novelty import reduced_formula
+
+    class ModelChecked(type(fake_physics)):
+        def model_columns(self, records):  # noqa: ANN001, ANN202
+            return pd.DataFrame({"log10_sigma_model": [
+                -3.5 + 4 * r.structure.composition.fractional_composition["Br"] for r in records
+            ]})  # fmt: skip
+
+    def first_round(init: str) -> tuple[pd.DataFrame, float]:
+        config = make_config(
+            objectives=[
+                {"kind": "conductivity", "goal": "maximize", "min": -3.3},
+                {"kind": "stability", "goal": "minimize", "max": 0.05},
+            ],
+            loop={"rounds": 1, "batch_size": 4, "initial_design": init},
+        )
+        loop = build_loop(config, evaluator=ModelChecked())
+        table = loop.run(out=None)
+        space = loop.space
+        point = {space.formula(p): p for p in space.feasible_points()}
+        x = space.amounts_matrix([point[reduced_formula(f)] for f in table["formula"]])
+        d = np.sqrt(((x[:, None] - x[None]) ** 2).sum(-1)) + np.eye(len(x)) * 1e9
+        return table, float(d.min())
+
+    table, spread = first_round("space_filling")
+    again, _ = first_round("space_filling")
+    pd.testing.assert_frame_equal(table, again)
+    assert len(table) == 4 and table["formula"].is_unique
+    assert all("Br" in f for f in table["formula"])  # within the model's bound
+    _, ranked_spread = first_round("acquisition")
+    assert spread > 1.5 * ranked_spread
