@@ -25,8 +25,13 @@ E_hull <= 50 meV/atom, BVSE barrier <= --bvse-max, predicted sigma >= 1e-4 S/cm.
 The design loop may use what a researcher has before spending physics: the shipped
 conductivity model (its model check scores the best decoded candidates with it, so the
 sigma criterion is met by construction whenever enough candidates pass it) and its own
-physics results of earlier rounds (the loop-trained E_hull and BVSE surrogates). Random
-sampling uses neither. Both draw from the same space.
+physics results of earlier rounds (the loop-trained E_hull and BVSE surrogates, Gaussian
+processes). Its first round, before any physics result, is space-filling among the
+model-checked points (``loop.initial_design``). Random sampling uses neither model.
+Both draw from the same space.
+
+Novelty compares reduced integer formulas, so a fractional OBELiX formula
+(Li2.5Y0.5Zr0.5Cl6) is the same material as its integer multiple (Li5YZrCl12).
 
 Run:  python benchmarks/design.py  [--space workflow --seeds 3 --rounds 10 --batch 10]
       python benchmarks/design.py --throughput-only   (candidates/s only; GPU machine too)

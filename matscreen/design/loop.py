@@ -178,7 +178,7 @@ class DesignLoop:
             table = self._evaluate_batch(rnd, batch, scorer, client)
             rows.append(table)
             evaluated.update(batch)
-            evaluated_formulas.update(table["formula"])
+            evaluated_formulas.update(self.space.formula(p) for p in batch)  # the space's keys
             n_done += len(batch)
             all_rows = pd.concat(rows, ignore_index=True)
             self._retrain(all_rows)

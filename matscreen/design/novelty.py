@@ -23,12 +23,19 @@ def reduced_formula(formula: str | Composition) -> str:
     ``'Li6Y2Cl12'`` and ``'Li3YCl6'`` compare equal, and so do fractional
     formulas with their integer multiples (``'Li2.5Y0.5Zr0.5Cl6'`` and
     ``'Li5YZrCl12'``; pymatgen's ``reduced_formula`` leaves fractional
-    formulas as written).
+    formulas as written). Each amount is read as the nearest fraction with a
+    denominator up to 10,000 (exact for design grids and for amounts written
+    with up to four decimals), then scaled by the common denominator.
     """
+    import math
+    from fractions import Fraction
+
     from pymatgen.core import Composition
 
-    integer, _ = Composition(formula).get_integer_formula_and_factor(max_denominator=1000)
-    return Composition(integer).reduced_formula
+    amounts = {el: Fraction(float(a)).limit_denominator(10_000)
+               for el, a in Composition(formula).items() if a > 0}  # fmt: skip
+    scale = math.lcm(*(f.denominator for f in amounts.values())) if amounts else 1
+    return Composition({el: int(f * scale) for el, f in amounts.items()}).reduced_formula
 
 
 @lru_cache(maxsize=1)

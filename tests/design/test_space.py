@@ -123,3 +123,13 @@ def test_fractional_known_formulas_are_recognised() -> None:
     assert reduced_formula("Li6Y2Cl12") == "Li3YCl6"
     assert "Li2.5Y0.5Zr0.5Cl6" not in known_formulas()  # stored normalised
     assert not is_novel("Li5YZrCl12") and not is_novel("Li2.5Y0.5Zr0.5Cl6")
+
+
+def test_reduced_formula_is_exact_on_written_decimals() -> None:
+    """Amounts are read as exact fractions (up to four decimals), so a known doped formula and
+    its exact integer multiple share one key and nearby compositions do not."""
+    from matscreen.design.novelty import reduced_formula
+
+    assert reduced_formula("Li0.91Hf2.02166667P3O12") == reduced_formula("Li546Hf1213P1800O7200")
+    assert reduced_formula("Li3.001Y0.999Cl6") != reduced_formula("Li3Y0.999Cl6")
+    assert "Li" in reduced_formula("Li0.0001Cl")  # a trace element is kept
