@@ -82,6 +82,7 @@ def judge(
                 reasons.append(f"bvse {b:.3g} > {bvse_max:g}")
         if not row.get("novel", True):
             reasons.append("not novel")
+        reasons = list(dict.fromkeys(reasons))  # a bvse objective bound and bvse_max may agree
         out.append("pass" if not reasons else "fail: " + "; ".join(reasons))
     return out
 
@@ -209,11 +210,12 @@ class DesignLoop:
         """First-round batch spread over the space (see ``loop.initial_design``).
 
         ``loop.model_check`` points (at least ``4 k``) drawn uniformly from the
-        feasible grid are model-checked; among those within the model's bounds
-        (all, when none is) the batch is a greedy max-min selection over atomic
-        fractions (ties, e.g. among points beyond the kernel's reach, go to the
-        earlier in the random draw), so the first physics results cover the
-        space rather than the corner the model-judged objective favours.
+        feasible grid are model-checked. Among those within the model's bounds
+        the batch is a greedy max-min selection over atomic fractions (ties,
+        e.g. among points beyond the kernel's reach, go to the earlier in the
+        random draw); when too few are within, the rest come by acquisition.
+        So the first physics results cover the space rather than the corner
+        the model-judged objective favours.
         """
         from matscreen.design.search import select_diverse
 
@@ -222,9 +224,10 @@ class DesignLoop:
                     if self.space.formula(p) not in excluded]  # fmt: skip
         n = min(len(feasible), max(cfg.loop.model_check, 4 * k))
         sample = [feasible[i] for i in rng.choice(len(feasible), n, replace=False)]  # random order
-        cands, _, violated = self._model_checked(sample, scorer, excluded, set(), ranked=False)
-        # model-failed points only when nothing else is left; among the rest, spread alone
-        scores = np.where(violated, -1e9, 0.0)
+        cands, acq, violated = self._model_checked(sample, scorer, excluded, set(), ranked=False)
+        # within the model's bounds: spread alone; model-failed points only when nothing else is
+        # left, the nearest to passing (by acquisition) first
+        scores = np.where(violated, acq - 1e6, 0.0)
         return select_diverse(
             self.space, cands, scores, k, diversity=1.0, length=cfg.search.diversity_length,
             exclude=excluded,

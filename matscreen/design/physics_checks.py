@@ -168,17 +168,18 @@ class MLIPPhysicsEvaluator:
         if todo:
             relaxed = self._relax_round(payloads, client)
             if client is not None:
-                futures = client.map(
-                    check_structure, payloads, relaxed, settings=self.settings, pure=False
-                )
+                settings = [self.settings] * len(payloads)  # positional, in signature order
+                futures = client.map(check_structure, payloads, settings, relaxed, pure=False)
                 results = client.gather(futures, errors="skip")
                 if len(results) != len(todo):  # a lost worker: redo the missing ones here
+                    LOG.warning("%d of %d physics checks lost on the cluster; redone here",
+                                len(todo) - len(results), len(todo))  # fmt: skip
                     redo = zip(futures, payloads, relaxed, strict=True)
-                    settings = self.settings
                     results = [
-                        f.result() if f.status == "finished" else check_structure(p, settings, x)
+                        f.result() if f.status == "finished"
+                        else check_structure(p, self.settings, x)
                         for f, p, x in redo
-                    ]
+                    ]  # fmt: skip
             else:
                 results = [
                     check_structure(p, self.settings, x)

@@ -35,3 +35,40 @@ def test_failed_relaxation_in_a_batch_is_a_failed_row() -> None:
     settings = PhysicsSettings(relax=True, bvse=False).model_dump()
     out = check_structure(_payload("Cl", 5.0), settings, {"error": "relaxation: exploding"})
     assert out["status"] == "failed" and "exploding" in out["error"]
+
+
+def test_evaluation_runs_on_the_dask_cluster(make_config, caplog) -> None:
+    """With a client, the physics checks run as Dask tasks (not lost and redone in the driver)
+    and give what the in-process path gives."""
+    import logging
+
+    import numpy as np
+    from distributed import Client, LocalCluster, get_task_stream
+
+    from matscreen.design import physics_checks
+    from matscreen.design.space import DesignSpace
+
+    config = make_config()
+    space = DesignSpace.from_spec(config.space, config.family)
+    points = space.sample(2, np.random.default_rng(0))
+    records = [space.decode(p, seed=0, n_orderings=2) for p in points]
+    settings = PhysicsSettings(relax=False, bvse=False).model_dump()
+    local = physics_checks.MLIPPhysicsEvaluator(settings, config.family).evaluate(records)
+    cluster = LocalCluster(
+        n_workers=1,
+        threads_per_worker=1,
+        processes=False,
+        dashboard_address=None,
+        host="127.0.0.1",
+        protocol="tcp://",
+    )
+    with cluster, Client(cluster) as client, caplog.at_level(logging.WARNING):
+        evaluator = physics_checks.MLIPPhysicsEvaluator(settings, config.family)
+        with get_task_stream(client) as stream:
+            remote = evaluator.evaluate(records, client)
+    assert "lost on the cluster" not in caplog.text
+    ran = [t for t in stream.data if "check_structure" in str(t["key"])]
+    assert len(ran) == len(records) and all(t["status"] == "OK" for t in ran)
+    assert (remote["status"] == "ok").all()
+    expected = local["e_above_hull"].to_numpy()
+    assert remote["e_above_hull"].to_numpy() == pytest.approx(expected, abs=1e-5)
