@@ -33,3 +33,26 @@ def test_gradient_search_on_cuda(config) -> None:
         scorer, np.random.default_rng(0)
     )
     assert points
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_gp_on_cuda_matches_cpu() -> None:
+    """The loop-trained GP fits and predicts on cuda as on cpu, with gradients, and moves."""
+    from matscreen.design.surrogates import GPRegressor
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(40, 5))
+    y = np.sin(3.0 * x[:, 0]) + x[:, 1]
+    test = rng.uniform(size=(3000, 5))  # several chunks
+    cpu = GPRegressor().fit(x, y)
+    gpu = GPRegressor(device="cuda").fit(x, y)
+    for a, b in zip(cpu.predict(test, return_std=True), gpu.predict(test, return_std=True),
+                    strict=True):  # fmt: skip
+        assert np.abs(a - b).max() < 1e-3
+    z = torch.tensor(test[:8], dtype=torch.float32, device="cuda", requires_grad=True)
+    mean, std = gpu.forward(z)
+    (mean.sum() + std.sum()).backward()
+    assert z.grad is not None and torch.isfinite(z.grad).all()
+    moved = cpu.to("cuda")
+    assert np.abs(moved.predict(test) - gpu.predict(test)).max() < 1e-3
