@@ -297,12 +297,15 @@ class DesignLoop:
         preds = scorer.predictions(cands)
         violated = np.zeros(len(cands), dtype=bool)
         columns = _verdict_columns()
+        ranges: list[str] = []
         for obj in self.config.objectives:
             col = columns[obj.kind]
             if col not in model.columns or obj.kind not in preds:
                 continue
             value = model[col].to_numpy(dtype=float)
             ok = np.isfinite(value)
+            if ok.any():
+                ranges.append(f"{obj.kind} {np.min(value[ok]):.3g}..{np.max(value[ok]):.3g}")
             mean, std = preds[obj.kind]
             preds[obj.kind] = (np.where(ok, value, mean), np.where(ok, 0.0, std))
             if obj.min is not None or obj.max is not None:
@@ -317,6 +320,12 @@ class DesignLoop:
             acq = self.acquisition(tp, self.config.objectives).numpy().astype(float)
         LOG.info("model check: %d of %d candidates within the model's bounds",
                  int((~violated).sum()), len(cands))  # fmt: skip
+        if violated.all():
+            LOG.warning(
+                "model check: none of %d candidates meets the workflow's bounds by the model "
+                "(model values %s); the batch takes the nearest. The targets may be out of "
+                "the models' reach in this space.", len(cands), ", ".join(ranges) or "none",
+            )  # fmt: skip
         self._checked_scores.update({p: float(a) for p, a in zip(cands, acq, strict=True)})
         # below every candidate within the bounds, in their own order
         offset = float(acq.max() - acq.min()) + 1.0 if len(acq) else 0.0

@@ -123,3 +123,24 @@ def test_space_filling_first_round_spreads_within_the_model_bounds(
     assert all("Br" in f for f in table["formula"])  # within the model's bound
     _, ranked_spread = first_round("acquisition")
     assert spread > 1.5 * ranked_spread
+
+
+def test_unreachable_model_bound_is_warned(make_config, fake_physics, caplog) -> None:
+    """A bound no candidate meets by the model still gives proposals (the nearest), with a
+    warning that names the model's range, not a silent run of failures."""
+    import logging
+
+    import pandas as pd
+
+    class ModelChecked(type(fake_physics)):
+        def model_columns(self, records):  # noqa: ANN001, ANN202
+            return pd.DataFrame({"log10_sigma_model": [-4.0] * len(records)})
+
+    config = make_config(
+        objectives=[{"kind": "conductivity", "goal": "maximize", "min": 1.0}],
+        loop={"rounds": 1, "batch_size": 2},
+    )
+    with caplog.at_level(logging.WARNING, logger="matscreen.design.loop"):
+        table = build_loop(config, evaluator=ModelChecked()).run(out=None)
+    assert len(table) == 2
+    assert "none of" in caplog.text and "conductivity -4..-4" in caplog.text
