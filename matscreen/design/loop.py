@@ -377,7 +377,11 @@ class DesignLoop:
         return table
 
     def _retrain(self, table: pd.DataFrame) -> None:
-        """Refit the loop-trained surrogates (stability, bvse) on every physics result so far."""
+        """Refit the loop-trained surrogates (stability, bvse) on every physics result so far.
+
+        A refit that fails (e.g. a Gaussian process no start could fit) is logged
+        and the surrogate keeps its previous fit; the run and its results go on.
+        """
         ok = table["status"] == "ok"
         index = {block.name: i for i, block in enumerate(self.space.blocks)}
         protos = [index.get(p, -1) for p in table.loc[ok, "prototype"]]
@@ -386,9 +390,13 @@ class DesignLoop:
             column = _verdict_columns()[kind]
             if surrogate is None or column not in table:
                 continue
-            surrogate.fit_formulas(
-                list(table.loc[ok, "formula"]), table.loc[ok, column].to_numpy(), protos
-            )
+            try:
+                surrogate.fit_formulas(
+                    list(table.loc[ok, "formula"]), table.loc[ok, column].to_numpy(), protos
+                )
+            except Exception as exc:  # noqa: BLE001 - one failed refit must not end the run
+                LOG.warning("%s surrogate not refitted (%s: %s); it keeps its previous fit",
+                            kind, type(exc).__name__, exc)  # fmt: skip
 
 
 def _write_table(out: Path, table: pd.DataFrame) -> None:

@@ -144,3 +144,24 @@ def test_unreachable_model_bound_is_warned(make_config, fake_physics, caplog) ->
         table = build_loop(config, evaluator=ModelChecked()).run(out=None)
     assert len(table) == 2
     assert "none of" in caplog.text and "conductivity -4..-4" in caplog.text
+
+
+def test_failed_surrogate_refit_does_not_end_the_run(
+    config, fake_physics, tmp_path, monkeypatch, caplog
+) -> None:
+    """If the loop-trained GP cannot be refitted, the run completes (all rounds, table written)
+    with a warning, and the surrogate keeps what it had (here: the prior)."""
+    import logging
+
+    from matscreen.design.surrogates import GPRegressor
+
+    def boom(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise RuntimeError("not positive definite")
+
+    monkeypatch.setattr(GPRegressor, "_maximise_likelihood", boom)
+    with caplog.at_level(logging.WARNING, logger="matscreen.design.loop"):
+        loop, table = _run(config, fake_physics, tmp_path)
+    assert table["round"].nunique() == config.loop.rounds
+    assert (tmp_path / "proposals.parquet").is_file()
+    assert "stability surrogate not refitted" in caplog.text
+    assert not loop.surrogates["stability"].fitted
