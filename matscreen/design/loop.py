@@ -360,6 +360,9 @@ class DesignLoop:
         for kind, (m, s) in preds.items():
             table[f"pred_{kind}"] = m
             table[f"pred_{kind}_std"] = s
+            noise = getattr(self.surrogates.get(kind), "noise_std", None)
+            if kind in LOOP_TRAINED and noise is not None:  # the scatter of one measured value
+                table[f"pred_{kind}_obs_std"] = np.sqrt(np.asarray(s) ** 2 + noise**2)
         table["novel"] = [is_novel(r.formula) for r in records]
         table["charge_balanced"] = [
             r.structure is not None and is_charge_balanced(r.structure.composition) for r in records
@@ -513,7 +516,9 @@ def run_design(
     -------
     pandas.DataFrame
         One row per proposal: round, id, formula, prototype, substitution,
-        predictions (``pred_<kind>``, ``pred_<kind>_std``), physics results
+        predictions (``pred_<kind>``, ``pred_<kind>_std``; for the loop-trained
+        stability and bvse also ``pred_<kind>_obs_std``, the std of a measured
+        value: the model's std with the fitted noise added), physics results
         (``e_above_hull``, ``bvse_barrier``, ``log10_sigma_model``, ...),
         ``novel``, ``charge_balanced``, ``verdict`` and the structure (JSON).
 

@@ -194,8 +194,12 @@ class GPRegressor:
     features, Gaussian noise; the hyperparameters maximise the exact marginal
     likelihood (L-BFGS from ``restarts`` length-scale starts, the best kept).
     The std is the latent function's (noise-free: the part more data would
-    remove, what the acquisition's exploration should follow). Computed in
-    float64; :meth:`forward` keeps the autograd graph.
+    remove, what the acquisition's exploration should follow); the fitted
+    noise std (:attr:`noise_std_`) is what a single new measurement scatters
+    around it, so the std of a measured value is ``sqrt(std**2 +
+    noise_std_**2)``. Computed in float64; :meth:`forward` keeps the autograd
+    graph. A fitted GP pickles (its training data and hyperparameters; the
+    model is rebuilt on unpickling).
 
     Parameters
     ----------
@@ -320,11 +324,45 @@ class GPRegressor:
         best.eval()
         for p in best.parameters():
             p.requires_grad_(False)
-        self.model_ = best
-        self.x_mean_, self.x_std_, self.y_mean_, self.y_std_ = x_mean, x_std, y_mean, y_std
-        self._xm = torch.tensor(x_mean, device=dev)
-        self._xs = torch.tensor(x_std, device=dev)
+        self._set_fitted(best, x_mean, x_std, y_mean, y_std)
         return self
+
+    def _set_fitted(
+        self, model: Any, x_mean: np.ndarray, x_std: np.ndarray, y_mean: float, y_std: float
+    ) -> None:
+        import torch
+
+        self.model_ = model
+        self.x_mean_, self.x_std_, self.y_mean_, self.y_std_ = x_mean, x_std, y_mean, y_std
+        self._xm = torch.tensor(x_mean, device=self.device)
+        self._xs = torch.tensor(x_std, device=self.device)
+        self.noise_std_ = float(model.likelihood.noise.detach().cpu().sqrt().item()) * y_std
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Picklable state: settings, scalers, training data and hyperparameters (on the CPU)."""
+        state = {k: v for k, v in self.__dict__.items() if k not in ("model_", "_xm", "_xs")}
+        if "model_" in self.__dict__:
+            m = self.model_
+            state["_fitted"] = {
+                "x": m.train_inputs[0].detach().cpu(),
+                "y": m.train_targets.detach().cpu(),
+                "params": {k: v.detach().cpu() for k, v in m.state_dict().items()},
+            }
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Rebuild the fitted model from :meth:`__getstate__`'s state (on ``self.device``)."""
+        fitted = state.pop("_fitted", None)
+        self.__dict__.update(state)
+        if fitted is None:
+            return
+        x, y = fitted["x"].to(self.device), fitted["y"].to(self.device)
+        model = self._model(x, y, 1.0)
+        model.load_state_dict({k: v.to(self.device) for k, v in fitted["params"].items()})
+        model.eval()
+        for p in model.parameters():
+            p.requires_grad_(False)
+        self._set_fitted(model, self.x_mean_, self.x_std_, self.y_mean_, self.y_std_)
 
     def to(self, device: str) -> GPRegressor:
         """Move the fitted GP to ``device``."""
@@ -477,6 +515,18 @@ class LoopSurrogate(CompositionSurrogate):
         self.clip = clip
         self.n_prototypes = n_prototypes
         self.fitted = False
+
+    @property
+    def noise_std(self) -> float:
+        """Std of a single measurement around the fitted mean (0 before fitting or unknown).
+
+        The fitted :class:`GPRegressor`'s noise; a regressor without a noise
+        model (the deep ensemble) gives 0, so its measured-value std is its
+        spread alone.
+        """
+        if not self.fitted:
+            return 0.0
+        return float(getattr(self.ensemble, "noise_std_", 0.0))
 
     def _one_hot(self, protos: list[int] | None, n: int) -> np.ndarray:
         out = np.zeros((n, self.n_prototypes))

@@ -72,6 +72,10 @@ def test_bvse_objective_learns_from_the_loops_own_barriers(make_config, fake_phy
     # the default loop-trained model is a GP with the prototype as a one-hot input
     assert isinstance(bvse.ensemble, GPRegressor) and bvse.n_prototypes == 1
     assert "pred_bvse" in table.columns and np.isfinite(table["pred_bvse"]).all()
+    # a measured value's std: the model's std with the fitted noise added (prior rounds: equal)
+    obs, latent = table["pred_bvse_obs_std"], table["pred_bvse_std"]
+    assert np.isfinite(obs).all() and (obs >= latent - 1e-12).all()
+    assert bvse.noise_std > 0 and (obs > latent)[table["round"] > 0].all()
     # the fake barrier falls with Br (0.4 - 0.2 x_Br): the fitted surrogate ranks them so
     cl, br = bvse.predict_formulas(["Li3InCl6", "Li3InBr6"])[0]
     assert br < cl

@@ -153,6 +153,50 @@ def test_gp_regressor_fits_predicts_and_reverts_to_its_mean_far_away() -> None:
         GPRegressor().fit(x[:1], y[:1])
 
 
+def test_gp_noise_std_makes_measured_value_intervals_calibrated() -> None:
+    """On noisy data the fitted noise std recovers the true noise, and the std of a measured
+    value (latent std and noise combined) covers fresh measurements about 68 % of the time,
+    where the latent std alone covers far fewer."""
+    from matscreen.design.surrogates import GPRegressor
+
+    rng = np.random.default_rng(1)
+
+    def f(x: np.ndarray) -> np.ndarray:
+        return 0.45 + 0.05 * np.sin(4.0 * x[:, 0]) + 0.03 * x[:, 1]
+
+    x = rng.uniform(0.0, 1.0, size=(150, 2))
+    gp = GPRegressor().fit(x, f(x) + rng.normal(0.0, 0.02, len(x)))
+    assert gp.noise_std_ == pytest.approx(0.02, rel=0.25)
+    test = rng.uniform(0.0, 1.0, size=(2000, 2))
+    measured = f(test) + rng.normal(0.0, 0.02, len(test))
+    mean, std = gp.predict(test, return_std=True)
+    obs_std = np.sqrt(std**2 + gp.noise_std_**2)
+    covered = np.mean(np.abs(measured - mean) <= obs_std)
+    assert 0.6 < covered < 0.76
+    assert np.mean(np.abs(measured - mean) <= std) < 0.45
+
+
+def test_gp_pickles_with_its_fit() -> None:
+    """A fitted GP survives pickling (e.g. to a Dask worker) with identical predictions; an
+    unfitted one pickles too."""
+    import pickle
+
+    from matscreen.design.surrogates import GPRegressor
+
+    rng = np.random.default_rng(2)
+    x = rng.uniform(0.0, 1.0, size=(25, 3))
+    y = np.sin(2.0 * x[:, 0]) + x[:, 2]
+    gp = GPRegressor().fit(x, y)
+    test = rng.uniform(0.0, 1.0, size=(7, 3))
+    copy = pickle.loads(pickle.dumps(gp))
+    m0, s0 = gp.predict(test, return_std=True)
+    m1, s1 = copy.predict(test, return_std=True)
+    np.testing.assert_allclose(m1, m0, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(s1, s0, rtol=1e-8, atol=1e-12)
+    assert copy.noise_std_ == pytest.approx(gp.noise_std_)
+    assert not hasattr(pickle.loads(pickle.dumps(GPRegressor(restarts=2))), "model_")
+
+
 def test_gp_forward_matches_predict_and_passes_gradients() -> None:
     """forward() keeps the autograd graph (float32 in, float32 out) and equals predict()."""
     from matscreen.design.surrogates import GPRegressor
