@@ -20,7 +20,8 @@ cell on 2 shared cores), energy above the hull, BVSE barrier (0.4 A grid); predi
 sigma from the shipped conductivity model (independent of the design surrogate).
 
 A hit is a proposal that is novel (not in OBELiX/seeds), unique, charge balanced,
-E_hull <= 50 meV/atom, BVSE barrier <= --bvse-max, predicted sigma >= 1e-4 S/cm.
+E_hull <= 50 meV/atom on a complete hull (every element in a reference compound),
+BVSE barrier <= --bvse-max, predicted sigma >= 1e-4 S/cm.
 
 The design loop may use what a researcher has before spending physics: the shipped
 conductivity model (its model check scores the best decoded candidates with it, so the
@@ -124,8 +125,12 @@ def _hits(table, bvse_max: float, sigma: bool = True) -> np.ndarray:  # noqa: AN
     ok = table["status"] == "ok"
     unique = ~table.duplicated(["prototype", "formula"])
     sigma_ok = table["log10_sigma_model"] >= -4.0 if sigma else True
+    # a hull missing reference compounds gives only a lower bound: not a confirmed stable cell
+    complete = True
+    if "hull_complete" in table:
+        complete = table["hull_complete"].fillna(False).astype(bool)
     return (
-        ok & unique & table["novel"] & table["charge_balanced"]
+        ok & unique & table["novel"] & table["charge_balanced"] & complete
         & (table["e_above_hull"] <= 0.05) & (table["bvse_barrier"] <= bvse_max) & sigma_ok
     ).to_numpy(dtype=bool)  # fmt: skip
 

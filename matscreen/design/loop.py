@@ -56,7 +56,14 @@ def _verdict_columns() -> dict[str, str]:
 def judge(
     table: pd.DataFrame, objectives: list[ObjectiveSpec], bvse_max: float | None
 ) -> list[str]:
-    """``"pass"``/``"fail: reasons"``/``"failed"`` per row from the physics columns and bounds."""
+    """``"pass"``/``"fail: reasons"``/``"failed"`` per row from the physics columns and bounds.
+
+    A row whose hull is incomplete (``hull_complete`` False: an element is in
+    no reference compound, so ``e_above_hull`` is only a lower bound) fails:
+    its stability is unconfirmed.
+    """
+    import pandas as pd
+
     cols = _verdict_columns()
     out = []
     for _, row in table.iterrows():
@@ -74,6 +81,11 @@ def judge(
                 reasons.append(f"{obj.kind} {v:.3g} < {obj.min:g}")
             if obj.max is not None and v > obj.max:
                 reasons.append(f"{obj.kind} {v:.3g} > {obj.max:g}")
+        complete = row.get("hull_complete")
+        if complete is not None and not pd.isna(complete) and not bool(complete):
+            # an element in no reference compound: competing phases are missing and
+            # e_above_hull is only a lower bound, so stability cannot be confirmed
+            reasons.append(f"hull incomplete (no reference compound of {row.get('hull_missing')})")
         if bvse_max is not None:
             b = row.get("bvse_barrier")
             if b is None or not np.isfinite(b):
@@ -382,17 +394,22 @@ class DesignLoop:
     def _retrain(self, table: pd.DataFrame) -> None:
         """Refit the loop-trained surrogates (stability, bvse) on every physics result so far.
 
+        The stability surrogate leaves out rows whose hull is incomplete (their
+        ``e_above_hull`` is a lower bound, not a measurement).
+
         A refit that fails (e.g. a Gaussian process no start could fit) is logged
         and the surrogate keeps its previous fit; the run and its results go on.
         """
-        ok = table["status"] == "ok"
         index = {block.name: i for i, block in enumerate(self.space.blocks)}
-        protos = [index.get(p, -1) for p in table.loc[ok, "prototype"]]
         for kind in LOOP_TRAINED:
             surrogate = self.surrogates.get(kind)
             column = _verdict_columns()[kind]
             if surrogate is None or column not in table:
                 continue
+            ok = table["status"] == "ok"
+            if kind == "stability" and "hull_complete" in table:  # lower bounds are no data
+                ok &= table["hull_complete"].fillna(True).astype(bool)
+            protos = [index.get(p, -1) for p in table.loc[ok, "prototype"]]
             try:
                 surrogate.fit_formulas(
                     list(table.loc[ok, "formula"]), table.loc[ok, column].to_numpy(), protos

@@ -14,7 +14,10 @@ decoded structure, on a Dask worker:
    against :func:`~matscreen.physics.hull.reference_entries`, plus, when a
    trivalent-metal halide MX3 is missing from the built-in references,
    one made by substitution into the built-in YCl3 structure and relaxed with
-   the same MLIP (cached by the physics module);
+   the same MLIP (cached by the physics module). ``hull_complete`` is False
+   (and ``hull_missing`` names the elements) when an element of the candidate
+   is in no reference compound: competing phases are missing, the
+   ``e_above_hull`` is only a lower bound, and the verdict fails the row;
 3. the BVSE Li percolation barrier (:class:`~matscreen.featurize.transport.BVSEBarrier`).
 
 In the main process it adds the shipped conductivity model's prediction
@@ -123,6 +126,11 @@ def check_structure(
             raise RuntimeError(f"hull: {hull.error}")
         out["e_above_hull"] = float(hull.e_above_hull)
         out["decomposition"] = " + ".join(hull.decomposition or [])
+        from matscreen.physics.checks import missing_reference_elements
+
+        missing = missing_reference_elements(set(elements), refs)
+        out["hull_complete"] = not missing  # False: e_above_hull is only a lower bound
+        out["hull_missing"] = ",".join(missing)
         out["calculator"] = f"{info.name}@{info.version}"
         out["energy_method"] = "relax" if settings["relax"] else "static"
     except Exception as exc:  # noqa: BLE001 - recorded per row

@@ -169,3 +169,44 @@ def test_failed_surrogate_refit_does_not_end_the_run(
     assert (tmp_path / "proposals.parquet").is_file()
     assert "stability surrogate not refitted" in caplog.text
     assert not loop.surrogates["stability"].fitted
+
+
+def test_incomplete_hull_fails_the_verdict_and_is_not_stability_data(
+    make_config, fake_physics_class, tmp_path
+) -> None:
+    """A row whose hull misses reference compounds (e_above_hull only a lower bound) fails
+    with the reason, and the stability surrogate does not learn its value."""
+    import numpy as np
+    import pandas as pd
+
+    from matscreen.design.config import ObjectiveSpec
+    from matscreen.design.loop import judge
+
+    table = pd.DataFrame(
+        {"status": ["ok", "ok", "ok"], "e_above_hull": [-2.1, 0.01, 0.02],
+         "hull_complete": [False, True, None], "hull_missing": ["P,Mg", "", None]}
+    )  # fmt: skip
+    verdicts = judge(table, [ObjectiveSpec(kind="stability", goal="minimize", max=0.05)], None)
+    assert verdicts[0] == "fail: hull incomplete (no reference compound of P,Mg)"
+    assert verdicts[1:] == ["pass", "pass"]  # None: the evaluator did not say
+
+    class LowerBoundForZr(fake_physics_class):
+        """Zr cells: no reference compound, a wild lower bound for e_above_hull."""
+
+        def evaluate(self, records, client=None):  # noqa: ANN001, ANN202
+            out = super().evaluate(records, client)
+            zr = ["Zr" in r.formula for r in records]
+            out["hull_complete"] = [not z for z in zr]
+            out["hull_missing"] = ["Zr" if z else "" for z in zr]
+            out.loc[zr, "e_above_hull"] = -2.0
+            return out
+
+    loop = build_loop(make_config(loop={"rounds": 3, "batch_size": 4}), evaluator=LowerBoundForZr())
+    result = loop.run(out=tmp_path)
+    zr = result["formula"].str.contains("Zr").to_numpy()
+    assert zr.any() and (~zr).sum() >= 3, "the test needs both kinds of rows"
+    assert result.loc[zr, "verdict"].str.contains("hull incomplete").all()
+    gp = loop.surrogates["stability"].ensemble
+    learned = gp.model_.train_targets.numpy() * gp.y_std_ + gp.y_mean_
+    assert len(learned) == (~zr).sum() and learned.min() > -0.5
+    assert np.isfinite(result["e_above_hull"]).all()

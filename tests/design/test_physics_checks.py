@@ -72,3 +72,14 @@ def test_evaluation_runs_on_the_dask_cluster(make_config, caplog) -> None:
     assert (remote["status"] == "ok").all()
     expected = local["e_above_hull"].to_numpy()
     assert remote["e_above_hull"].to_numpy() == pytest.approx(expected, abs=1e-5)
+
+
+def test_incomplete_hull_is_flagged() -> None:
+    """A candidate with elements in no reference compound (no iodide is built in) gets
+    hull_complete False and the elements named; LiCl's hull is complete."""
+    settings = PhysicsSettings(relax=False, bvse=False).model_dump()
+    chloride = check_structure(_payload("Cl", 5.13), settings)
+    iodide = check_structure(_payload("I", 6.0), settings)
+    assert chloride["status"] == iodide["status"] == "ok", (chloride["error"], iodide["error"])
+    assert chloride["hull_complete"] is True and chloride["hull_missing"] == ""
+    assert iodide["hull_complete"] is False and iodide["hull_missing"] == "I,Li"  # no Li-I compound
