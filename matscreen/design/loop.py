@@ -58,9 +58,9 @@ def judge(
 ) -> list[str]:
     """``"pass"``/``"fail: reasons"``/``"failed"`` per row from the physics columns and bounds.
 
-    A row whose hull is incomplete (``hull_complete`` False: an element is in
-    no reference compound, so ``e_above_hull`` is only a lower bound) fails:
-    its stability is unconfirmed.
+    A row whose hull is incomplete (``hull_complete`` False: competing phases
+    of an element are missing, so ``e_above_hull`` is only a lower bound)
+    fails: its stability is unconfirmed.
     """
     import pandas as pd
 
@@ -83,9 +83,10 @@ def judge(
                 reasons.append(f"{obj.kind} {v:.3g} > {obj.max:g}")
         complete = row.get("hull_complete")
         if complete is not None and not pd.isna(complete) and not bool(complete):
-            # an element in no reference compound: competing phases are missing and
-            # e_above_hull is only a lower bound, so stability cannot be confirmed
-            reasons.append(f"hull incomplete (no reference compound of {row.get('hull_missing')})")
+            # competing phases are missing: e_above_hull is only a lower bound, so
+            # stability cannot be confirmed
+            gap = row.get("hull_missing")
+            reasons.append(f"hull incomplete (competing phases of {gap} missing)")
         if bvse_max is not None:
             b = row.get("bvse_barrier")
             if b is None or not np.isfinite(b):

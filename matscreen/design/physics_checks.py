@@ -16,7 +16,9 @@ decoded structure, on a Dask worker:
    one made by substitution into the built-in YCl3 structure and relaxed with
    the same MLIP (cached by the physics module). ``hull_complete`` is False
    (and ``hull_missing`` names the elements) when an element of the candidate
-   is in no reference compound: competing phases are missing, the
+   is in no reference compound, or is left as the element by the
+   decomposition (:func:`~matscreen.physics.checks.hull_gap_elements`):
+   competing phases are missing, the
    ``e_above_hull`` is only a lower bound, and the verdict fails the row;
 3. the BVSE Li percolation barrier (:class:`~matscreen.featurize.transport.BVSEBarrier`).
 
@@ -126,9 +128,9 @@ def check_structure(
             raise RuntimeError(f"hull: {hull.error}")
         out["e_above_hull"] = float(hull.e_above_hull)
         out["decomposition"] = " + ".join(hull.decomposition or [])
-        from matscreen.physics.checks import missing_reference_elements
+        from matscreen.physics.checks import hull_gap_elements
 
-        missing = missing_reference_elements(set(elements), refs)
+        missing = hull_gap_elements(set(elements), refs, hull.decomposition or ())
         out["hull_complete"] = not missing  # False: e_above_hull is only a lower bound
         out["hull_missing"] = ",".join(missing)
         out["calculator"] = f"{info.name}@{info.version}"

@@ -8,12 +8,15 @@ MLIP, per-element MLIP->DFT shift), and for electrolytes the Li stability
 window, the reaction energy with water and with a LiMn2O4 cathode.
 
 The hull is only as complete as its references. When an element of the
-candidate appears in no reference compound (only as the element), competing
-phases are missing, the hull is too high and ``e_above_hull`` is a lower
-bound: the row then says ``hull_complete = False`` and names the elements in
-``hull_missing``, and the window and reaction energies (which would come out
-of the same incomplete phase diagram, e.g. an 11 V oxidation limit for a
-garnet without La/Zr/Ta references) are left empty.
+candidate appears in no reference compound (only as the element), or the
+candidate's decomposition leaves a cation-forming element as the element
+(an oxide "decomposing" to elemental P or Mg: the compounds it would really
+form are missing), competing phases are missing, the hull is too high and
+``e_above_hull`` is a lower bound: the row then says ``hull_complete =
+False`` and names the elements in ``hull_missing``, and the window and
+reaction energies (which would come out of the same incomplete phase
+diagram, e.g. an 11 V oxidation limit for a garnet without La/Zr/Ta
+references) are left empty.
 """
 
 from __future__ import annotations
@@ -65,6 +68,49 @@ def missing_reference_elements(elements: set[str], references: list[Any]) -> lis
         if len(symbols) > 1:
             covered |= symbols
     return sorted(elements - covered)
+
+
+#: Elements that may be left as the element when an ionic compound decomposes (gases,
+#: chalcogens, halogens); any other element in a decomposition marks missing references.
+ANION_FORMERS: frozenset[str] = frozenset({"O", "N", "F", "Cl", "Br", "I", "S", "Se", "Te", "H"})
+
+
+def hull_gap_elements(
+    elements: set[str], references: list[Any], decomposition: list[str] | tuple[str, ...] = ()
+) -> list[str]:
+    """Elements whose competing phases are missing from a hull.
+
+    Those of :func:`missing_reference_elements`, plus every element outside
+    :data:`ANION_FORMERS` that the decomposition leaves as the element (a
+    Li-Mg-Mn-P-O cathode placed on a hull with LiMnPO4 as its only phosphate
+    "decomposes" to elemental P: Li3PO4 and Mg3(PO4)2 are missing, and
+    ``e_above_hull`` is far too low).
+
+    Parameters
+    ----------
+    elements
+        Symbols of the candidate.
+    references
+        Reference entries of its chemical system.
+    decomposition
+        Formulas of the candidate's decomposition products (hull record).
+
+    Returns
+    -------
+    list[str]
+        Sorted symbols; empty when the hull looks complete.
+    """
+    from pymatgen.core import Composition
+
+    gaps = set(missing_reference_elements(elements, references))
+    for formula in decomposition:
+        try:
+            comp = Composition(formula)
+        except (ValueError, KeyError):
+            continue
+        if len(comp.elements) == 1 and comp.elements[0].symbol not in ANION_FORMERS:
+            gaps.add(comp.elements[0].symbol)
+    return sorted(gaps & set(elements))
 
 
 def physics_checks(
@@ -141,7 +187,7 @@ def physics_checks(
         if hull.status != "ok":
             out["physics_error"] = hull.error
             return out
-        missing = missing_reference_elements(set(symbols), refs)
+        missing = hull_gap_elements(set(symbols), refs, hull.decomposition or ())
         out.update(
             physics_status="ok",
             relaxed_energy_per_atom=hull.energy_per_atom,
@@ -153,7 +199,8 @@ def physics_checks(
         )
         if missing:
             notes.append(
-                f"no reference compound of {','.join(missing)}: e_above_hull is a lower bound; "
+                f"competing phases of {','.join(missing)} missing from the references: "
+                "e_above_hull is a lower bound; "
                 "window and reactivity not computed"
             )
         if electrolyte and not missing:

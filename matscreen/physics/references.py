@@ -320,6 +320,14 @@ BUILTIN_REFERENCES: dict[str, Callable[[], Structure]] = {
         ["Li", "Ni", "O"],
         [[0, 0, 0], [0, 0, 0.5], [0, 0, 0.25]],
     ),
+    # dopants of the Mn-cathode spaces (their binary oxides; AFLOW prototypes, experimental
+    # volumes of the primitive cells) and the olivine phosphates
+    "MgO": lambda: _aflow("AB_cF8_225_a_b", {"Na": "Mg", "Cl": "O"}, 4.212**3 / 4),
+    "TiO2": lambda: _aflow("A2B_tP6_136_f_a"),  # rutile
+    "Cr2O3": lambda: _aflow("A2B3_hR10_167_c_e", {"Al": "Cr"}, 96.5),  # corundum (eskolaite)
+    "Fe2O3": lambda: _aflow("A2B3_hR10_167_c_e", {"Al": "Fe"}, 100.6),  # corundum (hematite)
+    "LiMnPO4": lambda: _olivine(True),
+    "LiFePO4": lambda: _olivine(True, "Fe", 10.332 * 6.010 * 4.692),
 }
 
 
@@ -366,8 +374,11 @@ def _lnmo(with_li: bool) -> Structure:
     return s
 
 
-def _olivine(with_li: bool) -> Structure:
-    """LiMnPO4 olivine (Pnma, LiFePO4-type coordinates), or MnPO4 without Li."""
+def _olivine(with_li: bool, metal: str = "Mn", volume: float | None = None) -> Structure:
+    """LiMnPO4 olivine (Pnma, LiFePO4-type coordinates), or MnPO4 without Li.
+
+    ``metal`` replaces Mn (the cell scaled to ``volume``, A^3, when given).
+    """
     species = ["Li", "Mn", "P", "O", "O", "O"]
     coords = [
         [0, 0, 0],
@@ -379,7 +390,11 @@ def _olivine(with_li: bool) -> Structure:
     ]
     if not with_li:
         species, coords = species[1:], coords[1:]
-    return Structure.from_spacegroup(62, Lattice.orthorhombic(10.45, 6.10, 4.75), species, coords)
+    species = [metal if sp == "Mn" else sp for sp in species]
+    s = Structure.from_spacegroup(62, Lattice.orthorhombic(10.45, 6.10, 4.75), species, coords)
+    if volume:
+        s.scale_lattice(volume)
+    return s
 
 
 #: Cathode test structures (not hull references): name -> builder.

@@ -46,7 +46,8 @@ PHYSICS_NOTE = (
     "Relaxed with the MLIP (cell and positions) and placed on the convex hull of the reference "
     "phases relaxed with the same MLIP (per-element MLIP-to-DFT shift fitted on the shipped MP "
     "entries). <b>hull_complete = False</b>: an element of the candidate is in no reference "
-    "compound, so competing phases are missing and e_above_hull (eV/atom) is only a lower bound. "
+    "compound, or its decomposition leaves a cation as the element (hull_missing names them), so "
+    "competing phases are missing and e_above_hull (eV/atom) is only a lower bound. "
     "Windows in V vs Li/Li+; reaction energies in eV/atom of the mixture (with H2O, with LiMn2O4)."
 )
 

@@ -187,7 +187,7 @@ def test_incomplete_hull_fails_the_verdict_and_is_not_stability_data(
          "hull_complete": [False, True, None], "hull_missing": ["P,Mg", "", None]}
     )  # fmt: skip
     verdicts = judge(table, [ObjectiveSpec(kind="stability", goal="minimize", max=0.05)], None)
-    assert verdicts[0] == "fail: hull incomplete (no reference compound of P,Mg)"
+    assert verdicts[0] == "fail: hull incomplete (competing phases of P,Mg missing)"
     assert verdicts[1:] == ["pass", "pass"]  # None: the evaluator did not say
 
     class LowerBoundForZr(fake_physics_class):

@@ -84,3 +84,67 @@ def test_halide_hulls_are_complete_except_for_uncovered_metals(elements, missing
 
     refs = reference_entries(elements, "chgnet")
     assert missing_reference_elements(set(elements), refs) == missing
+
+
+@pytest.mark.parametrize(
+    ("elements", "missing"),
+    [
+        (("Li", "Mn", "Ni", "Fe", "Co", "Cr", "Al", "Mg", "Ti", "O"), []),  # LMO/LNMO dopants
+        (("Li", "Mn", "Fe", "Mg", "P", "O"), []),  # olivine LFMP with Mg
+        (("Li", "Mn", "V", "O"), ["V"]),  # no vanadium oxide is built in
+    ],
+)
+def test_mn_cathode_hulls_are_complete_for_the_design_dopants(elements, missing) -> None:
+    from matscreen.physics.checks import missing_reference_elements
+    from matscreen.physics.hull import reference_entries
+
+    refs = reference_entries(elements, "chgnet")
+    assert missing_reference_elements(set(elements), refs) == missing
+
+
+@pytest.mark.parametrize(
+    ("formula", "elements"),
+    [("MgO", ("Mg", "O")), ("TiO2", ("Ti", "O")), ("Cr2O3", ("Cr", "O")), ("Fe2O3", ("Fe", "O"))],
+)
+def test_dopant_oxide_references_match_experimental_formation_enthalpies(formula, elements):
+    """The built-in dopant oxides, relaxed with CHGNet on the MP2020 scale, form within
+    0.25 eV/atom of the experimental enthalpy in pymatgen's exp_compounds (CHGNet: MgO +0.06,
+    TiO2 -0.22, Cr2O3 +0.04, Fe2O3 +0.13) and lie on their own hull."""
+    import gzip
+    import json
+    from pathlib import Path
+
+    import pymatgen.analysis.compatibility as compat
+    from pymatgen.analysis.phase_diagram import PhaseDiagram
+    from pymatgen.core import Composition
+
+    from matscreen.physics.hull import reference_entries
+
+    exp = json.load(gzip.open(Path(compat.__file__).parent / "exp_compounds.json.gz"))
+    (row,) = [x for x in exp if Composition(x["formula"]).reduced_formula == formula]
+    exp_per_atom = row["exp energy"] / Composition(row["formula"]).num_atoms
+    refs = reference_entries(elements, "chgnet")
+    diagram = PhaseDiagram(refs)
+    ours = min(
+        (e for e in refs if e.composition.reduced_formula == formula),
+        key=lambda e: e.energy_per_atom,
+    )
+    assert diagram.get_form_energy_per_atom(ours) == pytest.approx(exp_per_atom, abs=0.25)
+    assert diagram.get_e_above_hull(ours) < 1e-6
+
+
+def test_a_cation_left_as_the_element_marks_the_hull_incomplete() -> None:
+    """LiMnPO4 is the only phosphate reference of Li-Mg-Mn-P-O, so a Mg-rich olivine
+    'decomposes' to elemental P: its hull misses Li3PO4/Mg3(PO4)2 and is flagged; gases,
+    chalcogens and halogens left as the element are not."""
+    from matscreen.physics.checks import hull_gap_elements
+    from matscreen.physics.hull import reference_entries
+
+    elements = {"Li", "Mg", "Mn", "P", "O"}
+    refs = reference_entries(sorted(elements), "chgnet")
+    assert hull_gap_elements(elements, refs) == []  # every element is in some compound
+    decomposition = ["LiO8", "LiMnPO4", "MgO", "Li2O2", "P"]
+    assert hull_gap_elements(elements, refs, decomposition) == ["P"]
+    halide = reference_entries(["Cl", "Li", "Y"], "chgnet")
+    assert hull_gap_elements({"Li", "Y", "Cl"}, halide, ["LiCl", "Cl2", "YCl3"]) == []
+    assert hull_gap_elements({"Li", "O"}, refs, ["Li2O", "O2"]) == []
