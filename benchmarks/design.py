@@ -128,7 +128,9 @@ def _hits(table, bvse_max: float, sigma: bool = True) -> np.ndarray:  # noqa: AN
     # a hull missing reference compounds gives only a lower bound: not a confirmed stable cell
     complete = True
     if "hull_complete" in table:
-        complete = table["hull_complete"].fillna(False).astype(bool)
+        from matscreen.physics.checks import incomplete_hull_mask
+
+        complete = ~incomplete_hull_mask(table["hull_complete"])
     return (
         ok & unique & table["novel"] & table["charge_balanced"] & complete
         & (table["e_above_hull"] <= 0.05) & (table["bvse_barrier"] <= bvse_max) & sigma_ok

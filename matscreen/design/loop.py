@@ -62,11 +62,12 @@ def judge(
     of an element are missing, so ``e_above_hull`` is only a lower bound)
     fails: its stability is unconfirmed.
     """
-    import pandas as pd
+    from matscreen.physics.checks import incomplete_hull_mask
 
     cols = _verdict_columns()
+    incomplete = incomplete_hull_mask(table.get("hull_complete", [None] * len(table)))
     out = []
-    for _, row in table.iterrows():
+    for i, (_, row) in enumerate(table.iterrows()):
         if row.get("status") != "ok":
             out.append("failed")
             continue
@@ -81,8 +82,7 @@ def judge(
                 reasons.append(f"{obj.kind} {v:.3g} < {obj.min:g}")
             if obj.max is not None and v > obj.max:
                 reasons.append(f"{obj.kind} {v:.3g} > {obj.max:g}")
-        complete = row.get("hull_complete")
-        if complete is not None and not pd.isna(complete) and not bool(complete):
+        if incomplete[i]:
             # competing phases are missing: e_above_hull is only a lower bound, so
             # stability cannot be confirmed
             gap = row.get("hull_missing")
@@ -401,6 +401,8 @@ class DesignLoop:
         A refit that fails (e.g. a Gaussian process no start could fit) is logged
         and the surrogate keeps its previous fit; the run and its results go on.
         """
+        from matscreen.physics.checks import incomplete_hull_mask
+
         index = {block.name: i for i, block in enumerate(self.space.blocks)}
         for kind in LOOP_TRAINED:
             surrogate = self.surrogates.get(kind)
@@ -409,7 +411,7 @@ class DesignLoop:
                 continue
             ok = table["status"] == "ok"
             if kind == "stability" and "hull_complete" in table:  # lower bounds are no data
-                ok &= table["hull_complete"].fillna(True).astype(bool)
+                ok &= ~incomplete_hull_mask(table["hull_complete"])
             protos = [index.get(p, -1) for p in table.loc[ok, "prototype"]]
             try:
                 surrogate.fit_formulas(
@@ -505,6 +507,34 @@ def build_loop(
     )
 
 
+def _warn_uncovered_elements(elements: list[str], config: DesignConfig) -> None:
+    """Warn when elements of the space are in no hull reference compound.
+
+    Proposals with them get incomplete hulls (``e_above_hull`` a lower bound)
+    and fail their verdict, so the budget spent on them is lost; the warning
+    says so before the first round.
+    """
+    from matscreen.physics.checks import missing_reference_elements
+    from matscreen.physics.hull import cached_reference_entries
+
+    physics = config.physics
+    try:
+        refs = cached_reference_entries(
+            physics.calculator, tuple(sorted(elements)), physics.substitute_references
+        )
+    except Exception as exc:  # noqa: BLE001 - a warning must not stop the run
+        LOG.warning("could not check the hull references of the space: %s", exc)
+        return
+    missing = missing_reference_elements(set(elements), refs)
+    if missing:
+        LOG.warning(
+            "design space: %s in no reference compound of the %s hull; proposals with them get "
+            "an incomplete hull (e_above_hull only a lower bound) and fail. Remove them from the "
+            "space or add references (matscreen/physics/references.py).",
+            ",".join(missing), physics.calculator,
+        )  # fmt: skip
+
+
 def run_design(
     workflow: str | Path | DesignConfig,
     *,
@@ -558,6 +588,7 @@ def run_design(
     out.mkdir(parents=True, exist_ok=True)
     loop = build_loop(config, device=device)
     loop.space.feasible_points()  # an infeasible space fails here, before any cluster starts
+    _warn_uncovered_elements(loop.space.elements, config)
     if client is None:
         from matscreen.core.clusters import open_client
 

@@ -40,6 +40,11 @@ def pareto_by_round_png(table: pd.DataFrame, config: DesignConfig) -> bytes:
 
     plt = _pyplot()
     x, y = _axes(table, config)
+    if "hull_complete" in table and "e_above_hull" in (x, y):  # lower bounds are no points
+        from matscreen.physics.checks import incomplete_hull_mask
+
+        table = table.copy()
+        table.loc[incomplete_hull_mask(table["hull_complete"]), "e_above_hull"] = np.nan
     inv = {v: k for k, v in _COLUMNS.items()}
     maximize = [_MAXIMIZE.get(inv.get(c, ""), True) for c in (x, y)]
     fig, ax = plt.subplots(figsize=(6.4, 4.6))

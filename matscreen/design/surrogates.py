@@ -263,8 +263,8 @@ class GPRegressor:
 
         model = _Exact().to(device=x.device, dtype=x.dtype)
         model.covar_module.base_kernel.lengthscale = lengthscale
-        model.covar_module.outputscale = 1.0
-        model.likelihood.noise = 0.01
+        model.covar_module.outputscale = max(1.0, 2.0 * self.min_signal)  # inside the bounds
+        model.likelihood.noise = max(0.01, 2.0 * self.min_noise)
         return model
 
     def _maximise_likelihood(self, model: Any, xt: torch.Tensor, yt: torch.Tensor) -> float:
@@ -351,9 +351,18 @@ class GPRegressor:
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        """Rebuild the fitted model from :meth:`__getstate__`'s state (on ``self.device``)."""
+        """Rebuild the fitted model from :meth:`__getstate__`'s state.
+
+        On ``self.device``, or on the CPU when that is a CUDA device and this
+        process has none (a GP fitted on a GPU, unpickled on a CPU worker).
+        """
+        import torch
+
         fitted = state.pop("_fitted", None)
         self.__dict__.update(state)
+        if str(self.device).startswith("cuda") and not torch.cuda.is_available():
+            LOG.info("GP pickled on %s unpickled without CUDA: rebuilt on the CPU", self.device)
+            self.device = "cpu"
         if fitted is None:
             return
         x, y = fitted["x"].to(self.device), fitted["y"].to(self.device)

@@ -75,6 +75,18 @@ def missing_reference_elements(elements: set[str], references: list[Any]) -> lis
 ANION_FORMERS: frozenset[str] = frozenset({"O", "N", "F", "Cl", "Br", "I", "S", "Se", "Te", "H"})
 
 
+def incomplete_hull_mask(values: Any) -> np.ndarray:
+    """Rows whose ``hull_complete`` is explicitly False (their e_above_hull is a lower bound).
+
+    None/NaN (a failed row, or an evaluator that does not say) is not flagged.
+    One policy for every consumer of the column (verdicts, training data,
+    rankings, plots).
+    """
+    import pandas as pd
+
+    return np.array([not pd.isna(v) and not bool(v) for v in values], dtype=bool)
+
+
 def hull_gap_elements(
     elements: set[str], references: list[Any], decomposition: list[str] | tuple[str, ...] = ()
 ) -> list[str]:

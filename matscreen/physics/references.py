@@ -328,6 +328,15 @@ BUILTIN_REFERENCES: dict[str, Callable[[], Structure]] = {
     "Fe2O3": lambda: _aflow("A2B3_hR10_167_c_e", {"Al": "Fe"}, 100.6),  # corundum (hematite)
     "LiMnPO4": lambda: _olivine(True),
     "LiFePO4": lambda: _olivine(True, "Fe", 10.332 * 6.010 * 4.692),
+    # their Li ternaries: Li2TiO3 (C2/c in fact; Li2MnO3-type approximant at the experimental
+    # volume per formula unit) and layered LiCrO2 (R-3m)
+    "Li2TiO3": lambda: _li2mo3("Ti", 4 * 53.4),
+    "LiCrO2": lambda: _sg(
+        166,
+        Lattice.hexagonal(2.90, 14.41),
+        ["Li", "Cr", "O"],
+        [[0, 0, 0], [0, 0, 0.5], [0, 0, 0.26]],
+    ),
 }
 
 

@@ -428,7 +428,7 @@ def _md(
     """MD stage in place (electrolytes, ``screening.md_top_k`` > 0): Li transport by MLIP MD.
 
     Candidates: physics-stage rows that relaxed and sit within ``md_max_e_above_hull``
-    of the hull, lowest BVSE barrier first; MD starts from the relaxed structure.
+    of a complete hull, lowest BVSE barrier first; MD starts from the relaxed structure.
     """
     from matscreen.screening.stages import MD_COLUMNS, MD_NUMERIC, md_stage
 
@@ -437,10 +437,14 @@ def _md(
         return
     for col in MD_COLUMNS:
         table[col] = np.nan if col in MD_NUMERIC else None
+    from matscreen.physics.checks import incomplete_hull_mask
+
+    # a lower bound of e_above_hull (hull_complete False) confirms nothing
     ok = (
         table["physics_status"].eq("ok")
         & table["relaxed_structure"].notna()
         & (table["e_above_hull"] <= cfg.screening.md_max_e_above_hull)
+        & ~incomplete_hull_mask(table.get("hull_complete", [None] * len(table)))
     )
     if not ok.any():
         logger.info("md: no physics-stage candidate within %.3f eV/atom of the hull",

@@ -210,3 +210,17 @@ def test_incomplete_hull_fails_the_verdict_and_is_not_stability_data(
     learned = gp.model_.train_targets.numpy() * gp.y_std_ + gp.y_mean_
     assert len(learned) == (~zr).sum() and learned.min() > -0.5
     assert np.isfinite(result["e_above_hull"]).all()
+
+
+def test_space_elements_without_hull_references_are_warned(config, caplog) -> None:
+    """Before a design run, elements of the space in no reference compound are named."""
+    import logging
+
+    from matscreen.design.loop import _warn_uncovered_elements
+
+    with caplog.at_level(logging.WARNING, logger="matscreen.design.loop"):
+        _warn_uncovered_elements(["Li", "Y", "Cl"], config)
+    assert not caplog.records
+    with caplog.at_level(logging.WARNING, logger="matscreen.design.loop"):
+        _warn_uncovered_elements(["Li", "Sn", "Cl"], config)
+    assert any("Sn in no reference compound" in r.getMessage() for r in caplog.records)

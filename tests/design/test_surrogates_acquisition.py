@@ -195,6 +195,20 @@ def test_gp_pickles_with_its_fit() -> None:
     np.testing.assert_allclose(s1, s0, rtol=1e-8, atol=1e-12)
     assert copy.noise_std_ == pytest.approx(gp.noise_std_)
     assert not hasattr(pickle.loads(pickle.dumps(GPRegressor(restarts=2))), "model_")
+    if not torch.cuda.is_available():  # a GP from a GPU machine lands on the CPU here
+        gp.device = "cuda"
+        moved = pickle.loads(pickle.dumps(gp))
+        assert moved.device == "cpu"
+        np.testing.assert_allclose(moved.predict(test), m0, rtol=1e-10, atol=1e-12)
+
+
+def test_gp_accepts_noise_and_signal_floors_above_the_start_values() -> None:
+    """min_noise / min_signal above the default starting values still fit."""
+    from matscreen.design.surrogates import GPRegressor
+
+    x = np.linspace(0.0, 1.0, 12)[:, None]
+    gp = GPRegressor(min_noise=0.05, min_signal=2.0, restarts=1).fit(x, np.sin(3 * x[:, 0]))
+    assert gp.noise_std_ >= np.sqrt(0.05) * gp.y_std_ * 0.999
 
 
 def test_gp_forward_matches_predict_and_passes_gradients() -> None:
