@@ -412,7 +412,12 @@ def _merge_stage(
     idx = table["id"].isin(stage.index)
     for col in columns:
         if col in stage.columns:
-            table.loc[idx, col] = table.loc[idx, "id"].map(stage[col]).to_numpy()
+            values = table.loc[idx, "id"].map(stage[col])
+            if col in numeric:  # None (a failed row) -> NaN, not an object into a float column
+                values = pd.to_numeric(values, errors="coerce")
+            elif col in table and table[col].dtype != object:
+                table[col] = table[col].astype(object)  # text/None into an all-NaN float column
+            table.loc[idx, col] = values.to_numpy()
     for col in numeric:
         table[col] = pd.to_numeric(table[col], errors="coerce").astype(float)
 
