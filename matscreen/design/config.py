@@ -6,6 +6,7 @@ field fails with its name; :func:`load_design_config` prefixes every error
 with the file name and the dotted field path.
 """
 
+import math
 from pathlib import Path
 from typing import Literal
 
@@ -57,6 +58,11 @@ class SiteDesign(BaseModel):
     max_species: int = Field(
         default=2, ge=1, le=4, description="Most distinct species mixed on the site."
     )
+    min_fraction: dict[str, float] = Field(
+        default_factory=dict,
+        description="Least site fraction of listed species (e.g. {Mn: 0.5} keeps a Mn-based "
+        "cathode Mn-based); rounded up to the grid.",
+    )
 
     @field_validator("species")
     @classmethod
@@ -68,6 +74,20 @@ class SiteDesign(BaseModel):
         if len(set(value)) != len(value):
             raise ValueError(f"species listed twice: {value}")
         return value
+
+    @model_validator(mode="after")
+    def _min_fraction_valid(self) -> "SiteDesign":
+        for symbol, fraction in self.min_fraction.items():
+            if symbol not in self.species:
+                raise ValueError(
+                    f"min_fraction names {symbol!r}, which is not among the site's species "
+                    f"{self.species}"
+                )
+            if not 0.0 < fraction <= 1.0:
+                raise ValueError(f"min_fraction of {symbol} must be in (0, 1], got {fraction}")
+        if sum(math.ceil(f * self.grid - 1e-9) for f in self.min_fraction.values()) > self.grid:
+            raise ValueError(f"min_fraction {self.min_fraction} cannot fit one site (sum > 1)")
+        return self
 
 
 class PrototypeDesign(BaseModel):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
@@ -67,6 +68,7 @@ class SiteBlock:
     grid: int
     max_species: int
     n_sites: int  # sites of this label in the primitive host cell
+    min_counts: tuple[int, ...] = ()  # least grid count per species (empty: none)
 
 
 @dataclass
@@ -93,8 +95,11 @@ def _site_options(site: SiteBlock) -> list[tuple[int, ...]]:
         counts = [0] * k
         for i in combo:
             counts[i] += 1
-        if sum(c > 0 for c in counts) <= site.max_species:
-            out.append(tuple(counts))
+        if sum(c > 0 for c in counts) > site.max_species:
+            continue
+        if site.min_counts and any(c < m for c, m in zip(counts, site.min_counts, strict=True)):
+            continue
+        out.append(tuple(counts))
     return out
 
 
@@ -146,9 +151,13 @@ class DesignSpace:
             _prim, labels = host_cell(proto.prototype)
             counts = {lab: labels.count(lab) for lab in dict.fromkeys(labels)}
             sites = [
-                SiteBlock(label, tuple(s.species), s.grid, s.max_species, counts[label])
+                SiteBlock(
+                    label, tuple(s.species), s.grid, s.max_species, counts[label],
+                    tuple(math.ceil(s.min_fraction.get(sp, 0.0) * s.grid - 1e-9)
+                          for sp in s.species),
+                )
                 for label, s in proto.sites.items()
-            ]
+            ]  # fmt: skip
             blocks.append(PrototypeBlock(proto.prototype, sites, proto.compensation, counts))
         return cls(blocks, max_atoms=spec.max_atoms, max_points=spec.max_points, family=family)
 

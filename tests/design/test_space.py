@@ -133,3 +133,37 @@ def test_reduced_formula_is_exact_on_written_decimals() -> None:
     assert reduced_formula("Li0.91Hf2.02166667P3O12") == reduced_formula("Li546Hf1213P1800O7200")
     assert reduced_formula("Li3.001Y0.999Cl6") != reduced_formula("Li3Y0.999Cl6")
     assert "Li" in reduced_formula("Li0.0001Cl")  # a trace element is kept
+
+
+def test_min_fraction_keeps_every_point_above_the_floor(make_config) -> None:
+    """min_fraction {In: 0.5} on a grid of 4 allows only points with >= 2/4 In on the site; the
+    gradient and evolutionary searches only ever see those (feasible set), and bad floors are
+    refused with the field named."""
+    from fractions import Fraction
+
+    from pydantic import ValidationError
+
+    def space(floor: dict | None):  # noqa: ANN202
+        site = {"species": ["In", "Y", "Sc", "Zr"], "grid": 4, "max_species": 2}
+        if floor is not None:
+            site["min_fraction"] = floor
+        cfg = make_config(
+            space={"max_atoms": 40, "prototypes": [
+                {"prototype": "Li3InCl6_C2m", "sites": {"In": site, "Cl": {"species": ["Cl"]}}}
+            ]},
+        )  # fmt: skip
+        return DesignSpace.from_spec(cfg.space, cfg.family)
+
+    free, floored = space(None), space({"In": 0.5})
+    kept = floored.feasible_points()
+    assert 0 < len(kept) < len(free.feasible_points())
+    for p in kept:
+        assert floored.raw_occupancy(p)["In"].get("In", Fraction(0)) >= Fraction(1, 2)
+    assert set(kept) == {
+        p for p in free.feasible_points()
+        if free.raw_occupancy(p)["In"].get("In", Fraction(0)) >= Fraction(1, 2)
+    }  # fmt: skip
+    with pytest.raises(ValidationError, match="not among the site's species"):
+        space({"Mn": 0.5})
+    with pytest.raises(ValidationError, match="cannot fit one site"):
+        space({"In": 0.75, "Y": 0.5})
