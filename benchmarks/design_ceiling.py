@@ -56,7 +56,10 @@ def evaluate_space(seed: int, relax: bool, bvse_max: float):  # noqa: ANN201
     for start in range(0, len(points), 50):
         tables.append(loop._evaluate_batch(0, points[start : start + 50], scorer, None))
         logging.getLogger(__name__).info(
-            "%d / %d points, %.0f s", start + 50, len(points), time.perf_counter() - t0
+            "%d / %d points, %.0f s",
+            min(start + 50, len(points)),
+            len(points),
+            time.perf_counter() - t0,
         )
     import pandas as pd
 
