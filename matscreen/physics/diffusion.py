@@ -173,8 +173,9 @@ def md_diffusivity(
         ``failed`` with the reason for a crash, exploding energies or no Li.
     """
     from ase import units
+    from ase.constraints import FixCom
     from ase.md.langevin import Langevin
-    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+    from ase.md.velocitydistribution import Stationary
     from pymatgen.io.ase import AseAtomsAdaptor
 
     from matscreen.physics.calculators import resolve_calculator
@@ -188,13 +189,15 @@ def md_diffusivity(
     atoms = AseAtomsAdaptor.get_atoms(cell)
     atoms.calc = calc
     rng = np.random.default_rng(seed)
-    MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=rng)
+    _thermalize(atoms, temperature, rng)
     Stationary(atoms)
+    atoms.set_constraint(FixCom())  # ASE's way since 3.28 (Langevin's own fixcm is deprecated)
     dyn = Langevin(
         atoms,
         timestep=timestep_fs * units.fs,
         temperature_K=temperature,
         friction=friction_per_fs / units.fs,
+        fixcm=False,
         rng=rng,
     )
     if equilibration_ps is None:
@@ -210,7 +213,11 @@ def md_diffusivity(
             reason = _unphysical(atoms.get_potential_energy(), atoms.get_forces(), atoms.positions)
             if reason:
                 raise RuntimeError(reason)
-            frames.append(AseAtomsAdaptor.get_structure(atoms))
+            # not AseAtomsAdaptor.get_structure: it warns about the FixCom constraint each frame
+            frames.append(
+                Structure(cell.lattice, cell.species, atoms.get_positions(),
+                          coords_are_cartesian=True)
+            )  # fmt: skip
             # 3(N - 1) degrees of freedom: the Langevin run keeps the centre of mass fixed
             kinetic.append(2 * atoms.get_kinetic_energy() / (3 * (len(atoms) - 1) * units.kB))
     except Exception as exc:  # noqa: BLE001 - a crashed run is a failed record
@@ -220,6 +227,18 @@ def md_diffusivity(
         )  # fmt: skip
     base["kinetic_temperature_K"] = float(np.mean(kinetic))
     return _analyse(frames, temperature, timestep_fs, sample_every, base, t0)
+
+
+def _thermalize(atoms: Any, temperature: float, rng: np.random.Generator) -> None:
+    """Maxwell-Boltzmann momenta at ``temperature`` (ASE >= 3.29 name, older fallback)."""
+    try:
+        from ase.md.velocitydistribution import thermalize_momenta
+    except ImportError:  # ASE < 3.29
+        from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+
+        MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=rng)
+    else:
+        thermalize_momenta(atoms, temperature, rng=rng)
 
 
 def _unphysical(energy: float, forces: np.ndarray, positions: np.ndarray) -> str | None:
@@ -313,7 +332,7 @@ def md_diffusivities_batched(
         One per temperature, in order.
     """
     from ase import units
-    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+    from ase.md.velocitydistribution import Stationary
     from pymatgen.io.ase import AseAtomsAdaptor
 
     from matscreen.physics.calculators import calculator_info, resolve_calculator
@@ -336,9 +355,7 @@ def md_diffusivities_batched(
     streams = np.random.SeedSequence(seed).spawn(2 * len(temperatures))
     for k, t in enumerate(temperatures):
         atoms = AseAtomsAdaptor.get_atoms(cell)
-        MaxwellBoltzmannDistribution(
-            atoms, temperature_K=t, rng=np.random.default_rng(streams[2 * k])
-        )
+        _thermalize(atoms, t, np.random.default_rng(streams[2 * k]))
         Stationary(atoms)
         replicas.append(atoms)
     rngs = [np.random.default_rng(streams[2 * k + 1]) for k in range(len(replicas))]
