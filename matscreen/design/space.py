@@ -386,7 +386,10 @@ class DesignSpace:
     def round_weights(self, proto: int, weights: np.ndarray) -> list[DesignPoint]:
         """Decode relaxed weights to the nearest grid point (largest-remainder rounding per site).
 
-        Species beyond the site's ``max_species`` largest weights are dropped first.
+        Species beyond the site's ``max_species`` largest weights are dropped first
+        (never one with a ``min_fraction`` floor). With floors, each floored species
+        gets its least count and the rest of the grid is shared out in proportion to
+        the weight above the floors, so a rounded point is never below a floor.
         """
         block = self.blocks[proto]
         out = []
@@ -394,10 +397,16 @@ class DesignSpace:
             counts = []
             for site, sl in zip(block.sites, block.slices, strict=True):
                 w = row[sl].copy()
+                mins = np.asarray(site.min_counts or (0,) * len(w), dtype=float)
                 if site.max_species < len(w):
-                    w[np.argsort(-w, kind="stable")[site.max_species :]] = 0.0
+                    rank = np.where(mins > 0, np.inf, w)  # floored species are always kept
+                    w[np.argsort(-rank, kind="stable")[site.max_species :]] = 0.0
                 w = w / w.sum() if w.sum() > 0 else np.full(len(w), 1.0 / len(w))
                 raw = w * site.grid
+                if mins.any():
+                    excess = np.clip(raw - mins, 0.0, None)
+                    excess = excess if excess.sum() > 0 else w
+                    raw = mins + (site.grid - mins.sum()) * excess / excess.sum()
                 c = np.floor(raw).astype(int)
                 rest = site.grid - c.sum()
                 order = np.argsort(-(raw - c), kind="stable")

@@ -167,3 +167,27 @@ def test_min_fraction_keeps_every_point_above_the_floor(make_config) -> None:
         space({"Mn": 0.5})
     with pytest.raises(ValidationError, match="cannot fit one site"):
         space({"In": 0.75, "Y": 0.5})
+
+
+def test_rounding_relaxed_weights_respects_min_fraction(make_config) -> None:
+    """Relaxed weights that put little or no In on the site still round to a point with the
+    site's In floor (>= 2/4), i.e. to a feasible point of the floored space."""
+    site = {"species": ["In", "Y", "Sc", "Zr"], "grid": 4, "max_species": 2,
+            "min_fraction": {"In": 0.5}}  # fmt: skip
+    cfg = make_config(
+        space={"max_atoms": 40, "prototypes": [
+            {"prototype": "Li3InCl6_C2m", "sites": {"In": site, "Cl": {"species": ["Cl"]}}}
+        ]},
+    )  # fmt: skip
+    space = DesignSpace.from_spec(cfg.space, cfg.family)
+    feasible = set(space.feasible_points())
+    rng = np.random.default_rng(0)
+    weights = rng.dirichlet(np.ones(4), size=200)
+    weights[:50, 0] = 0.0  # no In at all
+    weights[50:100] = [0.05, 0.0, 0.9, 0.05]  # Sc-rich: In and Sc are the two kept
+    cl = np.ones((len(weights), space.blocks[0].n_columns - 4))  # the Cl site's column
+    points = space.round_weights(0, np.hstack([weights, cl]))
+    for p in points:
+        assert p.counts[0][0] >= 2 and sum(c > 0 for c in p.counts[0]) <= 2
+    assert set(points) <= feasible
+    assert points[50].counts[0] == (2, 0, 2, 0)
