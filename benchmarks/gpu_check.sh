@@ -20,29 +20,37 @@ if [[ "${1:-}" == "--fetch-wheels" ]]; then
              pillow pyparsing gpytorch linear_operator mpmath plotly narwhals \
              tabulate msgpack cloudpickle pyyaml psutil tqdm; do
         v=$(python -m pip show "$p" 2>/dev/null | awk '/^Version:/{print $2}')
+        [[ -n "$v" ]] || { echo "$p is not installed here" >&2; exit 1; }
+        # a wheel already here may be one stripped below: pip would call its hash bad
+        compgen -G ".whl/$(echo "${p//-/_}" | tr . _)-$v-*.whl" > /dev/null && continue
         python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
-            --implementation cp "${plat[@]}" -d .whl "$p==$v"
+            --implementation cp "${plat[@]}" -d .whl "$p==$v" || exit 1
     done
     # bibtexparser 1.x (pymatgen's provenance) is an sdist only: build its pure-python wheel
     python3 -m pip wheel -q --no-deps -w .whl \
-        "bibtexparser==$(python -m pip show bibtexparser | awk '/^Version:/{print $2}')"
-    # Parts no check imports, left out to keep the carry under its 64 MiB limit: plotly's
-    # JavaScript bundles (pymatgen's phase_diagram imports plotly) and the CHGNet weights
-    # other than the default 0.3.0
-    python3 - <<'PY'
+        "bibtexparser==$(python -m pip show bibtexparser | awk '/^Version:/{print $2}')" || exit 1
+    # Parts no check uses, left out to keep the carry under its 64 MiB limit: plotly's
+    # JavaScript bundles (pymatgen's phase_diagram imports plotly; its templates stay) and
+    # the CHGNet weights other than the default 0.3.0 (so only chgnet 0.3.0 loads there)
+    python3 - <<'PY' || exit 1
 import glob, zipfile
-drop = {"plotly": ("plotly/package_data/", "plotly/labextension/"),
-        "chgnet": ("chgnet/pretrained/0.2.0/", "chgnet/pretrained/r2scan/")}
-for name, prefixes in drop.items():
-    for whl in glob.glob(f".whl/{name}-*.whl"):
-        with zipfile.ZipFile(whl) as z:
-            items = [(i, z.read(i)) for i in z.infolist() if not i.filename.startswith(prefixes)]
-        with zipfile.ZipFile(whl, "w", zipfile.ZIP_DEFLATED) as z:
-            for info, data in items:
-                z.writestr(info, data)
+def unused(name):
+    return (name in ("plotly/package_data/plotly.min.js", "plotly/package_data/widgetbundle.js")
+            or name.startswith(("plotly/labextension/", "chgnet/pretrained/0.2.0/",
+                                "chgnet/pretrained/r2scan/"))
+            or "/share/jupyter/labextensions/" in name)
+for whl in glob.glob(".whl/plotly-*.whl") + glob.glob(".whl/chgnet-*.whl"):
+    with zipfile.ZipFile(whl) as z:
+        items = [(i, z.read(i)) for i in z.infolist() if not unused(i.filename)]
+    with zipfile.ZipFile(whl, "w", zipfile.ZIP_DEFLATED) as z:
+        for info, data in items:
+            z.writestr(info, data)
 PY
     # chgnet imports nvidia_smi (nvidia-ml-py3, an sdist only); it is one pure-python file
-    python -c "import nvidia_smi, shutil; shutil.copy(nvidia_smi.__file__, '.devsite/')"
+    python -c "import nvidia_smi, shutil; shutil.copy(nvidia_smi.__file__, '.devsite/')" || exit 1
+    mib=$(du -sm .whl .devsite | awk '{s += $1} END {print s}')
+    echo ".whl + .devsite: ${mib} MiB (the carry holds 64 MiB with the working tree)"
+    (( mib <= 58 )) || { echo "too large for the device carry" >&2; exit 1; }
     exit 0
 fi
 export PYTHONUNBUFFERED=1
@@ -53,7 +61,7 @@ python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --tar
 export PYTHONPATH=/tmp/site:$PWD/.devsite:$PWD
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())"
-timeout 240 python3 -m pytest -q -p no:cacheprovider -o addopts="" -m gpu \
+timeout 150 python3 -m pytest -q -p no:cacheprovider -o addopts="" -m gpu \
     tests/design/test_gpu.py tests/surrogates/test_attention.py tests/physics/test_relax.py \
     tests/physics/test_chgnet_batch.py 2>&1 | tail -5 | tee "$OUT/gpu_tests.log"
 timeout 150 python3 benchmarks/design.py --throughput-only 2>&1 | tee "$OUT/design_throughput.log"

@@ -85,6 +85,11 @@ class SiteDesign(BaseModel):
                 )
             if not 0.0 < fraction <= 1.0:
                 raise ValueError(f"min_fraction of {symbol} must be in (0, 1], got {fraction}")
+        if len(self.min_fraction) > self.max_species:
+            raise ValueError(
+                f"min_fraction floors {len(self.min_fraction)} species but max_species is "
+                f"{self.max_species}: no point of the site could keep them all"
+            )
         if sum(math.ceil(f * self.grid - 1e-9) for f in self.min_fraction.values()) > self.grid:
             raise ValueError(f"min_fraction {self.min_fraction} cannot fit one site (sum > 1)")
         return self

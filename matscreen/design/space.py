@@ -398,10 +398,12 @@ class DesignSpace:
             for site, sl in zip(block.sites, block.slices, strict=True):
                 w = row[sl].copy()
                 mins = np.asarray(site.min_counts or (0,) * len(w), dtype=float)
+                kept = np.ones(len(w), dtype=bool)
                 if site.max_species < len(w):
                     rank = np.where(mins > 0, np.inf, w)  # floored species are always kept
-                    w[np.argsort(-rank, kind="stable")[site.max_species :]] = 0.0
-                w = w / w.sum() if w.sum() > 0 else np.full(len(w), 1.0 / len(w))
+                    kept[np.argsort(-rank, kind="stable")[site.max_species :]] = False
+                    w[~kept] = 0.0
+                w = w / w.sum() if w.sum() > 0 else kept / kept.sum()  # all zero: uniform, kept
                 raw = w * site.grid
                 if mins.any():
                     excess = np.clip(raw - mins, 0.0, None)

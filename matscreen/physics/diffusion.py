@@ -191,7 +191,7 @@ def md_diffusivity(
     rng = np.random.default_rng(seed)
     _thermalize(atoms, temperature, rng)
     Stationary(atoms)
-    atoms.set_constraint(FixCom())  # ASE's way since 3.28 (Langevin's own fixcm is deprecated)
+    atoms.constraints += [FixCom()]  # ASE's way since 3.28 (Langevin's fixcm is deprecated)
     dyn = Langevin(
         atoms,
         timestep=timestep_fs * units.fs,

@@ -76,6 +76,8 @@ def test_gp_pickled_on_cuda_round_trips() -> None:
                     strict=True):  # fmt: skip
         assert np.abs(a - b).max() < 1e-4
     assert back.noise_std_ == pytest.approx(gp.noise_std_)
+    assert all(p.is_cuda for p in back.model_.parameters())
+    assert back.model_.train_inputs[0].is_cuda
 
 
 @pytest.mark.gpu
@@ -89,4 +91,6 @@ def test_design_loop_on_cuda_matches_its_contract(config, fake_physics, tmp_path
     assert len(table) == config.loop.rounds * config.loop.batch_size
     assert table["novel"].all() and table["charge_balanced"].all()
     assert set(table["verdict"].str.split(":").str[0]) <= {"pass", "fail"}
-    assert loop.surrogates["stability"].fitted
+    stability = loop.surrogates["stability"]
+    assert stability.fitted and str(stability.ensemble.device).startswith("cuda")
+    assert all(p.is_cuda for p in stability.ensemble.model_.parameters())  # the GP ran on cuda

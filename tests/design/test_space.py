@@ -167,6 +167,8 @@ def test_min_fraction_keeps_every_point_above_the_floor(make_config) -> None:
         space({"Mn": 0.5})
     with pytest.raises(ValidationError, match="cannot fit one site"):
         space({"In": 0.75, "Y": 0.5})
+    with pytest.raises(ValidationError, match="max_species is 2"):
+        space({"In": 0.25, "Y": 0.25, "Sc": 0.25})
 
 
 def test_rounding_relaxed_weights_respects_min_fraction(make_config) -> None:
@@ -191,3 +193,6 @@ def test_rounding_relaxed_weights_respects_min_fraction(make_config) -> None:
         assert p.counts[0][0] >= 2 and sum(c > 0 for c in p.counts[0]) <= 2
     assert set(points) <= feasible
     assert points[50].counts[0] == (2, 0, 2, 0)
+    # all weight on a species the floor pushes out, or none at all: still <= max_species
+    zero_in = space.round_weights(0, np.hstack([[[0.0, 1.0, 0.0, 0.0], [0.0] * 4], cl[:2]]))
+    assert [p.counts[0] for p in zero_in] == [(2, 2, 0, 0), (2, 2, 0, 0)]
