@@ -240,7 +240,13 @@ class PhysicsSettings(BaseModel):
     relax_steps: int = Field(default=100, ge=1, description="Step cap of the relaxation.")
     fmax: float = Field(default=0.1, gt=0.0, description="Force criterion of the relaxation, eV/A.")
     bvse: bool = Field(default=True, description="Compute the BVSE Li percolation barrier.")
-    bvse_resolution: float = Field(default=0.4, gt=0.0, description="BVSE grid spacing, A.")
+    bvse_resolution: float = Field(
+        default=0.3,
+        gt=0.0,
+        description="BVSE grid spacing, A. On a 0.4 A grid the barrier of one structure moves by "
+        "~0.02 eV (std) when the structure is translated against the grid; 0.3 A: ~0.008 eV "
+        "(bvlain's 0.01 eV energy step), at ~2.5x the cost.",
+    )
     bvse_max: float = Field(
         default=0.35,
         gt=0.0,
