@@ -19,7 +19,7 @@ decoded structure (a round's cells relaxed together; ``--no-relax``: a single-po
 energy of the decoded cell instead, the cheaper stand-in), energy above the hull, BVSE
 barrier of the relaxed cell (0.3 A grid: on a 0.4 A grid a barrier moves by ~0.02 eV std
 when the cell is translated against the grid, which the loop cannot learn; on 0.3 A by
-~0.008 eV); predicted sigma from the shipped conductivity model (independent of the design
+~0.01 eV); predicted sigma from the shipped conductivity model (independent of the design
 surrogate). The issue counts the budget in MLIP relaxations, so relaxed is the default.
 
 A hit is a proposal that is novel (not in OBELiX/seeds), unique, charge balanced,

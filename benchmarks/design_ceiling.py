@@ -12,9 +12,10 @@ answers what no loop run can:
   those the loop may propose (novel, within the shipped conductivity model's bound). A loop
   whose surrogate learns composition -> barrier perfectly, without exploration cost, reaches
   this; what remains above it is noise a composition model cannot see (on the 0.4 A BVSE
-  grid used until 2026-11-27 that was mostly the grid itself, ~0.02 eV std per cell,
-  ``benchmarks/bvse_grid_noise.py``; symmetry-equivalent orderings differed as much as
-  distinct ones);
+  grid used until 2026-11-27, ~0.02 eV std per cell came from the grid itself,
+  ``benchmarks/bvse_grid_noise.py``; in a check of 40 points x 4 ordering seeds,
+  ``results/bvse_orderings_dev300_2026-11-27.csv``, cells with the same lowest-Ewald ordering
+  differed in relaxed barrier by 0.016 eV std, as much as distinct orderings did);
 - the learning curve of that GP: rank AUC of "barrier <= cut" on held-out points after 50
   and 100 training points (4 random splits).
 
@@ -22,7 +23,8 @@ Every criterion, setting and the hit definition are those of ``benchmarks/design
 (``_config``, ``_hits``); the decoded structures depend on the seed, so results are per seed.
 Use seeds other than the benchmark's 0-2 when the figures guide changes to the loop.
 
-Run:  python benchmarks/design_ceiling.py --seed 100 --relax   (~21 min on 2 cores)
+Run:  python benchmarks/design_ceiling.py --seed 100 --save T.parquet   (~21 min on 2 cores)
+      python benchmarks/design_ceiling.py --table T.parquet   (re-analysis, ~2 min)
 
 Seed 100, relaxed (logs in benchmarks/results/design_ceiling_seed100_relaxed*):
 
@@ -106,11 +108,12 @@ def replay_policies(  # noqa: PLR0913
     from scipy.stats import norm
 
     pool_idx = np.flatnonzero(pool & np.isfinite(barrier))
+    budget = min(budget, len(pool_idx))
     out: dict[str, list[float]] = {"probability of feasibility": [], "mean": [], "ucb": []}
     for policy in out:
         for start in range(starts):
             rng = np.random.default_rng(start)
-            chosen = list(rng.choice(pool_idx, size=batch, replace=False))
+            chosen = list(rng.choice(pool_idx, size=min(batch, budget), replace=False))
             while len(chosen) < budget:
                 s = make_surrogate().fit_formulas(
                     [formulas[i] for i in chosen], barrier[chosen], [protos[i] for i in chosen]
@@ -140,12 +143,19 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seed", type=int, default=100)
-    ap.add_argument("--relax", action="store_true", help="CHGNet relaxations, as design.py --relax")
+    ap.add_argument(
+        "--relax",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="CHGNet relaxations, as design.py (its default); --no-relax: single points",
+    )
     ap.add_argument("--budget", type=int, default=100)
     ap.add_argument("--bvse-max", type=float, default=0.45)
     ap.add_argument("--save", type=Path, help="write the evaluated table (parquet) here")
     ap.add_argument("--table", type=Path, help="analyse a table written by --save (no physics)")
     args = ap.parse_args()
+    if args.table and args.save:
+        ap.error("--save writes an evaluated table; with --table nothing is evaluated")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     for name in ("matscreen", "distributed"):
         logging.getLogger(name).setLevel(logging.WARNING)
@@ -156,9 +166,13 @@ def main() -> None:
         table = pd.read_parquet(args.table)
     else:
         table, _ = evaluate_space(args.seed, args.relax, args.bvse_max)
-    n_protos = int(table["proto"].max()) + 1
-    if args.save and not args.table:
+        table["seed"] = args.seed
+    if args.save:
         table.drop(columns=["structure"]).to_parquet(args.save)
+    from matscreen.design.space import DesignSpace
+
+    cfg = _config(args.seed, "gradient", 1, 1, args.bvse_max)
+    n_protos = len(DesignSpace.from_spec(cfg.space, cfg.family).blocks)
     hits = _hits(table, args.bvse_max)
     physics = _hits(table, args.bvse_max, sigma=False)
     ok = (table["status"] == "ok").to_numpy()
@@ -196,8 +210,12 @@ def main() -> None:
             aucs[ntr].append(roc_auc_score(barrier[te] <= args.bvse_max, -m))
     random_rate = float(hits.mean())
     perfect = min(1.0, hits.sum() / k)
-    mode = "relaxed" if args.relax else "single point"
-    print(f"space: {n} feasible points, seed {args.seed}, {mode}, {int(ok.sum())} evaluated ok, "
+    methods = set(table["energy_method"].dropna())  # from the table, also under --table
+    mode = (
+        "relaxed" if methods == {"relax"} else "single point" if methods == {"static"} else methods
+    )
+    seed = int(table["seed"].iloc[0]) if "seed" in table else args.seed
+    print(f"space: {n} feasible points, seed {seed}, {mode}, {int(ok.sum())} evaluated ok, "
           f"{time.perf_counter() - t0:.0f} s")  # fmt: skip
     by = pd.DataFrame(
         {"prototype": table["prototype"], "hit": hits, "bvse_ok": barrier <= args.bvse_max}
@@ -207,7 +225,8 @@ def main() -> None:
     )
     print(summary.round(3).to_string())
     print(f"hits: {int(hits.sum())} (physics only, no sigma criterion: {int(physics.sum())}); "
-          f"proposable pool (novel, sigma by the model): {int(pool.sum())}")  # fmt: skip
+          f"proposable pool (novel, sigma by the model): {int(pool.sum())}, "
+          f"{int((pool & fit).sum())} with a barrier")  # fmt: skip
     print(f"GP on all points: in-sample barrier MAE {np.abs(resid).mean():.4f} eV, "
           f"barrier std {barrier[idx].std():.4f} eV")  # fmt: skip
     print(

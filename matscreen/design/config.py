@@ -244,8 +244,8 @@ class PhysicsSettings(BaseModel):
         default=0.3,
         gt=0.0,
         description="BVSE grid spacing, A. On a 0.4 A grid the barrier of one structure moves by "
-        "~0.02 eV (std) when the structure is translated against the grid; 0.3 A: ~0.008 eV "
-        "(bvlain's 0.01 eV energy step), at ~2.5x the cost.",
+        "~0.02 eV (std) when the structure is translated against the grid; 0.3 A: ~0.01 eV "
+        "at ~3x the cost; 0.2 A: ~0.005 eV at ~9x (benchmarks/bvse_grid_noise.py).",
     )
     bvse_max: float = Field(
         default=0.35,
