@@ -94,9 +94,9 @@ def hull_gap_elements(
 
     Those of :func:`missing_reference_elements`, plus every element outside
     :data:`ANION_FORMERS` that the decomposition leaves as the element (a
-    Li-Mg-Mn-P-O cathode placed on a hull with LiMnPO4 as its only phosphate
-    "decomposes" to elemental P: Li3PO4 and Mg3(PO4)2 are missing, and
-    ``e_above_hull`` is far too low).
+    Li-excess olivine placed on a hull whose only phosphates are Li3PO4 and
+    the olivines "decomposes" partly to elemental P: the Li-poor phosphates
+    are missing, and ``e_above_hull`` is far too low).
 
     Parameters
     ----------

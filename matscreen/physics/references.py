@@ -328,6 +328,11 @@ BUILTIN_REFERENCES: dict[str, Callable[[], Structure]] = {
     "Fe2O3": lambda: _aflow("A2B3_hR10_167_c_e", {"Al": "Fe"}, 100.6),  # corundum (hematite)
     "LiMnPO4": lambda: _olivine(True),
     "LiFePO4": lambda: _olivine(True, "Fe", 10.332 * 6.010 * 4.692),
+    # the olivine end members of the Co/Ni/Mg-doped LFMP of the cathode space (without them
+    # a doped olivine "decomposes" to elemental P and its hull is flagged incomplete)
+    "LiCoPO4": lambda: _olivine(True, "Co", 10.206 * 5.920 * 4.701),
+    "LiNiPO4": lambda: _olivine(True, "Ni", 10.032 * 5.854 * 4.677),
+    "LiMgPO4": lambda: _olivine(True, "Mg", 10.147 * 5.909 * 4.692),
     # their Li ternaries: Li2TiO3 (C2/c in fact; Li2MnO3-type approximant at the experimental
     # volume per formula unit) and layered LiCrO2 (R-3m)
     "Li2TiO3": lambda: _li2mo3("Ti", 4 * 53.4),
@@ -337,6 +342,17 @@ BUILTIN_REFERENCES: dict[str, Callable[[], Structure]] = {
         ["Li", "Cr", "O"],
         [[0, 0, 0], [0, 0, 0.5], [0, 0, 0.26]],
     ),
+    # competitors of doped cathodes: LiFeO2 (layered R-3m approximant of the cation-ordered
+    # rocksalts, at the gamma-LiFeO2 volume per formula unit, 35.8 A^3) and beta-Li3PO4
+    # (Pmn2_1, enargite type; 155.5 A^3 per cell of two formula units), the Li-rich phosphate
+    # an olivine with Li excess decomposes to
+    "LiFeO2": lambda: _sg(
+        166,
+        Lattice.hexagonal(2.926, 14.48),
+        ["Li", "Fe", "O"],
+        [[0, 0, 0], [0, 0, 0.5], [0, 0, 0.26]],
+    ),
+    "Li3PO4": lambda: _aflow("AB3C4_oP16_31_a_ab_2ab", {"As": "P", "Cu": "Li", "S": "O"}, 155.5),
 }
 
 

@@ -104,12 +104,18 @@ def test_mn_cathode_hulls_are_complete_for_the_design_dopants(elements, missing)
 
 @pytest.mark.parametrize(
     ("formula", "elements"),
-    [("MgO", ("Mg", "O")), ("TiO2", ("Ti", "O")), ("Cr2O3", ("Cr", "O")), ("Fe2O3", ("Fe", "O"))],
+    [
+        ("MgO", ("Mg", "O")),
+        ("TiO2", ("Ti", "O")),
+        ("Cr2O3", ("Cr", "O")),
+        ("Fe2O3", ("Fe", "O")),
+        ("LiFeO2", ("Li", "Fe", "O")),
+    ],
 )
 def test_dopant_oxide_references_match_experimental_formation_enthalpies(formula, elements):
     """The built-in dopant oxides, relaxed with CHGNet on the MP2020 scale, form within
     0.25 eV/atom of the experimental enthalpy in pymatgen's exp_compounds (CHGNet: MgO +0.06,
-    TiO2 -0.22, Cr2O3 +0.04, Fe2O3 +0.13) and lie on their own hull."""
+    TiO2 -0.22, Cr2O3 +0.04, Fe2O3 +0.13, LiFeO2 +0.08) and lie on their own hull."""
     import gzip
     import json
     from pathlib import Path
@@ -134,25 +140,51 @@ def test_dopant_oxide_references_match_experimental_formation_enthalpies(formula
 
 
 def test_a_cation_left_as_the_element_marks_the_hull_incomplete() -> None:
-    """LiMnPO4 is the only phosphate reference of Li-Mg-Mn-P-O, so a Mg-rich olivine
-    'decomposes' to elemental P: its hull misses Li3PO4/Mg3(PO4)2 and is flagged; gases,
-    chalcogens and halogens left as the element are not."""
+    """Li3PO4 and the olivines are the only phosphate references of Li-Mn-P-O, so an olivine
+    with Li excess 'decomposes' partly to elemental P (no Li-poor phosphate): its hull is
+    flagged; gases, chalcogens and halogens left as the element are not."""
     from pymatgen.analysis.phase_diagram import PhaseDiagram
     from pymatgen.core import Composition
 
     from matscreen.physics.checks import hull_gap_elements
     from matscreen.physics.hull import reference_entries
 
-    elements = {"Li", "Mg", "Mn", "P", "O"}
+    elements = {"Li", "Mn", "P", "O"}
     refs = reference_entries(sorted(elements), "chgnet")
     assert hull_gap_elements(elements, refs) == []  # every element is in some compound
-    products = PhaseDiagram(refs).get_decomposition(Composition("LiMg0.25Mn0.75PO4"))
+    products = PhaseDiagram(refs).get_decomposition(Composition("Li1.25Mn0.75PO4"))
     decomposition = [e.composition.reduced_formula for e in products]
-    assert "P" in decomposition  # no Li3PO4 / Mg3(PO4)2: the P goes to the element
+    assert {"Li3PO4", "LiMnPO4", "P"} <= set(decomposition)
     assert hull_gap_elements(elements, refs, decomposition) == ["P"]
     halide = reference_entries(["Cl", "Li", "Y"], "chgnet")
     assert hull_gap_elements({"Li", "Y", "Cl"}, halide, ["LiCl", "Cl2", "YCl3"]) == []
     assert hull_gap_elements({"Li", "O"}, refs, ["Li2O", "O2"]) == []
+
+
+@pytest.mark.parametrize(
+    ("formula", "dopant", "end_member"),
+    [
+        ("LiMg0.25Mn0.75PO4", "Mg", "LiMgPO4"),
+        ("LiCo0.25Mn0.75PO4", "Co", "LiCoPO4"),
+        ("LiNi0.25Mn0.75PO4", "Ni", "LiNiPO4"),
+    ],
+)
+def test_doped_olivines_decompose_into_olivine_end_members(formula, dopant, end_member) -> None:
+    """A Mg/Co/Ni-doped LiMnPO4 of the cathode space sits on a complete hull: it decomposes
+    into LiMnPO4 and the dopant's olivine (built in), not into elemental P."""
+    from pymatgen.analysis.phase_diagram import PhaseDiagram
+    from pymatgen.core import Composition
+
+    from matscreen.physics.checks import hull_gap_elements
+    from matscreen.physics.hull import reference_entries
+
+    elements = {"Li", dopant, "Mn", "P", "O"}
+    refs = reference_entries(sorted(elements), "chgnet")
+    products = PhaseDiagram(refs).get_decomposition(Composition(formula))
+    amounts = {e.composition.reduced_formula: float(v) for e, v in products.items()}
+    assert set(amounts) == {"LiMnPO4", end_member}
+    assert amounts[end_member] == pytest.approx(0.25, abs=1e-6)  # atomic fraction, as the dopant
+    assert hull_gap_elements(elements, refs, list(amounts)) == []
 
 
 def test_incomplete_hull_mask_flags_only_explicit_false() -> None:
@@ -168,13 +200,20 @@ def test_incomplete_hull_mask_flags_only_explicit_false() -> None:
 
 
 def test_dopant_ternaries_lie_on_their_hulls() -> None:
-    """Li2TiO3 and LiCrO2 (built in for the cathode dopants) are stable against Li2O + TiO2
-    and Li2O + Cr2O3 with CHGNet, as they are in nature."""
+    """Li2TiO3, LiCrO2, Li3PO4 and the Co/Ni/Mg olivines (built in for the cathode dopants)
+    are stable against their binaries and elements with CHGNet, as they are in nature."""
     from pymatgen.analysis.phase_diagram import PhaseDiagram
 
     from matscreen.physics.hull import reference_entries
 
-    for formula, elements in (("Li2TiO3", ("Li", "Ti", "O")), ("LiCrO2", ("Li", "Cr", "O"))):
+    for formula, elements in (
+        ("Li2TiO3", ("Li", "Ti", "O")),
+        ("LiCrO2", ("Li", "Cr", "O")),
+        ("Li3PO4", ("Li", "P", "O")),
+        ("LiCoPO4", ("Li", "Co", "P", "O")),
+        ("LiNiPO4", ("Li", "Ni", "P", "O")),
+        ("LiMgPO4", ("Li", "Mg", "P", "O")),
+    ):
         refs = reference_entries(elements, "chgnet")
         diagram = PhaseDiagram(refs)
         assert formula in {e.composition.reduced_formula for e in diagram.stable_entries}
