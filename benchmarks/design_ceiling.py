@@ -151,6 +151,11 @@ def main() -> None:
     )
     ap.add_argument("--budget", type=int, default=100)
     ap.add_argument("--bvse-max", type=float, default=0.45)
+    ap.add_argument(
+        "--bvse-features",
+        choices=("composition", "chemistry"),
+        help="input of the BVSE GP (default: the design settings', as the loop)",
+    )
     ap.add_argument("--save", type=Path, help="write the evaluated table (parquet) here")
     ap.add_argument("--table", type=Path, help="analyse a table written by --save (no physics)")
     args = ap.parse_args()
@@ -183,10 +188,12 @@ def main() -> None:
     fit = ok & np.isfinite(barrier)
     formulas, protos = list(table["formula"]), list(table["proto"])
 
+    features = args.bvse_features or cfg.surrogates.bvse_features
+
     def surrogate() -> LoopSurrogate:
         return LoopSurrogate(
             GPRegressor(), "bvse", prior_mean=0.5, prior_std=0.1, clip=(0.0, 2.0),
-            n_prototypes=n_protos,
+            n_prototypes=n_protos, features=features,
         )  # fmt: skip
 
     idx = np.flatnonzero(fit)
@@ -227,6 +234,7 @@ def main() -> None:
     print(f"hits: {int(hits.sum())} (physics only, no sigma criterion: {int(physics.sum())}); "
           f"proposable pool (novel, sigma by the model): {int(pool.sum())}, "
           f"{int((pool & fit).sum())} with a barrier")  # fmt: skip
+    print(f"BVSE GP input: {features} features")
     print(f"GP on all points: in-sample barrier MAE {np.abs(resid).mean():.4f} eV, "
           f"barrier std {barrier[idx].std():.4f} eV")  # fmt: skip
     print(

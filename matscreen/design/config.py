@@ -284,6 +284,16 @@ class SurrogateSettings(BaseModel):
         default=0.5, description="BVSE barrier (eV) predicted before any physics data."
     )
     bvse_prior_std: float = Field(default=0.3, gt=0.0, description="Its std before any data.")
+    stability_features: Literal["composition", "chemistry"] = Field(
+        default="composition",
+        description="Input of the loop-trained E_hull model: the 48 Magpie composition "
+        "statistics ('composition') or 7 crystal-chemistry descriptors ('chemistry': Li and "
+        "cations per anion, ionic radii, electronegativity, valence).",
+    )
+    bvse_features: Literal["composition", "chemistry"] = Field(
+        default="chemistry",
+        description="Input of the loop-trained BVSE-barrier model (same choices).",
+    )
     min_stability_points: int = Field(
         default=4,
         ge=2,

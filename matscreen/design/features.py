@@ -10,6 +10,13 @@ indicators (Li, halogen, chalcogen, transition metal), the features are::
 
 All three are smooth in ``x``: the same function featurizes training
 formulas (``x`` over the whole periodic table) and relaxed design points.
+
+:func:`chemistry_features` are seven crystal-chemistry descriptors of an ionic
+compound instead (Li and other cations per anion, mean anion and cation ionic
+radius, spread of the cation radii, cation electronegativity and the cation
+valence that charge balance implies): what a Li-migration barrier follows
+(framework size and Li/vacancy content), in few dimensions, so that a Gaussian
+process learns across chemically similar elements from a few dozen results.
 """
 
 from __future__ import annotations
@@ -23,8 +30,10 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = [
+    "CHEMISTRY_FEATURES",
     "ElementTable",
     "N_FEATURES",
+    "chemistry_features",
     "composition_features",
     "fractions_matrix",
 ]
@@ -32,6 +41,18 @@ __all__ = [
 _HALOGENS = {"F", "Cl", "Br", "I"}
 _CHALCOGENS = {"O", "S", "Se", "Te"}
 _ROLES = ("Li", "halogen", "chalcogen", "transition_metal")
+#: Formal charge magnitude of the anion-forming elements (for :func:`chemistry_features`).
+ANION_CHARGE = {"F": 1, "Cl": 1, "Br": 1, "I": 1, "O": 2, "S": 2, "Se": 2, "Te": 2, "N": 3}
+#: Names of the columns of :func:`chemistry_features`.
+CHEMISTRY_FEATURES = (
+    "li_per_anion",
+    "cations_per_anion",
+    "anion_radius",
+    "cation_radius",
+    "cation_radius_spread",
+    "cation_electronegativity",
+    "cation_valence",
+)
 
 
 @lru_cache(maxsize=1)
@@ -56,6 +77,25 @@ def _role_row(symbol: str) -> list[float]:
     ]
 
 
+def _chemistry_row(symbol: str) -> list[float]:
+    from pymatgen.core import Element
+
+    el = Element(symbol)
+    charge = ANION_CHARGE.get(symbol, 0)
+    radii = {int(k): float(v) for k, v in el.ionic_radii.items()}
+    # Shannon radius of the anion, or of the cation in its first common oxidation state
+    states = [-charge] if charge else [q for q in el.common_oxidation_states if q > 0]
+    radius = next((radii[q] for q in states if q in radii), float(el.average_ionic_radius))
+    chi = float(el.X)
+    return [
+        float(symbol == "Li"),
+        float(charge),
+        float(symbol != "Li" and charge == 0),
+        radius,
+        chi if np.isfinite(chi) else 0.0,
+    ]
+
+
 class ElementTable:
     """Per-element property rows (standardized Magpie + roles) for a list of elements.
 
@@ -74,6 +114,7 @@ class ElementTable:
         self.props = np.stack([magpie[Element(e).Z - 1] for e in self.elements])
         self.roles = np.array([_role_row(e) for e in self.elements], dtype=float)
         self.atomic_mass = np.array([float(Element(e).atomic_mass) for e in self.elements])
+        self.chemistry = np.array([_chemistry_row(e) for e in self.elements], dtype=float)
 
     def tensors(self, device: Any = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
         """``(props, roles)`` as float32 tensors on ``device``."""
@@ -83,6 +124,17 @@ class ElementTable:
             torch.tensor(self.props, dtype=torch.float32, device=device),
             torch.tensor(self.roles, dtype=torch.float32, device=device),
         )
+
+    def chemistry_tensor(self, device: Any = "cpu") -> torch.Tensor:
+        """Per-element rows for :func:`chemistry_features` (float32 on ``device``).
+
+        Columns: is Li, anion charge magnitude (0 for cations), is a cation
+        other than Li, average Shannon ionic radius (A), Pauling
+        electronegativity (0 where undefined).
+        """
+        import torch
+
+        return torch.tensor(self.chemistry, dtype=torch.float32, device=device)
 
 
 #: Length of the feature vector.
@@ -110,6 +162,54 @@ def composition_features(x: torch.Tensor, props: torch.Tensor, roles: torch.Tens
     mean = x @ props
     var = (x @ props**2 - mean**2).clamp_min(0.0)
     return torch.cat([mean, torch.sqrt(var + 1e-6), x @ roles], dim=-1)
+
+
+def chemistry_features(x: torch.Tensor, chemistry: torch.Tensor) -> torch.Tensor:
+    """Differentiable crystal-chemistry descriptors (:data:`CHEMISTRY_FEATURES`).
+
+    Parameters
+    ----------
+    x
+        ``(B, m)`` non-negative amounts or fractions.
+    chemistry
+        ``(m, 5)`` from :meth:`ElementTable.chemistry_tensor`.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(B, 7)``: Li per anion, non-Li cations per anion, the anions' mean
+        ionic radius, the cations' mean ionic radius and its spread, their
+        mean electronegativity, and their mean valence implied by charge
+        balance (anion charge minus Li, per cation). A formula without anions
+        or cations gets zeros where it has nothing to average.
+    """
+    import torch
+
+    x = x / x.sum(dim=-1, keepdim=True).clamp_min(1e-12)
+    is_li, charge, cation, radius, chi = chemistry.unbind(dim=-1)
+    anion = (charge > 0).to(x.dtype)
+    xa, xc = x * anion, x * cation
+    n_anion, n_cation = xa.sum(dim=-1), xc.sum(dim=-1)
+
+    def per(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
+        some = den > 1e-9  # the inner where keeps the gradient finite where den is 0
+        return torch.where(some, num / torch.where(some, den, torch.ones_like(den)), 0.0 * num)
+
+    li = x @ is_li
+    r_cation = per(xc @ radius, n_cation)
+    var = (per(xc @ radius**2, n_cation) - r_cation**2).clamp_min(0.0)
+    return torch.stack(
+        [
+            per(li, n_anion),
+            per(n_cation, n_anion),
+            per(xa @ radius, n_anion),
+            r_cation,
+            torch.sqrt(var + 1e-6),
+            per(xc @ chi, n_cation),
+            per(x @ charge - li, n_cation),
+        ],
+        dim=-1,
+    )
 
 
 def fractions_matrix(formulas: list[str]) -> tuple[np.ndarray, list[str]]:

@@ -459,11 +459,13 @@ def build_surrogates(config: DesignConfig, device: str = "cpu") -> dict[str, Any
         out["stability"] = StabilitySurrogate(
             loop_model(), prior_mean=s.stability_prior_mean, prior_std=s.stability_prior_std,
             min_points=s.min_stability_points, n_prototypes=n_protos,
+            features=s.stability_features,
         )  # fmt: skip
     if "bvse" in kinds:
         out["bvse"] = LoopSurrogate(
             loop_model(), "bvse", prior_mean=s.bvse_prior_mean, prior_std=s.bvse_prior_std,
             min_points=s.min_stability_points, clip=(0.0, 2.0), n_prototypes=n_protos,
+            features=s.bvse_features,
         )  # fmt: skip
     return out
 

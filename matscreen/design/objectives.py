@@ -89,9 +89,10 @@ class ObjectivePredictor:
 
             from matscreen.design.features import ElementTable
 
-            props, roles = ElementTable(self.elements).tensors(self.device)
+            table = ElementTable(self.elements)
+            props, roles = table.tensors(self.device)
             tabs = analytic_tables(self.elements)
-            self._t.update(props=props, roles=roles)
+            self._t.update(props=props, roles=roles, chemistry=table.chemistry_tensor(self.device))
             for k, v in tabs.items():
                 self._t[k] = torch.tensor(v, dtype=torch.float32, device=self.device)
         return self._t
@@ -118,7 +119,9 @@ class ObjectivePredictor:
             elif kind in ("conductivity", "stability", "bvse"):
                 surrogate = self.surrogates[kind]
                 if isinstance(surrogate, LoopSurrogate):
-                    out[kind] = surrogate.forward(amounts, t["props"], t["roles"], proto=proto)
+                    out[kind] = surrogate.forward(
+                        amounts, t["props"], t["roles"], proto=proto, chemistry=t["chemistry"]
+                    )
                 else:
                     out[kind] = surrogate.forward(amounts, t["props"], t["roles"])
             elif kind == "capacity":  # all Li extracted, mAh per g of the discharged material

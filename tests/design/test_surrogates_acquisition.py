@@ -287,3 +287,63 @@ def test_loop_surrogate_accepts_rows_without_a_prototype() -> None:
                            np.array([0.45, 0.40, 0.50, 0.55]), [0, 1, None, -1])  # fmt: skip
     a, _ = surrogate.predict_formulas(["Li3YCl6"] * 3, [None, -1, 0])
     assert np.isfinite(a).all() and a[0] == pytest.approx(a[1])
+
+
+def test_chemistry_features_of_known_formulas() -> None:
+    """Li3YCl6: 1/2 Li and 1/6 Y per Cl, Shannon radii Cl- 1.67 and Y3+ 1.04 A, valence 3;
+    Li2ZrCl6 valence 4; a formula without anions or cations gets zeros, with finite gradients."""
+    import torch
+
+    from matscreen.design.features import (
+        CHEMISTRY_FEATURES,
+        ElementTable,
+        chemistry_features,
+        fractions_matrix,
+    )
+
+    x, elements = fractions_matrix(["Li3YCl6", "Li2ZrCl6", "Li3Y0.5In0.5Cl6", "Li", "Cl2"])
+    xt = torch.tensor(x, dtype=torch.float32, requires_grad=True)
+    f = chemistry_features(xt, ElementTable(elements).chemistry_tensor())
+    assert f.shape == (5, len(CHEMISTRY_FEATURES))
+    got = dict(zip(CHEMISTRY_FEATURES, f[0].tolist(), strict=True))
+    assert got["li_per_anion"] == pytest.approx(0.5)
+    assert got["cations_per_anion"] == pytest.approx(1 / 6)
+    assert got["anion_radius"] == pytest.approx(1.67)
+    assert got["cation_radius"] == pytest.approx(1.04)
+    assert got["cation_valence"] == pytest.approx(3.0)
+    assert f[1, -1].item() == pytest.approx(4.0)
+    assert f[2, 3].item() == pytest.approx((1.04 + 0.94) / 2)  # In3+ 0.94 A
+    assert f[2, 4].item() == pytest.approx(0.05, abs=1e-3)  # their spread
+    assert f[3, [0, 1, 2, 6]].tolist() == [0.0, 0.0, 0.0, 0.0]  # Li metal: nothing per anion
+    f.sum().backward()
+    assert torch.isfinite(xt.grad).all()
+
+
+def test_loop_surrogate_on_chemistry_features_is_differentiable_and_consistent() -> None:
+    """features='chemistry': the torch forward over element amounts equals the formula path,
+    gives gradients, and needs the chemistry table; an unknown choice is refused."""
+    import torch
+
+    from matscreen.design.features import ElementTable, fractions_matrix
+    from matscreen.design.surrogates import GPRegressor, LoopSurrogate
+
+    formulas = ["Li3YCl6", "Li3YBr6", "Li3InCl6", "Li3ScCl6", "Li2ZrCl6", "Li3ErBr6"]
+    y = np.array([0.45, 0.40, 0.47, 0.50, 0.55, 0.41])
+    surrogate = LoopSurrogate(GPRegressor(), "bvse", prior_mean=0.5, prior_std=0.3,
+                              min_points=3, n_prototypes=1, features="chemistry")  # fmt: skip
+    surrogate.fit_formulas(formulas, y, [0] * 6)
+    query = ["Li3Y0.5In0.5Cl6", "Li3YCl3Br3"]
+    mean, std = surrogate.predict_formulas(query, [0, 0])
+    x, elements = fractions_matrix(query)
+    table = ElementTable(elements)
+    props, roles = table.tensors()
+    xt = torch.tensor(x, dtype=torch.float32, requires_grad=True)
+    m, s = surrogate.forward(xt, props, roles, proto=0, chemistry=table.chemistry_tensor())
+    assert m.detach().numpy() == pytest.approx(mean, abs=1e-5)
+    assert s.detach().numpy() == pytest.approx(std, abs=1e-5)
+    m.sum().backward()
+    assert torch.isfinite(xt.grad).all() and xt.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="chemistry table"):
+        surrogate.forward(xt, props, roles, proto=0)
+    with pytest.raises(ValueError, match="features must be"):
+        LoopSurrogate(GPRegressor(), "bvse", prior_mean=0.5, prior_std=0.3, features="magpie")
