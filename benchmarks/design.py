@@ -43,12 +43,21 @@ Run:  python benchmarks/design.py  [--space workflow --seeds 3 --rounds 10 --bat
 
 Results (2 shared cores, seeds 0-2, 100 evaluations each; logs in benchmarks/results/):
 
-| physics | BVSE grid | design | random | ratio |
-|---|---|---|---|---|
-| relaxed | 0.3 A | 0.577 +- 0.017 | 0.203 +- 0.009 | 2.84 |
-| single point | 0.3 A | 0.567 +- 0.009 | 0.203 +- 0.050 | 2.79 |
-| relaxed | 0.4 A (before) | 0.517 +- 0.012 | 0.187 +- 0.012 | 2.77 |
-| single point | 0.4 A (before) | 0.620 +- 0.022 | 0.190 +- 0.045 | 3.26 |
+| physics | BVSE grid | BVSE GP input | design | random | ratio |
+|---|---|---|---|---|---|
+| relaxed | 0.3 A | chemistry (default) | 0.600 +- 0.008 | 0.200 +- 0.016 | 3.00 |
+| relaxed | 0.3 A | composition (before) | 0.577 +- 0.017 | 0.203 +- 0.009 | 2.84 |
+| single point | 0.3 A | composition (before) | 0.567 +- 0.009 | 0.203 +- 0.050 | 2.79 |
+| relaxed | 0.4 A (before) | composition (before) | 0.517 +- 0.012 | 0.187 +- 0.012 | 2.77 |
+| single point | 0.4 A (before) | composition (before) | 0.620 +- 0.022 | 0.190 +- 0.045 | 3.26 |
+
+The random arm draws the same points in every run (same novelty and sigma fractions),
+yet its rate moved between the last two relaxed runs (0.203, then 0.200: one hit more or
+less per seed). The cause is not isolated; likely candidates are barriers within ~0.01 eV
+of the cut and relaxed cells that are not bit-identical between runs (batched CHGNet
+passes; the evaluation cache is shared with the design arm, which runs first). With 0.203
+the chemistry-input ratio would read 2.96: the 3x target is met at the edge, not with a
+margin.
 
 The issue's BVSE cut is 0.35 eV; bvlain puts the known fast Li3InCl6, Li3YCl6 and
 Li2ZrCl6 at 0.45-0.55 eV (0.4 and 0.2 A grids, unrelaxed and CHGNet-relaxed), so the hit

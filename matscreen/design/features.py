@@ -21,6 +21,7 @@ process learns across chemically similar elements from a few dozen results.
 
 from __future__ import annotations
 
+import warnings
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -78,14 +79,24 @@ def _role_row(symbol: str) -> list[float]:
 
 
 def _chemistry_row(symbol: str) -> list[float]:
-    from pymatgen.core import Element
+    from pymatgen.core import Element, Species
 
     el = Element(symbol)
     charge = ANION_CHARGE.get(symbol, 0)
-    radii = {int(k): float(v) for k, v in el.ionic_radii.items()}
     # Shannon radius of the anion, or of the cation in its first common oxidation state
+    # (Species reads the full Shannon table: Ni2+ and Cr3+ are missing from Element's)
     states = [-charge] if charge else [q for q in el.common_oxidation_states if q > 0]
-    radius = next((radii[q] for q in states if q in radii), float(el.average_ionic_radius))
+    radius = float(el.average_ionic_radius)
+    for q in states:
+        try:
+            with warnings.catch_warnings():  # "no default radius for Ni2+, using ls data"
+                warnings.simplefilter("ignore", UserWarning)
+                r = Species(symbol, q).ionic_radius
+        except (ValueError, KeyError):
+            continue
+        if r is not None:
+            radius = float(r)
+            break
     chi = float(el.X)
     return [
         float(symbol == "Li"),
@@ -129,8 +140,10 @@ class ElementTable:
         """Per-element rows for :func:`chemistry_features` (float32 on ``device``).
 
         Columns: is Li, anion charge magnitude (0 for cations), is a cation
-        other than Li, average Shannon ionic radius (A), Pauling
-        electronegativity (0 where undefined).
+        other than Li, Shannon crystal radius (A; pymatgen's table) of the
+        anion, or of the cation in its first common positive oxidation state
+        (a per-element constant: Mn2+, Fe2+, Co2+, Ni2+ for the mixed-valence
+        metals, P3+), Pauling electronegativity (0 where undefined).
         """
         import torch
 
@@ -181,7 +194,8 @@ def chemistry_features(x: torch.Tensor, chemistry: torch.Tensor) -> torch.Tensor
         ionic radius, the cations' mean ionic radius and its spread, their
         mean electronegativity, and their mean valence implied by charge
         balance (anion charge minus Li, per cation). A formula without anions
-        or cations gets zeros where it has nothing to average.
+        or cations gets zeros where it has nothing to average (the spread
+        0.001, its floor).
     """
     import torch
 

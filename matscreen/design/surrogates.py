@@ -13,8 +13,9 @@ list and featurize them in torch (:mod:`matscreen.design.features`):
 - :class:`LoopSurrogate`: a property learned only from the loop's physics
   results (the BVSE barrier), a constant prior until enough exist, then a
   Gaussian process (:class:`GPRegressor`, exact GP in GPyTorch) on the
-  composition features and the prototype;
-- :class:`StabilitySurrogate`: the same for E above hull (eV/atom);
+  crystal-chemistry descriptors (:func:`chemistry_features`) and the prototype;
+- :class:`StabilitySurrogate`: the same for E above hull (eV/atom), on the
+  composition features;
 - :class:`VoltageSurrogateTorch`: average voltage from
   ``datasets/cathode_voltages/train.csv`` (features of the discharged
   composition and of its Li-free host).
@@ -497,11 +498,12 @@ class LoopSurrogate(CompositionSurrogate):
     ``features`` picks the composition input: ``"composition"`` (the 48
     Magpie statistics of :func:`composition_features`) or ``"chemistry"`` (the
     7 crystal-chemistry descriptors of :func:`chemistry_features`). On the
-    design benchmark's halide space (dev seed 100, every point evaluated,
-    ``benchmarks/design_ceiling.py``) a GP on the chemistry descriptors ranks
-    held-out BVSE barriers better (AUC 0.84 / 0.88 after 50 / 100 results,
-    against 0.79 / 0.86) and E above hull worse (MAE 0.0047 against 0.0028
-    eV/atom after 100), hence one choice per objective (the design settings).
+    design benchmark's halide space (dev seed 100, every point evaluated and
+    relaxed, ``benchmarks/design_ceiling.py``) a GP on the chemistry
+    descriptors ranks held-out BVSE barriers better (AUC 0.80 / 0.82 / 0.87
+    after 20 / 50 / 100 results, against 0.63 / 0.79 / 0.86) and predicts E
+    above hull worse (MAE 0.0050 against 0.0029 eV/atom after 100), hence one
+    choice per objective (the design settings).
 
     Parameters
     ----------

@@ -95,8 +95,8 @@ def hull_gap_elements(
     Those of :func:`missing_reference_elements`, plus every element outside
     :data:`ANION_FORMERS` that the decomposition leaves as the element (a
     Li-excess olivine placed on a hull whose only phosphates are Li3PO4 and
-    the olivines "decomposes" partly to elemental P: the Li-poor phosphates
-    are missing, and ``e_above_hull`` is far too low).
+    the olivines "decomposes" partly to elemental P and O2: P2O5 and the
+    P-rich phosphates are missing, and ``e_above_hull`` is far too low).
 
     Parameters
     ----------
