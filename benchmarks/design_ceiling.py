@@ -158,15 +158,20 @@ class TableEvaluator:
     """The physics of an evaluated table, looked up by candidate id (no MLIP, no BVSE).
 
     The design loop on the table's seed decodes the same points to the same
-    candidates, so :func:`replay_loop` runs the real loop (search, model check,
-    batch selection, GP retraining) in seconds, with the physics it would have got.
+    candidates (ids name prototype and substitution; the seed fixes the ordering),
+    so :func:`replay_loop` runs the real loop (search, model check, batch
+    selection, GP retraining) in seconds, with the physics it would have got.
+    Only the halide model column (``log10_sigma_model``) is looked up.
     """
 
     def __init__(self, table: Any) -> None:
         self.table = table.set_index("id")
-        first = list(self.table.columns).index("status")
+        if not self.table.index.is_unique:
+            raise ValueError("the evaluated table has duplicate candidate ids")
+        names = list(self.table.columns)
+        # the evaluator's columns: from status up to the loop's verdict
         self.columns = [
-            c for c in list(self.table.columns)[first:] if c not in ("verdict", "proto", "seed")
+            c for c in names[names.index("status") : names.index("verdict")] if c != "structure"
         ]
         self.misses = 0
 
@@ -188,22 +193,27 @@ class TableEvaluator:
         import pandas as pd
 
         col = self.table["log10_sigma_model"]
+        self.misses += sum(r.id not in col.index for r in records)
         return pd.DataFrame({"log10_sigma_model": [col.get(r.id, np.nan) for r in records]})
 
 
 def replay_loop(table: Any, seed: int, bvse_max: float, budget: int) -> tuple[float, list[float]]:
     """Run the design loop of ``benchmarks/design.py`` on an evaluated table.
 
-    The table must come from the same seed (10 rounds of ``budget // 10``);
-    returns the hit rate, overall and per round.
+    The table must come from seed ``seed`` (its ``seed`` column says so; the ids
+    do not). The loop runs 10 rounds of ``budget // 10``. Returns the hit rate,
+    overall and per round.
     """
     from matscreen.design.loop import build_loop
+
+    if "seed" not in table or set(table["seed"]) != {seed}:
+        raise ValueError(f"the table is not from seed {seed} (or does not say its seed)")
 
     cfg = _config(seed, "gradient", 10, max(1, budget // 10), bvse_max, "workflow", True)
     evaluator = TableEvaluator(table)
     out = build_loop(cfg, evaluator=evaluator).run(out=None, budget=budget)
     if evaluator.misses:
-        raise RuntimeError(f"{evaluator.misses} proposals are not in the table (another seed?)")
+        raise RuntimeError(f"{evaluator.misses} proposals are not in the table (another space?)")
     hits = _hits(out, bvse_max)
     per_round = [
         float(hits[out["round"].to_numpy() == r].mean()) for r in sorted(set(out["round"]))
@@ -353,7 +363,7 @@ def main() -> None:
     )
     for policy, rates in replay.items():
         print(f"greedy replay, {policy}: {np.round(rates, 3).tolist()} mean {np.mean(rates):.3f}")
-    if table["energy_method"].eq("relax").all():  # design.py's loop relaxes: same physics
+    if methods == {"relax"} and "seed" in table:  # design.py's loop relaxes: same physics
         loop_rate, per_round = replay_loop(table, seed, args.bvse_max, k)
         print(f"the design loop itself on this table (physics looked up): {loop_rate:.3f}; "
               f"per round {np.round(per_round, 2).tolist()}")  # fmt: skip
@@ -363,7 +373,7 @@ def main() -> None:
     print(f"ceiling_ratio_perfect: {perfect / random_rate:.2f}")
     print(f"ceiling_ratio_smooth_gp: {smooth / random_rate:.2f}")
     print(f"replay_greedy_best: {max(np.mean(v) for v in replay.values()):.3f}")
-    if table["energy_method"].eq("relax").all():
+    if methods == {"relax"} and "seed" in table:
         print(f"replay_loop: {loop_rate:.3f}")
 
 

@@ -30,6 +30,7 @@ theoretical capacity. Any failure is a row with ``status="failed"``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
@@ -161,8 +162,9 @@ class MLIPPhysicsEvaluator:
     family
         Materials family (cathodes also get voltage, Mn3+ and capacity).
     cache
-        Results already computed, by candidate id (a rerun or another
-        method proposing the same candidate reuses them).
+        Results already computed, by candidate id and decoded structure (a
+        rerun or another method proposing the same decoded candidate reuses
+        them; the same candidate ordered by another seed is computed anew).
     """
 
     settings: dict[str, Any]
@@ -173,8 +175,12 @@ class MLIPPhysicsEvaluator:
         """One row per record, in order: physics columns plus ``status``/``error``."""
         import pandas as pd
 
-        todo = [r for r in records if r.status == "ok" and r.id not in self.cache]
-        payloads = [json.dumps(r.structure.as_dict()) for r in todo]
+        payload = {r.id: json.dumps(r.structure.as_dict()) for r in records if r.status == "ok"}
+        # the decoded structure is part of the key: another seed orders the same candidate
+        # (prototype and substitution, hence id) differently, and that is other physics
+        key = {i: f"{i}:{hashlib.sha1(p.encode()).hexdigest()[:16]}" for i, p in payload.items()}
+        todo = [r for r in records if r.status == "ok" and key[r.id] not in self.cache]
+        payloads = [payload[r.id] for r in todo]
         if todo:
             relaxed = self._relax_round(payloads, client)
             if client is not None:
@@ -196,13 +202,13 @@ class MLIPPhysicsEvaluator:
                     for p, x in zip(payloads, relaxed, strict=True)
                 ]
             for r, res in zip(todo, results, strict=True):
-                self.cache[r.id] = res
+                self.cache[key[r.id]] = res
         rows = []
         for r in records:
             if r.status != "ok":
                 rows.append({"status": "failed", "error": f"decode: {r.error}"})
             else:
-                rows.append(dict(self.cache[r.id]))
+                rows.append(dict(self.cache[key[r.id]]))
         table = pd.DataFrame(rows, index=range(len(records)))
         model = self.model_columns(records)
         for col in model.columns:

@@ -83,3 +83,36 @@ def test_incomplete_hull_is_flagged() -> None:
     assert chloride["status"] == iodide["status"] == "ok", (chloride["error"], iodide["error"])
     assert chloride["hull_complete"] is True and chloride["hull_missing"] == ""
     assert iodide["hull_complete"] is False and iodide["hull_missing"] == "I,Li"  # no Li-I compound
+
+
+def test_cache_keys_on_the_decoded_structure_not_only_the_id(make_config, monkeypatch) -> None:
+    """A candidate id names a prototype and substitution; another seed orders it into
+    another structure, which must not reuse the first one's physics. The same structure
+    (a rerun, another method) does."""
+    import numpy as np
+
+    from matscreen.design import physics_checks
+    from matscreen.design.space import DesignSpace
+
+    calls: list[str] = []
+
+    def fake_check(payload: str, settings: dict, relaxed: object = None) -> dict:
+        calls.append(payload)
+        return {"status": "ok", "error": None, "energy_per_atom": float(len(calls))}
+
+    monkeypatch.setattr(physics_checks, "check_structure", fake_check)
+    config = make_config()
+    space = DesignSpace.from_spec(config.space, config.family)
+    record = space.decode(space.sample(1, np.random.default_rng(0))[0], seed=0, n_orderings=2)
+    moved = record.structure.copy()
+    moved.translate_sites([0], [0.01, 0.0, 0.0])
+    other = record.model_copy(update={"structure": moved})
+    assert other.id == record.id
+    settings = PhysicsSettings(relax=False, bvse=False).model_dump()
+    evaluator = physics_checks.MLIPPhysicsEvaluator(settings, config.family)
+    first = evaluator.evaluate([record])
+    again = evaluator.evaluate([record])
+    assert len(calls) == 1
+    assert again["energy_per_atom"].tolist() == first["energy_per_atom"].tolist()
+    assert evaluator.evaluate([other])["energy_per_atom"].tolist() == [2.0]
+    assert len(calls) == 2 and len(evaluator.cache) == 2
