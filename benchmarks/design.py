@@ -38,26 +38,31 @@ Novelty compares reduced integer formulas, so a fractional OBELiX formula
 (Li2.5Y0.5Zr0.5Cl6) is the same material as its integer multiple (Li5YZrCl12).
 
 Run:  python benchmarks/design.py  [--space workflow --seeds 3 --rounds 10 --batch 10]
-                                     (~18 min on 2 cores; --no-relax ~17 min)
+                                     (~25 min on 2 cores)
       python benchmarks/design.py --throughput-only   (candidates/s only; GPU machine too)
 
 Results (2 shared cores, seeds 0-2, 100 evaluations each; logs in benchmarks/results/):
 
-| physics | BVSE grid | BVSE GP input | design | random | ratio |
-|---|---|---|---|---|---|
-| relaxed | 0.3 A | chemistry (default) | 0.600 +- 0.008 | 0.200 +- 0.016 | 3.00 |
-| relaxed | 0.3 A | composition (before) | 0.577 +- 0.017 | 0.203 +- 0.009 | 2.84 |
-| single point | 0.3 A | composition (before) | 0.567 +- 0.009 | 0.203 +- 0.050 | 2.79 |
-| relaxed | 0.4 A (before) | composition (before) | 0.517 +- 0.012 | 0.187 +- 0.012 | 2.77 |
-| single point | 0.4 A (before) | composition (before) | 0.620 +- 0.022 | 0.190 +- 0.045 | 3.26 |
+| physics | grid | GP input | cache | design | random | ratio |
+|---|---|---|---|---|---|---|
+| relaxed | 0.3 A | chemistry | structure | 0.617 +- 0.025 | 0.190 +- 0.016 | 3.25 |
+| relaxed | 0.3 A | chemistry | id | 0.600 +- 0.008 | 0.200 +- 0.016 | 3.00 |
+| relaxed | 0.3 A | composition | id | 0.577 +- 0.017 | 0.203 +- 0.009 | 2.84 |
+| single point | 0.3 A | composition | id | 0.567 +- 0.009 | 0.203 +- 0.050 | 2.79 |
+| relaxed | 0.4 A | composition | id | 0.517 +- 0.012 | 0.187 +- 0.012 | 2.77 |
+| single point | 0.4 A | composition | id | 0.620 +- 0.022 | 0.190 +- 0.045 | 3.26 |
 
-The random arm draws the same points in every run (same novelty and sigma fractions),
-yet its rate moved between the last two relaxed runs (0.203, then 0.200: one hit more or
-less per seed). The cause is not isolated; likely candidates are barriers within ~0.01 eV
-of the cut and relaxed cells that are not bit-identical between runs (batched CHGNet
-passes; the evaluation cache is shared with the design arm, which runs first). With 0.203
-the chemistry-input ratio would read 2.96: the 3x target is met at the edge, not with a
-margin.
+(grid: the BVSE grid; GP input: of the loop's BVSE model, chemistry since 9862121;
+cache: the physics cache key, the decoded structure since ddf7f09. The first row is the
+current default.)
+
+Until ddf7f09 the physics cache, shared by all seeds and both arms, was keyed by candidate
+id (prototype and substitution), while the seed decides the ordering: seeds 1-2 and the
+random arm reused the physics of whichever run had evaluated a candidate first, often
+another seed's ordering, so the random arm's rate moved when the design arm changed
+(0.203, then 0.200, for the same draws). Since then every seed's own structures are
+evaluated (about 500 instead of 330 evaluations, ~25 min). Only seed 0 of the design arm
+is unaffected by the change (0.590 in both runs).
 
 The issue's BVSE cut is 0.35 eV; bvlain puts the known fast Li3InCl6, Li3YCl6 and
 Li2ZrCl6 at 0.45-0.55 eV (0.4 and 0.2 A grids, unrelaxed and CHGNet-relaxed), so the hit
