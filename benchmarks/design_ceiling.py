@@ -48,7 +48,8 @@ points, then 9 rounds of 10 chosen by the BVSE GP refitted on what was chosen; 4
 the other way (held-out MAE 0.0029 eV/atom after 100 results on the composition input,
 0.0050 on the chemistry one), so the loop's stability model keeps the composition input.
 The loop itself (``benchmarks/design.py``, seeds 0-2): 0.577 with the composition input,
-0.600 with the chemistry one.
+0.600 with the chemistry one, 0.617 with the chemistry one once every seed is evaluated on
+its own orderings (the physics cache keyed by structure, ddf7f09).
 
 ``replay_loop`` runs that loop on the table, its physics looked up by candidate id
 (:class:`TableEvaluator`; ~15 s instead of ~7 min): on seed 100 it gives 0.620 with the
