@@ -125,7 +125,6 @@ class ElementTable:
         self.props = np.stack([magpie[Element(e).Z - 1] for e in self.elements])
         self.roles = np.array([_role_row(e) for e in self.elements], dtype=float)
         self.atomic_mass = np.array([float(Element(e).atomic_mass) for e in self.elements])
-        self.chemistry = np.array([_chemistry_row(e) for e in self.elements], dtype=float)
 
     def tensors(self, device: Any = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
         """``(props, roles)`` as float32 tensors on ``device``."""
@@ -147,7 +146,8 @@ class ElementTable:
         """
         import torch
 
-        return torch.tensor(self.chemistry, dtype=torch.float32, device=device)
+        rows = [_chemistry_row(e) for e in self.elements]  # only the surrogates that use them
+        return torch.tensor(rows, dtype=torch.float32, device=device)
 
 
 #: Length of the feature vector.

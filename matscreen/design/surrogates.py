@@ -422,13 +422,17 @@ class GPRegressor:
         return (mean, std) if return_std else mean
 
 
-def _formula_features(formulas: list[str]) -> np.ndarray:
+def _formula_features(formulas: list[str], kind: str = "composition") -> np.ndarray:
+    """Features of formulas: :func:`composition_features` or :func:`chemistry_features`."""
     import torch
 
     x, elements = fractions_matrix(formulas)
-    props, roles = ElementTable(elements).tensors()
+    table = ElementTable(elements)
+    xt = torch.tensor(x, dtype=torch.float32)
     with torch.no_grad():
-        return composition_features(torch.tensor(x, dtype=torch.float32), props, roles).numpy()
+        if kind == "chemistry":
+            return chemistry_features(xt, table.chemistry_tensor()).numpy()
+        return composition_features(xt, *table.tensors()).numpy()
 
 
 class CompositionSurrogate:
@@ -577,15 +581,7 @@ class LoopSurrogate(CompositionSurrogate):
         return composition_features(x, props, roles)
 
     def _features(self, formulas: list[str], protos: list[int] | None) -> np.ndarray:
-        import torch
-
-        x, elements = fractions_matrix(list(formulas))
-        table = ElementTable(elements)
-        props, roles = table.tensors()
-        with torch.no_grad():
-            comp = self._composition(
-                torch.tensor(x, dtype=torch.float32), props, roles, table.chemistry_tensor()
-            ).numpy()
+        comp = _formula_features(list(formulas), getattr(self, "features", "composition"))
         return np.hstack([comp, self._one_hot(protos, len(formulas))])
 
     def fit_formulas(
