@@ -1,0 +1,103 @@
+"""Loader for the literature DFT-NEB migration barriers shipped in ``datasets/migration_barriers``.
+
+The dataset (Devi et al., npj Comput. Mater. 2026, doi:10.1038/s41524-026-01972-8;
+MIT) collects 559 nudged-elastic-band migration barriers of Li, Na, Mg, ... ions
+from the literature. Each entry is one hop in one host: a supercell whose first
+five sites are the migrating ion's path, linearly interpolated from its start
+site (image 1) to its end site (image 5), superimposed on the rest of the cell.
+
+The loader rebuilds the host crystal of every entry: the other sites plus the
+migrating ion on both ends of its path. For a vacancy hop (N-1 ions plus the
+migrating one) that is the perfect crystal; for a single ion in an empty host
+(the dilute limit) it holds two ions where the calculation had one, so
+``path_start`` (the ion on its start site only) is returned too.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+#: The file of the dataset: entries with the path images superimposed (JARVIS format).
+STRUCTURES_FILE = "RAW-Em-5-images-TRAIN.json.gz"
+#: Number of path images at the start of each entry's site list.
+N_IMAGES = 5
+
+
+def migration_barriers_dir() -> Path:
+    """Return the folder holding the migration-barrier files."""
+    from matscreen.core.paths import datasets_dir
+
+    path = datasets_dir() / "migration_barriers"
+    if not (path / STRUCTURES_FILE).is_file():
+        raise FileNotFoundError(f"migration-barrier files not found in {path}")
+    return path
+
+
+def load_migration_barriers(ion: str = "Li") -> pd.DataFrame:
+    """Return the DFT-NEB barriers of one migrating ion with their host structures.
+
+    Parameters
+    ----------
+    ion
+        Chemical symbol of the migrating ion ("Li": 154 hops).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per hop: ``sys_name`` (the dataset's name for the hop),
+        ``host_name`` (``sys_name`` without its path number: the hops of one
+        host share it), ``family`` (its structural class: OLIVINE, LAYERED, ELECTROLYTES, ...),
+        ``barrier`` (eV), ``hop_length`` (A, start to end site), ``host``
+        (pymatgen ``Structure``: the supercell with the ion on both ends of the
+        path), ``path_start`` (the ion on its start site only) and ``formula``
+        (the reduced formula of ``host``).
+
+    Raises
+    ------
+    ValueError
+        If no entry has ``ion`` as its migrating species.
+    """
+    import pandas as pd
+    from pymatgen.core import Lattice, Structure
+
+    with gzip.open(migration_barriers_dir() / STRUCTURES_FILE, "rt") as fh:
+        raw = json.load(fh)
+    rows = []
+    for entry in raw:
+        atoms = entry["atoms"]
+        if atoms["elements"][0] != ion:
+            continue
+        cell = Structure(
+            Lattice(atoms["lattice_mat"]),
+            atoms["elements"],
+            atoms["coords"],
+            coords_are_cartesian=bool(atoms["cartesian"]),
+        )
+        rest = [cell[i] for i in range(N_IMAGES, len(cell))]
+        host = Structure.from_sites([cell[0], cell[N_IMAGES - 1], *rest])
+        rows.append(
+            {
+                "sys_name": entry["sys_name"],
+                "host_name": re.sub(r"_\d+$", "", entry["sys_name"]),
+                "family": entry["class"],
+                "barrier": float(entry["target"]),
+                "hop_length": float(sum(cell.get_distance(i, i + 1) for i in range(N_IMAGES - 1))),
+                "host": host,
+                "path_start": Structure.from_sites([cell[0], *rest]),
+                "formula": host.composition.reduced_formula,
+            }
+        )
+    if not rows:
+        raise ValueError(f"no migration barrier of {ion!r} in the dataset")
+    out = pd.DataFrame(rows)
+    out["barrier"] = out["barrier"].astype(np.float64)
+    return out
