@@ -44,6 +44,9 @@ _CHALCOGENS = {"O", "S", "Se", "Te"}
 _ROLES = ("Li", "halogen", "chalcogen", "transition_metal")
 #: Formal charge magnitude of the anion-forming elements (for :func:`chemistry_features`).
 ANION_CHARGE = {"F": 1, "Cl": 1, "Br": 1, "I": 1, "O": 2, "S": 2, "Se": 2, "Te": 2, "N": 3}
+#: Oxidation state whose radius stands for a polyanion former (phosphate, arsenate,
+#: germanate) where pymatgen's first common state is a lower one (P3+, As3+, Ge2+).
+POLYANION_STATE = {"P": 5, "As": 5, "Ge": 4}
 #: Names of the columns of :func:`chemistry_features`.
 CHEMISTRY_FEATURES = (
     "li_per_anion",
@@ -84,8 +87,14 @@ def _chemistry_row(symbol: str) -> list[float]:
     el = Element(symbol)
     charge = ANION_CHARGE.get(symbol, 0)
     # Shannon radius of the anion, or of the cation in its first common oxidation state
-    # (Species reads the full Shannon table: Ni2+ and Cr3+ are missing from Element's)
-    states = [-charge] if charge else [q for q in el.common_oxidation_states if q > 0]
+    # (Species reads the full Shannon table: Ni2+ and Cr3+ are missing from Element's);
+    # the polyanion formers in the state of their oxyanions (PO4 3-, not P3+)
+    if charge:
+        states = [-charge]
+    elif symbol in POLYANION_STATE:
+        states = [POLYANION_STATE[symbol]]
+    else:
+        states = [q for q in el.common_oxidation_states if q > 0]
     radius = float(el.average_ionic_radius)
     for q in states:
         try:
@@ -142,7 +151,8 @@ class ElementTable:
         other than Li, Shannon crystal radius (A; pymatgen's table) of the
         anion, or of the cation in its first common positive oxidation state
         (a per-element constant: Mn2+, Fe2+, Co2+, Ni2+ for the mixed-valence
-        metals, P3+), Pauling electronegativity (0 where undefined).
+        metals; P5+, As5+ and Ge4+ as in their oxyanions, :data:`POLYANION_STATE`),
+        Pauling electronegativity (0 where undefined).
         """
         import torch
 

@@ -319,6 +319,21 @@ def test_chemistry_features_of_known_formulas() -> None:
     assert torch.isfinite(xt.grad).all()
 
 
+def test_chemistry_features_take_polyanion_formers_in_their_oxyanion_state() -> None:
+    """LiTi2(PO4)3: P is P5+ (Shannon 0.52 A), not pymatgen's first common state P3+ (0.58);
+    the mean cation valence from charge balance is (2 * 4 + 3 * 5) / 5."""
+    import torch
+
+    from matscreen.design.features import CHEMISTRY_FEATURES, ElementTable, chemistry_features
+
+    elements = ["Li", "Ti", "P", "O"]
+    x = torch.tensor([[1.0, 2.0, 3.0, 12.0]])
+    f = chemistry_features(x, ElementTable(elements).chemistry_tensor())
+    got = dict(zip(CHEMISTRY_FEATURES, f[0].tolist(), strict=True))
+    assert got["cation_radius"] == pytest.approx((2 * 0.745 + 3 * 0.52) / 5, abs=1e-4)
+    assert got["cation_valence"] == pytest.approx(23 / 5)
+
+
 def test_loop_surrogate_on_chemistry_features_is_differentiable_and_consistent() -> None:
     """features='chemistry': the torch forward over element amounts equals the formula path,
     gives gradients, and needs the chemistry table; an unknown choice is refused."""
