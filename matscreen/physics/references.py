@@ -353,6 +353,22 @@ BUILTIN_REFERENCES: dict[str, Callable[[], Structure]] = {
         [[0, 0, 0], [0, 0, 0.5], [0, 0, 0.26]],
     ),
     "Li3PO4": lambda: _aflow("AB3C4_oP16_31_a_ab_2ab", {"As": "P", "Cu": "Li", "S": "O"}, 155.5),
+    # Sn and Ru of the Li-rich Li2(Mn,M)O3 space and Al of the doped spinels: the binary oxide
+    # and the Li ternary a doped cathode competes with (rutile SnO2 and RuO2 at their
+    # experimental volumes; Li2SnO3 and Li2RuO3, C2/c in fact, as Li2MnO3-type approximants at
+    # the experimental volume per formula unit, 60.0 and 53.9 A^3; alpha-LiAlO2, the layered
+    # R-3m polymorph, for the tetrahedral gamma ground state; the MgAl2O4 spinel from AFLOW)
+    "SnO2": lambda: _aflow("A2B_tP6_136_f_a", {"Ti": "Sn"}, 71.5),
+    "RuO2": lambda: _aflow("A2B_tP6_136_f_a", {"Ti": "Ru"}, 62.7),
+    "Li2SnO3": lambda: _li2mo3("Sn", 4 * 60.0),
+    "Li2RuO3": lambda: _li2mo3("Ru", 4 * 53.9),
+    "LiAlO2": lambda: _sg(
+        166,
+        Lattice.hexagonal(2.80, 14.22),
+        ["Li", "Al", "O"],
+        [[0, 0, 0], [0, 0, 0.5], [0, 0, 0.2608]],
+    ),
+    "MgAl2O4": lambda: _aflow("A2BC4_cF56_227_d_a_e"),
 }
 
 

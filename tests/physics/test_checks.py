@@ -91,6 +91,7 @@ def test_halide_hulls_are_complete_except_for_uncovered_metals(elements, missing
     [
         (("Li", "Mn", "Ni", "Fe", "Co", "Cr", "Al", "Mg", "Ti", "O"), []),  # LMO/LNMO dopants
         (("Li", "Mn", "Fe", "Mg", "P", "O"), []),  # olivine LFMP with Mg
+        (("Li", "Mn", "Sn", "Ru", "O"), []),  # Li-rich Li2(Mn,Sn,Ru)O3
         (("Li", "Mn", "V", "O"), ["V"]),  # no vanadium oxide is built in
     ],
 )
@@ -110,12 +111,16 @@ def test_mn_cathode_hulls_are_complete_for_the_design_dopants(elements, missing)
         ("Cr2O3", ("Cr", "O")),
         ("Fe2O3", ("Fe", "O")),
         ("LiFeO2", ("Li", "Fe", "O")),
+        ("SnO2", ("Sn", "O")),
+        ("LiAlO2", ("Li", "Al", "O")),
+        ("MgAl2O4", ("Mg", "Al", "O")),
     ],
 )
 def test_dopant_oxide_references_match_experimental_formation_enthalpies(formula, elements):
     """The built-in dopant oxides, relaxed with CHGNet on the MP2020 scale, form within
     0.25 eV/atom of the experimental enthalpy in pymatgen's exp_compounds (CHGNet: MgO +0.06,
-    TiO2 -0.22, Cr2O3 +0.04, Fe2O3 +0.13, LiFeO2 +0.08) and lie on their own hull."""
+    TiO2 -0.22, Cr2O3 +0.04, Fe2O3 +0.13, LiFeO2 +0.08, SnO2 -0.07, LiAlO2 -0.00, MgAl2O4
+    +0.02; RuO2, -0.39, is left out: see the physics README) and lie on their own hull."""
     import gzip
     import json
     from pathlib import Path
@@ -137,6 +142,25 @@ def test_dopant_oxide_references_match_experimental_formation_enthalpies(formula
     )
     assert diagram.get_form_energy_per_atom(ours) == pytest.approx(exp_per_atom, abs=0.25)
     assert diagram.get_e_above_hull(ours) < 1e-6
+
+
+@pytest.mark.parametrize(("formula", "metal"), [("Li2SnO3", "Sn"), ("Li2RuO3", "Ru")])
+def test_li_rich_dopant_ternaries_are_stable_against_li2o_and_the_dioxide(formula, metal):
+    """Li2SnO3 and Li2RuO3 (Li2MnO3-type approximants, CHGNet) lie on the Li-M-O hull, below
+    Li2O + MO2 (CHGNet: by 0.17 and 0.08 eV/atom), so a Sn- or Ru-rich Li2MnO3 can decompose
+    into them rather than only into the binaries."""
+    from pymatgen.analysis.phase_diagram import PhaseDiagram
+
+    from matscreen.physics.hull import reference_entries
+
+    refs = reference_entries(("Li", metal, "O"), "chgnet")
+    diagram = PhaseDiagram(refs)
+    ours = min(
+        (e for e in refs if e.composition.reduced_formula == formula),
+        key=lambda e: e.energy_per_atom,
+    )
+    assert diagram.get_e_above_hull(ours) < 1e-6
+    assert diagram.get_equilibrium_reaction_energy(ours) < -0.03
 
 
 def test_a_cation_left_as_the_element_marks_the_hull_incomplete() -> None:
