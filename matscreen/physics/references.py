@@ -236,6 +236,13 @@ def scaled_mx3(metal: str, anion: str) -> Structure:
     return _alcl3_type(metal, 6.92 * f, 11.94 * f, 6.44 * f, 111.0, anion)
 
 
+def _layered_limo2(metal: str, a: float, c: float, z_oxygen: float) -> Structure:
+    """LiMO2 in the alpha-NaFeO2 type (R-3m; Li 3a, M 3b, O 6c (0, 0, z)), primitive cell."""
+    return _sg(
+        166, Lattice.hexagonal(a, c), ["Li", metal, "O"], [[0, 0, 0], [0, 0, 0.5], [0, 0, z_oxygen]]
+    )
+
+
 def _cdcl2_type(metal: str, anion: str, a: float, c: float) -> Structure:
     """MX2 in the CdCl2 type (R-3m; M 3a, X 6c z = 1/4), primitive cell."""
     return _sg(166, Lattice.hexagonal(a, c), [metal, anion], [[0, 0, 0], [0, 0, 0.25]])
@@ -314,12 +321,7 @@ BUILTIN_REFERENCES: dict[str, Callable[[], Structure]] = {
         ["Li", "O", "H"],
         [[0, 0, 0], [0, 0.5, 0.1934], [0, 0.5, 0.4016]],
     ),
-    "LiNiO2": lambda: _sg(
-        166,
-        Lattice.hexagonal(2.88, 14.2),
-        ["Li", "Ni", "O"],
-        [[0, 0, 0], [0, 0, 0.5], [0, 0, 0.25]],
-    ),
+    "LiNiO2": lambda: _layered_limo2("Ni", 2.88, 14.2, 0.25),
     # dopants of the Mn-cathode spaces (their binary oxides; AFLOW prototypes, experimental
     # volumes of the primitive cells) and the olivine phosphates
     "MgO": lambda: _aflow("AB_cF8_225_a_b", {"Na": "Mg", "Cl": "O"}, 4.212**3 / 4),
@@ -336,22 +338,12 @@ BUILTIN_REFERENCES: dict[str, Callable[[], Structure]] = {
     # their Li ternaries: Li2TiO3 (C2/c in fact; Li2MnO3-type approximant at the experimental
     # volume per formula unit) and layered LiCrO2 (R-3m)
     "Li2TiO3": lambda: _li2mo3("Ti", 4 * 53.4),
-    "LiCrO2": lambda: _sg(
-        166,
-        Lattice.hexagonal(2.90, 14.41),
-        ["Li", "Cr", "O"],
-        [[0, 0, 0], [0, 0, 0.5], [0, 0, 0.26]],
-    ),
+    "LiCrO2": lambda: _layered_limo2("Cr", 2.90, 14.41, 0.26),
     # competitors of doped cathodes: LiFeO2 (layered R-3m approximant of the cation-ordered
     # rocksalts, at the gamma-LiFeO2 volume per formula unit, 35.8 A^3) and beta-Li3PO4
     # (Pmn2_1, enargite type; 155.5 A^3 per cell of two formula units), the Li-rich phosphate
     # an olivine with Li excess decomposes to
-    "LiFeO2": lambda: _sg(
-        166,
-        Lattice.hexagonal(2.926, 14.48),
-        ["Li", "Fe", "O"],
-        [[0, 0, 0], [0, 0, 0.5], [0, 0, 0.26]],
-    ),
+    "LiFeO2": lambda: _layered_limo2("Fe", 2.926, 14.48, 0.26),
     "Li3PO4": lambda: _aflow("AB3C4_oP16_31_a_ab_2ab", {"As": "P", "Cu": "Li", "S": "O"}, 155.5),
     # Sn and Ru of the Li-rich Li2(Mn,M)O3 space and Al of the doped spinels: the binary oxide
     # and the Li ternary a doped cathode competes with (rutile SnO2 and RuO2 at their
@@ -362,12 +354,7 @@ BUILTIN_REFERENCES: dict[str, Callable[[], Structure]] = {
     "RuO2": lambda: _aflow("A2B_tP6_136_f_a", {"Ti": "Ru"}, 62.7),
     "Li2SnO3": lambda: _li2mo3("Sn", 4 * 60.0),
     "Li2RuO3": lambda: _li2mo3("Ru", 4 * 53.9),
-    "LiAlO2": lambda: _sg(
-        166,
-        Lattice.hexagonal(2.80, 14.22),
-        ["Li", "Al", "O"],
-        [[0, 0, 0], [0, 0, 0.5], [0, 0, 0.2608]],
-    ),
+    "LiAlO2": lambda: _layered_limo2("Al", 2.80, 14.22, 0.2608),
     "MgAl2O4": lambda: _aflow("A2BC4_cF56_227_d_a_e"),
 }
 
