@@ -1,16 +1,20 @@
 """Loader for the literature DFT-NEB migration barriers shipped in ``datasets/migration_barriers``.
 
-The dataset (Devi et al., npj Comput. Mater. 2026, doi:10.1038/s41524-026-01972-8;
-MIT) collects 559 nudged-elastic-band migration barriers of Li, Na, Mg, ... ions
-from the literature. Each entry is one hop in one host: a supercell whose first
-five sites are the migrating ion's path, linearly interpolated from its start
-site (image 1) to its end site (image 5), superimposed on the rest of the cell.
+The dataset (the 5-image set of github.com/sai-mat-group/predicting-migration-barriers,
+MIT; compiled from many original papers by Devi, Balasubramanian, Butler and Sai
+Gautam, arXiv:2508.06459) holds nudged-elastic-band migration barriers of Li, Na,
+Mg, ... ions: 559 entries in its TRAIN file and 60 in its TEST file. Each entry is
+one hop in one host: a supercell whose first five sites are the migrating ion's
+path, linearly interpolated from its start site (image 1) to its end site (image 5),
+superimposed on the rest of the (NEB) cell.
 
-The loader rebuilds the host crystal of every entry: the other sites plus the
-migrating ion on both ends of its path. For a vacancy hop (N-1 ions plus the
-migrating one) that is the perfect crystal; for a single ion in an empty host
-(the dilute limit) it holds two ions where the calculation had one, so
-``path_start`` (the ion on its start site only) is returned too.
+The loader rebuilds a host cell per entry: the other sites plus the migrating ion
+on both ends of its path. For a single-vacancy hop (N-2 stationary ions and the
+migrating one) that restores the N ions of the perfect crystal; a divacancy or
+multi-hop entry rebuilds to N-1, and a single ion in an empty host (the dilute
+limit) to two ions where the calculation had one, so ``path_start`` (the ion on its
+start site only) is returned too. The framework is the NEB cell's, relaxed around
+the defect.
 """
 
 from __future__ import annotations
@@ -19,15 +23,18 @@ import gzip
 import json
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-#: The file of the dataset: entries with the path images superimposed (JARVIS format).
-STRUCTURES_FILE = "RAW-Em-5-images-TRAIN.json.gz"
+#: The dataset's files by split: entries with the path images superimposed (JARVIS format).
+STRUCTURES_FILES = {
+    "train": "RAW-Em-5-images-TRAIN.json.gz",
+    "test": "RAW-Em-5-images-TEST.json.gz",
+}
 #: Number of path images at the start of each entry's site list.
 N_IMAGES = 5
 
@@ -37,18 +44,24 @@ def migration_barriers_dir() -> Path:
     from matscreen.core.paths import datasets_dir
 
     path = datasets_dir() / "migration_barriers"
-    if not (path / STRUCTURES_FILE).is_file():
+    if not all((path / name).is_file() for name in STRUCTURES_FILES.values()):
         raise FileNotFoundError(f"migration-barrier files not found in {path}")
     return path
 
 
-def load_migration_barriers(ion: str = "Li") -> pd.DataFrame:
+def load_migration_barriers(
+    ion: str = "Li", split: Literal["train", "test", "all"] = "all"
+) -> pd.DataFrame:
     """Return the DFT-NEB barriers of one migrating ion with their host structures.
 
     Parameters
     ----------
     ion
-        Chemical symbol of the migrating ion ("Li": 154 hops).
+        Chemical symbol of the migrating ion ("Li": 154 hops in the train file,
+        21 in the test file).
+    split
+        The upstream file(s) to read; nothing here is trained on them, so a
+        comparison uses ``"all"``.
 
     Returns
     -------
@@ -64,13 +77,18 @@ def load_migration_barriers(ion: str = "Li") -> pd.DataFrame:
     Raises
     ------
     ValueError
-        If no entry has ``ion`` as its migrating species.
+        If no entry has ``ion`` as its migrating species, or ``split`` is unknown.
     """
     import pandas as pd
     from pymatgen.core import Lattice, Structure
 
-    with gzip.open(migration_barriers_dir() / STRUCTURES_FILE, "rt") as fh:
-        raw = json.load(fh)
+    if split not in ("train", "test", "all"):
+        raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}")
+    raw = []
+    for name, filename in STRUCTURES_FILES.items():
+        if split in (name, "all"):
+            with gzip.open(migration_barriers_dir() / filename, "rt") as fh:
+                raw += [{**entry, "split": name} for entry in json.load(fh)]
     rows = []
     for entry in raw:
         atoms = entry["atoms"]
@@ -94,6 +112,7 @@ def load_migration_barriers(ion: str = "Li") -> pd.DataFrame:
                 "host": host,
                 "path_start": Structure.from_sites([cell[0], *rest]),
                 "formula": host.composition.reduced_formula,
+                "split": entry["split"],
             }
         )
     if not rows:

@@ -14,11 +14,13 @@ def li_hops():
 
 
 def test_li_hops_are_all_loaded_with_finite_barriers(li_hops):
-    assert len(li_hops) == 154
+    assert len(li_hops) == 154 + 21
+    assert (li_hops["split"] == "test").sum() == 21
+    assert len(load_migration_barriers("Li", "train")) == 154
     assert np.isfinite(li_hops["barrier"]).all()
     assert (li_hops["barrier"] >= 0).all()
-    # b-Li3PS4 has ten hops in the dataset; they share one host name
-    assert (li_hops["host_name"] == "b-Li3PS4").sum() == 10
+    # b-Li3PS4 has ten hops in the train file; they share one host name
+    assert (li_hops[li_hops["split"] == "train"]["host_name"] == "b-Li3PS4").sum() == 10
 
 
 def test_host_puts_the_ion_on_both_ends_of_its_path(li_hops):
@@ -36,6 +38,8 @@ def test_host_puts_the_ion_on_both_ends_of_its_path(li_hops):
     assert 1.5 < row["hop_length"] < 9.0
 
 
-def test_an_ion_not_in_the_dataset_is_a_clear_error():
+def test_an_ion_not_in_the_dataset_or_an_unknown_split_is_a_clear_error():
     with pytest.raises(ValueError, match="no migration barrier of 'Xe'"):
         load_migration_barriers("Xe")
+    with pytest.raises(ValueError, match="split must be"):
+        load_migration_barriers("Li", "validation")
