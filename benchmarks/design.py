@@ -64,9 +64,15 @@ another seed's ordering, so the random arm's rate moved when the design arm chan
 evaluated (about 500 instead of 330 evaluations, ~25 min). Only seed 0 of the design arm
 is unaffected by the change (0.590 in both runs).
 
-The issue's BVSE cut is 0.35 eV; bvlain puts the known fast Li3InCl6, Li3YCl6 and
-Li2ZrCl6 at 0.45-0.55 eV (0.4 and 0.2 A grids, unrelaxed and CHGNet-relaxed), so the hit
-cut is 0.45 (``--bvse-max``) and the strict 0.35 rates are printed beside it.
+The BVSE cut. The issue's is 0.35 eV; bvlain puts the known fast Li3InCl6, Li3YCl6 and
+Li2ZrCl6 at 0.45-0.55 eV (0.4 and 0.2 A grids, unrelaxed and CHGNet-relaxed), and in this
+space at most 2 of ~500 points reach 0.35 (``design_ceiling.py``), so a literal 0.35 leaves
+nothing to find. The hit cut is 0.45 (:data:`BVSE_CUT`, ``--bvse-max``), the fast halides'
+level. Independent data put it on the strict side: on literature DFT-NEB barriers of 87 Li
+hosts (``benchmarks/bvse_vs_neb.py``), "NEB barrier <= 0.35 eV" corresponds to a BVSE cut of
+about 0.5 eV (0.40-0.54 by three estimates with a host's lowest hop, 0.49-0.50 with its
+highest; weak correlation, so not sharp). The hit rates at 0.35, 0.40 and 0.45 are printed
+for both arms (the design arm aims at ``--bvse-max``).
 """
 
 from __future__ import annotations
@@ -80,6 +86,10 @@ import numpy as np
 import yaml
 
 WORKFLOW = Path(__file__).resolve().parents[1] / "workflows" / "design_halide_electrolytes.yaml"
+#: The hit criterion's BVSE cut (eV, bvlain scale; see the module docstring).
+BVSE_CUT = 0.45
+#: Cuts whose hit rates are printed beside the headline.
+REPORTED_CUTS = (0.35, 0.40, 0.45)
 
 
 def _config(  # noqa: ANN202, PLR0913
@@ -87,7 +97,7 @@ def _config(  # noqa: ANN202, PLR0913
     method: str,
     rounds: int,
     batch: int,
-    bvse_max: float = 0.45,
+    bvse_max: float = BVSE_CUT,
     space: str = "workflow",
     relax: bool = False,
 ):
@@ -240,7 +250,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--batch", type=int, default=10)
-    ap.add_argument("--bvse-max", type=float, default=0.45)
+    ap.add_argument("--bvse-max", type=float, default=BVSE_CUT)
     ap.add_argument(
         "--space",
         choices=["li3mx6", "workflow"],
@@ -268,7 +278,9 @@ def main() -> None:
     t_start = time.perf_counter()
     shared = None
     rates: dict[str, list[float]] = {"design": [], "random": []}
-    strict: dict[str, list[float]] = {"design": [], "random": []}
+    by_cut: dict[float, dict[str, list[float]]] = {
+        c: {"design": [], "random": []} for c in REPORTED_CUTS
+    }
     physics_only: dict[str, list[float]] = {"design": [], "random": []}
     n_eval = args.rounds * args.batch
     for method in ("gradient", "random"):
@@ -284,7 +296,8 @@ def main() -> None:
             table = loop.run(out=None, budget=n_eval)
             hits = _hits(table, args.bvse_max)
             rates[label].append(float(hits.mean()))
-            strict[label].append(float(_hits(table, 0.35).mean()))
+            for cut in REPORTED_CUTS:
+                by_cut[cut][label].append(float(_hits(table, cut).mean()))
             physics_only[label].append(float(_hits(table, args.bvse_max, sigma=False).mean()))
             crit = {"novel": table["novel"].mean(),
                     "hull<=0.05": (table["e_above_hull"] <= 0.05).mean(),
@@ -300,8 +313,10 @@ def main() -> None:
                   f"median E_hull {table['e_above_hull'].median():.3f} eV/atom, "
                   f"{time.perf_counter() - t0:.0f} s", flush=True)  # fmt: skip
     print(f"physics evaluations computed (cached across methods/seeds): {len(shared.cache)}")
-    print(f"strict BVSE <= 0.35 eV hit rates: design {np.mean(strict['design']):.3f}, "
-          f"random {np.mean(strict['random']):.3f}")  # fmt: skip
+    for cut, rates_at in by_cut.items():
+        print(f"hit rates at BVSE <= {cut:.2f} eV: design {np.mean(rates_at['design']):.3f} "
+              f"+- {np.std(rates_at['design']):.3f}, random {np.mean(rates_at['random']):.3f} "
+              f"+- {np.std(rates_at['random']):.3f}")  # fmt: skip
     print(f"physics-only hit rates (no model-judged sigma criterion): "
           f"design {np.mean(physics_only['design']):.3f}, "
           f"random {np.mean(physics_only['random']):.3f}")  # fmt: skip
