@@ -217,30 +217,40 @@ def average_oxidation_states(amounts: dict[str, float]) -> dict[str, float]:
 
     Every element starts from its nominal state; the remaining charge is then
     absorbed by the mixed-valent elements one after the other (Mn first),
-    each within its allowed range. Used to decorate structures for Ewald sums.
+    each within its allowed range. When that leaves a residual, the other
+    common states of elements with several discrete ones (S as S6+ in a
+    sulfate, Sn2+, Sb3+, ...) are tried in turn, nominal states first. Used to
+    decorate structures for Ewald sums and BVSE maps.
 
     Raises
     ------
     ValueError
         If the composition cannot be balanced this way.
     """
-    states = {el: float(nominal_oxidation_state(el)) for el in amounts}
-    residual = sum(states[el] * amt for el, amt in amounts.items())
+    import itertools
+
     mixed = sorted(
         (el for el, amt in amounts.items() if el in MIXED_VALENT and amt > _TOL),
         key=lambda el: (_ADJUST_PRIORITY.index(el) if el in _ADJUST_PRIORITY else 99, el),
     )
-    for el in mixed:
+    discrete = [el for el in amounts if el not in mixed and len(common_oxidation_states(el)) > 1]
+    first_residual = None
+    for choice in itertools.product(*(common_oxidation_states(el) for el in discrete)):
+        states = {el: float(nominal_oxidation_state(el)) for el in amounts}
+        states.update({el: float(q) for el, q in zip(discrete, choice, strict=True)})
+        residual = sum(states[el] * amt for el, amt in amounts.items())
+        for el in mixed:
+            if abs(residual) <= 1e-4:
+                break
+            amt = amounts[el]
+            lo, hi = min(common_oxidation_states(el)), max(common_oxidation_states(el))
+            new = min(max(states[el] - residual / amt, lo), hi)
+            residual += (new - states[el]) * amt
+            states[el] = new
         if abs(residual) <= 1e-4:
-            break
-        amt = amounts[el]
-        lo, hi = min(common_oxidation_states(el)), max(common_oxidation_states(el))
-        new = min(max(states[el] - residual / amt, lo), hi)
-        residual += (new - states[el]) * amt
-        states[el] = new
-    if abs(residual) > 1e-4:
-        raise ValueError(f"composition {amounts} cannot be balanced (residual {residual:+.3f})")
-    return states
+            return states
+        first_residual = residual if first_residual is None else first_residual
+    raise ValueError(f"composition {amounts} cannot be balanced (residual {first_residual:+.3f})")
 
 
 #: Order in which mixed-valent elements absorb charge when decorating a

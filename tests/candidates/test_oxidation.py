@@ -46,3 +46,15 @@ def test_average_states_lnmo() -> None:
     states = average_oxidation_states({"Li": 1, "Ni": 0.5, "Mn": 1.5, "O": 4})
     assert states["Ni"] == 2 and states["Mn"] == 4
     assert average_oxidation_states({"Li": 1, "Mn": 2, "O": 4})["Mn"] == pytest.approx(3.5)
+
+
+def test_average_states_take_sulfate_sulfur_when_sulfide_cannot_balance() -> None:
+    """S is S2- where that balances (Li3PS4, La2O2S) and S6+ in sulfates (Li2SO4, tavorite
+    LiFeSO4F with Fe2+); an unbalanceable formula still raises."""
+    assert average_oxidation_states({"Li": 3, "P": 1, "S": 4})["S"] == -2
+    assert average_oxidation_states({"La": 2, "O": 2, "S": 1})["S"] == -2
+    assert average_oxidation_states({"Li": 2, "S": 1, "O": 4})["S"] == 6
+    states = average_oxidation_states({"Li": 1, "Fe": 1, "S": 1, "O": 4, "F": 1})
+    assert (states["S"], states["Fe"]) == (6, 2)
+    with pytest.raises(ValueError, match="cannot be balanced"):
+        average_oxidation_states({"Li": 5, "Cl": 1})
