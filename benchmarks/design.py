@@ -56,6 +56,20 @@ Results (2 shared cores, seeds 0-2, 100 evaluations each; logs in benchmarks/res
 cache: the physics cache key, the decoded structure since ddf7f09. The first row is the
 current default.)
 
+Sensitivity to the cut (the first row's settings, the design arm aimed at 0.40 eV:
+``--bvse-max 0.40``; ``results/design_workflow_100evals_relaxed_aim040_2026-11-27.log``):
+
+| hits counted at | design | random | ratio |
+|---|---|---|---|
+| BVSE <= 0.35 eV | 0.003 +- 0.005 | 0.000 +- 0.000 | - |
+| BVSE <= 0.40 eV | 0.083 +- 0.005 | 0.023 +- 0.017 | 3.57 |
+| BVSE <= 0.45 eV | 0.647 +- 0.017 | 0.190 +- 0.016 | 3.41 |
+
+The random arm draws the same points whatever the cut. At 0.40 its rate rests on 4, 3 and 0
+hits; on the dev seeds' fully evaluated spaces (``design_ceiling.py``, seeds 100 and 101)
+2.8-3.0% of all points are hits at 0.40, against which 0.083 is 2.8-3.0x. At 0.35 the space
+holds at most 2 hits in ~500 points, so no rate can be measured there.
+
 Until ddf7f09 the physics cache, shared by all seeds and both arms, was keyed by candidate
 id (prototype and substitution), while the seed decides the ordering: seeds 1-2 and the
 random arm reused the physics of whichever run had evaluated a candidate first, often
