@@ -219,23 +219,31 @@ def average_oxidation_states(amounts: dict[str, float]) -> dict[str, float]:
     absorbed by the mixed-valent elements one after the other (Mn first),
     each within its allowed range. When that leaves a residual, the other
     common states of elements with several discrete ones (S as S6+ in a
-    sulfate, Sn2+, Sb3+, ...) are tried in turn, nominal states first. Used to
-    decorate structures for Ewald sums and BVSE maps.
+    sulfate, Sn2+, Sb3+, ...) are tried, fewest departures from the nominal
+    states first, elements in alphabetical order (so the result does not depend
+    on the order of ``amounts``). Used to decorate structures for Ewald sums and
+    BVSE maps.
 
     Raises
     ------
     ValueError
         If the composition cannot be balanced this way.
     """
-    import itertools
-
     mixed = sorted(
         (el for el, amt in amounts.items() if el in MIXED_VALENT and amt > _TOL),
         key=lambda el: (_ADJUST_PRIORITY.index(el) if el in _ADJUST_PRIORITY else 99, el),
     )
-    discrete = [el for el in amounts if el not in mixed and len(common_oxidation_states(el)) > 1]
+    discrete = sorted(
+        el for el in amounts if el not in mixed and len(common_oxidation_states(el)) > 1
+    )
+    choices = sorted(  # stable: within one number of departures, the product's order
+        itertools.product(*(common_oxidation_states(el) for el in discrete)),
+        key=lambda c: sum(
+            q != nominal_oxidation_state(el) for el, q in zip(discrete, c, strict=True)
+        ),
+    )
     first_residual = None
-    for choice in itertools.product(*(common_oxidation_states(el) for el in discrete)):
+    for choice in choices:
         states = {el: float(nominal_oxidation_state(el)) for el in amounts}
         states.update({el: float(q) for el, q in zip(discrete, choice, strict=True)})
         residual = sum(states[el] * amt for el, amt in amounts.items())

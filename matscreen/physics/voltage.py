@@ -1024,7 +1024,8 @@ def mn3_fraction(composition: Composition | str) -> float | None:
 
     The states come from :func:`matscreen.candidates.oxidation.average_oxidation_states`
     (nominal states for spectator ions, mixed-valent metals absorbing the rest,
-    Mn first), the same rule the candidate generator and the screening use. A
+    Mn first; other discrete states, S6+ or Sn2+, only where that cannot
+    balance), the same rule the candidate generator and the screening use. A
     non-integer Mn average splits into the neighbouring integer states
     (Mn3.5+ -> half Mn3+, half Mn4+); below 3+ the Mn3+ share is ``state - 2``.
     None when there is no Mn or no charge-balanced assignment.

@@ -58,3 +58,12 @@ def test_average_states_take_sulfate_sulfur_when_sulfide_cannot_balance() -> Non
     assert (states["S"], states["Fe"]) == (6, 2)
     with pytest.raises(ValueError, match="cannot be balanced"):
         average_oxidation_states({"Li": 5, "Cl": 1})
+
+
+def test_average_states_do_not_depend_on_the_order_of_the_elements() -> None:
+    """SnSbO3.5 balances as Sn4+ Sb3+ or Sn2+ Sb5+ (one departure each): the same answer
+    whichever element comes first; a single departure is preferred to two."""
+    a = average_oxidation_states({"Sn": 1, "Sb": 1, "O": 3.5})
+    b = average_oxidation_states({"Sb": 1, "Sn": 1, "O": 3.5})
+    assert a == b
+    assert sum(a[el] != q for el, q in (("Sn", 4), ("Sb", 5))) == 1
