@@ -237,9 +237,13 @@ def scaled_mx3(metal: str, anion: str) -> Structure:
 
 
 def _layered_limo2(metal: str, a: float, c: float, z_oxygen: float) -> Structure:
-    """LiMO2 in the alpha-NaFeO2 type (R-3m; Li 3a, M 3b, O 6c (0, 0, z)), primitive cell."""
+    """LiMO2 in the alpha-NaFeO2 type (R-3m), primitive cell.
+
+    ``z_oxygen`` is the O 6c coordinate in the usual setting with M on 3a (0, 0, 0) and Li
+    on 3b (0, 0, 1/2), as the literature gives it (~0.26); the cell is built in that setting.
+    """
     return _sg(
-        166, Lattice.hexagonal(a, c), ["Li", metal, "O"], [[0, 0, 0], [0, 0, 0.5], [0, 0, z_oxygen]]
+        166, Lattice.hexagonal(a, c), [metal, "Li", "O"], [[0, 0, 0], [0, 0, 0.5], [0, 0, z_oxygen]]
     )
 
 
@@ -347,13 +351,14 @@ BUILTIN_REFERENCES: dict[str, Callable[[], Structure]] = {
     "Li3PO4": lambda: _aflow("AB3C4_oP16_31_a_ab_2ab", {"As": "P", "Cu": "Li", "S": "O"}, 155.5),
     # Sn and Ru of the Li-rich Li2(Mn,M)O3 space and Al of the doped spinels: the binary oxide
     # and the Li ternary a doped cathode competes with (rutile SnO2 and RuO2 at their
-    # experimental volumes; Li2SnO3 and Li2RuO3, C2/c in fact, as Li2MnO3-type approximants at
-    # the experimental volume per formula unit, 60.0 and 53.9 A^3; alpha-LiAlO2, the layered
+    # experimental volumes; Li2SnO3 (C2/c in fact) and Li2RuO3 (P2_1/m at room temperature,
+    # the Li2MnO3 type above ~540 K) as Li2MnO3-type cells at the experimental volume per
+    # formula unit, 60.0 and ~52.4 A^3; alpha-LiAlO2, the layered
     # R-3m polymorph, for the tetrahedral gamma ground state; the MgAl2O4 spinel from AFLOW)
     "SnO2": lambda: _aflow("A2B_tP6_136_f_a", {"Ti": "Sn"}, 71.5),
     "RuO2": lambda: _aflow("A2B_tP6_136_f_a", {"Ti": "Ru"}, 62.7),
     "Li2SnO3": lambda: _li2mo3("Sn", 4 * 60.0),
-    "Li2RuO3": lambda: _li2mo3("Ru", 4 * 53.9),
+    "Li2RuO3": lambda: _li2mo3("Ru", 4 * 52.4),
     "LiAlO2": lambda: _layered_limo2("Al", 2.80, 14.22, 0.2608),
     "MgAl2O4": lambda: _aflow("A2BC4_cF56_227_d_a_e"),
 }

@@ -146,9 +146,9 @@ def test_dopant_oxide_references_match_experimental_formation_enthalpies(formula
 
 @pytest.mark.parametrize(("formula", "metal"), [("Li2SnO3", "Sn"), ("Li2RuO3", "Ru")])
 def test_li_rich_dopant_ternaries_are_stable_against_li2o_and_the_dioxide(formula, metal):
-    """Li2SnO3 and Li2RuO3 (Li2MnO3-type approximants, CHGNet) lie on the Li-M-O hull, below
-    Li2O + MO2 (CHGNet: by 0.17 and 0.08 eV/atom), so a Sn- or Ru-rich Li2MnO3 can decompose
-    into them rather than only into the binaries."""
+    """Li2SnO3 and Li2RuO3 (Li2MnO3-type cells, CHGNet) lie on the Li-M-O hull the checks
+    use, below Li2O + MO2 (by 0.17 and 0.08 eV/atom there), so a Sn- or Ru-rich Li2MnO3 can
+    decompose into them rather than only into the binaries."""
     from pymatgen.analysis.phase_diagram import PhaseDiagram
 
     from matscreen.physics.hull import reference_entries
