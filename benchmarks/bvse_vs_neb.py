@@ -17,7 +17,8 @@ else on its start site only; bvlain removes every Li from the map, so the Li cou
 only sets the oxidation states). Its NEB barriers: the lowest and the highest of the
 host's hops. A percolation barrier is the bottleneck hop of the best connected path,
 which lies between the two when the listed hops make up that path (not checked: the
-dataset does not say which hops connect), so both are compared.
+dataset does not say which hops connect, and some highest hops are off-path outliers,
+Li3OBr 1.78 eV, Li2NiO2 2.5 eV), so both are compared.
 
 Printed: Spearman rank correlation with a bootstrap 90% interval (resampling hosts),
 the median BVSE - NEB offset by family group, and what "NEB barrier <= 0.35 eV"
@@ -27,15 +28,15 @@ hosts, and 0.35 plus the median offset. ``--csv`` writes the per-host table.
 
 Run:  python benchmarks/bvse_vs_neb.py [--csv hosts.csv]   (~2 min on 2 cores)
 
-Result (2026-11-27, 2 shared cores, 110 s; ``results/bvse_vs_neb_2026-11-27.log``, per host
+Result (2026-11-27, 2 shared cores, ~110 s; ``results/bvse_vs_neb_2026-11-27.log``, per host
 ``results/bvse_vs_neb_hosts_2026-11-27.csv``): 89 of 94 hosts get a barrier (no charge
 balance for the Ru oxides (Ru3+ is not among our Ru states), LiSc2S4/Se4 as rebuilt, and a
 cyanide).
 
 | NEB of host | Spearman [90%] | BVSE - NEB [90%] | electrolytes (19) | cut: bacc / frac / offset |
 |---|---|---|---|---|
-| lowest hop | 0.20 [0.01, 0.40] | +0.21 [0.17, 0.24] | +0.10, 0.41 | 0.40 / 0.54 / 0.56 |
-| highest hop | 0.34 [0.14, 0.52] | +0.13 [0.08, 0.18] | +0.04, 0.45 | 0.50 / 0.49 / 0.48 |
+| lowest hop | 0.20 [0.01, 0.40] | +0.21 [0.17, 0.24] | +0.10, 0.41 | 0.42 / 0.54 / 0.56 |
+| highest hop | 0.34 [0.14, 0.52] | +0.13 [0.08, 0.18] | +0.04, 0.45 | 0.46 / 0.49 / 0.48 |
 
 (BVSE - NEB: the median offset; electrolytes: their offset and Spearman; cut: the BVSE
 cut for "NEB <= 0.35 eV" by best balanced accuracy, same pass fraction, 0.35 + offset.)
@@ -47,11 +48,12 @@ What it says:
   finds) and rank hosts weakly (Spearman 0.2-0.4). A BVSE barrier is a coarse filter, not
   an estimate of an NEB barrier; balanced accuracy against "NEB <= 0.35" stays below 0.66
   at every cut.
-- "NEB barrier <= 0.35 eV" corresponds to a BVSE cut of about 0.5 eV: 0.48-0.50 by all
-  three estimates with the highest hop (the closer analogue of a percolation bottleneck),
-  0.40-0.56 with the lowest; the bootstrap intervals span 0.30-0.60. The design benchmark's
-  0.45 (``design.BVSE_CUT``) is on the strict side of that; the issue's literal 0.35 would
-  be far stricter than the NEB criterion it presumably stands for.
+- "NEB barrier <= 0.35 eV" corresponds to a BVSE cut of 0.42-0.56 eV by the six estimates
+  (0.46-0.49 with the highest hop, 0.42-0.56 with the lowest; bootstrap intervals 0.33-0.60).
+  The 19 electrolyte hosts alone, the closest kin of the design space (which the data do not
+  cover: no Li3MX6 halide), give 0.39-0.45 by their offset. The design benchmark's 0.45
+  (``design.BVSE_CUT``) lies inside that range; the issue's literal 0.35 lies below every
+  estimate and inside one interval only.
 """
 
 from __future__ import annotations
@@ -70,8 +72,10 @@ ELECTROLYTE_FAMILIES = (
 )  # fmt: skip
 #: Layered and rutile-type hosts (the dataset's LAYERED also holds V2O5 and anatase).
 LAYERED_FAMILIES = ("LAYERED", "RUTILE")
-#: BVSE cuts scanned against "NEB <= 0.35 eV".
-CUTS = np.round(np.arange(0.30, 0.651, 0.05), 2)
+#: BVSE cuts scanned for the best balanced accuracy against "NEB <= 0.35 eV" (eV).
+CUTS = np.round(np.arange(0.15, 0.901, 0.01), 2)
+#: BVSE cuts shown in the printed table.
+TABLE_CUTS = np.round(np.arange(0.30, 0.651, 0.05), 2)
 
 
 def bvse_per_host(hops, resolution: float):  # noqa: ANN001, ANN201
@@ -194,7 +198,7 @@ def compare(hosts, neb_cut: float = 0.35) -> dict[str, float]:  # noqa: ANN001
         print(f"hosts with NEB <= {neb_cut} eV: {int(fast.sum())} of {len(ok)}")
         print("| BVSE cut (eV) | pass | true pos | false pos | false neg | balanced accuracy |")
         print("|---|---|---|---|---|---|")
-        for c in CUTS:
+        for c in TABLE_CUTS:
             passed = bvse <= c
             counts = [passed.sum(), (passed & fast).sum(), (passed & ~fast).sum()]
             counts.append((~passed & fast).sum())
