@@ -548,7 +548,9 @@ def relaxed_reference(
     -------
     dict
         ``energy_per_atom`` (eV/atom, calculator scale), ``structure`` (dict),
-        ``converged``, ``steps``.
+        ``converged``, ``steps`` and ``built_from`` (hash of the structure that
+        was relaxed: a cached entry with another one is relaxed again; entries
+        without it, older caches, are used as they are).
     """
     from matscreen.physics.calculators import calculator_info, resolve_calculator
     from matscreen.physics.relax import relax_structure
@@ -561,10 +563,13 @@ def relaxed_reference(
     else:
         structure = name_or_structure
         key = key or f"{structure.composition.reduced_formula}-{_structure_hash(structure)}"
+    built_from = _structure_hash(structure)
     cache = ReferenceCache(info.name, info.version)
     hit = cache.get(key)
-    if hit is not None:
+    if hit is not None and hit.get("built_from", built_from) == built_from:
         return hit
+    if hit is not None:  # the builder changed since the cached relaxation: relax again
+        logger.warning("reference %s: built structure changed since it was cached; relaxing", key)
     logger.info("relaxing reference %s with %s", key, info.name)
     rec = relax_structure(structure, calc, fmax=fmax, steps=steps)
     if rec.energy_per_atom is None:
@@ -574,6 +579,7 @@ def relaxed_reference(
         "structure": rec.model_dump()["structure"],
         "converged": rec.converged,
         "steps": rec.steps,
+        "built_from": built_from,
     }
     cache.put(key, out)
     return out
@@ -583,8 +589,10 @@ def _structure_hash(structure: Structure) -> str:
     import hashlib
 
     payload = json.dumps([[round(x, 3) for x in row] for row in structure.lattice.matrix])
-    payload += json.dumps(
-        sorted((s.species_string, *(round(c % 1.0, 3) for c in s.frac_coords)) for s in structure)
+    payload += json.dumps(  # rounded before the wrap, so -1e-9 and 1e-9 hash alike
+        sorted(
+            (s.species_string, *(round(c, 3) % 1.0 + 0.0 for c in s.frac_coords)) for s in structure
+        )
     )
     return hashlib.sha1(payload.encode()).hexdigest()[:12]
 

@@ -69,6 +69,47 @@ def test_every_builtin_reference_ships_relaxed_with_chgnet() -> None:
     assert set(BUILTIN_REFERENCES) <= set(shipped)
 
 
+def test_shipped_references_were_relaxed_from_the_structures_the_builders_make_now() -> None:
+    """Each shipped CHGNet entry records the hash of the structure it was relaxed from; a
+    builder that changes without a new relaxation fails here (and relaxes again at run time)."""
+    import json
+
+    from matscreen.physics.references import (
+        BUILTIN_REFERENCES,
+        _shipped_cache_path,
+        _structure_hash,
+        builtin_reference_structure,
+    )
+
+    shipped = json.loads(_shipped_cache_path("chgnet").read_text())["entries"]
+    stale = [
+        name
+        for name in BUILTIN_REFERENCES
+        if shipped[name].get("built_from") != _structure_hash(builtin_reference_structure(name))
+    ]
+    assert stale == []
+
+
+def test_a_cached_reference_from_another_built_structure_is_relaxed_again() -> None:
+    """A user-cache entry whose recorded built structure differs from the builder's is not
+    used: the reference is relaxed again and stored with the current hash."""
+    import json
+
+    from matscreen.physics.calculators import calculator_info, resolve_calculator
+    from matscreen.physics.references import ReferenceCache, relaxed_reference
+
+    info = calculator_info(resolve_calculator("chgnet"))
+    fresh = relaxed_reference("Li", "chgnet")
+    assert fresh["energy_per_atom"] > -3.0
+    stale = {**fresh, "energy_per_atom": -99.0, "built_from": "0" * 12}
+    user = ReferenceCache(info.name, info.version)  # the user cache relaxed_reference reads
+    user.put("Li", stale)
+    again = relaxed_reference("Li", "chgnet")
+    assert again["energy_per_atom"] == pytest.approx(fresh["energy_per_atom"], abs=1e-3)
+    assert again["built_from"] == fresh["built_from"]
+    assert json.loads(user.path.read_text())["entries"]["Li"]["energy_per_atom"] != -99.0
+
+
 @pytest.mark.parametrize(
     ("elements", "missing"),
     [
