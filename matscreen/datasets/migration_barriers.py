@@ -71,8 +71,8 @@ def load_migration_barriers(
         host share it), ``family`` (its structural class: OLIVINE, LAYERED, ELECTROLYTES, ...),
         ``barrier`` (eV), ``hop_length`` (A, start to end site), ``host``
         (pymatgen ``Structure``: the supercell with the ion on both ends of the
-        path), ``path_start`` (the ion on its start site only) and ``formula``
-        (the reduced formula of ``host``).
+        path), ``path_start`` (the ion on its start site only), ``formula``
+        (the reduced formula of ``host``) and ``split`` (the file it came from).
 
     Raises
     ------
