@@ -528,6 +528,9 @@ class LoopSurrogate(CompositionSurrogate):
         ``"composition"`` or ``"chemistry"`` (see above).
     """
 
+    #: The class default serves surrogates pickled before the setting existed.
+    features: str = "composition"
+
     def __init__(
         self,
         ensemble: Any,
@@ -574,14 +577,14 @@ class LoopSurrogate(CompositionSurrogate):
     def _composition(
         self, x: torch.Tensor, props: torch.Tensor, roles: torch.Tensor, chemistry: Any
     ) -> torch.Tensor:
-        if getattr(self, "features", "composition") == "chemistry":
+        if self.features == "chemistry":
             if chemistry is None:
                 raise ValueError(f"the {self.name} surrogate needs the element chemistry table")
             return chemistry_features(x, chemistry)
         return composition_features(x, props, roles)
 
     def _features(self, formulas: list[str], protos: list[int] | None) -> np.ndarray:
-        comp = _formula_features(list(formulas), getattr(self, "features", "composition"))
+        comp = _formula_features(list(formulas), self.features)
         return np.hstack([comp, self._one_hot(protos, len(formulas))])
 
     def fit_formulas(
