@@ -25,6 +25,7 @@ import gzip
 import json
 import logging
 import os
+import warnings
 from collections.abc import Callable, Iterable
 from functools import lru_cache
 from pathlib import Path
@@ -107,7 +108,9 @@ def mp_elemental_references() -> dict[str, ComputedEntry]:
 
     with gzip.open(_mp_dir() / MP_ELEMENTS_FILE, "rt") as fh:
         raw = json.load(fh)
-    return {sym: ComputedEntry.from_dict(d) for sym, d in raw.items()}
+    with warnings.catch_warnings():  # pymatgen: "No Pauling electronegativity" for He, Ne, Ar
+        warnings.filterwarnings("ignore", message="No Pauling electronegativity")
+        return {sym: ComputedEntry.from_dict(d) for sym, d in raw.items()}
 
 
 # --------------------------------------------------------------------------------------

@@ -130,6 +130,11 @@ def precheck_structure(
     """
     if len(structure) == 0:
         return "empty structure"
+    if not structure.is_ordered:
+        return (
+            "structure has partial occupancies; order it first "
+            "(matscreen.candidates.ordering.order_structure)"
+        )
     missing = unsupported_elements(calculator, {el.symbol for el in structure.composition})
     if missing:
         name = calculator_info(calculator).name
@@ -165,7 +170,9 @@ def logm_near_identity(matrix: np.ndarray) -> np.ndarray:
 
     x = np.asarray(matrix, dtype=float) - np.eye(3)
     if np.linalg.norm(x, 2) >= 0.5:
-        return np.real(logm(matrix))
+        with warnings.catch_warnings():  # "may be inaccurate, err = 2e-13": harmless noise
+            warnings.filterwarnings("ignore", message="logm result may be inaccurate")
+            return np.real(logm(matrix))
     out = np.zeros((3, 3))
     term = np.eye(3)
     for k in range(1, 200):

@@ -33,6 +33,7 @@ STABILITY_COLUMNS = [
     "method",
     "calculator",
     "calculator_version",
+    "ordering",
 ]
 VOLTAGE_COLUMNS = [
     "status",
@@ -46,6 +47,7 @@ VOLTAGE_COLUMNS = [
     "mn3_fraction_discharge",
     "calculator",
     "calculator_version",
+    "ordering",
 ]
 
 
@@ -73,11 +75,24 @@ def _read_structure(value: Any, base_dir: Path | None = None) -> Structure:
 
 def _row_structure(
     row: pd.Series, names: tuple[str, ...], base_dir: Path | None
-) -> Structure | None:
+) -> tuple[Structure | None, str]:
+    """Return a row's structure, ordered when it has partial occupancies, and how.
+
+    A disordered structure (a CIF with mixed or partly occupied sites, as most
+    solid-electrolyte CIFs are) is replaced by its Ewald-ranked ordered
+    approximant (:func:`~matscreen.candidates.ordering.order_structure`); the
+    second value says what was done ('' for an ordered input).
+    """
+    from matscreen.candidates.ordering import order_structure
+
     for name in names:
         if name in row.index and not _is_missing(row[name]):
-            return _read_structure(row[name], base_dir)
-    return None
+            structure = _read_structure(row[name], base_dir)
+            if structure.is_ordered:
+                return structure, ""
+            ordered = order_structure(structure)
+            return ordered.structure, ordered.note
+    return None, ""
 
 
 def is_li_ionic(comp: Composition) -> bool:
@@ -140,7 +155,11 @@ def predict_stability_table(
         ``e_above_hull`` (eV/atom), ``decomposition`` (list of formulas),
         ``window_low_V``, ``window_high_V`` (V vs Li/Li+), ``energy_per_atom``
         (MP2020 scale), ``method`` (``mlip`` or ``reference``),
-        ``calculator`` and ``calculator_version``.
+        ``calculator``, ``calculator_version`` and ``ordering`` (how a
+        structure with partial occupancies was ordered; '' otherwise). The
+        hull of an ordered approximant is that of its own composition and
+        has no configurational entropy: a disordered phase stabilised by
+        entropy comes out somewhat above the hull.
 
     Notes
     -----
@@ -162,7 +181,7 @@ def predict_stability_table(
         res: dict[str, Any] = dict.fromkeys(STABILITY_COLUMNS)
         res["decomposition"] = []
         try:
-            structure = _row_structure(row, ("structure", "cif"), base)
+            structure, res["ordering"] = _row_structure(row, ("structure", "cif"), base)
             formula = row.get("formula")
             if structure is None and _is_missing(formula):
                 raise ValueError("row has neither a formula nor a structure")
@@ -257,7 +276,8 @@ def predict_voltage_table(
         The input plus ``status``, ``error``, ``voltage`` (V vs Li/Li+),
         ``voltage_std`` (ensemble spread of the surrogate; NaN for the MLIP),
         ``method`` (``surrogate``/``mlip``), and for MLIP rows capacity
-        (mAh/g), energy density (Wh/kg), volume change (%) and Mn3+ fraction.
+        (mAh/g), energy density (Wh/kg), volume change (%), Mn3+ fraction and
+        ``ordering`` (as in :func:`predict_stability_table`).
     """
     from matscreen.physics.voltage import (
         default_voltage_surrogate,
@@ -273,8 +293,12 @@ def predict_voltage_table(
     for i, (_, row) in enumerate(df.iterrows()):
         res: dict[str, Any] = dict.fromkeys(VOLTAGE_COLUMNS)
         try:
-            s_c = _row_structure(row, ("structure_charge", "cif_charge"), base)
-            s_d = _row_structure(row, ("structure_discharge", "cif_discharge"), base)
+            s_c, note_c = _row_structure(row, ("structure_charge", "cif_charge"), base)
+            s_d, note_d = _row_structure(row, ("structure_discharge", "cif_discharge"), base)
+            res["ordering"] = "; ".join(
+                f"{side}: {note}" for side, note in (("charge", note_c), ("discharge", note_d))
+                if note
+            )  # fmt: skip
             f_c = row.get("formula_charge")
             f_d = row.get("formula_discharge")
             if _is_missing(f_c) and s_c is not None:

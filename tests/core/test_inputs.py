@@ -81,3 +81,21 @@ def test_unsupported_type_and_missing_path_are_usage_errors():
         read_predict_input("x.xlsx")
     with pytest.raises(MatscreenInputError, match="no such file"):
         read_predict_input("nothing.csv")
+
+
+def test_split_sites_of_a_disordered_cif_are_not_overlaps(tmp_path):
+    # two half-occupied Li positions 0.3 A apart (a split site) are one atom, not a clash
+    from pymatgen.core import Lattice, Structure
+
+    s = Structure(
+        Lattice.cubic(5.0),
+        [{"Li": 0.5}, {"Li": 0.5}, "Cl"],
+        [[0.0, 0.0, 0.0], [0.06, 0.0, 0.0], [0.5, 0.5, 0.5]],
+    )
+    s.to(filename=str(tmp_path / "split.cif"))
+    out = read_cif(tmp_path / "split.cif")
+    assert not out.is_ordered and len(out) == 3
+    s.replace(0, {"Li": 0.8})  # 0.8 + 0.5 atoms 0.3 A apart: a real clash
+    s.to(filename=str(tmp_path / "clash.cif"))
+    with pytest.raises(ValueError, match="overlapping atoms"):
+        read_cif(tmp_path / "clash.cif")

@@ -70,3 +70,18 @@ def test_voltage_table_structure_path() -> None:
     assert out.loc[0, "status"] == "ok" and out.loc[0, "method"] == "mlip"
     assert 3.0 < out.loc[0, "voltage"] < 5.5
     assert out.loc[0, "capacity_mAh_g"] > 140
+
+
+def test_stability_table_orders_a_disordered_cif_structure() -> None:
+    from matscreen.datasets.obelix import obelix_structures
+
+    s = obelix_structures()["de5"]  # Li3InCl6 with In/vacancy disorder, as most CIFs are
+    assert not s.is_ordered
+    out = predict_stability_table(
+        pd.DataFrame({"formula": ["Li3InCl6"], "structure": [s]}), relax=False
+    )
+    assert out.loc[0, "status"] == "ok", out.loc[0, "error"]
+    assert "ordered from partial occupancies" in out.loc[0, "ordering"]
+    assert "Li3InCl6" in out.loc[0, "ordering"]
+    # unrelaxed ordered approximant of a known phase: above the hull, but not absurdly
+    assert -0.05 < out.loc[0, "e_above_hull"] < 0.3
