@@ -36,6 +36,7 @@ from matscreen.physics.calculators import (
 from matscreen.physics.references import (
     BUILTIN_REFERENCES,
     DATA_DIR,
+    binary_prototype_references,
     builtin_reference_structure,
     load_mp_entries,
     mp_elemental_references,
@@ -546,7 +547,8 @@ def reference_entries(
         Add the built-in reference structures within the system, relaxed with
         ``calculator`` (cached; only for formulas the MP entries lack).
     extra_structures
-        More reference structures (name -> Structure), relaxed and cached.
+        More reference structures (name -> Structure), relaxed and cached; one
+        that cannot be relaxed is left out with a warning.
     correction
         MLIP -> DFT energy correction (:func:`fit_energy_correction`), fitted on
         the shipped MP entries of the system (their DFT energies against static
@@ -613,7 +615,13 @@ def reference_entries(
         calc = resolve_calculator(calculator)
         info = calculator_info(calc)
         for name, item in todo.items():
-            rec = relaxed_reference(item, calc, key=name)
+            try:
+                rec = relaxed_reference(item, calc, key=name)
+            except RuntimeError as exc:
+                if isinstance(item, str):  # a built-in must relax
+                    raise
+                logger.warning("extra reference %s left out: %s", name, exc)
+                continue
             s = Structure.from_dict(rec["structure"])
             entries.append(
                 to_mp2020_entry(s, rec["energy_per_atom"], info, entry_id=f"{info.name}-{name}")
@@ -623,9 +631,23 @@ def reference_entries(
     return out
 
 
+def covered_binary_pairs(elements: Iterable[str]) -> set[frozenset[str]]:
+    """Element pairs of a system with a binary compound in the shipped MP entries or built-ins."""
+    symbols = set(elements)
+    formulas = [e.composition for e in load_mp_entries(symbols)]
+    for name in BUILTIN_REFERENCES:
+        comp = builtin_reference_structure(name).composition
+        if {el.symbol for el in comp} <= symbols:
+            formulas.append(comp)
+    return {frozenset(el.symbol for el in c) for c in formulas if len(c.elements) == 2}
+
+
 @lru_cache(maxsize=64)
 def cached_reference_entries(
-    calculator: str, elements: tuple[str, ...], substitute_mx3: bool = False
+    calculator: str,
+    elements: tuple[str, ...],
+    substitute_mx3: bool = False,
+    prototype_binaries: bool = False,
 ) -> list[ComputedEntry]:
     """Return the reference entries of a chemical system for a registry calculator (cached).
 
@@ -641,14 +663,22 @@ def cached_reference_entries(
     substitute_mx3
         Add scaled MX3 cells for trivalent metals whose halides have no
         built-in reference (:func:`~matscreen.physics.references.substituted_halide_references`).
+    prototype_binaries
+        Add prototype binaries for the cation-anion pairs with no binary
+        reference (:func:`~matscreen.physics.references.binary_prototype_references`;
+        relaxed with the MLIP on first use and cached, ~1-5 s each on a CPU).
 
     Returns
     -------
     list[ComputedEntry]
         As :func:`reference_entries`; shared between callers, do not mutate.
     """
-    extra = substituted_halide_references(set(elements)) if substitute_mx3 else None
-    return reference_entries(elements, calculator, extra_structures=extra)
+    extra = substituted_halide_references(set(elements)) if substitute_mx3 else {}
+    if prototype_binaries:
+        covered = covered_binary_pairs(elements)
+        covered |= {frozenset(el.symbol for el in s.composition) for s in extra.values()}
+        extra.update(binary_prototype_references(set(elements), covered))
+    return reference_entries(elements, calculator, extra_structures=extra or None)
 
 
 def static_energies(

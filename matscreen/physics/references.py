@@ -219,7 +219,9 @@ def _radius(symbol: str, charge: int) -> float:
     from pymatgen.core import Species
 
     try:
-        return float(Species(symbol, charge).ionic_radius)
+        with warnings.catch_warnings():  # "No ionic radius for Sn2+!": then the fallback
+            warnings.simplefilter("ignore")
+            return float(Species(symbol, charge).ionic_radius)
     except Exception:  # noqa: BLE001 - no Shannon radius for that charge
         from pymatgen.core import Element
 
@@ -399,6 +401,107 @@ def substituted_halide_references(elements: set[str]) -> dict[str, Structure]:
             name = f"{m}{x}3"
             if x in elements and name not in BUILTIN_REFERENCES:
                 out[f"design-{name}-YCl3type"] = scaled_mx3(m, x)
+    return out
+
+
+#: Ionic binary prototypes from pymatgen's AFLOW library: (label, the prototype's cation, its
+#: anion). "Anti" types list the prototype's anion as the cation (antifluorite Li2O from CaF2).
+BINARY_PROTOTYPES: tuple[tuple[str, str, str], ...] = (
+    ("AB_cF8_225_a_b", "Na", "Cl"),  # rocksalt
+    ("AB_cF8_216_c_a", "Zn", "S"),  # zincblende
+    ("AB_hP4_186_b_b", "Zn", "S"),  # wurtzite
+    ("AB_hP4_194_c_a", "Ni", "As"),  # NiAs
+    ("AB_cP2_221_b_a", "Cs", "Cl"),  # CsCl
+    ("A2B_tP6_136_f_a", "Ti", "O"),  # rutile
+    ("AB2_cF12_225_a_c", "Ca", "F"),  # fluorite
+    ("AB2_hP3_164_a_d", "Cd", "I"),  # CdI2
+    ("AB2_cF12_225_a_c", "F", "Ca"),  # antifluorite
+    ("AB2_hP3_164_a_d", "I", "Cd"),  # anti-CdI2
+    ("A2B_cP6_224_b_a", "Cu", "O"),  # cuprite
+    ("AB3_mC16_12_g_ij", "Al", "Cl"),  # AlCl3
+    ("AB3_hR8_148_c_f", "Bi", "I"),  # BiI3
+    ("A3B_cP4_221_d_a", "Re", "O"),  # ReO3
+    ("A3B_hP4_191_bc_a", "Li", "N"),  # Li3N
+    ("AB3_hP8_194_c_bf", "Na", "As"),  # Na3As
+    ("AB3_cF16_225_a_bc", "F", "Bi"),  # anti-BiF3 (Li3Bi)
+    ("A2B3_hR10_167_c_e", "Al", "O"),  # corundum
+    ("A2B3_hR5_166_c_ac", "Bi", "Te"),  # tetradymite
+    ("A4B_cI10_217_c_a", "Si", "F"),  # SiF4 (molecular crystal)
+)
+#: Anions of the prototype binaries and their charges.
+BINARY_ANIONS: dict[str, int] = {
+    "O": -2, "S": -2, "Se": -2, "Te": -2, "F": -1, "Cl": -1, "Br": -1, "I": -1, "N": -3,
+}  # fmt: skip
+#: Cations never paired with an anion here (non-metals that form molecular compounds).
+_NOT_CATIONS = frozenset({"H", "He", "C", "N", "O", "F", "Ne", "S", "Cl", "Ar", "Se", "Br", "Kr",
+                          "Te", "I", "Xe"})  # fmt: skip
+
+
+def _prototype_binary(label: str, proto_cation: str, proto_anion: str, cation: str,
+                      q: int, anion: str) -> Structure:  # fmt: skip
+    """One prototype with its cation and anion substituted, scaled to Shannon bond lengths."""
+    import numpy as np
+
+    s = _aflow(label, {proto_cation: cation, proto_anion: anion})
+    is_cation = np.array([site.specie.symbol == cation for site in s])
+    dist = s.distance_matrix[np.ix_(is_cation, ~is_cation)]
+    target = _radius(cation, q) + _radius(anion, BINARY_ANIONS[anion])
+    s.scale_lattice(s.volume * (target / float(dist.min())) ** 3)
+    return s
+
+
+def binary_prototype_references(
+    elements: set[str], covered: set[frozenset[str]]
+) -> dict[str, Structure]:
+    """Prototype binaries for the cation-anion pairs of a system that have no reference compound.
+
+    For each anion X of :data:`BINARY_ANIONS` in ``elements`` and each other
+    element M (metals and metalloids) whose pair ``{M, X}`` is not in
+    ``covered``, every common positive oxidation state q of M gives the
+    neutral formula M_aX_b, and every :data:`BINARY_PROTOTYPES` entry of that
+    stoichiometry is substituted and scaled so the shortest M-X distance is
+    the sum of the Shannon radii. Relaxed with the MLIP (by the caller), the
+    lowest of them is a competing phase of that formula: an upper bound on
+    the true binary's energy, so a candidate's ``e_above_hull`` against it
+    can still come out too low, but no longer by the whole binary formation
+    energy. Polyatomic and molecular binaries with no simple prototype (P2S5,
+    P2O5, Nb2O5, Ta2O5, V2O5, SnCl4 as a molecular solid) are not made.
+
+    Parameters
+    ----------
+    elements
+        Symbols of the chemical system.
+    covered
+        Element pairs that already have a binary reference compound.
+
+    Returns
+    -------
+    dict[str, Structure]
+        ``{"auto-<formula>-<AFLOW label>": structure}``.
+    """
+    from math import gcd
+
+    from matscreen.candidates.oxidation import common_oxidation_states
+
+    out: dict[str, Structure] = {}
+    for anion in sorted(elements & set(BINARY_ANIONS)):
+        x = -BINARY_ANIONS[anion]
+        for cation in sorted(elements - set(BINARY_ANIONS) - _NOT_CATIONS):
+            if frozenset({cation, anion}) in covered:
+                continue
+            try:
+                states = [q for q in common_oxidation_states(cation) if 0 < q <= 4]
+            except ValueError:
+                continue
+            for q in states:
+                g = gcd(q, x)
+                ratio = (x // g, q // g)  # cations : anions
+                for label, pc, pa in BINARY_PROTOTYPES:
+                    comp = _aflow(label).composition
+                    if comp[pc] * ratio[1] != comp[pa] * ratio[0]:
+                        continue
+                    s = _prototype_binary(label, pc, pa, cation, q, anion)
+                    out[f"auto-{s.composition.reduced_formula}-{label}"] = s
     return out
 
 

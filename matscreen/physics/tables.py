@@ -27,6 +27,8 @@ STABILITY_COLUMNS = [
     "e_form_per_atom",
     "e_above_hull",
     "decomposition",
+    "hull_complete",
+    "hull_missing",
     "window_low_V",
     "window_high_V",
     "energy_per_atom",
@@ -102,20 +104,33 @@ def is_li_ionic(comp: Composition) -> bool:
 
 
 class _References:
-    """Reference entries per chemical system: the shared cache for a name, else per call."""
+    """Reference entries per chemical system: the shared cache for a name, else per call.
+
+    Cation-anion pairs without a binary reference get prototype binaries
+    (:func:`~matscreen.physics.references.binary_prototype_references`): a
+    structure given here may come from any chemistry.
+    """
 
     def __init__(self, calculator: Any) -> None:
         self.calculator = calculator
         self._cache: dict[tuple[str, ...], list[ComputedEntry]] = {}
 
     def get(self, symbols: set[str]) -> list[ComputedEntry]:
-        from matscreen.physics.hull import cached_reference_entries, reference_entries
+        from matscreen.physics.hull import (
+            cached_reference_entries,
+            covered_binary_pairs,
+            reference_entries,
+        )
+        from matscreen.physics.references import binary_prototype_references
 
         key = tuple(sorted(symbols))
         if isinstance(self.calculator, str):
-            return cached_reference_entries(self.calculator, key)
+            return cached_reference_entries(self.calculator, key, prototype_binaries=True)
         if key not in self._cache:
-            self._cache[key] = reference_entries(key, self.calculator)
+            extra = binary_prototype_references(set(key), covered_binary_pairs(key))
+            self._cache[key] = reference_entries(
+                key, self.calculator, extra_structures=extra or None
+            )
         return self._cache[key]
 
 
@@ -153,6 +168,11 @@ def predict_stability_table(
     pandas.DataFrame
         The input columns plus ``status``, ``error``, ``e_form_per_atom``,
         ``e_above_hull`` (eV/atom), ``decomposition`` (list of formulas),
+        ``hull_complete`` and ``hull_missing`` (False and the elements whose
+        competing compounds the references lack, when the decomposition
+        leaves such an element as the element or it is in no reference
+        compound: ``e_above_hull`` is then a lower bound, and ``error``
+        says so on an ``ok`` row; see :func:`~matscreen.physics.checks.hull_gap_elements`),
         ``window_low_V``, ``window_high_V`` (V vs Li/Li+), ``energy_per_atom``
         (MP2020 scale), ``method`` (``mlip`` or ``reference``),
         ``calculator``, ``calculator_version`` and ``ordering`` (how a
@@ -169,6 +189,7 @@ def predict_stability_table(
     in :mod:`matscreen.surrogates`).
     """
     from matscreen.physics.calculators import calculator_info, resolve_calculator
+    from matscreen.physics.checks import hull_gap_elements
     from matscreen.physics.hull import hull_record, lowest_entry, structure_hull
     from matscreen.physics.window import stability_window
 
@@ -215,14 +236,22 @@ def predict_stability_table(
                 entry_energy = best.energy_per_atom
             if hull.status != "ok":
                 raise ValueError(hull.error or "hull failed")
+            gaps = hull_gap_elements(symbols, references, hull.decomposition or ())
             res.update(
                 status="ok",
                 error=hull.error,
                 e_form_per_atom=hull.e_form_per_atom,
                 e_above_hull=hull.e_above_hull,
                 decomposition=hull.decomposition,
+                hull_complete=not gaps,
+                hull_missing=",".join(gaps),
                 energy_per_atom=entry_energy,
             )
+            if gaps:
+                res["error"] = (
+                    f"competing phases of {','.join(gaps)} missing from the references: "
+                    "e_above_hull is a lower bound"
+                )
             if window and is_li_ionic(comp):
                 from pymatgen.entries.computed_entries import ComputedEntry
 
@@ -232,7 +261,7 @@ def predict_stability_table(
                 if w.status == "ok":
                     res["window_low_V"], res["window_high_V"] = w.window_low_V, w.window_high_V
                 else:
-                    res["error"] = f"window: {w.error}"
+                    res["error"] = "; ".join(filter(None, (res["error"], f"window: {w.error}")))
         except Exception as exc:  # noqa: BLE001 - one bad row must not stop the table
             logger.warning("stability row failed: %s", exc)
             res.update(status="failed", error=f"{type(exc).__name__}: {exc}")

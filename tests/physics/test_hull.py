@@ -89,3 +89,21 @@ def test_rattled_li3ycl6_relaxes_back_to_prototype() -> None:
     assert before.e_above_hull - on_proto.e_above_hull > 0.05
     assert after.e_above_hull - on_proto.e_above_hull < 0.030
     assert relax.steps > 5
+
+
+def test_binary_prototype_references_fill_uncovered_pairs() -> None:
+    from matscreen.physics.references import _radius, binary_prototype_references
+
+    refs = binary_prototype_references({"Li", "Sn", "Se"}, set())
+    formulas = {s.composition.reduced_formula for s in refs.values()}
+    assert {"Li2Se", "SnSe", "SnSe2"} <= formulas
+    assert "auto-Li2Se-AB2_cF12_225_a_c" in refs  # antifluorite
+    anti = refs["auto-Li2Se-AB2_cF12_225_a_c"]
+    li = [i for i, site in enumerate(anti) if site.specie.symbol == "Li"]
+    se = [i for i, site in enumerate(anti) if site.specie.symbol == "Se"]
+    d = anti.distance_matrix[li][:, se].min()
+    assert abs(d - (_radius("Li", 1) + _radius("Se", -2))) < 1e-6  # scaled to Shannon radii
+    # covered pairs and non-metal "cations" are left alone
+    refs = binary_prototype_references({"Li", "Sn", "Se"}, {frozenset({"Li", "Se"})})
+    assert not any("Li2Se" in k for k in refs)
+    assert not binary_prototype_references({"S", "Se", "O"}, set())

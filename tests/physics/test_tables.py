@@ -85,3 +85,16 @@ def test_stability_table_orders_a_disordered_cif_structure() -> None:
     assert "Li3InCl6" in out.loc[0, "ordering"]
     # unrelaxed ordered approximant of a known phase: above the hull, but not absurdly
     assert -0.05 < out.loc[0, "e_above_hull"] < 0.3
+
+
+def test_stability_table_builds_binaries_for_an_uncovered_system() -> None:
+    # Li-N has no shipped or built-in compound: without prototype binaries Li3N would sit
+    # ~1 eV/atom "below" a hull of the bare elements
+    from matscreen.physics.references import _aflow
+
+    li3n = _aflow("A3B_hP4_191_bc_a")  # the Li3N prototype itself
+    out = predict_stability_table(pd.DataFrame({"formula": ["Li3N"], "structure": [li3n]}))
+    assert out.loc[0, "status"] == "ok", out.loc[0, "error"]
+    assert bool(out.loc[0, "hull_complete"])
+    assert -0.02 < out.loc[0, "e_above_hull"] < 0.05
+    assert out.loc[0, "e_form_per_atom"] < -0.3
