@@ -225,6 +225,9 @@ OCCUPANCY_DECIMALS = 3
 #: Largest composition error (fraction of the atoms) accepted for the smallest supercell;
 #: refined occupancies are rarely exact (Li3InCl6: In 2.03 per cell for 2).
 COMPOSITION_TOLERANCE = 0.01
+#: Interatomic distance (A) below which the ordering note warns: the occupancies forced two
+#: split positions to be filled together (the Ewald ranking only discourages it).
+SHORT_CONTACT = 1.5
 
 
 @dataclass(frozen=True)
@@ -291,19 +294,22 @@ def _plan(
 ) -> tuple[int, list[dict[str, int]], float, float]:
     """Choose the supercell multiplier and the species counts of every sublattice.
 
-    The smallest multiplier whose rounded counts stay within
-    :data:`COMPOSITION_TOLERANCE` of the exact composition and are neutral wins
-    (a residual charge is taken up by Li on a sublattice with vacancies);
-    otherwise the neutral plan with the smallest composition error, else the
-    plan with the smallest error. Neutrality is required only when the input
-    composition itself is neutral with integral ``charges`` (a doped CIF written
-    without its compensating defects keeps its composition instead).
+    With integral ``charges`` the charge of a k-fold supercell should be the
+    CIF's charge per cell times k, rounded: 0 for a CIF that is neutral up to
+    refinement noise, the dopant's uncompensated charge for a doped CIF
+    written without its compensating defects (its composition is kept). A
+    rounding charge off that target is taken up by Li on a sublattice with
+    vacancies. The smallest multiplier whose counts are on target and within
+    :data:`COMPOSITION_TOLERANCE` of the exact composition wins; otherwise
+    the on-target plan with the smallest composition error, else the plan
+    with the smallest error. With an averaged (non-integral) mixed valence
+    the charge is not a property of the counts and only the error counts.
 
     Returns
     -------
     k, counts, error, net_charge
         Multiplier, ``{species: count}`` per sublattice, composition error in
-        atoms per input cell (summed over elements) and the residual charge.
+        atoms per input cell (summed over elements) and the supercell's charge.
     """
     exact: dict[str, float] = {}
     for key, size in zip(keys, sizes, strict=True):
@@ -311,28 +317,28 @@ def _plan(
             if s != VACANCY:
                 exact[s] = exact.get(s, 0.0) + f * size
     n_atoms = sum(exact.values())
-    # a CIF that is not neutral with these charges cannot be ordered neutral at its
-    # composition; with an averaged (non-integral) mixed valence neutrality is not a
-    # property of the counts at all
-    needs_neutral = abs(sum(charges.get(s, 0.0) * x for s, x in exact.items())) <= 0.05 and all(
-        float(charges.get(s, 0.0)).is_integer() for s in exact
-    )
+    integral = all(float(charges.get(s, 0.0)).is_integer() for s in exact)
+    cell_charge = sum(charges.get(s, 0.0) * x for s, x in exact.items())
+
+    def charge(counts: list[dict[str, int]]) -> float:
+        return sum(charges.get(s, 0.0) * n for c in counts for s, n in c.items() if s != VACANCY)
+
     best: tuple[tuple[bool, float], int, list[dict[str, int]], float, float] | None = None
     for k in range(1, max(1, max_sites // sum(sizes)) + 1):
         counts = [_round_counts(key, size * k) for key, size in zip(keys, sizes, strict=True)]
-        net = sum(charges.get(s, 0.0) * n for c in counts for s, n in c.items() if s != VACANCY)
-        if needs_neutral and abs(net) > 1e-6 and charges.get("Li", 0.0) == 1.0:
-            _balance_with_li(counts, net)
-            net = sum(charges.get(s, 0.0) * n for c in counts for s, n in c.items() if s != VACANCY)
+        target = round(k * cell_charge)
+        if integral and abs(charge(counts) - target) > 1e-6 and charges.get("Li", 0.0) == 1.0:
+            _balance_with_li(counts, charge(counts) - target)
+        net = charge(counts)
         totals: dict[str, int] = {}
         for c in counts:
             for s, n in c.items():
                 totals[s] = totals.get(s, 0) + n
         error = sum(abs(totals.get(s, 0) / k - x) for s, x in exact.items())
-        neutral = abs(net) <= 1e-6 or not needs_neutral
-        if neutral and error <= COMPOSITION_TOLERANCE * n_atoms:
+        on_target = not integral or abs(net - target) <= 1e-6
+        if on_target and error <= COMPOSITION_TOLERANCE * n_atoms:
             return k, counts, error, net
-        score = (not neutral, error)
+        score = (not on_target, error)
         if best is None or score < best[0]:
             best = (score, k, counts, error, net)
     assert best is not None
@@ -422,13 +428,15 @@ def order_structure(
     """Turn a structure with partial occupancies into an ordered supercell.
 
     Sites with the same set of (element, occupancy) form a sublattice. The
-    smallest diagonal supercell in which every sublattice holds a (nearly)
-    integral number of each element is chosen (up to ``max_sites`` sites,
-    vacancies included; beyond that the multiplier with the smallest
-    composition error, rounded by largest remainder, and the error is
-    reported). Within each sublattice the elements and vacancies are placed
-    to minimise the point-charge Ewald energy: ``n_starts`` random placements,
-    each followed by greedy pairwise swaps; the lowest wins. Charges are the
+    smallest diagonal supercell whose per-sublattice counts, rounded by
+    largest remainder, reproduce the composition within
+    :data:`COMPOSITION_TOLERANCE` (summed over elements; a minor dopant can
+    be off by more) and carry the input's charge is chosen (up to
+    ``max_sites`` sites, vacancies included; else the closest plan, and the
+    error is reported; see :func:`_plan` for the charge). Within each
+    sublattice the elements and vacancies are placed to minimise the
+    point-charge Ewald energy: ``n_starts`` random placements, each followed
+    by greedy pairwise swaps; the lowest wins. Charges are the
     CIF's oxidation states when it has them, else balanced average states
     (:func:`~matscreen.candidates.oxidation.average_oxidation_states`). This
     is the usual Ewald-ranked approximant (as pymatgen's
@@ -522,6 +530,10 @@ def order_structure(
         + (f"; composition off by {error:.3f} atoms per input cell" if error > 1e-6 else "")
         + (f"; not neutral ({net:+.2f} e per supercell)" if abs(net) > 1e-6 else "")
     )
+    if len(ordered) > 1:
+        shortest = float(ordered.distance_matrix[np.triu_indices(len(ordered), 1)].min())
+        if shortest < SHORT_CONTACT:
+            note += f"; shortest distance {shortest:.2f} A (split sites occupied together?)"
     LOG.info("%s (input %s)", note, structure.composition.reduced_formula)
     return OrderedStructure(ordered, scaling, error, energy, note)
 

@@ -34,6 +34,7 @@ from matscreen.physics.calculators import (
     resolve_calculator,
 )
 from matscreen.physics.references import (
+    AUTO_PREFIX,
     BUILTIN_REFERENCES,
     DATA_DIR,
     binary_prototype_references,
@@ -547,8 +548,9 @@ def reference_entries(
         Add the built-in reference structures within the system, relaxed with
         ``calculator`` (cached; only for formulas the MP entries lack).
     extra_structures
-        More reference structures (name -> Structure), relaxed and cached; one
-        that cannot be relaxed is left out with a warning.
+        More reference structures (name -> Structure), relaxed and cached; a
+        generated prototype (name starting ``auto-``) that cannot be relaxed
+        is left out with a warning.
     correction
         MLIP -> DFT energy correction (:func:`fit_energy_correction`), fitted on
         the shipped MP entries of the system (their DFT energies against static
@@ -618,9 +620,9 @@ def reference_entries(
             try:
                 rec = relaxed_reference(item, calc, key=name)
             except RuntimeError as exc:
-                if isinstance(item, str):  # a built-in must relax
+                if not name.startswith(AUTO_PREFIX):  # built-ins and given structures must relax
                     raise
-                logger.warning("extra reference %s left out: %s", name, exc)
+                logger.warning("prototype reference %s left out: %s", name, exc)
                 continue
             s = Structure.from_dict(rec["structure"])
             entries.append(

@@ -27,7 +27,7 @@ import logging
 import os
 import warnings
 from collections.abc import Callable, Iterable
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -428,6 +428,8 @@ BINARY_PROTOTYPES: tuple[tuple[str, str, str], ...] = (
     ("A2B3_hR5_166_c_ac", "Bi", "Te"),  # tetradymite
     ("A4B_cI10_217_c_a", "Si", "F"),  # SiF4 (molecular crystal)
 )
+#: Name prefix of the generated prototype references (``auto-<formula>-<AFLOW label>``).
+AUTO_PREFIX = "auto-"
 #: Anions of the prototype binaries and their charges.
 BINARY_ANIONS: dict[str, int] = {
     "O": -2, "S": -2, "Se": -2, "Te": -2, "F": -1, "Cl": -1, "Br": -1, "I": -1, "N": -3,
@@ -464,8 +466,9 @@ def binary_prototype_references(
     lowest of them is a competing phase of that formula: an upper bound on
     the true binary's energy, so a candidate's ``e_above_hull`` against it
     can still come out too low, but no longer by the whole binary formation
-    energy. Polyatomic and molecular binaries with no simple prototype (P2S5,
-    P2O5, Nb2O5, Ta2O5, V2O5, SnCl4 as a molecular solid) are not made.
+    energy. MX4 comes only as the SiF4-type molecular crystal (SnCl4, TiCl4,
+    GeCl4); binaries with no prototype here (P2S5, P2O5, Nb2O5, Ta2O5, V2O5,
+    M3X2 such as Mg3N2) are not made.
 
     Parameters
     ----------
@@ -501,7 +504,7 @@ def binary_prototype_references(
                     if comp[pc] * ratio[1] != comp[pa] * ratio[0]:
                         continue
                     s = _prototype_binary(label, pc, pa, cation, q, anion)
-                    out[f"auto-{s.composition.reduced_formula}-{label}"] = s
+                    out[f"{AUTO_PREFIX}{s.composition.reduced_formula}-{label}"] = s
     return out
 
 
@@ -572,7 +575,7 @@ def cathode_structure(name: str, relaxed_with: Any = None) -> Structure:
     return Structure.from_dict(rec["structure"])
 
 
-@lru_cache(maxsize=64)
+@cache
 def _builtin(name: str) -> Structure:
     return BUILTIN_REFERENCES[name]()
 

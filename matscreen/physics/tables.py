@@ -191,6 +191,7 @@ def predict_stability_table(
     from matscreen.physics.calculators import calculator_info, resolve_calculator
     from matscreen.physics.checks import hull_gap_elements
     from matscreen.physics.hull import hull_record, lowest_entry, structure_hull
+    from matscreen.physics.references import AUTO_PREFIX
     from matscreen.physics.window import stability_window
 
     base = Path(base_dir) if base_dir is not None else None
@@ -223,7 +224,9 @@ def predict_stability_table(
                 res["method"] = "mlip"
                 entry_energy = hull.energy_per_atom
             else:
-                best = lowest_entry(references, comp)
+                # a generated prototype is a competitor, not a stand-in for a given formula
+                known = [r for r in references if AUTO_PREFIX not in (r.entry_id or "")]
+                best = lowest_entry(known, comp)
                 if best is None:
                     raise ValueError(
                         f"no structure for {comp.reduced_formula} and no reference phase of that "

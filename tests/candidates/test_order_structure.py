@@ -89,8 +89,32 @@ def test_real_li3incl6_cif_is_ordered_to_its_formula() -> None:
     out = order_structure(s)
     assert out.structure.composition.reduced_formula == "Li3InCl6"
     assert out.composition_error < 0.05
+
+
+def test_argyrodite_split_sites_are_not_filled_together() -> None:
+    from matscreen.datasets.obelix import obelix_structures
+
+    s = obelix_structures()["w87"]  # Li6PS5Br: Li on split 48h sites, S/Br site mixing
+    d_in = s.distance_matrix[np.triu_indices(len(s), 1)]
+    assert d_in.min() < 1.0  # split positions closer than any bond
+    out = order_structure(s)
+    assert out.structure.composition.reduced_formula == "Li6PS5Br"
+    assert "lowest Ewald energy" in out.note and "shortest distance" not in out.note
     d = out.structure.distance_matrix[np.triu_indices(len(out.structure), 1)]
-    assert d.min() > 2.0  # no split-site pair left on top of each other
+    assert d.min() > 1.5
+
+
+def test_nearly_neutral_refined_cif_is_ordered_neutral() -> None:
+    from matscreen.candidates.ordering import _structure_charges
+    from matscreen.datasets.obelix import obelix_structures
+
+    s = obelix_structures()["72f"]  # Al-doped LLZO whose refined occupancies miss by -0.18 e
+    charges = _structure_charges(s)
+    assert 0 < abs(sum(charges[el.symbol] * a for el, a in s.composition.items())) < 0.5
+    out = order_structure(s)
+    net = sum(charges[el.symbol] * a for el, a in out.structure.composition.items())
+    assert net == pytest.approx(0.0, abs=1e-6)
+    assert out.composition_error < 0.01 * s.composition.num_atoms
 
 
 def test_dopant_of_an_unbalanced_cif_is_kept() -> None:

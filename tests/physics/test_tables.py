@@ -88,13 +88,16 @@ def test_stability_table_orders_a_disordered_cif_structure() -> None:
 
 
 def test_stability_table_builds_binaries_for_an_uncovered_system() -> None:
-    # Li-N has no shipped or built-in compound: without prototype binaries Li3N would sit
+    # Li-Al-N has no shipped or built-in compound: without prototype binaries Li3AlN2 sat
     # ~1 eV/atom "below" a hull of the bare elements
-    from matscreen.physics.references import _aflow
+    from matscreen.datasets.obelix import obelix_structures
 
-    li3n = _aflow("A3B_hP4_191_bc_a")  # the Li3N prototype itself
-    out = predict_stability_table(pd.DataFrame({"formula": ["Li3N"], "structure": [li3n]}))
+    s = obelix_structures()["br1"]  # Li3AlN2 (Ia-3, ordered), OBELiX test entry
+    df = pd.DataFrame({"formula": ["Li3AlN2", "Li3N"], "structure": [s, None]})
+    out = predict_stability_table(df, relax=False)
     assert out.loc[0, "status"] == "ok", out.loc[0, "error"]
     assert bool(out.loc[0, "hull_complete"])
-    assert -0.02 < out.loc[0, "e_above_hull"] < 0.05
-    assert out.loc[0, "e_form_per_atom"] < -0.3
+    assert set(out.loc[0, "decomposition"]) == {"Li3N", "AlN"}
+    assert -0.3 < out.loc[0, "e_above_hull"] < 0.05
+    # a formula-only row is not answered with a generated prototype
+    assert out.loc[1, "status"] == "failed" and "no reference phase" in out.loc[1, "error"]
