@@ -459,7 +459,7 @@ def binary_prototype_references(
 
     For each anion X of :data:`BINARY_ANIONS` in ``elements`` and each other
     element M (metals and metalloids) whose pair ``{M, X}`` is not in
-    ``covered``, every common positive oxidation state q of M gives the
+    ``covered``, every common positive oxidation state q <= 6 of M gives the
     neutral formula M_aX_b, and every :data:`BINARY_PROTOTYPES` entry of that
     stoichiometry is substituted and scaled so the shortest M-X distance is
     the sum of the Shannon radii. Relaxed with the MLIP (by the caller), the
@@ -493,7 +493,7 @@ def binary_prototype_references(
             if frozenset({cation, anion}) in covered:
                 continue
             try:
-                states = [q for q in common_oxidation_states(cation) if 0 < q <= 4]
+                states = [q for q in common_oxidation_states(cation) if 0 < q <= 6]
             except ValueError:
                 continue
             for q in states:
