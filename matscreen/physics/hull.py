@@ -675,12 +675,21 @@ def cached_reference_entries(
     list[ComputedEntry]
         As :func:`reference_entries`; shared between callers, do not mutate.
     """
-    extra = substituted_halide_references(set(elements)) if substitute_mx3 else {}
-    if prototype_binaries:
-        covered = covered_binary_pairs(elements)
-        covered |= {frozenset(el.symbol for el in s.composition) for s in extra.values()}
-        extra.update(binary_prototype_references(set(elements), covered))
+    extra = generated_references(elements, substitute_mx3, prototype_binaries)
     return reference_entries(elements, calculator, extra_structures=extra or None)
+
+
+def generated_references(
+    elements: Iterable[str], substitute_mx3: bool = False, prototype_binaries: bool = False
+) -> dict[str, Structure]:
+    """Return the generated references of a system (see :func:`cached_reference_entries`)."""
+    symbols = set(elements)
+    extra = substituted_halide_references(symbols) if substitute_mx3 else {}
+    if prototype_binaries:
+        covered = covered_binary_pairs(symbols)
+        covered |= {frozenset(el.symbol for el in s.composition) for s in extra.values()}
+        extra.update(binary_prototype_references(symbols, covered))
+    return extra
 
 
 def static_energies(

@@ -118,16 +118,15 @@ class _References:
     def get(self, symbols: set[str]) -> list[ComputedEntry]:
         from matscreen.physics.hull import (
             cached_reference_entries,
-            covered_binary_pairs,
+            generated_references,
             reference_entries,
         )
-        from matscreen.physics.references import binary_prototype_references
 
         key = tuple(sorted(symbols))
         if isinstance(self.calculator, str):
             return cached_reference_entries(self.calculator, key, prototype_binaries=True)
         if key not in self._cache:
-            extra = binary_prototype_references(set(key), covered_binary_pairs(key))
+            extra = generated_references(key, prototype_binaries=True)
             self._cache[key] = reference_entries(
                 key, self.calculator, extra_structures=extra or None
             )
