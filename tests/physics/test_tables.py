@@ -101,3 +101,28 @@ def test_stability_table_builds_binaries_for_an_uncovered_system() -> None:
     assert -0.3 < out.loc[0, "e_above_hull"] < 0.05
     # a formula-only row is not answered with a generated prototype
     assert out.loc[1, "status"] == "failed" and "no reference phase" in out.loc[1, "error"]
+
+
+def test_voltage_table_orders_disordered_cathodes() -> None:
+    # disordered (Fd-3m) LNMO, the common form: Ni/Mn share the 16d site 1:3
+    from matscreen.physics.references import cathode_structure
+
+    pair = {}
+    for name in ("LiMn2O4", "Mn2O4"):
+        s = cathode_structure(name)
+        s.replace_species({"Mn": {"Ni": 0.25, "Mn": 0.75}})
+        assert not s.is_ordered
+        pair[name] = s
+    df = pd.DataFrame(
+        {
+            "formula_charge": ["Ni0.5Mn1.5O4"],
+            "formula_discharge": ["LiNi0.5Mn1.5O4"],
+            "structure_charge": [pair["Mn2O4"]],
+            "structure_discharge": [pair["LiMn2O4"]],
+        }
+    )
+    out = predict_voltage_table(df, relax=False)
+    assert out.loc[0, "status"] == "ok", out.loc[0, "error"]
+    note = out.loc[0, "ordering"]
+    assert "charge: ordered" in note and "discharge: ordered" in note
+    assert 3.5 < out.loc[0, "voltage"] < 6.0
