@@ -495,10 +495,13 @@ def order_structure(
         assignment[idx] = pool
         if len(counts) > 1 and sum(c > 0 for c in counts.values()) > 1:
             groups.append(idx)
-    q0 = np.array([charges.get(s, 0.0) if s != VACANCY else 0.0 for s in assignment])
+
+    def site_charges(species: np.ndarray) -> np.ndarray:
+        return np.array([charges.get(s, 0.0) if s != VACANCY else 0.0 for s in species])
+
     rng = np.random.default_rng(seed)
     energy: float | None = None
-    if groups and np.abs(q0).sum() > 0:
+    if groups and np.abs(site_charges(assignment)).sum() > 0:
         unit = PmgStructure(base.lattice, [Species("Li", 1)] * len(base), base.frac_coords)
         matrix = np.asarray(EwaldSummation(unit).total_energy_matrix)
         best: tuple[float, np.ndarray] | None = None
@@ -506,7 +509,7 @@ def order_structure(
             trial = assignment.copy()
             for idx in groups:
                 trial[idx] = rng.permutation(trial[idx])
-            q = np.array([charges.get(s, 0.0) if s != VACANCY else 0.0 for s in trial])
+            q = site_charges(trial)
             q_opt = _descend(q, matrix, groups, max_sweeps)
             # map the optimised charges back to species within each group
             for idx in groups:
