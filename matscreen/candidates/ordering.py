@@ -113,16 +113,22 @@ def choose_supercell(lattice_abc: tuple[float, float, float], k: int) -> tuple[i
     return best[1]
 
 
-@functools.lru_cache(maxsize=64)
-def _ewald_matrix(prototype: str, scaling: tuple[int, int, int]) -> np.ndarray:
-    """Unit-charge Ewald matrix of the supercell of a prototype host cell (eV)."""
+def _unit_charge_ewald_matrix(structure: Structure) -> np.ndarray:
+    """Ewald matrix (eV) of a cell's sites, each carrying charge +1: ``E = q @ M @ q``."""
     from pymatgen.analysis.ewald import EwaldSummation
     from pymatgen.core import Species, Structure
 
+    unit = Structure(structure.lattice, [Species("Li", 1)] * len(structure), structure.frac_coords)
+    return np.asarray(EwaldSummation(unit).total_energy_matrix)
+
+
+@functools.lru_cache(maxsize=64)
+def _ewald_matrix(prototype: str, scaling: tuple[int, int, int]) -> np.ndarray:
+    """Unit-charge Ewald matrix of the supercell of a prototype host cell (eV)."""
     prim, _ = host_cell(prototype)
-    sup = Structure(prim.lattice, [Species("Li", 1)] * len(prim), prim.frac_coords)
+    sup = prim.copy()
     sup.make_supercell(list(scaling))  # same site order as in order_occupancy
-    return np.asarray(EwaldSummation(sup).total_energy_matrix)
+    return _unit_charge_ewald_matrix(sup)
 
 
 def order_occupancy(
@@ -463,8 +469,6 @@ def order_structure(
     OrderingError
         If the input cell alone has more than ``max_sites`` sites.
     """
-    from pymatgen.analysis.ewald import EwaldSummation
-    from pymatgen.core import Species
     from pymatgen.core import Structure as PmgStructure
 
     if structure.is_ordered:
@@ -502,8 +506,7 @@ def order_structure(
     rng = np.random.default_rng(seed)
     energy: float | None = None
     if groups and np.abs(site_charges(assignment)).sum() > 0:
-        unit = PmgStructure(base.lattice, [Species("Li", 1)] * len(base), base.frac_coords)
-        matrix = np.asarray(EwaldSummation(unit).total_energy_matrix)
+        matrix = _unit_charge_ewald_matrix(base)
         best: tuple[float, np.ndarray] | None = None
         for _ in range(n_starts):
             trial = assignment.copy()
