@@ -801,7 +801,15 @@ class VoltageSurrogate(RegressorMixin, BaseEstimator):
     ridge weights, stacking with inner grouped CV, inverse-variance or
     median aggregation, trees on the trend residual or on a physics offset
     for the all-feature half; earlier, a Gaussian process, a Huber loss,
-    gradient boosting and MP's Hubbard U. Removing each couple's mean
+    gradient boosting and MP's Hubbard U. On 2026-11-27 (ninth session) an
+    MLIP conversion step: CHGNet energies of 932 relaxed prototype binaries
+    (the 18 redox elements of the data x O, F, S, Cl x states 1-6, the lowest
+    per formula; 2.2 min batched on 2 cores) give per anion the energy of
+    M X_((k+1)/x) + Li -> M X_(k/x) + (1/x) Li_x X, averaged over the couple
+    and the host's anions; it correlates with the voltage as the
+    experimental oxide step does (0.57), but scored 0.234-0.240 V in the
+    trend (raw, on the binaries' convex hull, oxide-only, without the
+    molecular MF4 cells) and 0.2275 V in the trees only. Removing each couple's mean
     out-of-fold error would leave 0.19 V, so about 0.04 V is still the
     couple's energy in the held-out family, the rest framework and
     polymorph scatter (about 0.09 V between same-formula pairs). The std
