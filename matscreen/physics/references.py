@@ -204,6 +204,57 @@ def _li3ycl6() -> Structure:
     return Structure.from_dict(json.loads((DATA_DIR / "Li3YCl6_ordered.json").read_text()))
 
 
+#: P4X10 cages: bridging and terminal P-X bond lengths (A) and the P-X-P angle (degrees) of
+#: molecular P4O10 (H-P2O5) and P4S10 (the P2S5 of sulfide-electrolyte synthesis).
+_P4X10_GEOMETRY: dict[str, tuple[float, float, float]] = {
+    "O": (1.60, 1.43, 124.0),
+    "S": (2.09, 1.91, 109.0),
+}
+
+
+def _p4x10_crystal(anion: str, clearance: float) -> Structure:
+    """P2O5 / P2S5 as a crystal of P4X10 molecules: one cage per cubic cell.
+
+    The adamantane-like cage (Td): P on the vertices of a tetrahedron, a bridging
+    X on each of its six edges, a terminal X on each P along the three-fold axis,
+    from the bond lengths and angle of :data:`_P4X10_GEOMETRY`. The real crystals
+    pack several cages per cell (H-P2O5 R3c, P4S10 P-1); here one cage, turned by
+    the first of 64 seeded random rotations that fits the smallest cubic cell with
+    ``clearance`` (A) between atoms of neighbouring cages. The cage's energy
+    dominates a molecular crystal's; the packing (a few meV/atom, and an MLIP
+    without dispersion barely sees it) is left to the MLIP's cell relaxation.
+    """
+    import numpy as np
+    from scipy.spatial.transform import Rotation
+
+    d_b, d_t, theta = _P4X10_GEOMETRY[anion]
+    cos = np.cos(np.radians(theta))
+    t = d_b * np.sqrt((1 - cos) / 4)  # P at t(+-1, +-1, +-1), an even number of minus signs
+    s = t + d_b * np.sqrt((1 + cos) / 2)  # bridging X at s(+-1, 0, 0), ...
+    vertices = np.array([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]], float)
+    p = t * vertices
+    cage = np.vstack([p, s * np.vstack([np.eye(3), -np.eye(3)]), p + d_t * vertices / np.sqrt(3)])
+    species = ["P"] * 4 + [anion] * 10
+    images = np.array([(i, j, k) for i in (-1, 0, 1) for j in (-1, 0, 1) for k in (-1, 0, 1)])
+    images = images[np.abs(images).sum(axis=1) > 0]
+    best: tuple[float, np.ndarray] | None = None
+    for rotation in Rotation.random(64, random_state=np.random.default_rng(0)):
+        xyz = rotation.apply(cage)
+        span = float((xyz.max(axis=0) - xyz.min(axis=0)).max())
+        for a in np.arange(0.5 * span, span + clearance + 0.05, 0.05):
+            gap = np.linalg.norm(
+                xyz[None, :, None, :] - xyz[None, None, :, :] - a * images[:, None, None, :], axis=3
+            ).min()
+            if gap >= clearance:
+                if best is None or a < best[0]:
+                    best = (float(a), xyz)
+                break
+    assert best is not None  # a cell of span + clearance always fits
+    a, xyz = best
+    lattice = Lattice.cubic(round(a, 2))
+    return Structure(lattice, species, xyz - xyz.min(axis=0), coords_are_cartesian=True)
+
+
 def _alcl3_type(
     metal: str, a: float, b: float, c: float, beta: float, anion: str = "Cl"
 ) -> Structure:
@@ -366,6 +417,13 @@ BUILTIN_REFERENCES: dict[str, Callable[[], Structure]] = {
     "Li2RuO3": lambda: _li2mo3("Ru", 4 * 52.4),
     "LiAlO2": lambda: _layered_limo2("Al", 2.80, 14.22, 0.2608),
     "MgAl2O4": lambda: _aflow("A2BC4_cF56_227_d_a_e"),
+    # phosphorus: the binaries P2O5 and P2S5 (molecular P4X10 crystals, _p4x10_crystal) and
+    # gamma-Li3PS4 (Pmn2_1, enargite type like beta-Li3PO4; 308.9 A^3 per cell of two formula
+    # units, Homma et al. 2011). Without them a phosphate or thiophosphate "decomposes" partly
+    # to elemental P and its hull is flagged incomplete
+    "P2O5": lambda: _p4x10_crystal("O", 2.8),
+    "P2S5": lambda: _p4x10_crystal("S", 3.3),
+    "Li3PS4": lambda: _aflow("AB3C4_oP16_31_a_ab_2ab", {"As": "P", "Cu": "Li"}, 308.9),
 }
 
 
@@ -452,6 +510,30 @@ def _prototype_binary(label: str, proto_cation: str, proto_anion: str, cation: s
     return s
 
 
+#: ReO3 supercells of the M2X5 approximants (:func:`_m2x5_approximant`).
+M2X5_SUPERCELLS: tuple[tuple[int, int, int], ...] = ((2, 2, 1), (3, 2, 1))
+
+
+def _m2x5_approximant(cation: str, q: int, anion: str, cells: tuple[int, int, int]) -> Structure:
+    """M2X5 as a ReO3-type MX3 supercell with one anion in six removed.
+
+    The vacancies are placed by point-charge Ewald energy
+    (:func:`~matscreen.candidates.ordering.order_structure`, seed 0). Nb2O5,
+    Ta2O5 and V2O5 have no AFLOW prototype; the real Nb2O5 / Ta2O5 are block
+    structures of ReO3-type octahedra joined by shear planes, which a vacancy-
+    ordered ReO3 cell relaxed with the MLIP resembles. With CHGNet the lower of
+    the 2x2x1 and 3x2x1 cells gives formation energies (MP2020 scale) of
+    -2.99 (Nb2O5; experiment -2.82), -3.23 (Ta2O5; -3.03) and -2.18 eV/atom
+    (V2O5, a layered structure in fact; -2.30).
+    """
+    from matscreen.candidates.ordering import order_structure
+
+    s = _prototype_binary("A3B_cP4_221_d_a", "Re", "O", cation, q, anion)
+    s.make_supercell(cells)
+    s.replace_species({anion: {anion: 5 / 6}})
+    return order_structure(s, seed=0).structure
+
+
 def binary_prototype_references(
     elements: set[str], covered: set[frozenset[str]]
 ) -> dict[str, Structure]:
@@ -467,7 +549,9 @@ def binary_prototype_references(
     the true binary's energy, so a candidate's ``e_above_hull`` against it
     can still come out too low, but no longer by the whole binary formation
     energy. MX4 comes only as the SiF4-type molecular crystal (SnCl4, TiCl4,
-    GeCl4); binaries with no prototype here (P2S5, P2O5, Nb2O5, Ta2O5, V2O5,
+    GeCl4); M2X5 (Nb2O5, Ta2O5, V2O5) as vacancy-ordered ReO3 cells
+    (:func:`_m2x5_approximant`, one per :data:`M2X5_SUPERCELLS`); P2O5 and
+    P2S5 are built-in references. Binaries with no prototype here (MX5, MX6,
     M3X2 such as Mg3N2) are not made.
 
     Parameters
@@ -499,6 +583,11 @@ def binary_prototype_references(
             for q in states:
                 g = gcd(q, x)
                 ratio = (x // g, q // g)  # cations : anions
+                if ratio == (2, 5):  # M2X5: no AFLOW prototype; ReO3 cells with X vacancies
+                    for cells in M2X5_SUPERCELLS:
+                        s = _m2x5_approximant(cation, q, anion, cells)
+                        label = "A5B2-ReO3-" + "x".join(map(str, cells))
+                        out[f"{AUTO_PREFIX}{s.composition.reduced_formula}-{label}"] = s
                 for label, pc, pa in BINARY_PROTOTYPES:
                     comp = _aflow(label).composition
                     if comp[pc] * ratio[1] != comp[pa] * ratio[0]:

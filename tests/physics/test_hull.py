@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from ase.calculators.emt import EMT
 from pymatgen.core import Structure
@@ -107,3 +108,69 @@ def test_binary_prototype_references_fill_uncovered_pairs() -> None:
     refs = binary_prototype_references({"Li", "Sn", "Se"}, {frozenset({"Li", "Se"})})
     assert not any("Li2Se" in k for k in refs)
     assert not binary_prototype_references({"S", "Se", "O"}, set())
+
+
+def test_m2x5_approximants_are_neutral_vacancy_ordered_reo3_cells() -> None:
+    """Nb2O5 (no AFLOW prototype) comes as ReO3 supercells with one O in six removed: the
+    composition is exact and no two Nb are left closer than in the ReO3 cell."""
+    from matscreen.physics.references import M2X5_SUPERCELLS, binary_prototype_references
+
+    refs = binary_prototype_references({"Li", "Nb", "O"}, {frozenset({"Li", "O"})})
+    m2x5 = {k: s for k, s in refs.items() if "A5B2-ReO3" in k}
+    assert len(m2x5) == len(M2X5_SUPERCELLS)
+    for name, s in m2x5.items():
+        assert name.startswith("auto-Nb2O5-")
+        assert s.composition.reduced_formula == "Nb2O5" and s.is_ordered
+        nb = [i for i, site in enumerate(s) if site.specie.symbol == "Nb"]
+        o = [i for i, site in enumerate(s) if site.specie.symbol == "O"]
+        assert s.distance_matrix[np.ix_(nb, nb)][np.triu_indices(len(nb), 1)].min() > 3.0
+        # every Nb keeps four to six O neighbours (octahedra sharing corners, some opened)
+        n_o = (s.distance_matrix[np.ix_(nb, o)] < 2.4).sum(axis=1)
+        assert n_o.min() >= 4 and n_o.max() <= 6
+
+
+@pytest.mark.parametrize(("name", "anion", "bridging", "terminal"), [
+    ("P2O5", "O", 1.60, 1.43), ("P2S5", "S", 2.09, 1.91),
+])  # fmt: skip
+def test_p4x10_crystals_are_cages_apart(
+    name: str, anion: str, bridging: float, terminal: float
+) -> None:
+    """Each P has three bridging and one terminal X at the cage's bond lengths; atoms of
+    neighbouring cages stay beyond the clearance the builder was given (2.8 / 3.3 A)."""
+    from matscreen.physics.references import builtin_reference_structure
+
+    s = builtin_reference_structure(name)
+    assert s.composition.reduced_formula == name and len(s) == 14
+    p = [i for i, site in enumerate(s) if site.specie.symbol == "P"]
+    x = [i for i, site in enumerate(s) if site.specie.symbol == anion]
+    d = s.distance_matrix[np.ix_(p, x)]
+    for row in d:
+        bonds = np.sort(row)[:4]
+        assert bonds[0] == pytest.approx(terminal, abs=0.02)
+        assert bonds[1:] == pytest.approx([bridging] * 3, abs=0.02)
+        assert np.sort(row)[4] > bridging + 1.0  # no fifth neighbour: one cage per cell
+    x_x = s.distance_matrix[np.ix_(x, x)][np.triu_indices(len(x), 1)]
+    assert x_x.min() > 2.0
+
+
+def test_a_thiophosphate_hull_has_its_phosphorus_phases() -> None:
+    """Li7P3S11 against the Li-P-S references (built-in P2S5 and gamma-Li3PS4, prototype
+    Li2S): no elemental P in its decomposition, so the hull is complete; CHGNet puts P2O5
+    within 0.25 eV/atom of the experimental formation enthalpy (-2.21 eV/atom)."""
+    from pymatgen.analysis.phase_diagram import PhaseDiagram
+    from pymatgen.core import Composition
+
+    from matscreen.physics.checks import hull_gap_elements
+    from matscreen.physics.hull import cached_reference_entries
+
+    refs = cached_reference_entries("chgnet", ("Li", "P", "S"), prototype_binaries=True)
+    formulas = {e.composition.reduced_formula for e in refs}
+    assert {"P2S5", "Li3PS4", "Li2S"} <= formulas
+    products = PhaseDiagram(refs).get_decomposition(Composition("Li7P3S11"))
+    decomposition = sorted(e.composition.reduced_formula for e in products)
+    assert decomposition == ["Li3PS4", "P2S5"]
+    assert hull_gap_elements({"Li", "P", "S"}, refs, decomposition) == []
+    oxides = cached_reference_entries("chgnet", ("O", "P"))
+    pd = PhaseDiagram(oxides)
+    (p2o5,) = [e for e in oxides if e.composition.reduced_formula == "P2O5"]
+    assert pd.get_form_energy_per_atom(p2o5) == pytest.approx(-2.21, abs=0.25)
