@@ -86,7 +86,7 @@ COMMON_OXIDATION_STATES: dict[str, tuple[int, ...]] = {
     "Zn": (2,),
     "Cd": (2,),
     "Ag": (1,),
-    "Ru": (4, 5),
+    "Ru": (4, 5, 3),  # Ru3+ in RuCl3 and the Li3RuCl6-type halides
     "Rh": (3,),
     "Pd": (2,),
     # lanthanides

@@ -25,6 +25,8 @@ from matscreen.candidates.oxidation import (
         "Li1.3Al0.3Ti1.7(PO4)3",
         "Li3OCl",
         "Li6.5La3Zr1.5Ta0.5O12",
+        "Li3RuCl6",  # Ru3+
+        "Li2Mn0.5Ru0.5O3",  # Ru4+
     ],
 )
 def test_balanced(formula: str) -> None:
