@@ -23,7 +23,15 @@ Run:  python benchmarks/cif_stability.py [--max-sites 130] [--csv out.csv]
 (2 shared cores: ~15 min for the 52 CIFs of <= 130 sites with an empty reference
 cache, several minutes per garnet cell of ~190 atoms beyond that.)
 
-Result (2026-11-27, 2 shared cores, CHGNet 0.3.0, prototype references mostly cached;
+Result (2026-11-27, ninth session, after P2O5, P2S5, gamma-Li3PS4 were built in and M2O5
+approximants added; ``results/cif_stability_2026-11-27b.log`` and ``.csv``): 52 of 52 ``ok``;
+47 (0.904) with an element-complete hull, all within 0.1 eV/atom above it (-0.24 .. +0.02,
+median -0.07); Li7P3S11 +0.008 eV/atom against Li3PS4 + P2S5. The 5 others: two Mg-doped
+Li4P2S6 (P4+: the P-rich sulfides such as P4S3 are missing), Li7Ge3PS12 (Ge left as the
+element), one Ti and one Nb perovskite whose ordered cell is slightly reduced. 65 s per row
+here, with the new references relaxed on first use and another job sharing the two cores.
+
+Earlier result (2026-11-27, 2 shared cores, CHGNet 0.3.0, prototype references mostly cached;
 ``results/cif_stability_2026-11-27.log`` and ``.csv``): 52 of 52 rows ``ok`` (40 ordered from
 partial occupancies); 33 (0.635) with an element-complete hull, all of them within 0.1 eV/atom
 above it (e_above_hull -0.22 .. +0.02, median -0.05: negative where a ternary competitor is

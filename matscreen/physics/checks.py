@@ -93,10 +93,11 @@ def hull_gap_elements(
     """Elements whose competing phases are missing from a hull.
 
     Those of :func:`missing_reference_elements`, plus every element outside
-    :data:`ANION_FORMERS` that the decomposition leaves as the element (a
-    Li-excess olivine placed on a hull whose only phosphates are Li3PO4 and
-    the olivines "decomposes" partly to elemental P and O2: P2O5 and the
-    P-rich phosphates are missing, and ``e_above_hull`` is far too low).
+    :data:`ANION_FORMERS` that the decomposition leaves as the element
+    (before P2O5 was built in, a Li-excess olivine on a hull whose only
+    phosphates were Li3PO4 and the olivines "decomposed" partly to elemental
+    P and O2, and its ``e_above_hull`` was far too low; Li7P3S11 without
+    P2S5 and Li3PS4 went to Li2S + S + P).
 
     Parameters
     ----------
