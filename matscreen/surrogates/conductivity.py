@@ -42,6 +42,16 @@ for the nearest-neighbour domain check). The forest is not shipped (tens of
 MB); it is refitted deterministically from ``datasets/obelix/train.csv`` on
 first use (a few seconds) and cached under the matscreen cache folder.
 
+Tried and not kept (2026-11-27): bond-valence Li barriers (bvlain, 1D/2D/3D
+percolation, 0.3 A grid) of the training CIFs, disordered ones ordered by
+:func:`~matscreen.candidates.ordering.order_structure`, as three more cell
+columns. 210 of the 254 training CIFs gave barriers (the rest: ordered cells
+that do not balance, H, no Li in the CIF); on those 210 rows the grouped-CV
+MAE of the cell forest went from 1.95-1.99 to 2.03-2.13 with the barriers
+(missing values left to the trees) and to 2.23-2.46 trained on the 210 alone
+(3 fold seeds), in line with the weak BVSE-NEB rank correlation of
+``benchmarks/bvse_vs_neb.py``.
+
 Censored targets: OBELiX rows reported as ``"<1E-10"`` are trained on at
 ``log10_sigma = -15``, the OBELiX authors' convention (see
 :mod:`matscreen.datasets.obelix`), which their published MAE figures use too.
