@@ -26,7 +26,8 @@ import json
 import logging
 import os
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -705,11 +706,50 @@ def _shipped_cache_path(calc_name: str) -> Path:
     return DATA_DIR / f"reference_cache_{calc_name}.json"
 
 
+def _cache_entries(path: Path, calc_version: str) -> dict[str, Any]:
+    """Return the entries of a reference cache file for ``calc_version`` ({} if none).
+
+    A file that cannot be read or parsed (a disk that filled up, an editor) is
+    ignored with a warning: the references in it are relaxed again.
+    """
+    try:
+        blob = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        logger.warning("reference cache %s is unreadable (%s); ignoring it", path, exc)
+        return {}
+    if not isinstance(blob, dict) or blob.get("version") != calc_version:
+        return {}
+    entries = blob.get("entries", {})
+    return entries if isinstance(entries, dict) else {}
+
+
+@contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    """Hold an exclusive advisory lock on ``<path>.lock`` (no-op where fcntl is missing)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock, writes stay atomic
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 class ReferenceCache:
     """Relaxed MLIP energies of reference structures, one JSON file per calculator.
 
-    Looks first in the user cache (:func:`cache_dir`), then in the copy shipped
-    with the package; new results go to the user cache.
+    Reads the copy shipped with the package and the user cache
+    (:func:`cache_dir`; its entries win); new results go to the user cache.
+    Several processes (Dask workers, array jobs) may add entries at once: each
+    write re-reads the file under a lock and adds its entry, so none is lost,
+    and the file is replaced atomically, so a reader never sees half of it.
     """
 
     def __init__(self, calc_name: str, calc_version: str, path: Path | None = None) -> None:
@@ -718,25 +758,21 @@ class ReferenceCache:
         self.path = path or cache_dir() / f"reference_cache_{calc_name}.json"
         self._data: dict[str, Any] = {}
         for p in (_shipped_cache_path(calc_name), self.path):
-            if p.exists():
-                blob = json.loads(p.read_text())
-                if blob.get("version") == calc_version:
-                    self._data.update(blob.get("entries", {}))
+            self._data.update(_cache_entries(p, calc_version))
 
     def get(self, key: str) -> dict | None:
         """Return the cached record for ``key`` or None."""
         return self._data.get(key)
 
     def put(self, key: str, record: dict) -> None:
-        """Store ``record`` under ``key`` and write the user cache file."""
+        """Store ``record`` under ``key`` and add it to the user cache file."""
+        from matscreen.core.io import atomic_write_text
+
         self._data[key] = record
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(
-            json.dumps(
-                {"calculator": self.calc_name, "version": self.calc_version, "entries": self._data}
-            )
-        )
-        tmp.replace(self.path)
+        with _exclusive(self.path):
+            entries = _cache_entries(self.path, self.calc_version) | {key: record}
+            blob = {"calculator": self.calc_name, "version": self.calc_version, "entries": entries}
+            atomic_write_text(self.path, json.dumps(blob))
 
     def keys(self) -> list[str]:
         """Return the cached keys."""

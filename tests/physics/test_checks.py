@@ -290,3 +290,44 @@ def test_dopant_ternaries_lie_on_their_hulls() -> None:
         refs = reference_entries(elements, "chgnet")
         diagram = PhaseDiagram(refs)
         assert formula in {e.composition.reduced_formula for e in diagram.stable_entries}
+
+
+def _put_many(path: str, worker: int, n: int) -> None:
+    from pathlib import Path
+
+    from matscreen.physics.references import ReferenceCache
+
+    # one cache object read before all the writes, as relaxed_reference reads it before a
+    # relaxation that can take minutes while other workers add their references
+    cache = ReferenceCache("emt-test", "1", Path(path))
+    for i in range(n):
+        cache.put(f"w{worker}-{i}", {"energy_per_atom": -i})
+
+
+def test_reference_cache_keeps_every_entry_of_concurrent_writers(tmp_path) -> None:
+    """Four processes adding 15 references each to one user cache file (as Dask workers do)
+    leave a readable file with all 60; a corrupt cache file is ignored with a warning, not
+    raised, and the next write replaces it."""
+    import json
+    import multiprocessing as mp
+
+    from matscreen.physics.references import ReferenceCache
+
+    path = tmp_path / "reference_cache_emt-test.json"
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_put_many, args=(str(path), w, 15)) for w in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+        assert p.exitcode == 0
+    entries = json.loads(path.read_text())["entries"]
+    assert set(entries) == {f"w{w}-{i}" for w in range(4) for i in range(15)}
+    assert ReferenceCache("emt-test", "1", path).get("w3-14") == {"energy_per_atom": -14}
+    assert ReferenceCache("emt-test", "2", path).get("w3-14") is None  # other model version
+
+    path.write_text('{"calculator": "emt-test", "version": "1", "entr')  # cut off mid-write
+    cache = ReferenceCache("emt-test", "1", path)
+    assert cache.get("w0-0") is None
+    cache.put("fresh", {"energy_per_atom": -1.0})
+    assert json.loads(path.read_text())["entries"] == {"fresh": {"energy_per_atom": -1.0}}
