@@ -9,14 +9,19 @@ new one, never half of one.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pandas as pd
     from pymatgen.core import Structure
+
+logger = logging.getLogger(__name__)
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
@@ -51,6 +56,60 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
 def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> Path:
     """Write a JSON document atomically, pretty-printed."""
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def read_versioned_cache(path: Path, version: str, field: str) -> dict[str, Any]:
+    """Return ``blob[field]`` of a JSON cache file written for ``version`` ({} if none).
+
+    A file that cannot be read or parsed (a full disk, an editor) is ignored
+    with a warning: what it held is computed again.
+    """
+    try:
+        blob = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        logger.warning("cache file %s is unreadable (%s); ignoring it", path, exc)
+        return {}
+    if not isinstance(blob, dict) or blob.get("version") != version:
+        return {}
+    values = blob.get(field, {})
+    return values if isinstance(values, dict) else {}
+
+
+@contextmanager
+def exclusive_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive advisory lock on ``<path>.lock`` (no-op where fcntl is missing)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock, writes stay atomic
+        yield
+        return
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def add_to_versioned_cache(
+    path: Path, header: dict[str, Any], field: str, values: dict[str, Any]
+) -> dict[str, Any]:
+    """Add ``values`` to ``blob[field]`` of a JSON cache file, safe for concurrent writers.
+
+    Under :func:`exclusive_lock` the file is re-read (what other processes added
+    since this one read it is kept), ``values`` are added and the file is
+    replaced atomically. ``header`` holds ``version`` (a file of another version
+    is started afresh) and any other top-level fields. Returns the new
+    ``blob[field]``.
+    """
+    with exclusive_lock(path):
+        merged = read_versioned_cache(path, header["version"], field) | values
+        atomic_write_text(path, json.dumps({**header, field: merged}))
+    return merged
 
 
 def atomic_write_parquet(path: str | os.PathLike[str], table: pd.DataFrame) -> Path:

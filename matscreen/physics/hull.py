@@ -706,21 +706,18 @@ def static_energies(
     ``keys`` the results are cached on disk per calculator and version
     (``<cache_dir>/static_<name>.json``), so reruns are free.
     """
-    import json
-
     from matscreen.physics.references import cache_dir
 
     calc = resolve_calculator(calculator)
     info = calculator_info(calc)
+    from matscreen.core.io import add_to_versioned_cache, read_versioned_cache
+
     cache: dict[str, float] = {}
     path = cache_dir() / f"static_{info.name}.json"
     if keys is not None:
         # shipped copy (static energies of the shipped MP entries) first, user cache on top
         for p in (DATA_DIR / f"static_mp_{info.name}.json", path):
-            if p.exists():
-                blob = json.loads(p.read_text())
-                if blob.get("version") == info.version:
-                    cache.update(blob["energies"])
+            cache.update(read_versioned_cache(p, info.version, "energies"))
     out: list[float | None] = [
         cache.get(k) if keys is not None else None for k in (keys or [None] * len(structures))
     ]
@@ -749,12 +746,10 @@ def static_energies(
         )
         for i, v in zip(missing, values, strict=True):
             out[i] = v
-            if keys is not None:
-                cache[keys[i]] = v
-        if keys is not None:
-            path.write_text(
-                json.dumps({"calculator": info.name, "version": info.version, "energies": cache})
-            )
+        if keys is not None:  # the user cache gets the new energies (workers may add at once)
+            new = {keys[i]: out[i] for i in missing}
+            header = {"calculator": info.name, "version": info.version}
+            add_to_versioned_cache(path, header, "energies", new)
     return [float(v) for v in out]  # type: ignore[arg-type]
 
 

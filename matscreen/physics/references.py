@@ -26,8 +26,7 @@ import json
 import logging
 import os
 import warnings
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -706,42 +705,6 @@ def _shipped_cache_path(calc_name: str) -> Path:
     return DATA_DIR / f"reference_cache_{calc_name}.json"
 
 
-def _cache_entries(path: Path, calc_version: str) -> dict[str, Any]:
-    """Return the entries of a reference cache file for ``calc_version`` ({} if none).
-
-    A file that cannot be read or parsed (a disk that filled up, an editor) is
-    ignored with a warning: the references in it are relaxed again.
-    """
-    try:
-        blob = json.loads(path.read_text())
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as exc:
-        logger.warning("reference cache %s is unreadable (%s); ignoring it", path, exc)
-        return {}
-    if not isinstance(blob, dict) or blob.get("version") != calc_version:
-        return {}
-    entries = blob.get("entries", {})
-    return entries if isinstance(entries, dict) else {}
-
-
-@contextmanager
-def _exclusive(path: Path) -> Iterator[None]:
-    """Hold an exclusive advisory lock on ``<path>.lock`` (no-op where fcntl is missing)."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: no lock, writes stay atomic
-        yield
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".lock"), "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 class ReferenceCache:
     """Relaxed MLIP energies of reference structures, one JSON file per calculator.
 
@@ -757,8 +720,10 @@ class ReferenceCache:
         self.calc_version = calc_version
         self.path = path or cache_dir() / f"reference_cache_{calc_name}.json"
         self._data: dict[str, Any] = {}
+        from matscreen.core.io import read_versioned_cache
+
         for p in (_shipped_cache_path(calc_name), self.path):
-            self._data.update(_cache_entries(p, calc_version))
+            self._data.update(read_versioned_cache(p, calc_version, "entries"))
 
     def get(self, key: str) -> dict | None:
         """Return the cached record for ``key`` or None."""
@@ -766,13 +731,11 @@ class ReferenceCache:
 
     def put(self, key: str, record: dict) -> None:
         """Store ``record`` under ``key`` and add it to the user cache file."""
-        from matscreen.core.io import atomic_write_text
+        from matscreen.core.io import add_to_versioned_cache
 
         self._data[key] = record
-        with _exclusive(self.path):
-            entries = _cache_entries(self.path, self.calc_version) | {key: record}
-            blob = {"calculator": self.calc_name, "version": self.calc_version, "entries": entries}
-            atomic_write_text(self.path, json.dumps(blob))
+        header = {"calculator": self.calc_name, "version": self.calc_version}
+        add_to_versioned_cache(self.path, header, "entries", {key: record})
 
     def keys(self) -> list[str]:
         """Return the cached keys."""

@@ -181,3 +181,27 @@ def test_a_thiophosphate_hull_has_its_phosphorus_phases() -> None:
     pd = PhaseDiagram(oxides)
     (p2o5,) = [e for e in oxides if e.composition.reduced_formula == "P2O5"]
     assert pd.get_form_energy_per_atom(p2o5) == pytest.approx(-2.21, abs=0.25)
+
+
+def test_static_energies_cache_keeps_entries_and_survives_a_corrupt_file(cu_fcc) -> None:
+    """Keyed single points go to the user cache, adding to what is there; a cut-off cache
+    file is ignored (and replaced), not raised."""
+    import json
+
+    from matscreen.physics.calculators import calculator_info
+    from matscreen.physics.hull import static_energies
+    from matscreen.physics.references import cache_dir
+
+    calc = EMT()
+    path = cache_dir() / f"static_{calculator_info(calc).name}.json"
+    path.unlink(missing_ok=True)
+    e1 = static_energies([cu_fcc], calc, keys=["cu-a"])[0]
+    strained = cu_fcc.copy()
+    strained.scale_lattice(cu_fcc.volume * 1.05)
+    e2 = static_energies([strained], calc, keys=["cu-b"])[0]
+    assert e1 != e2
+    assert json.loads(path.read_text())["energies"] == {"cu-a": e1, "cu-b": e2}
+    assert static_energies([strained], calc, keys=["cu-a"])[0] == e1  # read back, not computed
+    path.write_text('{"version": "')
+    assert static_energies([strained], calc, keys=["cu-b"])[0] == pytest.approx(e2)
+    assert set(json.loads(path.read_text())["energies"]) == {"cu-b"}
