@@ -88,11 +88,17 @@ def exclusive_lock(path: Path) -> Iterator[None]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_name(path.name + ".lock"), "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            locked = True
+        except OSError as exc:  # a shared filesystem without flock (ENOLCK): go on unlocked
+            logger.debug("no lock on %s (%s); writing without it", path, exc)
+            locked = False
         try:
             yield
         finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+            if locked:
+                fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def add_to_versioned_cache(
@@ -103,12 +109,22 @@ def add_to_versioned_cache(
     Under :func:`exclusive_lock` the file is re-read (what other processes added
     since this one read it is kept), ``values`` are added and the file is
     replaced atomically. ``header`` holds ``version`` (a file of another version
-    is started afresh) and any other top-level fields. Returns the new
-    ``blob[field]``.
+    is started afresh) and any other top-level fields. Caching is best effort:
+    a folder that cannot be written (a read-only home on a compute node) logs a
+    warning and returns ``values`` alone.
+
+    Returns
+    -------
+    dict
+        The file's ``blob[field]`` after the write.
     """
-    with exclusive_lock(path):
-        merged = read_versioned_cache(path, header["version"], field) | values
-        atomic_write_text(path, json.dumps({**header, field: merged}))
+    try:
+        with exclusive_lock(path):
+            merged = read_versioned_cache(path, header["version"], field) | values
+            atomic_write_text(path, json.dumps({**header, field: merged}))
+    except OSError as exc:
+        logger.warning("could not write cache file %s (%s); results are not cached", path, exc)
+        return dict(values)
     return merged
 
 

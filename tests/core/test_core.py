@@ -126,3 +126,24 @@ def test_settings_from_environment(monkeypatch):
     monkeypatch.setenv("MATSCREEN_CHUNK_SIZE", "0")
     with pytest.raises(ValueError, match="CHUNK_SIZE"):
         MatscreenSettings()
+
+
+def test_versioned_cache_writes_are_best_effort(tmp_path, caplog, monkeypatch) -> None:
+    """Entries add up across writes; a cache that cannot be written (a read-only home on a
+    compute node) logs a warning instead of failing the computation it was caching."""
+    import errno
+
+    import matscreen.core.io as io
+
+    path = tmp_path / "c.json"
+    assert io.add_to_versioned_cache(path, {"version": "1"}, "e", {"a": 1}) == {"a": 1}
+    assert io.add_to_versioned_cache(path, {"version": "1"}, "e", {"b": 2}) == {"a": 1, "b": 2}
+    assert io.read_versioned_cache(path, "2", "e") == {}
+
+    def read_only(*args: object) -> None:
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(io, "atomic_write_text", read_only)
+    assert io.add_to_versioned_cache(path, {"version": "1"}, "e", {"c": 3}) == {"c": 3}
+    assert "not cached" in caplog.text
+    assert io.read_versioned_cache(path, "1", "e") == {"a": 1, "b": 2}  # the file is intact
