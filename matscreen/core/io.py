@@ -24,6 +24,16 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+#: The process's umask at import: new files get ``0o666 & ~umask`` as ``open()`` gives them.
+_UMASK = _current_umask()
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (temporary file + rename).
 
@@ -37,6 +47,11 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        try:  # mkstemp makes 0600: keep the target's mode, else what open() would give
+            mode = path.stat().st_mode & 0o777
+        except FileNotFoundError:
+            mode = 0o666 & ~_UMASK
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -58,23 +73,35 @@ def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 
 
-def read_versioned_cache(path: Path, version: str, field: str) -> dict[str, Any]:
+def read_versioned_cache(
+    path: Path, version: str, field: str, *, strict: bool = False
+) -> dict[str, Any]:
     """Return ``blob[field]`` of a JSON cache file written for ``version`` ({} if none).
 
-    A file that cannot be read or parsed (a full disk, an editor) is ignored
-    with a warning: what it held is computed again.
+    A file that cannot be parsed (cut off by a full disk, edited) is ignored
+    with a warning: what it held is computed again. One that cannot be read
+    (permissions, an I/O error) is ignored too, unless ``strict``: then the
+    ``OSError`` is raised (a writer must not replace a file it could not read).
     """
     try:
         blob = json.loads(Path(path).read_text())
     except FileNotFoundError:
         return {}
-    except (OSError, ValueError) as exc:
+    except ValueError as exc:
+        logger.warning("cache file %s is corrupt (%s); ignoring it", path, exc)
+        return {}
+    except OSError as exc:
+        if strict:
+            raise
         logger.warning("cache file %s is unreadable (%s); ignoring it", path, exc)
         return {}
     if not isinstance(blob, dict) or blob.get("version") != version:
         return {}
     values = blob.get(field, {})
     return values if isinstance(values, dict) else {}
+
+
+_UNLOCKED_WARNED: list[bool] = []  # the no-lock warning is given once per process
 
 
 @contextmanager
@@ -92,7 +119,14 @@ def exclusive_lock(path: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_EX)
             locked = True
         except OSError as exc:  # a shared filesystem without flock (ENOLCK): go on unlocked
-            logger.debug("no lock on %s (%s); writing without it", path, exc)
+            if not _UNLOCKED_WARNED:
+                logger.warning(
+                    "no file lock on %s (%s): cache writes go on unlocked (atomic, but entries "
+                    "that concurrent jobs add at the same moment may be recomputed)",
+                    path,
+                    exc,
+                )
+                _UNLOCKED_WARNED.append(True)
             locked = False
         try:
             yield
@@ -109,9 +143,10 @@ def add_to_versioned_cache(
     Under :func:`exclusive_lock` the file is re-read (what other processes added
     since this one read it is kept), ``values`` are added and the file is
     replaced atomically. ``header`` holds ``version`` (a file of another version
-    is started afresh) and any other top-level fields. Caching is best effort:
-    a folder that cannot be written (a read-only home on a compute node) logs a
-    warning and returns ``values`` alone.
+    is started afresh, as is a corrupt one) and any other top-level fields.
+    Caching is best effort: a folder that cannot be written (a read-only home
+    on a compute node) or a file that cannot be read (it is then left as it
+    is) logs a warning and returns ``values`` alone.
 
     Returns
     -------
@@ -120,7 +155,7 @@ def add_to_versioned_cache(
     """
     try:
         with exclusive_lock(path):
-            merged = read_versioned_cache(path, header["version"], field) | values
+            merged = read_versioned_cache(path, header["version"], field, strict=True) | values
             atomic_write_text(path, json.dumps({**header, field: merged}))
     except OSError as exc:
         logger.warning("could not write cache file %s (%s); results are not cached", path, exc)

@@ -44,13 +44,18 @@ MP_ELEMENTS_FILE = "2023-02-07-mp-elemental-reference-entries.json.gz"
 
 
 def cache_dir() -> Path:
-    """Return the on-disk cache folder for MLIP energies (created if missing).
+    """Return the on-disk cache folder for MLIP energies (created if missing and possible).
 
-    ``MATSCREEN_CACHE_DIR`` overrides the default ``~/.cache/matscreen``.
+    ``MATSCREEN_CACHE_DIR`` overrides the default ``~/.cache/matscreen``. A
+    folder that cannot be created (a read-only home on a compute node) is
+    returned all the same: the cache writes then warn, and nothing is cached.
     """
     root = Path(os.environ.get("MATSCREEN_CACHE_DIR", "~/.cache/matscreen")).expanduser()
     path = root / "physics"
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        logger.warning("cannot create the cache folder %s (%s); set MATSCREEN_CACHE_DIR", path, exc)
     return path
 
 

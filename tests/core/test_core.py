@@ -147,3 +147,48 @@ def test_versioned_cache_writes_are_best_effort(tmp_path, caplog, monkeypatch) -
     assert io.add_to_versioned_cache(path, {"version": "1"}, "e", {"c": 3}) == {"c": 3}
     assert "not cached" in caplog.text
     assert io.read_versioned_cache(path, "1", "e") == {"a": 1, "b": 2}  # the file is intact
+
+
+def test_versioned_cache_never_replaces_a_file_it_could_not_read(tmp_path, monkeypatch) -> None:
+    """A cache file that exists but cannot be read (permissions, I/O error) is left as it is;
+    a filesystem without flock (ENOLCK) still gets the write, atomically, with a warning."""
+    import errno
+    import fcntl
+    from pathlib import Path
+
+    import matscreen.core.io as io
+
+    path = tmp_path / "c.json"
+    io.add_to_versioned_cache(path, {"version": "1"}, "e", {"a": 1})
+    before = path.read_text()
+    real_read = Path.read_text
+
+    def denied(self: Path, *args: object, **kwargs: object) -> str:
+        if self == path:
+            raise PermissionError(errno.EACCES, "Permission denied")
+        return real_read(self, *args, **kwargs)
+
+    with monkeypatch.context() as m:
+        m.setattr(Path, "read_text", denied)
+        assert io.add_to_versioned_cache(path, {"version": "1"}, "e", {"b": 2}) == {"b": 2}
+    assert path.read_text() == before
+
+    def no_lock(*args: object) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_lock)
+    assert io.add_to_versioned_cache(path, {"version": "1"}, "e", {"b": 2}) == {"a": 1, "b": 2}
+
+
+def test_atomic_writes_keep_the_usual_file_mode(tmp_path) -> None:
+    """New files get 0666 & ~umask as open() gives them (not mkstemp's 0600, which would
+    hide a group-shared cache from the group); a rewrite keeps the file's mode."""
+    import os
+
+    from matscreen.core.io import _UMASK, atomic_write_text
+
+    new = atomic_write_text(tmp_path / "new.json", "{}")
+    assert new.stat().st_mode & 0o777 == 0o666 & ~_UMASK
+    os.chmod(new, 0o640)
+    atomic_write_text(new, "[]")
+    assert new.stat().st_mode & 0o777 == 0o640 and new.read_text() == "[]"

@@ -318,9 +318,14 @@ def test_reference_cache_keeps_every_entry_of_concurrent_writers(tmp_path) -> No
     procs = [ctx.Process(target=_put_many, args=(str(path), w, 15)) for w in range(4)]
     for p in procs:
         p.start()
-    for p in procs:
-        p.join(timeout=120)
-        assert p.exitcode == 0
+    try:
+        for p in procs:
+            p.join(timeout=120)
+            assert p.exitcode == 0
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
     entries = json.loads(path.read_text())["entries"]
     assert set(entries) == {f"w{w}-{i}" for w in range(4) for i in range(15)}
     assert ReferenceCache("emt-test", "1", path).get("w3-14") == {"energy_per_atom": -14}
