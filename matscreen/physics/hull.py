@@ -706,12 +706,11 @@ def static_energies(
     ``keys`` the results are cached on disk per calculator and version
     (``<cache_dir>/static_<name>.json``), so reruns are free.
     """
+    from matscreen.core.io import add_to_versioned_cache, read_versioned_cache
     from matscreen.physics.references import cache_dir
 
     calc = resolve_calculator(calculator)
     info = calculator_info(calc)
-    from matscreen.core.io import add_to_versioned_cache, read_versioned_cache
-
     cache: dict[str, float] = {}
     path = cache_dir() / f"static_{info.name}.json"
     if keys is not None:

@@ -253,16 +253,10 @@ def _p4x10_crystal(anion: str) -> Structure:
     partly invisible to an MLIP without dispersion; the MLIP's cell relaxation
     sets the cell.
     """
-    import numpy as np
+    from scipy.spatial.transform import Rotation
 
     species, xyz = _p4x10_cage(anion)
-    x, y, z, w = np.array(_P4X10_ORIENTATION) / np.linalg.norm(_P4X10_ORIENTATION)
-    rotation = np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-    ])  # fmt: skip
-    xyz = xyz @ rotation.T
+    xyz = Rotation.from_quat(_P4X10_ORIENTATION).apply(xyz)
     lattice = Lattice.cubic(_P4X10_CELL[anion])
     return Structure(lattice, species, xyz - xyz.min(axis=0), coords_are_cartesian=True)
 
