@@ -659,7 +659,7 @@ def cached_reference_entries(
     Parameters
     ----------
     calculator
-        Registry name of the MLIP (``"chgnet"``, ``"sevennet"``).
+        Registry name of the MLIP (``"chgnet"``, ``"sevenn"``).
     elements
         Sorted symbols of the chemical system.
     substitute_mx3
