@@ -712,8 +712,8 @@ def static_energies(
     calc = resolve_calculator(calculator)
     info = calculator_info(calc)
     cache: dict[str, float] = {}
-    path = cache_dir() / f"static_{info.name}.json"
-    if keys is not None:
+    path = cache_dir() / f"static_{info.name}.json" if keys is not None else None
+    if path is not None:
         # shipped copy (static energies of the shipped MP entries) first, user cache on top
         for p in (DATA_DIR / f"static_mp_{info.name}.json", path):
             cache.update(read_versioned_cache(p, info.version, "energies"))
@@ -745,7 +745,7 @@ def static_energies(
         )
         for i, v in zip(missing, values, strict=True):
             out[i] = v
-        if keys is not None:  # the user cache gets the new energies (workers may add at once)
+        if keys is not None and path is not None:  # the user cache gets the new energies
             new = {keys[i]: out[i] for i in missing}
             header = {"calculator": info.name, "version": info.version}
             add_to_versioned_cache(path, header, "energies", new)
