@@ -7,14 +7,42 @@ and the field.
 """
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from matscreen.core.errors import MatscreenInputError
 
 Family = Literal["halide_electrolyte", "oxide_electrolyte", "mn_cathode"]
 ELECTROLYTE_FAMILIES = ("halide_electrolyte", "oxide_electrolyte")
+
+#: Registry names of the shipped MLIPs (:class:`matscreen.physics.calculators.MLIP`).
+CALCULATOR_NAMES: tuple[str, ...] = ("chgnet", "sevenn")
+#: Other spellings accepted for them (the models' own names).
+CALCULATOR_ALIASES: dict[str, str] = {
+    "sevennet": "sevenn", "sevennet-0": "sevenn", "7net": "sevenn",
+}  # fmt: skip
+
+
+def canonical_calculator_name(name: object) -> object:
+    """Return the registry name of an MLIP name or alias (case and spaces ignored).
+
+    Anything that is not a string is returned unchanged (for the validator
+    to judge), so are unknown names.
+
+    Examples
+    --------
+    >>> canonical_calculator_name(" SevenNet ")
+    'sevenn'
+    """
+    if not isinstance(name, str):
+        return name
+    key = name.strip().lower()
+    return CALCULATOR_ALIASES.get(key, key)
+
+
+#: An MLIP registry name in a validated setting; aliases are mapped to it.
+CalculatorName = Annotated[Literal["chgnet", "sevenn"], BeforeValidator(canonical_calculator_name)]
 
 
 class _Section(BaseModel):
@@ -67,8 +95,8 @@ class ScreeningSection(_Section):
         "place them on the convex hull of the reference phases and, for electrolytes, compute "
         "the Li stability window (0 disables; about 10-60 s per candidate on 2 CPU cores).",
     )
-    calculator: Literal["chgnet", "sevenn"] = Field(
-        default="chgnet", description="MLIP of the physics stage."
+    calculator: CalculatorName = Field(
+        default="chgnet", description="MLIP of the physics stage (alias: sevennet = sevenn)."
     )
     mlip_fmax: float = Field(
         default=0.05, gt=0, le=1.0, description="Relaxation force criterion, eV/Å."

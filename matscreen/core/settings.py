@@ -16,6 +16,8 @@ from typing import Any
 from pydantic import Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from matscreen.core.config import CalculatorName
+
 DEFAULT_CONFIG_FILE = Path("~/.matscreen.yaml")
 
 
@@ -32,8 +34,10 @@ class MatscreenSettings(BaseSettings):
         default=16, ge=1, description="Candidates per Dask task in a screening run."
     )
     LOG_LEVEL: str = Field(default="INFO", description="Logging level of the CLI.")
-    DEFAULT_CALCULATOR: str = Field(
-        default="chgnet", description="Name of the MLIP used by the physics stage."
+    DEFAULT_CALCULATOR: CalculatorName = Field(
+        default="chgnet",
+        description="MLIP used where none is named: `matscreen predict stability|voltage` and "
+        "Python calls with calculator=None (workflows name theirs in physics.calculator).",
     )
 
     @classmethod

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from matscreen.core.config import format_validation_error
+from matscreen.core.config import CalculatorName, format_validation_error
 
 __all__ = [
     "DesignConfig",
@@ -231,7 +231,7 @@ class PhysicsSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    calculator: Literal["chgnet", "sevenn"] = Field(default="chgnet", description="MLIP.")
+    calculator: CalculatorName = Field(default="chgnet", description="MLIP.")
     relax: bool = Field(
         default=False,
         description="Relax cell and positions with the MLIP before the hull (slow on CPU); "

@@ -164,7 +164,8 @@ def get_calculator(name: str | MLIP = DEFAULT_CALCULATOR, device: str = "cpu") -
     Parameters
     ----------
     name
-        ``"chgnet"`` (default) or ``"sevenn"``, or an :class:`MLIP` member.
+        ``"chgnet"`` (default) or ``"sevenn"`` (alias ``"sevennet"``; case
+        ignored), or an :class:`MLIP` member.
     device
         ``"cpu"`` or ``"cuda"``.
 
@@ -185,20 +186,38 @@ def get_calculator(name: str | MLIP = DEFAULT_CALCULATOR, device: str = "cpu") -
     >>> calculator_info(calc).name  # doctest: +SKIP
     'chgnet'
     """
+    from matscreen.core.config import CALCULATOR_ALIASES, canonical_calculator_name
+
     try:
-        key = MLIP(name.lower() if isinstance(name, str) else name)
+        key = MLIP(canonical_calculator_name(name))
     except ValueError as exc:
         known = ", ".join(m.value for m in MLIP)
-        raise ValueError(f"unknown calculator {name!r}; known: {known}") from exc
+        aliases = ", ".join(f"{a} = {n}" for a, n in CALCULATOR_ALIASES.items())
+        raise ValueError(f"unknown calculator {name!r}; known: {known} ({aliases})") from exc
     return _cached_calculator(key, device)
+
+
+def default_calculator_name() -> str:
+    """Return the registry name of the MLIP used where none is named.
+
+    That is the ``DEFAULT_CALCULATOR`` setting (environment variable
+    ``MATSCREEN_DEFAULT_CALCULATOR`` or ``~/.matscreen.yaml``; ``chgnet``
+    unless set).
+    """
+    from matscreen.core.settings import get_settings
+
+    return str(get_settings().DEFAULT_CALCULATOR)
 
 
 def resolve_calculator(
     calculator: Calculator | str | MLIP | None, device: str = "cpu"
 ) -> Calculator:
-    """Return ``calculator`` itself, or the named/default registry calculator on ``device``."""
+    """Return ``calculator`` itself, or the named/default registry calculator on ``device``.
+
+    ``None`` means :func:`default_calculator_name` (the ``DEFAULT_CALCULATOR`` setting).
+    """
     if calculator is None:
-        return get_calculator(DEFAULT_CALCULATOR, device=device)
+        return get_calculator(default_calculator_name(), device=device)
     if isinstance(calculator, str | MLIP):
         return get_calculator(calculator, device=device)
     return calculator

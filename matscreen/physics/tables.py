@@ -136,7 +136,7 @@ class _References:
 def predict_stability_table(
     df: pd.DataFrame,
     *,
-    calculator: Any = "chgnet",
+    calculator: Any = None,
     relax: bool = True,
     fmax: float = 0.05,
     steps: int = 300,
@@ -152,7 +152,8 @@ def predict_stability_table(
         ``Structure``, ASE ``Atoms``, Structure dict/JSON) or ``cif`` (path,
         relative to ``base_dir``).
     calculator
-        ASE calculator or registry name for the structure path.
+        ASE calculator or registry name for the structure path; None: the
+        ``DEFAULT_CALCULATOR`` setting (``chgnet`` unless set).
     relax
         Relax structures before the hull (cell + positions).
     fmax, steps
@@ -211,7 +212,8 @@ def predict_stability_table(
                 raise ValueError(f"empty composition {formula!r}")
             if calc is None:
                 calc = resolve_calculator(calculator)
-                refs = _References(calculator if isinstance(calculator, str) else calc)
+                named = calculator is None or isinstance(calculator, str)  # a registry MLIP
+                refs = _References(calculator_info(calc).name if named else calc)
             info = calculator_info(calc)
             res["calculator"], res["calculator_version"] = info.name, info.version
             symbols = {el.symbol for el in comp}
@@ -276,7 +278,7 @@ def predict_stability_table(
 def predict_voltage_table(
     df: pd.DataFrame,
     *,
-    calculator: Any = "chgnet",
+    calculator: Any = None,
     relax: bool = True,
     fmax: float = 0.05,
     steps: int = 300,
@@ -292,7 +294,8 @@ def predict_voltage_table(
         ``structure_charge``/``structure_discharge`` (objects) or
         ``cif_charge``/``cif_discharge`` (paths).
     calculator
-        ASE calculator or registry name for rows with both structures.
+        ASE calculator or registry name for rows with both structures; None:
+        the ``DEFAULT_CALCULATOR`` setting (``chgnet`` unless set).
     relax, fmax, steps
         Relaxation settings of the MLIP path.
     base_dir

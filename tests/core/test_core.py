@@ -128,6 +128,25 @@ def test_settings_from_environment(monkeypatch):
         MatscreenSettings()
 
 
+def test_calculator_names_take_the_models_own_spelling(monkeypatch):
+    """ "SevenNet" is what its users call it; the registry name is "sevenn". The workflow,
+    the design workflow and the DEFAULT_CALCULATOR setting accept both; unknown names
+    still fail, naming the field."""
+    from matscreen.core.settings import MatscreenSettings
+    from matscreen.design.config import PhysicsSettings
+
+    cfg = load_workflow(_write(GOOD + "screening:\n  calculator: SevenNet\n"))
+    assert cfg.screening.calculator == "sevenn"
+    assert PhysicsSettings(calculator="sevennet").calculator == "sevenn"
+    monkeypatch.setenv("MATSCREEN_DEFAULT_CALCULATOR", " SEVENNET ")
+    assert MatscreenSettings().DEFAULT_CALCULATOR == "sevenn"
+    monkeypatch.setenv("MATSCREEN_DEFAULT_CALCULATOR", "mace")
+    with pytest.raises(ValueError, match="DEFAULT_CALCULATOR"):
+        MatscreenSettings()
+    with pytest.raises(MatscreenInputError, match="screening.calculator"):
+        load_workflow(_write(GOOD + "screening:\n  calculator: mace\n"))
+
+
 def test_versioned_cache_writes_are_best_effort(tmp_path, caplog, monkeypatch) -> None:
     """Entries add up across writes; a cache that cannot be written (a read-only home on a
     compute node) logs a warning instead of failing the computation it was caching."""

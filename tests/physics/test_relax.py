@@ -107,8 +107,33 @@ def test_batched_relax_on_cuda_matches_cpu(licl: Structure) -> None:
 
 
 def test_unknown_calculator_name() -> None:
-    with pytest.raises(ValueError, match="unknown calculator"):
+    with pytest.raises(ValueError, match="unknown calculator 'mace'; known: chgnet, sevenn"):
         get_calculator("mace")
+
+
+def test_calculator_aliases_and_the_default_setting(monkeypatch) -> None:
+    """An alias loads the registry model; ``None`` means the DEFAULT_CALCULATOR setting."""
+    from typing import get_args
+
+    import matscreen.physics.calculators as calculators
+    from matscreen.core.config import CALCULATOR_NAMES, CalculatorName
+    from matscreen.core.settings import get_settings
+
+    assert tuple(m.value for m in calculators.MLIP) == CALCULATOR_NAMES
+    assert get_args(get_args(CalculatorName)[0]) == CALCULATOR_NAMES
+
+    loaded: list[tuple[str, str]] = []
+    monkeypatch.setattr(
+        calculators, "_cached_calculator", lambda name, device: loaded.append((name, device))
+    )
+    get_calculator(" SevenNet ")
+    monkeypatch.setenv("MATSCREEN_DEFAULT_CALCULATOR", "sevennet")
+    get_settings.cache_clear()
+    try:
+        calculators.resolve_calculator(None, device="cuda")
+    finally:
+        get_settings.cache_clear()
+    assert loaded == [(calculators.MLIP.SEVENN, "cpu"), (calculators.MLIP.SEVENN, "cuda")]
 
 
 @pytest.mark.slow
