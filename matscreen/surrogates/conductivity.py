@@ -50,7 +50,17 @@ that do not balance, H, no Li in the CIF); on those 210 rows the grouped-CV
 MAE of the cell forest went from 1.95-1.99 to 2.03-2.13 with the barriers
 (missing values left to the trees) and to 2.23-2.46 trained on the 210 alone
 (3 fold seeds), in line with the weak BVSE-NEB rank correlation of
-``benchmarks/bvse_vs_neb.py``.
+``benchmarks/bvse_vs_neb.py``. Also tried (2026-11-27, tenth session):
+Li-sublattice disorder read from the 247 training CIFs with Li (mean Li
+occupancy of the Li sites, share of Li on partial sites, shortest distance
+between Li sites, cell volume per Li site; Spearman rho with log10 sigma
+-0.49, +0.36, -0.55, -0.46). As cell columns of the shipped cell forest
+(NaN without a CIF), paired grouped CV over 10 fold seeds: all four 1.686
+-> 1.677 on average, the shortest Li-Li distance alone 1.686 -> 1.638
+(better on 8 of 10 seeds), the mean occupancy alone 1.686 -> 1.670.
+Not kept: the gain is within the seed spread (0.05-0.1), and generated
+candidates are ordered cells, where these columns would always read
+"ordered" (occupancy 1, Li-Li >= 2.3 A) whatever their parent's disorder.
 
 Censored targets: OBELiX rows reported as ``"<1E-10"`` are trained on at
 ``log10_sigma = -15``, the OBELiX authors' convention (see
