@@ -129,11 +129,10 @@ def check_structure(
             raise RuntimeError(f"hull: {hull.error}")
         out["e_above_hull"] = float(hull.e_above_hull)
         out["decomposition"] = " + ".join(hull.decomposition or [])
-        from matscreen.physics.checks import hull_gap_elements
+        from matscreen.physics.checks import hull_gap_record
 
-        missing = hull_gap_elements(set(elements), refs, hull.decomposition or ())
-        out["hull_complete"] = not missing  # False: e_above_hull is only a lower bound
-        out["hull_missing"] = ",".join(missing)
+        # hull_complete False: e_above_hull is only a lower bound
+        out.update(hull_gap_record(set(elements), refs, hull.decomposition or ())[0])
         out["calculator"] = f"{info.name}@{info.version}"
         out["energy_method"] = "relax" if settings["relax"] else "static"
     except Exception as exc:  # noqa: BLE001 - recorded per row

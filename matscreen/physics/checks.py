@@ -126,6 +126,32 @@ def hull_gap_elements(
     return sorted(gaps & set(elements))
 
 
+def hull_gap_record(
+    elements: set[str], references: list[Any], decomposition: list[str] | tuple[str, ...] = ()
+) -> tuple[dict[str, Any], str]:
+    """Return the ``hull_complete`` / ``hull_missing`` columns of a hull, and its caveat.
+
+    Parameters
+    ----------
+    elements, references, decomposition
+        As :func:`hull_gap_elements`.
+
+    Returns
+    -------
+    tuple[dict, str]
+        ``{"hull_complete": bool, "hull_missing": "El1,El2"}`` and the note
+        for the row's error column (``""`` when the hull is complete).
+    """
+    gaps = hull_gap_elements(elements, references, decomposition)
+    note = (
+        f"competing phases of {','.join(gaps)} missing from the references: "
+        "e_above_hull is a lower bound"
+        if gaps
+        else ""
+    )
+    return {"hull_complete": not gaps, "hull_missing": ",".join(gaps)}, note
+
+
 def physics_checks(
     structure: Structure,
     calculator: str = "chgnet",
@@ -200,23 +226,18 @@ def physics_checks(
         if hull.status != "ok":
             out["physics_error"] = hull.error
             return out
-        missing = hull_gap_elements(set(symbols), refs, hull.decomposition or ())
+        gap_columns, gap_note = hull_gap_record(set(symbols), refs, hull.decomposition or ())
         out.update(
             physics_status="ok",
             relaxed_energy_per_atom=hull.energy_per_atom,
             e_form_per_atom=hull.e_form_per_atom,
             e_above_hull=hull.e_above_hull,
             decomposition=" + ".join(hull.decomposition),
-            hull_complete=not missing,
-            hull_missing=",".join(missing),
+            **gap_columns,
         )
-        if missing:
-            notes.append(
-                f"competing phases of {','.join(missing)} missing from the references: "
-                "e_above_hull is a lower bound; "
-                "window and reactivity not computed"
-            )
-        if electrolyte and not missing:
+        if gap_note:
+            notes.append(f"{gap_note}; window and reactivity not computed")
+        if electrolyte and not gap_note:
             comp = structure.composition
             entry = ComputedEntry(comp, hull.energy_per_atom * comp.num_atoms, entry_id="candidate")
             window = stability_window(entry, refs)

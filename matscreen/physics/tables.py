@@ -172,7 +172,7 @@ def predict_stability_table(
         competing compounds the references lack, when the decomposition
         leaves such an element as the element or it is in no reference
         compound: ``e_above_hull`` is then a lower bound, and ``error``
-        says so on an ``ok`` row; see :func:`~matscreen.physics.checks.hull_gap_elements`),
+        says so on an ``ok`` row; see :func:`~matscreen.physics.checks.hull_gap_record`),
         ``window_low_V``, ``window_high_V`` (V vs Li/Li+), ``energy_per_atom``
         (MP2020 scale), ``method`` (``mlip`` or ``reference``),
         ``calculator``, ``calculator_version`` and ``ordering`` (how a
@@ -189,7 +189,7 @@ def predict_stability_table(
     in :mod:`matscreen.surrogates`).
     """
     from matscreen.physics.calculators import calculator_info, resolve_calculator
-    from matscreen.physics.checks import hull_gap_elements
+    from matscreen.physics.checks import hull_gap_record
     from matscreen.physics.hull import hull_record, lowest_entry, structure_hull
     from matscreen.physics.references import AUTO_PREFIX
     from matscreen.physics.window import stability_window
@@ -240,22 +240,16 @@ def predict_stability_table(
                 entry_energy = best.energy_per_atom
             if hull.status != "ok":
                 raise ValueError(hull.error or "hull failed")
-            gaps = hull_gap_elements(symbols, references, hull.decomposition or ())
+            gap_columns, gap_note = hull_gap_record(symbols, references, hull.decomposition or ())
             res.update(
                 status="ok",
-                error=hull.error,
+                error=gap_note or hull.error,
                 e_form_per_atom=hull.e_form_per_atom,
                 e_above_hull=hull.e_above_hull,
                 decomposition=hull.decomposition,
-                hull_complete=not gaps,
-                hull_missing=",".join(gaps),
                 energy_per_atom=entry_energy,
+                **gap_columns,
             )
-            if gaps:
-                res["error"] = (
-                    f"competing phases of {','.join(gaps)} missing from the references: "
-                    "e_above_hull is a lower bound"
-                )
             if window and is_li_ionic(comp):
                 from pymatgen.entries.computed_entries import ComputedEntry
 
