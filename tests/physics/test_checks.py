@@ -222,7 +222,7 @@ def test_a_cation_left_as_the_element_marks_the_hull_incomplete() -> None:
     from pymatgen.analysis.phase_diagram import PhaseDiagram
     from pymatgen.core import Composition
 
-    from matscreen.physics.checks import hull_gap_elements
+    from matscreen.physics.checks import hull_gap_elements, hull_gap_record
     from matscreen.physics.hull import reference_entries
 
     elements = {"Li", "Mn", "P", "O"}
@@ -237,8 +237,15 @@ def test_a_cation_left_as_the_element_marks_the_hull_incomplete() -> None:
 
     assert {"Li3PO4", "LiMnPO4", "P"} <= set(decomposition(without))
     assert hull_gap_elements(elements, without, decomposition(without)) == ["P"]
+    columns, note = hull_gap_record(elements, without, decomposition(without))
+    assert columns == {"hull_complete": False, "hull_missing": "P"}
+    assert note.startswith("competing phases of P missing") and "lower bound" in note
     assert {"Li3PO4", "LiMnPO4", "P2O5"} <= set(decomposition(refs))
     assert hull_gap_elements(elements, refs, decomposition(refs)) == []
+    assert hull_gap_record(elements, refs, decomposition(refs)) == (
+        {"hull_complete": True, "hull_missing": ""},
+        "",
+    )
     halide = reference_entries(["Cl", "Li", "Y"], "chgnet")
     assert hull_gap_elements({"Li", "Y", "Cl"}, halide, ["LiCl", "Cl2", "YCl3"]) == []
     assert hull_gap_elements({"Li", "O"}, refs, ["Li2O", "O2"]) == []
