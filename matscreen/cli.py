@@ -51,7 +51,8 @@ def _report_failures(table, label: str = "id") -> int:  # noqa: ANN001 - DataFra
         return 0
     typer.echo(f"{len(failed)} row(s) failed:", err=True)
     for _, row in failed.head(MAX_LISTED_FAILURES).iterrows():
-        typer.echo(f"  {row.get(label, '')}: {row['error']}", err=True)
+        name, error = str(row.get(label, "")), str(row["error"])
+        typer.echo(f"  {name}: {error.removeprefix(name + ': ')}", err=True)
     if len(failed) > MAX_LISTED_FAILURES:
         typer.echo(f"  ... and {len(failed) - MAX_LISTED_FAILURES} more", err=True)
     return 1
@@ -63,7 +64,7 @@ def _run(func, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
 
     try:
         return func(*args, **kwargs)
-    except (MatscreenInputError, OutputLockedError, FileNotFoundError, ValueError) as exc:
+    except (MatscreenInputError, OutputLockedError, OSError, ValueError) as exc:
         if _STATE["debug"]:
             raise
         _fail_usage(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
@@ -130,6 +131,25 @@ def _plan(cfg, out: Path, cluster: str, workers: int | None) -> str:  # noqa: AN
     return "\n".join(lines)
 
 
+def _row_labels(table) -> list[str]:  # noqa: ANN001 - DataFrame
+    """``row N`` (1-based data row, or the CIF file of a folder) and the formula."""
+    if "file" in table.columns and "cif" not in table.columns:  # a CIF or a folder of CIFs
+        return list(table["file"].astype(str))
+    formula = table["formula"] if "formula" in table.columns else table["formula_discharge"]
+    return [f"row {i + 1} {f}".rstrip() for i, f in enumerate(formula.fillna("").astype(str))]
+
+
+def _check_output_file(out: Path) -> None:
+    """Exit 2 if ``out`` cannot become a file: a folder, or below a file."""
+    if out.is_dir():
+        _fail_usage(f"--out {out} is a folder; give the path of a CSV file")
+    ancestor = out.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        _fail_usage(f"--out {out}: {ancestor} is a file, not a folder")
+
+
 @app.command()
 def predict(
     prop: Annotated[
@@ -144,13 +164,11 @@ def predict(
     from matscreen.core.io import atomic_write_text
     from matscreen.core.predict import predict_file
 
+    _check_output_file(out)  # before the work, which may take hours
     table = _run(predict_file, prop, input_path)
     _run(atomic_write_text, out, table.to_csv(index=False))
     typer.echo(f"wrote {out}: {table['status'].value_counts().to_dict()}")
-    label = "formula" if "formula" in table.columns else "formula_discharge"
-    raise typer.Exit(
-        _report_failures(table.assign(id=table.index.astype(str) + " " + table[label].astype(str)))
-    )
+    raise typer.Exit(_report_failures(table.assign(id=_row_labels(table))))
 
 
 @app.command()

@@ -10,6 +10,7 @@ row failed with the reason and never stops the others.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -86,8 +87,15 @@ def _precheck_cif_block(name: str, text: str) -> None:
             raise ValueError(f"{name}: lattice is not finite or has zero volume ({', '.join(bad)})")
 
 
-def read_cif(path: str | Path) -> Structure:
+def read_cif(path: str | Path, label: str | None = None) -> Structure:
     """Read one ordered-or-disordered structure from a CIF file with clear errors.
+
+    Parameters
+    ----------
+    path
+        The CIF file.
+    label
+        How messages name the file (default: its file name).
 
     Raises
     ------
@@ -103,33 +111,34 @@ def read_cif(path: str | Path) -> Structure:
     from pymatgen.io.cif import CifParser
 
     path = Path(path)
+    name = label or path.name
     if not path.is_file():
         if path.exists():
-            raise ValueError(f"{path.name}: not a regular file")
-        raise ValueError(f"{path.name}: file not found")
+            raise ValueError(f"{name}: not a regular file")
+        raise ValueError(f"{name}: file not found")
     size = path.stat().st_size
     if size == 0:
-        raise ValueError(f"{path.name}: empty file")
+        raise ValueError(f"{name}: empty file")
     if size > MAX_CIF_BYTES:
-        raise ValueError(f"{path.name}: {size} bytes is larger than the {MAX_CIF_BYTES} limit")
-    text = _decode_cif_text(path.name, path.read_bytes())
-    _precheck_cif_block(path.name, text)
+        raise ValueError(f"{name}: {size} bytes is larger than the {MAX_CIF_BYTES} limit")
+    text = _decode_cif_text(name, path.read_bytes())
+    _precheck_cif_block(name, text)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             structures = CifParser.from_str(text).parse_structures(primitive=False)
     except Exception as exc:  # noqa: BLE001 - pymatgen raises many types
-        raise ValueError(f"{path.name}: not a readable CIF ({type(exc).__name__}: {exc})") from None
+        raise ValueError(f"{name}: not a readable CIF ({type(exc).__name__}: {exc})") from None
     if not structures:
-        raise ValueError(f"{path.name}: no structure found in the CIF")
+        raise ValueError(f"{name}: no structure found in the CIF")
     s = structures[0]
     if not np.isfinite(s.lattice.matrix).all() or s.volume < 1e-3:
-        raise ValueError(f"{path.name}: lattice is not finite or has zero volume")
+        raise ValueError(f"{name}: lattice is not finite or has zero volume")
     unknown = sorted({sp.symbol for sp in s.composition if isinstance(sp, DummySpecies)})
     if unknown:
-        raise ValueError(f"{path.name}: unknown element(s) {', '.join(unknown)}")
+        raise ValueError(f"{name}: unknown element(s) {', '.join(unknown)}")
     if len(s) > MAX_SITES:
-        raise ValueError(f"{path.name}: {len(s)} sites is more than the {MAX_SITES} supported")
+        raise ValueError(f"{name}: {len(s)} sites is more than the {MAX_SITES} supported")
     if len(s) > 1:
         # split positions of a disordered site sit closer than this by design: a pair
         # clashes only when its occupancies add up to more than one atom
@@ -138,36 +147,63 @@ def read_cif(path: str | Path) -> Structure:
         d = s.distance_matrix[i, j]
         clash = (d < 0.5) & (occupancy[i] + occupancy[j] > 1.0 + 1e-3)
         if clash.any():
-            raise ValueError(f"{path.name}: overlapping atoms ({d[clash].min():.2f} Å apart)")
+            raise ValueError(f"{name}: overlapping atoms ({d[clash].min():.2f} Å apart)")
     return s
 
 
 def _resolve_inside(base: Path, relative: str) -> Path:
+    """Resolve a CIF path of a CSV; refuse one that leaves the CSV's folder.
+
+    A table from elsewhere must not make the reader open files outside its
+    folder (``../../etc/passwd``, absolute paths, symlinks leading out).
+    """
     target = (base / relative).resolve()
     if not target.is_relative_to(base.resolve()):
         raise ValueError(f"cif path {relative!r} points outside the input folder")
     return target
 
 
+@dataclass
+class PredictInput:
+    """What :func:`read_predict_input` read.
+
+    Attributes
+    ----------
+    table
+        The rows as given, every column as text (for a CIF or a folder of
+        CIFs: ``file`` and ``formula``, the reduced formula of the structure).
+    structures
+        Structures read from the CIF path columns, one list per model input
+        column: ``structure`` (from ``cif``) or ``structure_<suffix>`` (from
+        ``cif_<suffix>``); None where a row has no CIF or it could not be read.
+    errors
+        Per row, None or why the row cannot be predicted (an unreadable CIF).
+    """
+
+    table: pd.DataFrame
+    structures: dict[str, list[Structure | None]]
+    errors: list[str | None]
+
+
 def read_predict_input(
     path: str | Path, *, structure_columns: tuple[str, ...] = ("cif",)
-) -> pd.DataFrame:
-    """Read a CSV, a CIF, or a folder of CIFs into a table for prediction.
+) -> PredictInput:
+    """Read a CSV, a CIF, or a folder of CIFs for prediction.
 
     Parameters
     ----------
     path
         The input.
     structure_columns
-        CSV columns holding CIF paths; each ``<col>`` becomes a structure
-        column named ``structure`` (for ``cif``) or ``structure_<suffix>``
+        CSV columns holding CIF paths (relative to the CSV's folder and
+        inside it; spaces around them are ignored); each ``<col>`` gives the
+        structures named ``structure`` (for ``cif``) or ``structure_<suffix>``
         (for ``cif_<suffix>``).
 
     Returns
     -------
-    pandas.DataFrame
-        The input rows in order with extra columns for structures and an
-        ``input_error`` column (``None`` or the reason).
+    PredictInput
+        The rows as given, the structures and the per-row read errors.
 
     Raises
     ------
@@ -175,8 +211,6 @@ def read_predict_input(
         If the path does not exist, the file type is unsupported, or a CSV
         lacks the needed column.
     """
-    import pandas as pd
-
     path = Path(path)
     if not path.exists():
         raise MatscreenInputError(f"{path}: no such file or folder")
@@ -184,54 +218,86 @@ def read_predict_input(
         cifs = sorted(p for p in path.iterdir() if p.suffix.lower() == ".cif")
         if not cifs:
             raise MatscreenInputError(f"{path}: folder holds no .cif files")
-        rows = [_cif_row(p, inside=path) for p in cifs]
-        return pd.DataFrame(rows)
+        return _cif_input([_cif_row(p, inside=path) for p in cifs])
     suffix = path.suffix.lower()
     if suffix == ".cif":
-        return pd.DataFrame([_cif_row(path)])
+        return _cif_input([_cif_row(path)])
     if suffix != ".csv":
         raise MatscreenInputError(
             f"{path}: unsupported file type {suffix or '(none)'}; "
             "use .csv, .cif or a folder of CIFs"
         )
+    table = _read_csv(path)
+    errors: list[str | None] = [None] * len(table)
+    structures: dict[str, list[Structure | None]] = {}
+    for col in structure_columns:
+        if col not in table.columns:
+            continue
+        name = "structure" if col == "cif" else "structure_" + col.removeprefix("cif_")
+        values: list[Structure | None] = []
+        for i, given in enumerate(table[col]):
+            rel = given.strip()
+            if not rel:
+                values.append(None)
+                continue
+            try:
+                values.append(read_cif(_resolve_inside(path.parent, rel), label=rel))
+            except ValueError as exc:
+                values.append(None)
+                errors[i] = errors[i] or f"{col}: {exc}"
+        structures[name] = values
+    return PredictInput(table, structures, errors)
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """Read a CSV as text cells; refuse a row with more fields than the header."""
+    import warnings
+
+    import pandas as pd
+
     with path.open("rb") as fh:
         head = fh.read(4)
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise MatscreenInputError(f"{path}: UTF-16/32 encoded text; save the CSV as UTF-8")
     try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        with warnings.catch_warnings():
+            # index_col=False: pandas would otherwise turn the first column into the index
+            # when the first data row has one field more than the header
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            table = pd.read_csv(
+                path, dtype=str, keep_default_na=False, encoding="utf-8-sig", index_col=False
+            )
     except pd.errors.EmptyDataError:
         raise MatscreenInputError(f"{path}: empty file, expected a CSV with a header") from None
+    except pd.errors.ParserWarning:
+        raise MatscreenInputError(
+            f"{path}: a data row has more fields than the header "
+            "(a comma inside a value? put such values in double quotes)"
+        ) from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise MatscreenInputError(f"{path}: not a readable CSV ({exc})") from None
     if table.empty:
         raise MatscreenInputError(f"{path}: no data rows (only a header)")
-    errors: list[str | None] = [None] * len(table)
-    for col in structure_columns:
-        if col not in table.columns:
-            continue
-        name = "structure" if col == "cif" else "structure_" + col.removeprefix("cif_")
-        structures = []
-        for i, rel in enumerate(table[col]):
-            if not rel:
-                structures.append(None)
-                continue
-            try:
-                structures.append(read_cif(_resolve_inside(path.parent, rel)))
-            except ValueError as exc:
-                structures.append(None)
-                errors[i] = errors[i] or f"{col}: {exc}"
-        table[name] = structures
-    table["input_error"] = errors
     return table
 
 
-def _cif_row(path: Path, inside: Path | None = None) -> dict[str, object]:
+def _cif_row(path: Path, inside: Path | None = None) -> tuple[str, Structure | None, str | None]:
+    """Return ``(file name, structure, error)`` for one CIF of a folder or a CIF input."""
     try:
         if inside is not None and not path.resolve().is_relative_to(inside.resolve()):
             raise ValueError(f"{path.name}: symlink points outside the input folder")
-        s = read_cif(path)
-        return {"file": path.name, "formula": s.composition.reduced_formula, "structure": s,
-                "input_error": None}  # fmt: skip
+        return path.name, read_cif(path), None
     except ValueError as exc:
-        return {"file": path.name, "formula": "", "structure": None, "input_error": str(exc)}
+        return path.name, None, str(exc)
+
+
+def _cif_input(rows: list[tuple[str, Structure | None, str | None]]) -> PredictInput:
+    import pandas as pd
+
+    table = pd.DataFrame(
+        {
+            "file": [name for name, _, _ in rows],
+            "formula": [s.composition.reduced_formula if s else "" for _, s, _ in rows],
+        }
+    )
+    return PredictInput(table, {"structure": [s for _, s, _ in rows]}, [e for _, _, e in rows])

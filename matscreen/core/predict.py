@@ -44,6 +44,22 @@ def _model(prop: str) -> Callable[[pd.DataFrame], pd.DataFrame]:
     return predict_voltage_table
 
 
+def result_columns(prop: str) -> tuple[str, ...]:
+    """Return the columns ``matscreen predict PROP`` adds to every row."""
+    if prop == "conductivity":
+        from matscreen.surrogates.conductivity import OUTPUT_COLUMNS
+
+        return tuple(OUTPUT_COLUMNS)
+    from matscreen.physics.tables import STABILITY_COLUMNS, VOLTAGE_COLUMNS
+
+    return tuple(STABILITY_COLUMNS if prop == "stability" else VOLTAGE_COLUMNS)
+
+
+def _is_internal(column: str) -> bool:
+    """Model-input names that only the reader sets (structures read from CIF paths)."""
+    return column.startswith("structure") or column == "input_error"
+
+
 def predict_file(prop: str, path: str | Path) -> pd.DataFrame:
     """Predict one property for every row of a CSV, a CIF or a folder of CIFs.
 
@@ -57,8 +73,13 @@ def predict_file(prop: str, path: str | Path) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Every input row in input order, the input columns first (structures
-        left out), then ``status``, ``error`` and the property columns.
+        Every input row in input order: the input columns first, unchanged,
+        then ``status``, ``error`` and the property columns
+        (:func:`result_columns`). An input column with the name of a result
+        column (an earlier output fed back in) keeps its values as
+        ``input_<name>``; input columns named ``structure...`` or
+        ``input_error`` are passed through and never read (structures come
+        from CIF paths).
 
     Raises
     ------
@@ -70,27 +91,48 @@ def predict_file(prop: str, path: str | Path) -> pd.DataFrame:
     if prop not in PROPERTIES:
         raise MatscreenInputError(f"unknown property {prop!r}; use one of {', '.join(PROPERTIES)}")
     structure_columns = ("cif_charge", "cif_discharge") if prop == "voltage" else ("cif",)
-    table = read_predict_input(path, structure_columns=structure_columns)
+    given = read_predict_input(path, structure_columns=structure_columns)
+    table = given.table
     missing = [c for c in REQUIRED_COLUMNS[prop] if c not in table.columns]
     if missing:
         raise MatscreenInputError(f"{path}: missing column(s) {', '.join(missing)} for {prop}")
-    input_columns = [
-        c for c in table.columns if not c.startswith("structure") and c != "input_error"
-    ]
-    good = table["input_error"].isna()
-    out = table[input_columns].copy()
-    out["status"] = "failed"
-    out["error"] = table["input_error"]
-    if good.any():
-        predicted = _model(prop)(table.loc[good].drop(columns=["input_error"]))
-        new_columns = [
-            c for c in predicted.columns if c not in table.columns and not c.startswith("structure")
-        ]
-        out.loc[good, "status"] = predicted["status"].to_numpy()
-        out.loc[good, "error"] = predicted["error"].to_numpy()
-        for column in new_columns:
-            if column in ("status", "error"):
-                continue
-            out[column] = pd.Series(predicted[column].to_numpy(), index=predicted.index)
+    results = result_columns(prop)
+    unread = [c for c in table.columns if _is_internal(c)]
+    if unread:
+        logger.warning(
+            "%s: column(s) %s passed through, not read (structures come from CIF paths in %s)",
+            path, ", ".join(unread), " / ".join(structure_columns),
+        )  # fmt: skip
+    model_input = table[[c for c in table.columns if c not in results and not _is_internal(c)]]
+    model_input = model_input.assign(**given.structures)
+    out = table.rename(columns={c: _free_name(f"input_{c}", table.columns) for c in results
+                                if c in table.columns})  # fmt: skip
+    renamed = [c for c in results if c in table.columns]
+    if renamed:
+        logger.warning(
+            "%s: input column(s) %s have the names of result columns; kept as input_<name>",
+            path, ", ".join(renamed),
+        )  # fmt: skip
+    good = pd.Series([e is None for e in given.errors], index=table.index)
+    predicted = (
+        _model(prop)(model_input.loc[good]) if good.any() else pd.DataFrame(columns=list(results))
+    )
+    for column in results:
+        values = pd.Series(None, index=table.index, dtype=object)
+        if column in predicted.columns and good.any():
+            values.loc[good] = predicted[column].to_numpy()
+        out[column] = values
+    out.loc[~good, "status"] = "failed"
+    out.loc[~good, "error"] = [e for e in given.errors if e is not None]
+    out = out.infer_objects()
     logger.info("%s: %d rows, %d failed", prop, len(out), int((out["status"] != "ok").sum()))
     return out
+
+
+def _free_name(name: str, taken: pd.Index) -> str:
+    """``name``, or ``name_2``, ``name_3``, ... if the table already has it."""
+    candidate, k = name, 1
+    while candidate in taken:
+        k += 1
+        candidate = f"{name}_{k}"
+    return candidate

@@ -56,23 +56,41 @@ def test_overlapping_atoms(cif_dir):
 
 
 def test_folder_of_cifs_marks_bad_files_failed(cif_dir):
-    table = read_predict_input(cif_dir)
-    by_file = table.set_index("file")
-    assert by_file.loc["LiCl.cif", "input_error"] is None
-    assert "truncated.cif" in by_file.loc["truncated.cif", "input_error"]
+    given = read_predict_input(cif_dir)
+    files = list(given.table["file"])
+    good, bad = files.index("LiCl.cif"), files.index("truncated.cif")
+    assert given.errors[good] is None and given.structures["structure"][good] is not None
+    assert given.table["formula"][good] == "LiCl"
+    assert "truncated.cif" in given.errors[bad] and given.structures["structure"][bad] is None
 
 
-def test_csv_with_cif_column_and_path_traversal(cif_dir):
+def test_csv_with_cif_column(cif_dir):
+    """Paths are relative to the CSV's folder and must stay inside it; spaces around them
+    are ignored; a missing or escaping file fails its row and names the path given."""
     Path("outside.cif").write_text((cif_dir / "LiCl.cif").read_text())
+    (cif_dir / "sub").mkdir()
+    (cif_dir / "sub" / "LiCl.cif").write_text((cif_dir / "LiCl.cif").read_text())
     (cif_dir / "in.csv").write_text(
-        "formula,cif,note\nLiCl,LiCl.cif,a\nLi2O,,b\nLiCl,../outside.cif,c\nLiCl,missing.cif,d\n"
+        "formula,cif,note\nLiCl,LiCl.cif,a\nLi2O,,b\nLiCl,../outside.cif,c\n"
+        "LiCl,sub/missing.cif,d\nLiCl, sub/LiCl.cif ,e\n"
     )
-    table = read_predict_input(cif_dir / "in.csv")
-    assert list(table["note"]) == ["a", "b", "c", "d"]  # extra columns kept, in order
-    assert table["structure"][0] is not None and table["input_error"][0] is None
-    assert table["structure"][1] is None and table["input_error"][1] is None
-    assert "outside the input folder" in table["input_error"][2]
-    assert "file not found" in table["input_error"][3]
+    given = read_predict_input(cif_dir / "in.csv")
+    assert list(given.table["note"]) == ["a", "b", "c", "d", "e"]  # kept, in order
+    assert list(given.table.columns) == ["formula", "cif", "note"]  # as given
+    structures = given.structures["structure"]
+    assert [s is not None for s in structures] == [True, False, False, False, True]
+    assert given.errors[:2] == [None, None] and given.errors[4] is None
+    assert given.errors[2] == "cif: cif path '../outside.cif' points outside the input folder"
+    assert given.errors[3] == "cif: sub/missing.cif: file not found"
+
+
+def test_a_comma_in_an_unquoted_value_is_refused(tmp_path):
+    """pandas would make the first column the index when the first data row has a field
+    more than the header, and shift every column; that is an input error instead."""
+    for rows in ("Li3InCl6,made by Smith, 2020\nLi3YCl6,ok\n", "Li3YCl6,ok\nLiCl,a,b\n"):
+        (tmp_path / "in.csv").write_text("formula,note\n" + rows)
+        with pytest.raises(MatscreenInputError, match="more fields than the header|readable"):
+            read_predict_input(tmp_path / "in.csv")
 
 
 def test_unsupported_type_and_missing_path_are_usage_errors():

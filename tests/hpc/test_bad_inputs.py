@@ -423,3 +423,42 @@ def test_real_cli_bad_row_exit_code_1(corpus: Path):
     assert "Traceback" not in proc.stderr
     assert "1 row(s) failed" in proc.stderr
     assert "'../../etc/passwd' points outside the input folder" in proc.stderr
+
+
+def test_an_earlier_output_fed_back_keeps_its_values_apart(tmp_path: Path):
+    """Input columns named like result columns (an edited earlier output) keep their values
+    as input_<name>; the result columns hold this run's numbers. Columns named structure*
+    or input_error are the user's: passed through, never read as structures."""
+    pd.DataFrame(
+        {
+            "formula": ["Li7La3Zr2O12", "NaCl"],
+            "status": ["synthesized", "planned"],
+            "log10_sigma": ["-3.1", "-9"],
+            "structure": ["garnet", "rocksalt"],
+            "structure_id": ["mp-1", ""],
+            "input_error": ["n/a", ""],
+        }
+    ).to_csv(tmp_path / "in.csv", index=False)
+    code, output = _cli("predict", "conductivity", str(tmp_path / "in.csv"), "--out", "o.csv")
+    assert code == 1, output  # NaCl has no Li
+    table = pd.read_csv("o.csv", keep_default_na=False, dtype=str)
+    assert list(table.columns[:7]) == [
+        "formula", "input_status", "input_log10_sigma", "structure", "structure_id",
+        "input_error", "status",
+    ]  # fmt: skip
+    assert list(table["input_status"]) == ["synthesized", "planned"]
+    assert list(table["input_log10_sigma"]) == ["-3.1", "-9"]
+    assert list(table["structure"]) == ["garnet", "rocksalt"]
+    assert list(table["status"]) == ["ok", "failed"]
+    assert float(table["log10_sigma"][0]) != -3.1 and table["log10_sigma"][1] == ""
+    assert "no Li" in table["error"][1] and "row 2 NaCl: no Li" in output
+
+
+def test_out_that_cannot_be_a_file_is_refused_before_any_work(corpus: Path, tmp_path: Path):
+    (tmp_path / "a_folder").mkdir()
+    (tmp_path / "a_file").write_text("x")
+    for out, needle in ((tmp_path / "a_folder", "is a folder"),
+                        (tmp_path / "a_file" / "o.csv", "is a file, not a folder")):  # fmt: skip
+        code, output = _cli("predict", "stability", str(corpus / "bad_formulas.csv"), "--out",
+                            str(out))  # fmt: skip
+        _assert_usage_error(code, output, needle)
