@@ -755,9 +755,17 @@ def static_energies(
 def lowest_entry(
     entries: Sequence[ComputedEntry], formula: str | Composition
 ) -> ComputedEntry | None:
-    """Return the lowest-energy entry (per atom) of ``formula``'s reduced formula, or None."""
-    target = Composition(formula).reduced_formula
-    match = [e for e in entries if e.composition.reduced_formula == target]
+    """Return the lowest-energy entry (per atom) of ``formula``'s composition, or None.
+
+    Compositions are compared as atomic fractions (to 1e-4), so ``Li0.5Cl0.5``
+    finds LiCl, as ``Li2Cl2`` does.
+    """
+    target = Composition(formula).fractional_composition
+    match = [
+        e
+        for e in entries
+        if e.composition.fractional_composition.almost_equals(target, rtol=0.0, atol=1e-4)
+    ]
     return min(match, key=lambda e: e.energy_per_atom) if match else None
 
 

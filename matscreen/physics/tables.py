@@ -7,6 +7,7 @@ and add result columns; a row that cannot be handled gets
 
 from __future__ import annotations
 
+import copy
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -184,7 +185,9 @@ def predict_stability_table(
     Notes
     -----
     Rows without a structure are matched to the lowest-energy reference
-    phase of that formula (shipped MP entries or built-in references); other
+    phase of that composition (shipped MP entries or built-in references),
+    placed on the hull of all references, itself included (``e_above_hull``
+    0 when that phase is stable, as for a structure of it); other
     composition-only rows fail with a reason (the composition surrogate lives
     in :mod:`matscreen.surrogates`).
     """
@@ -233,7 +236,12 @@ def predict_stability_table(
                         f"no structure for {comp.reduced_formula} and no reference phase of that "
                         "formula; give a structure (or use the composition surrogate)"
                     )
-                hull = hull_record(best, [r for r in references if r is not best], info)
+                # the phase's place on the hull of every reference, itself included (as a
+                # structure of it would be): 0 when it is stable, > 0 when metastable
+                # (hull_record leaves out the references with the entry's id; a copy has none)
+                probe = copy.deepcopy(best)
+                probe.entry_id = None
+                hull = hull_record(probe, references, info)
                 res["method"] = "reference"
                 res["calculator"] = (best.data or {}).get("calculator", "MP DFT (GGA/GGA+U)")
                 res["calculator_version"] = (best.data or {}).get("calculator_version", "MP2020")

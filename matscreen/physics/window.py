@@ -126,7 +126,7 @@ def stability_window(
     return WindowRecord(
         formula=formula,
         status="ok",
-        window_low_V=float(max(low_v, 0.0)),
+        window_low_V=float(max(low_v, 0.0)) + 0.0,  # + 0.0: no -0.0 in tables
         window_high_V=None if high_v is None else float(high_v),
         reduction_products=red,
         oxidation_products=ox,

@@ -126,3 +126,26 @@ def test_voltage_table_orders_disordered_cathodes() -> None:
     note = out.loc[0, "ordering"]
     assert "charge: ordered" in note and "discharge: ordered" in note
     assert 3.5 < out.loc[0, "voltage"] < 6.0
+
+
+def test_a_formula_alone_is_placed_on_the_hull_like_its_structure(licl: Structure) -> None:
+    """A formula-only row takes the lowest reference phase of that composition and places
+    it on the hull of every reference, itself included: LiCl from its formula sits on the
+    hull (as its structure does), not 2.1 eV/atom below a hull of the bare elements with
+    a false 'Li missing' flag; a fractional formula finds the same phase."""
+    df = pd.DataFrame(
+        {
+            "formula": ["LiCl", "Li0.5Cl0.5", "Li2Cl2", "LiCl"],
+            "structure": [None, None, None, licl],
+        }
+    )
+    out = predict_stability_table(df, relax=False)
+    assert list(out["status"]) == ["ok"] * 4, list(out["error"])
+    assert list(out["method"]) == ["reference"] * 3 + ["mlip"]
+    for i in range(3):
+        assert out.loc[i, "e_above_hull"] == 0.0
+        assert list(out.loc[i, "decomposition"]) == ["LiCl"]
+        assert bool(out.loc[i, "hull_complete"]) and not out.loc[i, "error"]
+        assert out.loc[i, "e_form_per_atom"] < -1.5
+    assert abs(out.loc[3, "e_above_hull"]) < 0.03
+    assert str(out.loc[0, "window_low_V"]) == "0.0"  # no "-0.0" in the table
