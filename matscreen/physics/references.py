@@ -381,6 +381,12 @@ BUILTIN_REFERENCES: dict[str, Callable[[], Structure]] = {
     ),
     "La2Zr2O7": lambda: _pyrochlore("La", "Zr", 10.80, 0.332),
     "Li2ZrO3": lambda: _li2mo3("Zr", 4 * 61.2),  # C2/c in fact (Li2SnO3 type); approximant
+    # their Hf analogues, for the Hf garnets of the oxide space (without them Li7La3Hf2O12
+    # came out 61 meV/atom below a Li2O + La2O3 + HfO2 hull): La2Hf2O7 pyrochlore (a 10.77 A)
+    # and Li2HfO3 (C2/c, isostructural with Li2ZrO3; same approximant, its volume scaled by
+    # (r Hf4+ / r Zr4+)^3 = (0.71 / 0.72)^3; the MLIP relaxes both)
+    "La2Hf2O7": lambda: _pyrochlore("La", "Hf", 10.77, 0.332),
+    "Li2HfO3": lambda: _li2mo3("Hf", 4 * 61.2 * (0.71 / 0.72) ** 3),
     "LiOH": lambda: Structure.from_spacegroup(  # P4/nmm, origin choice 1
         129,
         Lattice.tetragonal(3.549, 4.334),
