@@ -31,8 +31,11 @@ def _main(
     log_level: Annotated[str, typer.Option("--log-level", help="Logging level.")] = "INFO",
 ) -> None:
     _STATE["debug"] = debug
+    level = logging.getLevelName(log_level.upper())
+    if not isinstance(level, int):
+        _fail_usage(f"--log-level {log_level}: use DEBUG, INFO, WARNING, ERROR or CRITICAL")
     logging.basicConfig(
-        level=getattr(logging, log_level.upper(), logging.INFO),
+        level=level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
@@ -65,8 +68,10 @@ def _run(func, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
     try:
         return func(*args, **kwargs)
     except (MatscreenInputError, OutputLockedError, OSError, ValueError) as exc:
-        if _STATE["debug"]:
-            raise
+        if _STATE["debug"]:  # the traceback too, same exit code
+            import traceback
+
+            traceback.print_exc()
         _fail_usage(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from matscreen.core.errors import MatscreenInputError
 from matscreen.core.inputs import read_predict_input
@@ -124,9 +124,61 @@ def predict_file(prop: str, path: str | Path) -> pd.DataFrame:
         out[column] = values
     out.loc[~good, "status"] = "failed"
     out.loc[~good, "error"] = [e for e in given.errors if e is not None]
+    for i, note in enumerate(_structure_notes(prop, table, given.structures)):
+        row = table.index[i]
+        if note and out.at[row, "status"] == "ok":
+            old = out.at[row, "error"]
+            out.at[row, "error"] = f"{old}; {note}" if isinstance(old, str) and old else note
     out = out.infer_objects()
     logger.info("%s: %d rows, %d failed", prop, len(out), int((out["status"] != "ok").sum()))
     return out
+
+
+#: Atomic-fraction L1 distance above which a row's formula and its CIF disagree.
+FORMULA_CIF_TOLERANCE = 0.02
+
+
+def _structure_notes(
+    prop: str, table: pd.DataFrame, structures: dict[str, list[Any]]
+) -> list[str | None]:
+    """Per row, a note when the structures given do not say what the formulas say.
+
+    A formula whose atomic fractions differ from its CIF's by more than
+    :data:`FORMULA_CIF_TOLERANCE` (L1) is named (the CIF is what the model
+    used); a voltage row with a CIF on one side only used the composition
+    surrogate, not the MLIP.
+    """
+    from pymatgen.core import Composition
+
+    sides = (("formula_charge", "structure_charge"), ("formula_discharge", "structure_discharge"))
+    pairs = sides if prop == "voltage" else (("formula", "structure"),)
+    notes: list[str | None] = [None] * len(table)
+    for i in range(len(table)):
+        found: list[str] = []
+        have = [structures.get(col, [None] * len(table))[i] is not None for _, col in pairs]
+        if prop == "voltage" and sum(have) == 1:
+            side = "charge" if have[0] else "discharge"
+            notes[i] = (f"only cif_{side} given: the composition surrogate was used (the MLIP "
+                        "path needs both CIFs)")  # fmt: skip
+            continue
+        for formula_col, structure_col in pairs:
+            s = structures.get(structure_col, [None] * len(table))[i]
+            formula = str(table[formula_col].iloc[i]).strip() if formula_col in table else ""
+            if s is None or not formula:
+                continue
+            try:
+                given = Composition(formula).fractional_composition
+            except (ValueError, KeyError):
+                continue
+            read = s.composition.fractional_composition
+            symbols = {el.symbol for el in given} | {el.symbol for el in read}
+            if sum(abs(given[el] - read[el]) for el in symbols) > FORMULA_CIF_TOLERANCE:
+                found.append(
+                    f"{formula_col} {formula} differs from its CIF's composition "
+                    f"{s.composition.reduced_formula}; the CIF was used"
+                )
+        notes[i] = "; ".join(found) or None
+    return notes
 
 
 def _free_name(name: str, taken: pd.Index) -> str:

@@ -134,6 +134,16 @@ class _References:
         return self._cache[key]
 
 
+def _rows(df: pd.DataFrame, desc: str, progress: bool | None) -> Any:
+    """``df.iterrows()`` behind a tqdm bar (``progress`` None: only on a terminal)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(
+        df.iterrows(), total=len(df), desc=desc, unit="row",
+        disable=None if progress is None else not progress,
+    )  # fmt: skip
+
+
 def predict_stability_table(
     df: pd.DataFrame,
     *,
@@ -143,6 +153,7 @@ def predict_stability_table(
     steps: int = 300,
     window: bool = True,
     base_dir: str | Path | None = None,
+    progress: bool | None = None,
 ) -> pd.DataFrame:
     """Add hull stability (and Li windows) to a table of candidates.
 
@@ -163,6 +174,8 @@ def predict_stability_table(
         Compute ``window_low_V``/``window_high_V`` for Li-containing ionic rows.
     base_dir
         Folder that relative ``cif`` paths refer to.
+    progress
+        Progress bar over the rows (tqdm); None: on a terminal only.
 
     Returns
     -------
@@ -202,7 +215,7 @@ def predict_stability_table(
     results: list[dict[str, Any]] = []
     calc = None
     refs = None
-    for _, row in df.iterrows():
+    for _, row in _rows(df, "stability", progress):
         res: dict[str, Any] = dict.fromkeys(STABILITY_COLUMNS)
         res["decomposition"] = []
         try:
@@ -269,8 +282,14 @@ def predict_stability_table(
                 else:
                     res["error"] = "; ".join(filter(None, (res["error"], f"window: {w.error}")))
         except Exception as exc:  # noqa: BLE001 - one bad row must not stop the table
-            logger.warning("stability row failed: %s", exc)
+            logger.warning("stability row %d/%d failed: %s", len(results) + 1, len(df), exc)
             res.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+        else:
+            logger.info(
+                "stability row %d/%d: %s e_above_hull %.3f eV/atom (%s)",
+                len(results) + 1, len(df), comp.reduced_formula, res["e_above_hull"],
+                res["method"],
+            )  # fmt: skip
         results.append(res)
     for col in STABILITY_COLUMNS:
         out[col] = [r[col] for r in results]
@@ -286,6 +305,7 @@ def predict_voltage_table(
     steps: int = 300,
     base_dir: str | Path | None = None,
     surrogate: Any = None,
+    progress: bool | None = None,
 ) -> pd.DataFrame:
     """Add average voltages to a table of electrode pairs.
 
@@ -305,6 +325,8 @@ def predict_voltage_table(
     surrogate
         A fitted :class:`~matscreen.physics.voltage.VoltageSurrogate` for
         composition-only rows; default: trained on the shipped data.
+    progress
+        Progress bar over the rows (tqdm); None: on a terminal only.
 
     Returns
     -------
@@ -326,7 +348,7 @@ def predict_voltage_table(
     out = df.copy()
     results: list[dict[str, Any]] = []
     surrogate_rows: list[int] = []
-    for i, (_, row) in enumerate(df.iterrows()):
+    for i, (_, row) in enumerate(_rows(df, "voltage", progress)):
         res: dict[str, Any] = dict.fromkeys(VOLTAGE_COLUMNS)
         try:
             s_c, note_c = _row_structure(row, ("structure_charge", "cif_charge"), base)

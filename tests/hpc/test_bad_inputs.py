@@ -462,3 +462,33 @@ def test_out_that_cannot_be_a_file_is_refused_before_any_work(corpus: Path, tmp_
         code, output = _cli("predict", "stability", str(corpus / "bad_formulas.csv"), "--out",
                             str(out))  # fmt: skip
         _assert_usage_error(code, output, needle)
+
+
+def test_a_formula_that_its_cif_contradicts_is_named(corpus: Path):
+    """The CIF is what the model reads; a row whose formula says otherwise keeps status ok
+    and says so in error. A voltage row with one CIF says the surrogate was used."""
+    pd.DataFrame({"formula": ["LiCl", "Li3InCl6"], "cif": [GOOD_CIF, GOOD_CIF]}).to_csv(
+        corpus / "mismatch.csv", index=False
+    )
+    code, output = _cli("predict", "conductivity", str(corpus / "mismatch.csv"), "--out", "o.csv")
+    assert code == 0, output
+    table = pd.read_csv("o.csv", keep_default_na=False)
+    assert list(table["status"]) == ["ok", "ok"] and table["error"][0] == ""
+    assert (
+        table["error"][1]
+        == "formula Li3InCl6 differs from its CIF's composition LiCl; the CIF was used"
+    )
+    pd.DataFrame(
+        {"formula_charge": ["Mn2O4"], "formula_discharge": ["LiMn2O4"], "cif_discharge": [GOOD_CIF]}
+    ).to_csv(corpus / "one_side.csv", index=False)
+    code, output = _cli("predict", "voltage", str(corpus / "one_side.csv"), "--out", "v.csv")
+    table = pd.read_csv("v.csv", keep_default_na=False)
+    assert code == 0 and table["method"][0] == "surrogate", output
+    assert "only cif_discharge given: the composition surrogate was used" in table["error"][0]
+
+
+def test_bad_log_level_and_debug_keep_exit_code_2(corpus: Path):
+    code, output = _cli("--log-level", "LOUD", "predict", "conductivity", "x.csv", "--out", "o.csv")
+    _assert_usage_error(code, output, "--log-level LOUD")
+    code, output = _cli("--debug", "predict", "conductivity", "nothing.csv", "--out", "o.csv")
+    assert code == 2 and "no such file" in output
