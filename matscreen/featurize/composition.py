@@ -12,6 +12,7 @@ numpy instead of one composition at a time:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from functools import lru_cache
 
@@ -48,6 +49,34 @@ def magpie_table(features: tuple[str, ...]) -> np.ndarray:
     return table
 
 
+#: Separators of an adduct or hydrate formula (``Li2SO4·H2O``, ``LiOH*H2O``).
+ADDUCT_SEPARATORS = ("·", "•", "∙", "*")
+
+
+def _parse_formula(formula: str) -> Composition:
+    """Parse a formula, adducts included: ``Li2SO4·H2O``, ``LiBr·2H2O`` (``*`` too).
+
+    Each part may start with a multiplier. A ``.`` is never a separator: it is
+    a decimal point to pymatgen (``Li3InCl6.2H2O`` would read as Cl6.2 H2 O),
+    so hydrates must be written with one of :data:`ADDUCT_SEPARATORS` or as
+    ``Li3InCl6(H2O)2``.
+    """
+    import re
+
+    text = formula.strip()
+    for sep in ADDUCT_SEPARATORS[1:]:
+        text = text.replace(sep, ADDUCT_SEPARATORS[0])
+    if ADDUCT_SEPARATORS[0] not in text:
+        return Composition(text)
+    total = Composition()
+    for part in text.split(ADDUCT_SEPARATORS[0]):
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)?\s*(.+?)\s*", part)
+        if match is None:
+            raise ValueError(f"empty part in {formula!r}")
+        total += Composition(match.group(2)) * float(match.group(1) or 1)
+    return total
+
+
 def as_composition(entry: object) -> Composition:
     """Return ``entry`` as a pymatgen Composition.
 
@@ -66,13 +95,15 @@ def as_composition(entry: object) -> Composition:
         comp = entry
     elif isinstance(entry, str):
         try:
-            comp = Composition(entry)
+            comp = _parse_formula(entry)
         except Exception as exc:
             raise ValueError(f"cannot parse formula {entry!r}: {exc}") from exc
     elif hasattr(entry, "composition"):
         comp = entry.composition
     else:
         raise ValueError(f"cannot read a composition from {type(entry).__name__}")
+    if not math.isfinite(comp.num_atoms):
+        raise ValueError("amounts must be finite numbers")
     if comp.num_atoms <= 0:
         raise ValueError("empty composition")
     unknown = [

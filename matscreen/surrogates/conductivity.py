@@ -746,6 +746,8 @@ def _predict_table(predictor: ConductivityPredictor, df: pd.DataFrame) -> pd.Dat
             continue
         if comp["Li"] <= 0:
             errors[i] = "no Li in the composition (the model predicts Li-ion conductivity)"
+        elif len(comp.elements) < 2:
+            errors[i] = "Li metal, not a compound (the model predicts Li-ion conductivity)"
         elif inputs.at[i, "structure"] is None:
             inputs.at[i, "entry"] = comp  # parse each formula once
     mean, std = np.full(n, np.nan), np.full(n, np.nan)

@@ -157,3 +157,15 @@ def test_bvse_barrier_rocksalt_licl(licl):
     e1, e2, e3 = BVSEBarrier(resolution=0.3).featurize(licl)
     assert 0.1 < e3 < 2.0
     assert e1 <= e2 <= e3
+
+
+def test_adduct_formulas_are_read_and_a_dot_is_a_decimal_point() -> None:
+    from matscreen.featurize.composition import as_composition
+
+    assert as_composition("Li2SO4·H2O") == as_composition("Li2SO4(H2O)")
+    assert as_composition(" LiBr * 2 H2O ") == as_composition("LiBr(H2O)2")
+    assert as_composition("Li6.4La3Zr1.4Ta0.6O12")["Li"] == pytest.approx(6.4)
+    with pytest.raises(ValueError, match="empty part"):
+        as_composition("Li2SO4··H2O")
+    with pytest.raises(ValueError, match="finite"):
+        as_composition("Li1e400Cl")

@@ -163,6 +163,8 @@ def test_bad_formula_batch_lists_each_reason(corpus: Path):
     assert "no Li" in table.loc["no Li", "error"]
     assert table.loc["empty", "error"] == "empty formula"
     assert "cannot be negative" in table.loc["negative", "error"]
+    assert "amounts must be finite" in table.loc["infinite", "error"]
+    assert "Li metal, not a compound" in table.loc["Li metal", "error"]
 
 
 def test_traversal_csv_from_corpus(corpus: Path):
