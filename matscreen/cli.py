@@ -7,6 +7,7 @@ stderr); 2 usage or input error (one line, no traceback unless ``--debug``).
 from __future__ import annotations
 
 import logging
+import shutil
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -170,8 +171,10 @@ def predict(
     from matscreen.core.predict import predict_file
 
     _check_output_file(out)  # before the work, which may take hours
-    table = _run(predict_file, prop, input_path)
+    partial = out.with_name(out.name + ".partial")  # finished rows; a rerun resumes from them
+    table = _run(predict_file, prop, input_path, checkpoint=partial)
     _run(atomic_write_text, out, table.to_csv(index=False))
+    shutil.rmtree(partial, ignore_errors=True)
     typer.echo(f"wrote {out}: {table['status'].value_counts().to_dict()}")
     raise typer.Exit(_report_failures(table.assign(id=_row_labels(table))))
 

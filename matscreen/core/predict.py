@@ -8,6 +8,7 @@ with ``status`` and ``error``.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -60,7 +61,9 @@ def _is_internal(column: str) -> bool:
     return column.startswith("structure") or column == "input_error"
 
 
-def predict_file(prop: str, path: str | Path) -> pd.DataFrame:
+def predict_file(
+    prop: str, path: str | Path, *, checkpoint: str | Path | None = None
+) -> pd.DataFrame:
     """Predict one property for every row of a CSV, a CIF or a folder of CIFs.
 
     Parameters
@@ -69,6 +72,12 @@ def predict_file(prop: str, path: str | Path) -> pd.DataFrame:
         ``conductivity``, ``stability`` or ``voltage``.
     path
         The input (see :func:`matscreen.core.inputs.read_predict_input`).
+    checkpoint
+        Folder for per-row results of the slow properties (stability,
+        voltage): each finished row is saved there, and a rerun with the
+        same folder reuses the rows whose input (formula, other columns, the
+        structure's content hash), MLIP and matscreen version are unchanged.
+        The caller removes it once the output is written.
 
     Returns
     -------
@@ -115,7 +124,9 @@ def predict_file(prop: str, path: str | Path) -> pd.DataFrame:
         )  # fmt: skip
     good = pd.Series([e is None for e in given.errors], index=table.index)
     predicted = (
-        _model(prop)(model_input.loc[good]) if good.any() else pd.DataFrame(columns=list(results))
+        _predict_rows(prop, model_input.loc[good], Path(checkpoint) if checkpoint else None)
+        if good.any()
+        else pd.DataFrame(columns=list(results))
     )
     for column in results:
         values = pd.Series(None, index=table.index, dtype=object)
@@ -132,6 +143,64 @@ def predict_file(prop: str, path: str | Path) -> pd.DataFrame:
     out = out.infer_objects()
     logger.info("%s: %d rows, %d failed", prop, len(out), int((out["status"] != "ok").sum()))
     return out
+
+
+def _predict_rows(prop: str, rows: pd.DataFrame, checkpoint: Path | None) -> pd.DataFrame:
+    """Run the model on readable rows; with a checkpoint folder one row at a time, each saved."""
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    model = _model(prop)
+    if checkpoint is None or prop == "conductivity":  # conductivity: 10,000 rows in seconds
+        return model(rows)
+    from matscreen.core.io import atomic_write_json
+
+    results = list(result_columns(prop))
+    keys = [_row_key(prop, row) for _, row in rows.iterrows()]
+    done = sum((checkpoint / f"{prop}-{k}.json").is_file() for k in keys)
+    if done:
+        logger.info("%s: %d of %d rows already done in %s", prop, done, len(rows), checkpoint)
+    records: list[dict[str, Any]] = []
+    for (index, _), key in tqdm(
+        zip(rows.iterrows(), keys, strict=True), total=len(rows), desc=prop, unit="row",
+        disable=None, initial=0,
+    ):  # fmt: skip
+        file = checkpoint / f"{prop}-{key}.json"
+        if file.is_file():
+            records.append(json.loads(file.read_text()))
+            continue
+        part = model(rows.loc[[index]], progress=False)
+        record = {c: _plain(part[c].iloc[0]) for c in results}
+        atomic_write_json(file, record)
+        records.append(record)
+    return pd.DataFrame.from_records(records, columns=results, index=rows.index)
+
+
+def _plain(value: Any) -> Any:
+    """Return a JSON-ready copy of a result cell (numpy scalars and arrays to Python)."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return value
+
+
+def _row_key(prop: str, row: pd.Series) -> str:
+    """Hash of what a row's result depends on: its inputs, the MLIP, the matscreen version."""
+    import matscreen
+    from matscreen.core.hashing import config_hash, structure_hash
+    from matscreen.physics.calculators import default_calculator_name
+
+    fields = {
+        str(column): (
+            (structure_hash(value) if value is not None else None)
+            if str(column).startswith("structure")
+            else str(value)
+        )
+        for column, value in row.items()
+    }
+    return config_hash(
+        {"property": prop, "fields": fields, "calculator": default_calculator_name(),
+         "matscreen": matscreen.__version__}
+    )  # fmt: skip
 
 
 #: Atomic-fraction L1 distance above which a row's formula and its CIF disagree.

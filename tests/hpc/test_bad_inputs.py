@@ -494,3 +494,40 @@ def test_bad_log_level_and_debug_keep_exit_code_2(corpus: Path):
     _assert_usage_error(code, output, "--log-level LOUD")
     code, output = _cli("--debug", "predict", "conductivity", "nothing.csv", "--out", "o.csv")
     assert code == 2 and "no such file" in output
+
+
+def test_a_rerun_of_predict_stability_resumes_its_finished_rows(corpus: Path, monkeypatch):
+    """Each finished row of the slow properties is kept in OUT.partial/ until OUT is
+    written; a rerun after a crash reuses them (the model is not called for them) and gives
+    the same table; a changed row is computed again."""
+    import matscreen.core.predict as predict
+
+    pd.DataFrame({"formula": ["LiCl", "Li2O", "LiCl"], "cif": ["", "", GOOD_CIF]}).to_csv(
+        corpus / "rows.csv", index=False
+    )
+    partial = corpus / "o.csv.partial"
+    first = predict.predict_file("stability", corpus / "rows.csv", checkpoint=partial)
+    assert len(list(partial.glob("stability-*.json"))) == 3
+    calls: list[int] = []
+    real = predict._model
+
+    def counting(prop: str):  # noqa: ANN202
+        model = real(prop)
+        return lambda rows, **kw: (calls.append(len(rows)), model(rows, **kw))[1]
+
+    monkeypatch.setattr(predict, "_model", counting)
+    again = predict.predict_file("stability", corpus / "rows.csv", checkpoint=partial)
+    assert calls == []
+    pd.testing.assert_frame_equal(first, again)
+    pd.DataFrame({"formula": ["LiCl", "Li2Cl2", "LiCl"], "cif": ["", "", ""]}).to_csv(
+        corpus / "rows.csv", index=False
+    )
+    changed = predict.predict_file("stability", corpus / "rows.csv", checkpoint=partial)
+    assert calls == [1]  # row 2 is new; row 3 now equals row 1 (formula LiCl, no CIF)
+    assert list(changed["decomposition"]) == [["LiCl"]] * 3
+    # the CLI removes the folder once the output is written
+    code, output = _cli(
+        "predict", "stability", str(corpus / "rows.csv"), "--out", str(corpus / "o.csv")
+    )
+    assert code == 0, output
+    assert (corpus / "o.csv").is_file() and not partial.exists()
