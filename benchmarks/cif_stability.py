@@ -71,7 +71,7 @@ def main() -> None:
     print(f"OBELiX test CIFs: {n_all} ({n_disordered} disordered); "
           f"{len(test)} with <= {args.max_sites} sites run")  # fmt: skip
     t0 = time.perf_counter()
-    out = predict_stability_table(test[["id", "formula", "structure"]])
+    out = predict_stability_table(test[["id", "formula", "structure"]], calculator="chgnet")
     wall = time.perf_counter() - t0
     out = out.drop(columns=["structure"])
     if args.csv:

@@ -137,9 +137,9 @@ def _plan(cfg, out: Path, cluster: str, workers: int | None) -> str:  # noqa: AN
     return "\n".join(lines)
 
 
-def _row_labels(table) -> list[str]:  # noqa: ANN001 - DataFrame
-    """``row N`` (1-based data row, or the CIF file of a folder) and the formula."""
-    if "file" in table.columns and "cif" not in table.columns:  # a CIF or a folder of CIFs
+def _row_labels(table, input_path: Path) -> list[str]:  # noqa: ANN001 - DataFrame
+    """``row N`` (1-based data row of a CSV) and the formula, or the CIF file's name."""
+    if input_path.suffix.lower() != ".csv":  # a CIF or a folder of CIFs
         return list(table["file"].astype(str))
     formula = table["formula"] if "formula" in table.columns else table["formula_discharge"]
     return [f"row {i + 1} {f}".rstrip() for i, f in enumerate(formula.fillna("").astype(str))]
@@ -176,7 +176,7 @@ def predict(
     _run(atomic_write_text, out, table.to_csv(index=False))
     shutil.rmtree(partial, ignore_errors=True)
     typer.echo(f"wrote {out}: {table['status'].value_counts().to_dict()}")
-    raise typer.Exit(_report_failures(table.assign(id=_row_labels(table))))
+    raise typer.Exit(_report_failures(table.assign(id=_row_labels(table, input_path))))
 
 
 @app.command()

@@ -76,8 +76,9 @@ def predict_file(
         Folder for per-row results of the slow properties (stability,
         voltage): each finished row is saved there, and a rerun with the
         same folder reuses the rows whose input (formula, other columns, the
-        structure's content hash), MLIP and matscreen version are unchanged.
-        The caller removes it once the output is written.
+        structure's content hash), MLIP and matscreen version are unchanged
+        (failed rows are computed again). The caller removes it once the
+        output is written.
 
     Returns
     -------
@@ -106,6 +107,10 @@ def predict_file(
     if missing:
         raise MatscreenInputError(f"{path}: missing column(s) {', '.join(missing)} for {prop}")
     results = result_columns(prop)
+    if prop != "conductivity":  # a bad DEFAULT_CALCULATOR setting: one usage error, not N rows
+        from matscreen.physics.calculators import default_calculator_name
+
+        default_calculator_name()
     unread = [c for c in table.columns if _is_internal(c)]
     if unread:
         logger.warning(
@@ -114,13 +119,12 @@ def predict_file(
         )  # fmt: skip
     model_input = table[[c for c in table.columns if c not in results and not _is_internal(c)]]
     model_input = model_input.assign(**given.structures)
-    out = table.rename(columns={c: _free_name(f"input_{c}", table.columns) for c in results
-                                if c in table.columns})  # fmt: skip
-    renamed = [c for c in results if c in table.columns]
+    renamed = {c: _free_name(f"input_{c}", table.columns) for c in results if c in table.columns}
+    out = table.rename(columns=renamed)
     if renamed:
         logger.warning(
-            "%s: input column(s) %s have the names of result columns; kept as input_<name>",
-            path, ", ".join(renamed),
+            "%s: input column(s) named like result columns kept as %s", path,
+            ", ".join(f"{old} -> {new}" for old, new in renamed.items()),
         )  # fmt: skip
     good = pd.Series([e is None for e in given.errors], index=table.index)
     predicted = (
@@ -171,8 +175,13 @@ def _predict_rows(prop: str, rows: pd.DataFrame, checkpoint: Path | None) -> pd.
             continue
         part = model(rows.loc[[index]], progress=False)
         record = {c: _plain(part[c].iloc[0]) for c in results}
-        atomic_write_json(file, record)
+        if record["status"] == "ok":  # a failure may be passing (memory, disk): tried again
+            atomic_write_json(file, record)
         records.append(record)
+        logger.info(
+            "%s row %d/%d: %s%s", prop, len(records), len(rows), record["status"],
+            f" ({record['error']})" if record["error"] else "",
+        )  # fmt: skip
     return pd.DataFrame.from_records(records, columns=results, index=rows.index)
 
 
@@ -217,7 +226,7 @@ def _structure_notes(
     used); a voltage row with a CIF on one side only used the composition
     surrogate, not the MLIP.
     """
-    from pymatgen.core import Composition
+    from matscreen.core.formula import parse_formula
 
     sides = (("formula_charge", "structure_charge"), ("formula_discharge", "structure_discharge"))
     pairs = sides if prop == "voltage" else (("formula", "structure"),)
@@ -236,7 +245,7 @@ def _structure_notes(
             if s is None or not formula:
                 continue
             try:
-                given = Composition(formula).fractional_composition
+                given = parse_formula(formula).fractional_composition
             except (ValueError, KeyError):
                 continue
             read = s.composition.fractional_composition

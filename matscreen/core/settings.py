@@ -37,7 +37,8 @@ class MatscreenSettings(BaseSettings):
     DEFAULT_CALCULATOR: CalculatorName = Field(
         default="chgnet",
         description="MLIP used where none is named: `matscreen predict stability|voltage` and "
-        "Python calls with calculator=None (workflows name theirs in physics.calculator).",
+        "Python calls with calculator=None (workflows name theirs: screening.calculator, "
+        "physics.calculator in design workflows).",
     )
 
     @classmethod
@@ -67,5 +68,22 @@ class MatscreenSettings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings(**overrides: Any) -> MatscreenSettings:
-    """Return the settings (cached after the first call)."""
-    return MatscreenSettings(**overrides)
+    """Return the settings (cached after the first call).
+
+    Raises
+    ------
+    MatscreenInputError
+        One line naming each bad setting (``MATSCREEN_<FIELD>`` or the YAML
+        file), when a value does not validate.
+    """
+    from pydantic import ValidationError
+
+    from matscreen.core.config import format_validation_error
+    from matscreen.core.errors import MatscreenInputError
+
+    try:
+        return MatscreenSettings(**overrides)
+    except ValidationError as exc:
+        path = os.environ.get("MATSCREEN_CONFIG_FILE", str(DEFAULT_CONFIG_FILE))
+        source = f"matscreen settings (environment MATSCREEN_<FIELD> or {path})"
+        raise MatscreenInputError(format_validation_error(exc, source)) from None

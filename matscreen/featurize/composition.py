@@ -17,8 +17,9 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 import numpy as np
-from pymatgen.core import Composition, Element
+from pymatgen.core import Composition, DummySpecies, Element
 
+from matscreen.core.formula import parse_formula
 from matscreen.featurize.base import BatchFeaturizer
 
 MAGPIE_FEATURES: tuple[str, ...] = (
@@ -49,34 +50,6 @@ def magpie_table(features: tuple[str, ...]) -> np.ndarray:
     return table
 
 
-#: Separators of an adduct or hydrate formula (``Li2SO4·H2O``, ``LiOH*H2O``).
-ADDUCT_SEPARATORS = ("·", "•", "∙", "*")
-
-
-def _parse_formula(formula: str) -> Composition:
-    """Parse a formula, adducts included: ``Li2SO4·H2O``, ``LiBr·2H2O`` (``*`` too).
-
-    Each part may start with a multiplier. A ``.`` is never a separator: it is
-    a decimal point to pymatgen (``Li3InCl6.2H2O`` would read as Cl6.2 H2 O),
-    so hydrates must be written with one of :data:`ADDUCT_SEPARATORS` or as
-    ``Li3InCl6(H2O)2``.
-    """
-    import re
-
-    text = formula.strip()
-    for sep in ADDUCT_SEPARATORS[1:]:
-        text = text.replace(sep, ADDUCT_SEPARATORS[0])
-    if ADDUCT_SEPARATORS[0] not in text:
-        return Composition(text)
-    total = Composition()
-    for part in text.split(ADDUCT_SEPARATORS[0]):
-        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)?\s*(.+?)\s*", part)
-        if match is None:
-            raise ValueError(f"empty part in {formula!r}")
-        total += Composition(match.group(2)) * float(match.group(1) or 1)
-    return total
-
-
 def as_composition(entry: object) -> Composition:
     """Return ``entry`` as a pymatgen Composition.
 
@@ -95,7 +68,7 @@ def as_composition(entry: object) -> Composition:
         comp = entry
     elif isinstance(entry, str):
         try:
-            comp = _parse_formula(entry)
+            comp = parse_formula(entry)
         except Exception as exc:
             raise ValueError(f"cannot parse formula {entry!r}: {exc}") from exc
     elif hasattr(entry, "composition"):
@@ -106,6 +79,9 @@ def as_composition(entry: object) -> Composition:
         raise ValueError("amounts must be finite numbers")
     if comp.num_atoms <= 0:
         raise ValueError("empty composition")
+    dummies = [str(el) for el in comp.elements if isinstance(el, DummySpecies)]
+    if not dummies and not all(isinstance(el, Element) for el in comp.elements):
+        comp = comp.element_composition  # oxidation-state decorated (a CIF with Li+, Cl-)
     unknown = [
         getattr(el, "symbol", str(el)) for el in comp.elements if not isinstance(el, Element)
     ]

@@ -115,6 +115,8 @@ def hull_gap_elements(
     """
     from pymatgen.core import Composition
 
+    if len(elements) == 1:  # an element is its own reference (the MP elemental entries)
+        return []
     gaps = set(missing_reference_elements(elements, references))
     for formula in decomposition:
         try:

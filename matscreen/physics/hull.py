@@ -839,8 +839,8 @@ def structure_hull(
     structure
         Candidate structure.
     calculator
-        ASE calculator or registry name (default CHGNet); must have an MP
-        energy scale.
+        ASE calculator or registry name (None: the DEFAULT_CALCULATOR setting, CHGNet
+        unless set); must have an MP energy scale.
     relax
         Relax cell and positions first (see :func:`matscreen.physics.relax.relax_structure`).
     references

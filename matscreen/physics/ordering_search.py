@@ -170,7 +170,8 @@ def search_cation_ordering(
     formula
         Binary formula with the anion last in electronegativity (``"ZrCl4"``).
     calculator
-        ASE calculator or registry name (default CHGNet).
+        ASE calculator or registry name (None: the DEFAULT_CALCULATOR setting, CHGNet
+        unless set).
     n_anions
         Anions per searched cell (8 or 16).
     top_k

@@ -762,7 +762,8 @@ def relaxed_reference(
     name_or_structure
         A :data:`BUILTIN_REFERENCES` name or a structure (then ``key`` names it).
     calculator
-        ASE calculator or registry name (default CHGNet).
+        ASE calculator or registry name (None: the DEFAULT_CALCULATOR setting, CHGNet
+        unless set).
     key
         Cache key for a structure given directly (default: formula + hash).
     fmax, steps

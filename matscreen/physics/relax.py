@@ -218,7 +218,7 @@ def relax_structure(
         pymatgen ``Structure``, ASE ``Atoms`` or a Structure dict.
     calculator
         Any ASE calculator, a registry name (``"chgnet"``, ``"sevenn"``) or None
-        for the default (CHGNet).
+        for the DEFAULT_CALCULATOR setting (CHGNet unless set).
     fmax
         Convergence criterion on the largest force (and scaled stress), eV/A.
     steps

@@ -204,6 +204,7 @@ def predict_stability_table(
     composition-only rows fail with a reason (the composition surrogate lives
     in :mod:`matscreen.surrogates`).
     """
+    from matscreen.core.formula import parse_formula
     from matscreen.physics.calculators import calculator_info, resolve_calculator
     from matscreen.physics.checks import hull_gap_record
     from matscreen.physics.hull import hull_record, lowest_entry, structure_hull
@@ -223,7 +224,7 @@ def predict_stability_table(
             formula = row.get("formula")
             if structure is None and _is_missing(formula):
                 raise ValueError("row has neither a formula nor a structure")
-            comp = structure.composition if structure is not None else Composition(str(formula))
+            comp = structure.composition if structure is not None else parse_formula(str(formula))
             if comp.num_atoms <= 0:
                 raise ValueError(f"empty composition {formula!r}")
             if calc is None:
@@ -285,7 +286,7 @@ def predict_stability_table(
             logger.warning("stability row %d/%d failed: %s", len(results) + 1, len(df), exc)
             res.update(status="failed", error=f"{type(exc).__name__}: {exc}")
         else:
-            logger.info(
+            (logger.info if len(df) > 1 else logger.debug)(
                 "stability row %d/%d: %s e_above_hull %.3f eV/atom (%s)",
                 len(results) + 1, len(df), comp.reduced_formula, res["e_above_hull"],
                 res["method"],

@@ -1080,7 +1080,8 @@ def mlip_voltage(
     charged
         Delithiated structure with the same host (e.g. lambda-MnO2, Mn2O4).
     calculator
-        ASE calculator or registry name (default CHGNet).
+        ASE calculator or registry name (None: the DEFAULT_CALCULATOR setting, CHGNet
+        unless set).
     relax
         Relax both structures (cell + positions) before taking energies.
     fmax, steps

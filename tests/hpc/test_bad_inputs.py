@@ -502,12 +502,13 @@ def test_a_rerun_of_predict_stability_resumes_its_finished_rows(corpus: Path, mo
     the same table; a changed row is computed again."""
     import matscreen.core.predict as predict
 
-    pd.DataFrame({"formula": ["LiCl", "Li2O", "LiCl"], "cif": ["", "", GOOD_CIF]}).to_csv(
-        corpus / "rows.csv", index=False
-    )
+    pd.DataFrame(
+        {"formula": ["LiCl", "Li2O", "LiCl", "Li9Zz"], "cif": ["", "", GOOD_CIF, ""]}
+    ).to_csv(corpus / "rows.csv", index=False)
     partial = corpus / "o.csv.partial"
     first = predict.predict_file("stability", corpus / "rows.csv", checkpoint=partial)
-    assert len(list(partial.glob("stability-*.json"))) == 3
+    assert list(first["status"]) == ["ok", "ok", "ok", "failed"]
+    assert len(list(partial.glob("stability-*.json"))) == 3  # failed rows are tried again
     calls: list[int] = []
     real = predict._model
 
@@ -517,11 +518,12 @@ def test_a_rerun_of_predict_stability_resumes_its_finished_rows(corpus: Path, mo
 
     monkeypatch.setattr(predict, "_model", counting)
     again = predict.predict_file("stability", corpus / "rows.csv", checkpoint=partial)
-    assert calls == []
+    assert calls == [1]  # the failed row only
     pd.testing.assert_frame_equal(first, again)
     pd.DataFrame({"formula": ["LiCl", "Li2Cl2", "LiCl"], "cif": ["", "", ""]}).to_csv(
         corpus / "rows.csv", index=False
     )
+    calls.clear()
     changed = predict.predict_file("stability", corpus / "rows.csv", checkpoint=partial)
     assert calls == [1]  # row 2 is new; row 3 now equals row 1 (formula LiCl, no CIF)
     assert list(changed["decomposition"]) == [["LiCl"]] * 3
@@ -531,3 +533,48 @@ def test_a_rerun_of_predict_stability_resumes_its_finished_rows(corpus: Path, mo
     )
     assert code == 0, output
     assert (corpus / "o.csv").is_file() and not partial.exists()
+
+
+def test_a_bad_setting_is_one_usage_error_naming_it(corpus: Path, monkeypatch):
+    from matscreen.core.settings import get_settings
+
+    monkeypatch.setenv("MATSCREEN_DEFAULT_CALCULATOR", "mace")
+    get_settings.cache_clear()
+    try:
+        code, output = _cli("predict", "stability", str(corpus / "bad_formulas.csv"), "--out",
+                            "o.csv")  # fmt: skip
+    finally:
+        get_settings.cache_clear()
+    _assert_usage_error(code, output, "DEFAULT_CALCULATOR: Input should be 'chgnet' or 'sevenn'")
+    assert not Path("o.csv").exists()
+
+
+def test_row_labels_of_a_csv_with_its_own_file_column(tmp_path: Path):
+    pd.DataFrame({"formula": ["Li3YCl6", "NaCl"], "file": ["s1", "s2"]}).to_csv(
+        tmp_path / "in.csv", index=False
+    )
+    code, output = _cli("predict", "conductivity", str(tmp_path / "in.csv"), "--out", "o.csv")
+    assert code == 1 and "row 2 NaCl: no Li" in output and "s2" not in output
+
+
+def test_formulas_as_users_write_them_in_stability_and_from_decorated_cifs(tmp_path: Path):
+    """Adducts are read in every property; '.nH2O' is refused with a hint; a CIF whose
+    species carry oxidation states (CifWriter after add_oxidation_state_by_element) reads
+    as its elements; a pure element is its own reference (no 'missing phases' flag)."""
+    from pymatgen.core import Structure
+    from pymatgen.io.cif import CifWriter
+
+    s = Structure.from_file(BAD / GOOD_CIF)
+    s.add_oxidation_state_by_element({"Li": 1, "Cl": -1})
+    CifWriter(s).write_file(tmp_path / "ox.cif")
+    code, output = _cli("predict", "conductivity", str(tmp_path / "ox.cif"), "--out", "c.csv")
+    assert code == 0, output
+    pd.DataFrame({"formula": ["LiCl*H2O", "LiCl.H2O", "Li", "LiCl"]}).to_csv(
+        tmp_path / "in.csv", index=False
+    )
+    code, output = _cli("predict", "stability", str(tmp_path / "in.csv"), "--out", "s.csv")
+    table = pd.read_csv("s.csv", keep_default_na=False)
+    assert "no reference phase" in table["error"][0]  # read, but no hydrate reference
+    assert "decimal point" in table["error"][1]
+    assert table["status"][2] == "ok" and table["hull_complete"][2] and not table["error"][2]
+    assert table["status"][3] == "ok"
