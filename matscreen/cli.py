@@ -119,10 +119,29 @@ def _plan(cfg, out: Path, cluster: str, workers: int | None) -> str:  # noqa: AN
         f"stage 1      featurize (composition={fz.composition}, structure={fz.structure}, "
         f"transport={fz.transport}), chunks of {fz.chunk_size or get_settings().CHUNK_SIZE}",
     ]
-    if cfg.is_electrolyte and cfg.screening.bvse_top_k:
+    sc = cfg.screening
+    if sc.max_cost_usd_per_kg:
+        lines.append(f"filter       raw-element cost <= {sc.max_cost_usd_per_kg:g} USD/kg")
+    if cfg.is_electrolyte and sc.bvse_top_k:
         lines.append(
-            f"stage 2      BVSE Li barrier (bvlain, {cfg.screening.bvse_resolution} Å) "
-            f"for the top {cfg.screening.bvse_top_k}"
+            f"stage 2      BVSE Li barrier (bvlain, {sc.bvse_resolution} Å) "
+            f"for the top {sc.bvse_top_k}"
+        )
+    if sc.mlip_top_k:
+        checks = (
+            "hull, Li window, moisture and cathode reactivity" if cfg.is_electrolyte else "hull"
+        )
+        lines.append(
+            f"stage 3      MLIP relaxation ({sc.calculator}, fmax {sc.mlip_fmax:g} eV/Å, "
+            f"<= {sc.mlip_steps} steps, device {sc.mlip_device}) and {checks} "
+            f"for the top {sc.mlip_top_k}"
+        )
+    if cfg.is_electrolyte and sc.mlip_top_k and sc.md_top_k:
+        temperatures = ", ".join(f"{t:g}" for t in sc.md_temperatures)
+        lines.append(
+            f"stage 4      MLIP MD at {temperatures} K ({sc.md_time_ps:g} ps each), Arrhenius "
+            f"sigma at 300 K, for the top {sc.md_top_k} within {sc.md_max_e_above_hull:g} "
+            "eV/atom of the hull"
         )
     lines += [
         "ranking      descriptor score + Pareto fronts",

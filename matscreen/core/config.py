@@ -144,7 +144,12 @@ class ReportSection(_Section):
 class WorkflowConfig(_Section):
     """A validated screening workflow."""
 
-    name: str = Field(description="Short name of the run.")
+    name: str = Field(
+        description="Short name of the run (letters, digits, '.', '_', '-'; the default output "
+        "folder is runs/<name>).",
+        pattern=r"^[A-Za-z0-9_][A-Za-z0-9._-]*$",
+        max_length=128,
+    )
     family: Family = Field(description="Materials family screened.")
     description: str = Field(default="", description="Free text for the report.")
     seed: int = Field(default=0, description="Seed for candidate ordering and sampling.")
@@ -216,7 +221,21 @@ def load_workflow(path: str | Path) -> WorkflowConfig:
     if not isinstance(data, dict):
         raise MatscreenInputError(f"{path}: a workflow must be a YAML mapping of fields")
     data.setdefault("source", str(path.resolve()))
+    return workflow_from_mapping(data, str(path))
+
+
+def workflow_from_mapping(data: dict, source: str = "workflow") -> WorkflowConfig:
+    """Validate a workflow given as a mapping (the parsed YAML).
+
+    Relative space paths in it resolve against ``data["source"]``'s folder
+    when set, else against the working directory.
+
+    Raises
+    ------
+    MatscreenInputError
+        One line naming ``source`` and each bad field.
+    """
     try:
         return WorkflowConfig.model_validate(data)
     except ValidationError as exc:
-        raise MatscreenInputError(format_validation_error(exc, str(path))) from None
+        raise MatscreenInputError(format_validation_error(exc, source)) from None

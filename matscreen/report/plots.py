@@ -67,7 +67,7 @@ def pareto_scatter(
     """Scatter of two objectives, first Pareto front highlighted."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.0, 4.5))
-    ranked = table[(table["pareto_rank"] > 0) & table[x].notna() & table[y].notna()]
+    ranked = table[(table["pareto_rank"].fillna(0) > 0) & table[x].notna() & table[y].notna()]
     front = ranked[ranked["pareto_rank"] == 1]
     rest = ranked[ranked["pareto_rank"] > 1]
     ax.scatter(rest[x], rest[y], s=12, c="0.6", label="dominated")

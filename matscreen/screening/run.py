@@ -52,7 +52,7 @@ CATHODE_SCORE_TERMS: dict[str, bool] = {
 
 
 def screen(
-    workflow: str | Path | WorkflowConfig,
+    workflow: str | Path | WorkflowConfig | dict,
     client: Client | None = None,
     out: str | Path | None = None,
     *,
@@ -66,13 +66,15 @@ def screen(
     Parameters
     ----------
     workflow
-        A workflow YAML path or a :class:`~matscreen.core.config.WorkflowConfig`.
+        A workflow YAML path, a :class:`~matscreen.core.config.WorkflowConfig`
+        or a dict of the same fields (relative space paths: from the working
+        directory).
     client
         A ``dask.distributed.Client`` to run on (local, remote or
         dask-jobqueue). Without one, a cluster is opened from ``cluster`` and
         closed at the end.
     out
-        Output folder (default ``runs/<workflow name>``).
+        Output folder (default ``runs/<workflow name>`` in the working directory).
     cluster
         ``local``, ``slurm``, ``pbs`` or ``tcp://HOST:PORT``; used only when
         ``client`` is None.
@@ -96,7 +98,14 @@ def screen(
     OutputLockedError
         If another run holds ``out``.
     """
-    cfg = workflow if isinstance(workflow, WorkflowConfig) else load_workflow(workflow)
+    if isinstance(workflow, WorkflowConfig):
+        cfg = workflow
+    elif isinstance(workflow, dict):
+        from matscreen.core.config import workflow_from_mapping
+
+        cfg = workflow_from_mapping(workflow)
+    else:
+        cfg = load_workflow(workflow)
     out = Path(out) if out is not None else Path("runs") / cfg.name
     if progress is None:
         progress = sys.stderr.isatty()
@@ -104,7 +113,8 @@ def screen(
     with RunLock(out):
         if not resume and (store.stages_present() or (out / "results.parquet").exists()):
             raise MatscreenInputError(
-                f"{out} already holds a run; pass --resume to continue it or choose another --out"
+                f"{out} already holds a run; pass --resume (resume=True from Python) to "
+                "continue it, or choose another output folder"
             )
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
@@ -173,6 +183,10 @@ def _chunk_rows(table: pd.DataFrame, columns: list[str], size: int) -> list[list
     return [records[i : i + size] for i in range(0, len(records), size)]
 
 
+#: Stage options that say where things are, not what is computed (left out of checkpoint keys).
+LOCATION_OPTIONS: frozenset[str] = frozenset({"cache_dir"})
+
+
 def run_chunks(
     client: Client,
     func: Callable[[list[dict[str, Any]], dict[str, Any]], pd.DataFrame],
@@ -185,15 +199,19 @@ def run_chunks(
 ) -> pd.DataFrame:
     """Run ``func`` over chunks on Dask, checkpointing each finished chunk.
 
-    Chunks already checkpointed (same ids, same options) are loaded, not
-    recomputed. A chunk whose task raises is recorded with every row failed
-    and the reason, and the run goes on.
+    Chunks already checkpointed (same ids, same options except
+    :data:`LOCATION_OPTIONS`) are loaded, not recomputed. A chunk whose task
+    raises is recorded with every row failed and the reason, and the run
+    goes on.
     """
     import pandas as pd
     from distributed import as_completed
     from tqdm.auto import tqdm
 
-    keys = [config_hash({"ids": [r["id"] for r in chunk], "options": options}) for chunk in chunks]
+    # where caches live is not what a chunk computes: a requeue on another node (other HOME,
+    # other MATSCREEN_CACHE_DIR) must still find its checkpoints
+    computed = {k: v for k, v in options.items() if k not in LOCATION_OPTIONS}
+    keys = [config_hash({"ids": [r["id"] for r in chunk], "options": computed}) for chunk in chunks]
     done = {k: store.load(stage, k) for k in keys if store.has(stage, k)}
     todo = [(k, chunk) for k, chunk in zip(keys, chunks, strict=True) if k not in done]
     logger.info("%s: %d chunks (%d from checkpoints)", stage, len(chunks), len(done))
@@ -248,6 +266,8 @@ def _run_stages(
     timings: dict[str, float],
     progress: bool,
 ) -> pd.DataFrame:
+    import pandas as pd
+
     from matscreen.core.settings import get_settings
     from matscreen.screening.pareto import pareto_rank
     from matscreen.screening.stages import CONDUCTIVITY_COLUMNS, bvse_stage, featurize_stage
@@ -334,8 +354,14 @@ def _run_stages(
     _physics(cfg, table, ok, client, store, timings, progress)
     _md(cfg, table, client, store, timings, progress)
     objectives = np.where(ok[:, None], objectives, np.nan)
-    table["pareto_rank"] = pareto_rank(objectives, maximize)
-    table.loc[~ok, "pareto_rank"] = 0
+    # nullable: a filtered or failed candidate has no rank (a 0 sorted ahead of rank 1)
+    table["pareto_rank"] = pd.array(
+        [
+            int(r) if k else pd.NA
+            for r, k in zip(pareto_rank(objectives, maximize), ok, strict=True)
+        ],
+        dtype="Int64",
+    )
     table["family"] = cfg.family
     return _order_columns(table)
 

@@ -66,7 +66,16 @@ def test_dry_run_prints_plan_and_writes_nothing():
     result = runner.invoke(app, ["screen", str(_files()), "--out", "o", "--dry-run"])
     assert result.exit_code == 0, result.output
     assert "workflow     tiny" in result.output and "stage 1" in result.output
+    assert "stage 3" not in result.output  # no MLIP stage in this workflow
     assert not Path("o").exists()
+    Path("wf.yaml").write_text(
+        WORKFLOW + "  mlip_top_k: 4\n  md_top_k: 2\n  max_cost_usd_per_kg: 50\n"
+    )
+    result = runner.invoke(app, ["screen", "wf.yaml", "--out", "o", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "raw-element cost <= 50 USD/kg" in result.output
+    assert "stage 3      MLIP relaxation (chgnet" in result.output and "top 4" in result.output
+    assert "stage 4      MLIP MD" in result.output and "top 2" in result.output
 
 
 def test_run_with_failed_rows_exits_1_and_lists_them():

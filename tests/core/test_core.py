@@ -58,6 +58,7 @@ def test_good_workflow_defaults():
         (GOOD.replace("halide_electrolyte\n", "sulfide\n"), "family: Input should be"),
         ("name: [unclosed", "not valid YAML"),
         ("- a\n- b\n", "must be a YAML mapping"),
+        (GOOD.replace("name: t", "name: ../../escape"), "name: String should match pattern"),
     ],
     ids=[
         "misspelled",
@@ -67,6 +68,7 @@ def test_good_workflow_defaults():
         "bad-enum",
         "bad-yaml",
         "not-mapping",
+        "name-is-a-path",
     ],
 )
 def test_bad_workflows_name_file_and_field(text, needle):

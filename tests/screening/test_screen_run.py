@@ -75,6 +75,7 @@ def test_screen_writes_results_report_and_run_json(workflow, client):
     ok = table[table["status"] == "ok"]
     assert len(ok) >= 3
     assert (ok["pareto_rank"] >= 1).all() and (ok["pareto_rank"] == 1).any()
+    assert table.loc[table["status"] != "ok", "pareto_rank"].isna().all()  # no rank, not 0
     assert ok["bvse_barrier_3d"].notna().sum() == 2  # the top two by descriptor score
     run = json.loads(Path("out/run.json").read_text())
     assert run["seed"] == 3 and run["workflow"]["name"] == "tiny"
@@ -96,6 +97,28 @@ def test_rerun_without_resume_is_refused_and_resume_recomputes_nothing(workflow,
         matscreen.screen(workflow, client=client, out="out")
     stamps = {p.name: p.stat().st_mtime_ns for p in Path("out/checkpoints").iterdir()}
     again = matscreen.screen(workflow, client=client, out="out", resume=True)
+    assert {p.name: p.stat().st_mtime_ns for p in Path("out/checkpoints").iterdir()} == stamps
+    pd.testing.assert_frame_equal(first, again)
+
+
+def test_resume_on_another_node_with_another_cache_folder(workflow, client, monkeypatch):
+    """A requeued job may see another MATSCREEN_CACHE_DIR (HOME, node-local disk): where
+    caches live is not part of a checkpoint's key, so it still resumes. A workflow given
+    as a dict runs the same as its file."""
+    import yaml
+
+    from matscreen.core.settings import get_settings
+
+    data = yaml.safe_load(workflow.read_text())
+    data["candidates"]["space"] = str(workflow.parent / "space.yaml")
+    first = matscreen.screen(data, client=client, out="out")
+    stamps = {p.name: p.stat().st_mtime_ns for p in Path("out/checkpoints").iterdir()}
+    monkeypatch.setenv("MATSCREEN_CACHE_DIR", str(Path("other_cache").resolve()))
+    get_settings.cache_clear()
+    try:
+        again = matscreen.screen(workflow, client=client, out="out", resume=True)
+    finally:
+        get_settings.cache_clear()
     assert {p.name: p.stat().st_mtime_ns for p in Path("out/checkpoints").iterdir()} == stamps
     pd.testing.assert_frame_equal(first, again)
 
