@@ -52,7 +52,11 @@ def crystal_system(number: int) -> str:
 
 
 def require_ordered(structure: Structure) -> None:
-    """Raise ``ValueError`` for a disordered or empty structure."""
+    """Raise ``ValueError`` for a disordered or empty structure (``TypeError`` for no structure)."""
+    if not (hasattr(structure, "lattice") and hasattr(structure, "is_ordered")):
+        raise TypeError(
+            f"a structure featurizer needs a pymatgen Structure, not {type(structure).__name__}"
+        )
     if len(structure) == 0:
         raise ValueError("structure has no sites")
     if not structure.is_ordered:

@@ -239,6 +239,7 @@ class AttentionConductivityRegressor(RegressorMixin, BaseEstimator):
         for per-row error reporting.
         """
         mean, std = self._predict_all(X)
+        mean, std = np.asarray(mean, dtype=float), np.asarray(std, dtype=float)  # float64 out
         return (mean, std) if return_std else mean
 
     # -- internals -------------------------------------------------------

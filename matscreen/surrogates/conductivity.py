@@ -722,7 +722,7 @@ def _predict_table(predictor: ConductivityPredictor, df: pd.DataFrame) -> pd.Dat
     import pandas as pd
 
     from matscreen.featurize.composition import as_composition
-    from matscreen.surrogates.inputs import normalize_inputs
+    from matscreen.surrogates.inputs import li_compound_error, normalize_inputs
 
     if not isinstance(df, pd.DataFrame):
         raise TypeError("predict_conductivity_table expects a pandas DataFrame")
@@ -744,11 +744,8 @@ def _predict_table(predictor: ConductivityPredictor, df: pd.DataFrame) -> pd.Dat
         except ValueError as exc:
             errors[i] = str(exc)
             continue
-        if comp["Li"] <= 0:
-            errors[i] = "no Li in the composition (the model predicts Li-ion conductivity)"
-        elif len(comp.elements) < 2:
-            errors[i] = "Li metal, not a compound (the model predicts Li-ion conductivity)"
-        elif inputs.at[i, "structure"] is None:
+        errors[i] = li_compound_error(comp)
+        if errors[i] is None and inputs.at[i, "structure"] is None:
             inputs.at[i, "entry"] = comp  # parse each formula once
     mean, std = np.full(n, np.nan), np.full(n, np.nan)
     dist = np.full(n, np.nan)

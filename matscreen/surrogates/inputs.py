@@ -75,6 +75,8 @@ def normalize_inputs(X: Any) -> pd.DataFrame:
             )
         out["cell_formula"] = list(X["cell_formula"]) if "cell_formula" in X.columns else None
         return out
+    if isinstance(X, np.ndarray) and X.ndim == 2 and X.shape[1] == 1:
+        X = X.ravel()  # one column, as sklearn column transformers pass it
     if isinstance(X, str) or _is_structure(X) or not isinstance(X, Sequence | np.ndarray):
         if isinstance(X, str) or _is_structure(X) or hasattr(X, "elements"):
             X = [X]
@@ -102,3 +104,16 @@ def _as_structure(obj: object) -> Any:
 
         return AseAtomsAdaptor.get_structure(obj)
     return obj
+
+
+def li_compound_error(comp: Any) -> str | None:
+    """Return why a composition is outside a Li-ion conductivity model, or None.
+
+    The models predict Li-ion conductivity of compounds: a composition with
+    no Li, or Li alone (Li metal), is refused.
+    """
+    if comp["Li"] <= 0:
+        return "no Li in the composition (the model predicts Li-ion conductivity)"
+    if len(comp.elements) < 2:
+        return "Li metal, not a compound (the model predicts Li-ion conductivity)"
+    return None

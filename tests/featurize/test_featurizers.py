@@ -169,3 +169,14 @@ def test_adduct_formulas_are_read_and_a_dot_is_a_decimal_point() -> None:
         as_composition("Li2SO4··H2O")
     with pytest.raises(ValueError, match="finite"):
         as_composition("Li1e400Cl")
+
+
+def test_structure_featurizers_say_they_need_a_structure() -> None:
+    from pymatgen.core import Composition
+
+    from matscreen.featurize.structure import DensityFeaturesFast
+    from matscreen.featurize.transport import LiTransportFeatures
+
+    for featurizer in (DensityFeaturesFast(), LiTransportFeatures()):
+        with pytest.raises(TypeError, match="needs a pymatgen Structure, not Composition"):
+            featurizer.featurize(Composition("LiCl"))

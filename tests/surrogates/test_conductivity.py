@@ -70,6 +70,20 @@ def test_bad_inputs_fail_with_reasons(shipped):
     assert not out.loc[failed, "sigma_out_of_domain"].any()
 
 
+def test_the_estimator_api_refuses_what_the_table_refuses(shipped):
+    """A Li-ion model: predict() raises on no-Li and Li-metal rows as the table fails them;
+    a one-column 2-D array (what sklearn column transformers pass) reads as formulas."""
+    model = shipped.ensemble
+    rows = model.predict_rows(["NaCl", "Li", "Li3YCl6"])
+    assert "no Li" in rows.errors[0] and "Li metal" in rows.errors[1] and rows.errors[2] is None
+    assert np.isnan(rows.mean[:2]).all() and np.isfinite(rows.mean[2])
+    with pytest.raises(ValueError, match="no Li"):
+        model.predict(["NaCl"])
+    column = pd.DataFrame({"formula": ["Li3YCl6", "LiCl"]})[["formula"]].to_numpy()
+    np.testing.assert_allclose(model.predict(column), model.predict(["Li3YCl6", "LiCl"]))
+    assert model.attention_.predict(["Li3YCl6"]).dtype == np.float64
+
+
 def test_domain_flag(shipped):
     out = predict_conductivity_table(
         pd.DataFrame({"formula": ["Li7La3Zr2O12", "LiPu3Am2"]}), model=shipped
