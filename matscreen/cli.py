@@ -100,7 +100,18 @@ def screen(
         return
     from matscreen.screening.run import screen as run_screen
 
-    results = _run(run_screen, cfg, out=out, cluster=cluster, workers=workers, resume=resume)
+    try:
+        results = _run(run_screen, cfg, out=out, cluster=cluster, workers=workers, resume=resume)
+    except (KeyboardInterrupt, SystemExit) as exc:
+        code = 130 if isinstance(exc, KeyboardInterrupt) else exc.code
+        if code in (130, 143):  # Ctrl-C, or SIGTERM from the batch system
+            typer.echo(
+                f"matscreen: interrupted; finished chunks are kept in {out}/checkpoints: "
+                f"rerun with --resume to continue",
+                err=True,
+            )
+            raise typer.Exit(code) from None
+        raise
     counts = results["status"].value_counts().to_dict()
     typer.echo(f"wrote {out}/results.parquet, report.html, run.json: {counts}")
     raise typer.Exit(_report_failures(results))

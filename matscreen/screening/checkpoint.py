@@ -99,6 +99,8 @@ class CheckpointStore:
     """Per-chunk Parquet checkpoints in ``<folder>/checkpoints``."""
 
     folder: Path
+    #: Chunks per stage that this process loaded instead of computing (a resumed run).
+    reused: dict[str, int] = field(default_factory=dict)
 
     @property
     def root(self) -> Path:

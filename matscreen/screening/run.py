@@ -126,7 +126,7 @@ def screen(
                 "scheduler": c.scheduler.address,
                 "workers": len(c.scheduler_info()["workers"]),
             }
-        _write_outputs(cfg, out, results, timings, cluster_info)
+        _write_outputs(cfg, out, results, timings, cluster_info, store.reused)
     return results
 
 
@@ -215,6 +215,7 @@ def run_chunks(
     done = {k: store.load(stage, k) for k in keys if store.has(stage, k)}
     todo = [(k, chunk) for k, chunk in zip(keys, chunks, strict=True) if k not in done]
     logger.info("%s: %d chunks (%d from checkpoints)", stage, len(chunks), len(done))
+    store.reused[stage] = store.reused.get(stage, 0) + len(done)
     bar = tqdm(total=len(chunks), initial=len(done), desc=stage, unit="chunk", disable=not progress)
     # The rows travel inside each task (never scattered), so the scheduler can rerun a
     # task elsewhere when its worker dies.
@@ -533,6 +534,7 @@ def _write_outputs(
     results: pd.DataFrame,
     timings: dict[str, float],
     cluster_info: dict[str, Any],
+    reused: dict[str, int] | None = None,
 ) -> None:
     from matscreen.report.html import write_report
 
@@ -549,6 +551,8 @@ def _write_outputs(
         "platform": platform.platform(),
         "cluster": cluster_info,
         "timings_s": {k: round(v, 3) for k, v in timings.items()},
+        # a resumed run times only its own part: these chunks came from checkpoints
+        "chunks_from_checkpoints": dict(reused or {}),
         "counts": {str(k): int(v) for k, v in counts.items()},
         "n_candidates": len(results),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -83,3 +83,15 @@ def test_run_with_failed_rows_exits_1_and_lists_them():
     assert result.exit_code == 1, result.output
     assert Path("o/results.parquet").is_file()
     assert "row(s) failed" in result.output and "no Li" in result.output
+
+
+def test_an_interrupted_run_says_how_to_resume(monkeypatch):
+    import matscreen.screening.run as run
+
+    def interrupted(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run, "screen", interrupted)
+    result = runner.invoke(app, ["screen", str(_files()), "--out", "o"])
+    assert result.exit_code == 130
+    assert "interrupted" in result.output and "--resume" in result.output

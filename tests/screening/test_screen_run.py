@@ -99,6 +99,8 @@ def test_rerun_without_resume_is_refused_and_resume_recomputes_nothing(workflow,
     again = matscreen.screen(workflow, client=client, out="out", resume=True)
     assert {p.name: p.stat().st_mtime_ns for p in Path("out/checkpoints").iterdir()} == stamps
     pd.testing.assert_frame_equal(first, again)
+    reused = json.loads(Path("out/run.json").read_text())["chunks_from_checkpoints"]
+    assert reused["featurize"] >= 1 and reused["bvse"] >= 1  # run.json says what was reused
 
 
 def test_resume_on_another_node_with_another_cache_folder(workflow, client, monkeypatch):
