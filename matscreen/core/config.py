@@ -46,7 +46,8 @@ CalculatorName = Annotated[Literal["chgnet", "sevenn"], BeforeValidator(canonica
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: YAML `true` is not a count and "0" is not a seed (ints still fill floats)
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class CandidatesSection(_Section):

@@ -59,6 +59,10 @@ def test_good_workflow_defaults():
         ("name: [unclosed", "not valid YAML"),
         ("- a\n- b\n", "must be a YAML mapping"),
         (GOOD.replace("name: t", "name: ../../escape"), "name: String should match pattern"),
+        (
+            GOOD + "screening:\n  bvse_top_k: true\n",
+            "screening.bvse_top_k: Input should be a valid",
+        ),
     ],
     ids=[
         "misspelled",
@@ -69,6 +73,7 @@ def test_good_workflow_defaults():
         "bad-yaml",
         "not-mapping",
         "name-is-a-path",
+        "bool-for-int",
     ],
 )
 def test_bad_workflows_name_file_and_field(text, needle):
