@@ -195,6 +195,14 @@ def predict(
         Path, typer.Argument(metavar="INPUT", help="CSV, CIF or folder of CIFs.")
     ],
     out: Annotated[Path, typer.Option("--out", help="Output CSV.")],
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            "--model",
+            help="conductivity: a model folder written by `matscreen train conductivity` "
+            "(default: the shipped model).",
+        ),
+    ] = None,
 ) -> None:
     """Predict a property for every row of INPUT; write OUT.csv (input order, columns kept)."""
     from matscreen.core.io import atomic_write_text
@@ -202,7 +210,7 @@ def predict(
 
     _check_output_file(out)  # before the work, which may take hours
     partial = out.with_name(out.name + ".partial")  # finished rows; a rerun resumes from them
-    table = _run(predict_file, prop, input_path, checkpoint=partial)
+    table = _run(predict_file, prop, input_path, checkpoint=partial, model=model)
     _run(atomic_write_text, out, table.to_csv(index=False))
     shutil.rmtree(partial, ignore_errors=True)
     typer.echo(f"wrote {out}: {table['status'].value_counts().to_dict()}")
@@ -212,22 +220,32 @@ def predict(
 @app.command()
 def train(
     model: Annotated[str, typer.Argument(metavar="MODEL", help="conductivity")],
-    out: Annotated[Path, typer.Option("--out", help="Where to save the trained model.")],
+    out: Annotated[
+        Path, typer.Option("--out", help="Model folder to write (replaced if it exists).")
+    ],
     data: Annotated[
         Path | None,
-        typer.Option("--data", help="Training CSV (default: the shipped training data)."),
+        typer.Option(
+            "--data",
+            help="Training CSV: formula and log10_sigma (log10 S/cm; '<1E-10' bounds as -15), "
+            "optionally cif, space_group_number, a, b, c, alpha, beta, gamma, cell_formula, doi; "
+            "or the OBELiX CSV layout. Default: the shipped OBELiX training split.",
+        ),
     ] = None,
 ) -> None:
-    """Retrain a shipped surrogate on new data."""
+    """Retrain a shipped surrogate on new data (use it with predict --model MODEL_FOLDER)."""
     if model != "conductivity":
         _fail_usage(f"unknown model {model!r}; trainable: conductivity")
     from matscreen.surrogates.conductivity import train_conductivity_model
 
-    if data is None:
-        from matscreen.datasets.obelix import load_obelix
+    if out.exists() and not out.is_dir():
+        _fail_usage(f"--out {out} is a file; a model is a folder")
+    if data is None:  # exactly the shipped model's recipe
+        from matscreen.surrogates.conductivity import train_shipped_model
 
-        data = load_obelix("train")
-    path = _run(train_conductivity_model, data, out)
+        path = _run(train_shipped_model, out)
+    else:
+        path = _run(train_conductivity_model, data, out)
     typer.echo(f"wrote {path}")
 
 

@@ -31,7 +31,7 @@ def _current_umask() -> int:
 
 
 #: The process's umask at import: new files get ``0o666 & ~umask`` as ``open()`` gives them.
-_UMASK = _current_umask()
+UMASK = _current_umask()
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
@@ -50,7 +50,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
         try:  # mkstemp makes 0600: keep the target's mode, else what open() would give
             mode = path.stat().st_mode & 0o777
         except FileNotFoundError:
-            mode = 0o666 & ~_UMASK
+            mode = 0o666 & ~UMASK
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)

@@ -62,7 +62,11 @@ def _is_internal(column: str) -> bool:
 
 
 def predict_file(
-    prop: str, path: str | Path, *, checkpoint: str | Path | None = None
+    prop: str,
+    path: str | Path,
+    *,
+    checkpoint: str | Path | None = None,
+    model: str | Path | None = None,
 ) -> pd.DataFrame:
     """Predict one property for every row of a CSV, a CIF or a folder of CIFs.
 
@@ -79,6 +83,10 @@ def predict_file(
         structure's content hash), MLIP and matscreen version are unchanged
         (failed rows are computed again). The caller removes it once the
         output is written.
+    model
+        Conductivity only: a model folder written by
+        :func:`~matscreen.surrogates.conductivity.train_conductivity_model`
+        (default: the shipped model).
 
     Returns
     -------
@@ -100,6 +108,16 @@ def predict_file(
 
     if prop not in PROPERTIES:
         raise MatscreenInputError(f"unknown property {prop!r}; use one of {', '.join(PROPERTIES)}")
+    if model is not None and prop != "conductivity":
+        raise MatscreenInputError(f"--model is for conductivity; {prop} uses the MLIP setting")
+    predictor = None
+    if model is not None:
+        from matscreen.surrogates.conductivity import load_conductivity_model
+
+        try:
+            predictor = load_conductivity_model(model)
+        except (FileNotFoundError, ValueError, KeyError) as exc:
+            raise MatscreenInputError(f"--model {model}: {exc}") from None
     structure_columns = ("cif_charge", "cif_discharge") if prop == "voltage" else ("cif",)
     given = read_predict_input(path, structure_columns=structure_columns)
     table = given.table
@@ -127,11 +145,14 @@ def predict_file(
             ", ".join(f"{old} -> {new}" for old, new in renamed.items()),
         )  # fmt: skip
     good = pd.Series([e is None for e in given.errors], index=table.index)
-    predicted = (
-        _predict_rows(prop, model_input.loc[good], Path(checkpoint) if checkpoint else None)
-        if good.any()
-        else pd.DataFrame(columns=list(results))
-    )
+    if predictor is not None and good.any():
+        predicted = predictor.predict_table(model_input.loc[good])
+    elif good.any():
+        predicted = _predict_rows(
+            prop, model_input.loc[good], Path(checkpoint) if checkpoint else None
+        )
+    else:
+        predicted = pd.DataFrame(columns=list(results))
     for column in results:
         values = pd.Series(None, index=table.index, dtype=object)
         if column in predicted.columns and good.any():

@@ -149,11 +149,33 @@ def load_obelix(
     (121, 67)
     """
     import pandas as pd
-    from pymatgen.core import Composition
 
     if split not in SPLIT_SIZES:
         raise ValueError(f"split must be one of {sorted(SPLIT_SIZES)}, got {split!r}")
     raw = pd.read_csv(obelix_dir() / f"{split}.csv", dtype={"ID": str})
+    df = tidy_obelix_table(raw)
+    if structures:
+        parsed_structures = obelix_structures()
+        df["structure"] = [parsed_structures.get(i) for i in df["id"]]
+    return df
+
+
+#: Columns of the OBELiX CSV files that :func:`tidy_obelix_table` reads.
+OBELIX_COLUMNS: tuple[str, ...] = (
+    "ID", "Reduced Composition", "True Composition", "Z", "Ionic conductivity (S cm-1)",
+    "Space group", "Space group #", "a", "b", "c", "alpha", "beta", "gamma", "Family", "DOI",
+)  # fmt: skip
+
+
+def tidy_obelix_table(raw: pd.DataFrame) -> pd.DataFrame:
+    """Turn a table in the OBELiX CSV layout into the tidy columns of :func:`load_obelix`.
+
+    ``structure`` is None for every row (the CIFs are looked up by
+    :func:`load_obelix`, not here).
+    """
+    import pandas as pd
+    from pymatgen.core import Composition
+
     parsed = [parse_conductivity(v) for v in raw[_CONDUCTIVITY_COLUMN]]
     formulas, cells = [], []
     for true_comp, z in zip(raw["True Composition"], raw["Z"], strict=True):
@@ -179,11 +201,7 @@ def load_obelix(
         }
     )
     df["has_cif"] = df["id"].isin(cif_ids)
-    if structures:
-        parsed_structures = obelix_structures()
-        df["structure"] = [parsed_structures.get(i) for i in df["id"]]
-    else:
-        df["structure"] = None
+    df["structure"] = None
     return df
 
 

@@ -578,25 +578,36 @@ def run_design(
         Invalid workflow or device (message names the file and field).
     matscreen.design.space.InfeasibleSpaceError
         If the design space has no feasible point.
+    MatscreenInputError
+        If ``out`` already holds a design run (``proposals.parquet``).
+    OutputLockedError
+        If another run is writing to ``out``.
     """
     from matscreen.design.config import DesignConfig, load_design_config
     from matscreen.design.report import write_report
 
     config = workflow if isinstance(workflow, DesignConfig) else load_design_config(workflow)
     from matscreen.core.devices import resolve_device
+    from matscreen.core.errors import MatscreenInputError
+    from matscreen.screening.checkpoint import RunLock
 
     device = resolve_device(device)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     loop = build_loop(config, device=device)
     loop.space.feasible_points()  # an infeasible space fails here, before any cluster starts
     _warn_uncovered_elements(loop.space.elements, config)
-    if client is None:
-        from matscreen.core.clusters import open_client
+    with RunLock(out):  # a second design run into the same folder is refused
+        if (out / "proposals.parquet").exists():
+            raise MatscreenInputError(
+                f"{out} already holds a design run (proposals.parquet); choose another output "
+                "folder or remove it"
+            )
+        if client is None:
+            from matscreen.core.clusters import open_client
 
-        with open_client("local", workers=config.physics.workers) as local:
-            table = loop.run(out=out, budget=budget, client=local)
-    else:
-        table = loop.run(out=out, budget=budget, client=client)
-    write_report(out, table, config, loop.history)
+            with open_client("local", workers=config.physics.workers) as local:
+                table = loop.run(out=out, budget=budget, client=local)
+        else:
+            table = loop.run(out=out, budget=budget, client=client)
+        write_report(out, table, config, loop.history)
     return table

@@ -79,6 +79,7 @@ import hashlib
 import json
 import logging
 import os
+import tempfile
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -275,6 +276,12 @@ def grouped_cv_predictions(
     groups = cv_groups(X, entries) if groups is None else np.asarray(groups)
     if len(groups) != len(y):
         raise ValueError(f"{len(groups)} group labels for {len(y)} rows")
+    n_groups = len(np.unique(groups))
+    if n_groups < cv_folds:
+        raise ValueError(
+            f"{len(y)} training rows in {n_groups} CV group(s) (same paper or near-identical "
+            f"composition); {cv_folds}-fold grouped CV needs at least {cv_folds} groups"
+        )
     has_cell = np.isfinite(cell).all(axis=1)
     full = np.hstack([comp, cell])
     n = len(y)
@@ -331,8 +338,12 @@ def choose_ensemble(oof: dict[str, np.ndarray], y: np.ndarray) -> dict[str, Any]
     result: dict[str, Any] = {"n": len(y), "n_cell": int(has_cell.sum())}
     fc_scale = calibration_factor(y - oof["forest_comp_mean"], oof["forest_comp_std"])
     result["forest_std_scale_comp"] = fc_scale
-    for tag, fm_key, mask in (("cell", "forest_cell", has_cell), ("comp", "forest_comp", None)):
+    for tag, fm_key, mask in (("comp", "forest_comp", None), ("cell", "forest_cell", has_cell)):
         rows = mask if mask is not None else np.ones(len(y), dtype=bool)
+        if not rows.any():  # no row has a cell: a cell is treated as composition only
+            for key in ("forest_std_scale", "forest_weight", "std_scale", "cv_mae"):
+                result[f"{key}_{tag}"] = result[f"{key}_comp"]
+            continue
         fm, fs = oof[f"{fm_key}_mean"][rows], oof[f"{fm_key}_std"][rows]
         f_scale = calibration_factor(y[rows] - fm, fs)
         result[f"forest_std_scale_{tag}"] = f_scale
@@ -369,21 +380,49 @@ def read_training_table(data: pd.DataFrame | str | os.PathLike[str]) -> pd.DataF
     """
     import pandas as pd
 
+    from matscreen.datasets.obelix import OBELIX_COLUMNS, tidy_obelix_table
+
     base = Path(".")
     if not isinstance(data, pd.DataFrame):
         base = Path(data).parent
         data = pd.read_csv(data)
     df = data.reset_index(drop=True).copy()
+    if "log10_sigma" not in df.columns and set(OBELIX_COLUMNS) <= set(df.columns):
+        df = tidy_obelix_table(df.astype({"ID": str}))  # the OBELiX CSV layout
     missing = {"formula", "log10_sigma"} - set(df.columns)
     if "structure" in df.columns or "cif" in df.columns:
         missing.discard("formula")
     if missing:
-        raise ValueError(f"training table lacks column(s) {sorted(missing)}")
+        raise ValueError(
+            f"training table lacks column(s) {', '.join(sorted(missing))}: give formula and "
+            "log10_sigma (log10 S/cm; an upper bound such as '<1E-10' as -15), optionally cif, "
+            "space_group_number, a, b, c, alpha, beta, gamma, cell_formula, doi; or a table "
+            "in the OBELiX CSV layout"
+        )
     y = pd.to_numeric(df["log10_sigma"], errors="coerce")
     if not np.isfinite(y).all():
         bad = int(np.flatnonzero(~np.isfinite(y.to_numpy()))[0])
-        raise ValueError(f"log10_sigma of row {bad} is not a finite number")
+        raise ValueError(
+            f"log10_sigma of row {bad + 1} ({df['log10_sigma'].iloc[bad]!r}) is not a finite "
+            "number (write an upper bound such as '<1E-10' as -15, the OBELiX convention)"
+        )
     df["log10_sigma"] = y.astype(float)
+    if "formula" in df.columns:
+        from matscreen.featurize.composition import as_composition
+        from matscreen.surrogates.inputs import li_compound_error
+
+        for i, formula in enumerate(df["formula"]):
+            has_structure = "structure" in df.columns and df["structure"].iloc[i] is not None
+            if has_structure or ("cif" in df.columns and isinstance(df["cif"].iloc[i], str)):
+                continue
+            if not isinstance(formula, str) or not formula.strip():
+                raise ValueError(f"row {i + 1}: empty formula")
+            try:
+                error = li_compound_error(as_composition(formula))
+            except ValueError:
+                continue  # unreadable formulas are reported together when featurized
+            if error:
+                raise ValueError(f"row {i + 1} ({formula}): {error}")
     if "cif" in df.columns and "structure" not in df.columns:
         from pymatgen.core import Structure
 
@@ -396,7 +435,7 @@ def read_training_table(data: pd.DataFrame | str | os.PathLike[str]) -> pd.DataF
             try:
                 structures.append(Structure.from_file(path))
             except Exception as exc:
-                raise ValueError(f"row {i}: cannot read CIF {path}: {exc}") from exc
+                raise ValueError(f"row {i + 1}: cannot read CIF {path}: {exc}") from exc
         df["structure"] = structures
     return df
 
@@ -448,10 +487,14 @@ def train_conductivity_model(
     import torch
 
     import matscreen
+    from matscreen.core.io import UMASK
     from matscreen.surrogates.attention import AttentionConductivityRegressor
     from matscreen.surrogates.forest import ConductivityForest
 
     t_start = time.perf_counter()
+    out_dir = Path(out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"--out {out_dir} is a file; a model is a folder")
     df = read_training_table(data)
     y = df["log10_sigma"].to_numpy(dtype=float)
     fparams = {**DEFAULT_FOREST_PARAMS, **(forest_params or {})}
@@ -473,14 +516,19 @@ def train_conductivity_model(
     elements = {el.symbol for e in entries for el in as_composition(e).elements}
     domain = CompositionDomain.fit(comp, oof["groups"], elements)
 
-    out_dir = Path(out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    attention.save(out_dir / "attention.pt")
-    domain.save(out_dir / "domain.npz")
+    # written to a fresh folder next to out, then moved in: an interrupted write never
+    # leaves a mix of two models
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    os.chmod(tmp_dir, 0o777 & ~UMASK)  # as mkdir would make it (mkdtemp gives 0700)
+    attention.save(tmp_dir / "attention.pt")
+    domain.save(tmp_dir / "domain.npz")
     if save_forest:
-        joblib.dump(forest, out_dir / "forest.joblib", compress=3)
+        joblib.dump(forest, tmp_dir / "forest.joblib", compress=3)
+    shipped = training_source == "obelix:train"
     manifest = {
-        "name": MODEL_NAME,
+        # a model trained on other data is not the shipped one: another name
+        "name": MODEL_NAME if shipped else "conductivity-custom",
         "version": MODEL_VERSION,
         "target": "log10 room-temperature ionic conductivity, S/cm",
         "censored_encoding": "-15 for '<1E-10' upper bounds (OBELiX convention)",
@@ -518,9 +566,23 @@ def train_conductivity_model(
         },
         "train_seconds": round(time.perf_counter() - t_start, 1),
     }
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    (tmp_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    _replace_folder(tmp_dir, out_dir)
     logger.info("wrote conductivity model to %s", out_dir)
     return out_dir
+
+
+def _replace_folder(new: Path, target: Path) -> None:
+    """Put folder ``new`` at ``target``, replacing what is there (by renames)."""
+    import shutil
+
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        target.rename(old)
+    new.rename(target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def train_shipped_model(out: str | os.PathLike[str] = DEFAULT_MODEL_DIR, seed: int = 0) -> Path:

@@ -211,10 +211,10 @@ def test_atomic_writes_keep_the_usual_file_mode(tmp_path) -> None:
     hide a group-shared cache from the group); a rewrite keeps the file's mode."""
     import os
 
-    from matscreen.core.io import _UMASK, atomic_write_text
+    from matscreen.core.io import UMASK, atomic_write_text
 
     new = atomic_write_text(tmp_path / "new.json", "{}")
-    assert new.stat().st_mode & 0o777 == 0o666 & ~_UMASK
+    assert new.stat().st_mode & 0o777 == 0o666 & ~UMASK
     os.chmod(new, 0o640)
     atomic_write_text(new, "[]")
     assert new.stat().st_mode & 0o777 == 0o640 and new.read_text() == "[]"

@@ -196,3 +196,17 @@ def test_rounding_relaxed_weights_respects_min_fraction(make_config) -> None:
     # all weight on a species the floor pushes out, or none at all: still <= max_species
     zero_in = space.round_weights(0, np.hstack([[[0.0, 1.0, 0.0, 0.0], [0.0] * 4], cl[:2]]))
     assert [p.counts[0] for p in zero_in] == [(2, 2, 0, 0), (2, 2, 0, 0)]
+
+
+def test_run_design_refuses_a_folder_that_holds_a_design_run(tmp_path, make_config) -> None:
+    """An earlier design run's proposals are never overwritten (screen refuses the same)."""
+    from matscreen.core.errors import MatscreenInputError
+    from matscreen.design import run_design
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "proposals.parquet").write_bytes(b"earlier run")
+    with pytest.raises(MatscreenInputError, match="already holds a design run"):
+        run_design(make_config(), out=out)
+    assert (out / "proposals.parquet").read_bytes() == b"earlier run"
+    assert not (out / "run.lock").exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -137,7 +138,7 @@ def test_train_and_load_roundtrip(tmp_path, obelix_train):
     manifest = json.loads((out_dir / "manifest.json").read_text())
     assert manifest["forest_file"] == "forest.joblib"
     assert 0.0 <= manifest["ensemble"]["forest_weight_cell"] <= 1.0
-    assert manifest["version"] == MODEL_VERSION
+    assert manifest["version"] == MODEL_VERSION and manifest["name"] == "conductivity-custom"
     assert manifest["cv"]["groups"] == "atomic-fraction L1 < 0.02"  # the CSV has no DOI column
     assert 2 <= manifest["cv"]["n_groups"] <= len(rows)
     model = load_conductivity_model(out_dir)
@@ -146,12 +147,58 @@ def test_train_and_load_roundtrip(tmp_path, obelix_train):
 
 
 def test_training_table_errors(tmp_path):
-    with pytest.raises(ValueError, match="log10_sigma"):
+    with pytest.raises(ValueError, match="lacks column.*log10_sigma.*OBELiX CSV layout"):
         train_conductivity_model(pd.DataFrame({"formula": ["Li3InCl6"]}), tmp_path / "m")
-    with pytest.raises(ValueError, match="row 0"):
+    with pytest.raises(ValueError, match=r"row 2 \('<1E-10'\).*as -15"):
         train_conductivity_model(
-            pd.DataFrame({"formula": ["Li3InCl6"], "log10_sigma": ["abc"]}), tmp_path / "m"
+            pd.DataFrame({"formula": ["Li3InCl6", "LiCl"], "log10_sigma": ["-3", "<1E-10"]}),
+            tmp_path / "m",
         )
+    with pytest.raises(ValueError, match=r"row 2 \(NaCl\): no Li"):
+        train_conductivity_model(
+            pd.DataFrame({"formula": ["Li3InCl6", "NaCl"], "log10_sigma": [-3, -9]}), tmp_path / "m"
+        )
+    few = pd.DataFrame({"formula": ["Li3InCl6", "Li3YCl6", "LiCl"], "log10_sigma": [-3, -3, -9]})
+    with pytest.raises(ValueError, match="needs at least 5 groups"):
+        train_conductivity_model(few, tmp_path / "m")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match="is a file"):
+        train_conductivity_model(few, tmp_path / "file")
+    assert not (tmp_path / "m").exists()
+
+
+def test_training_on_formula_only_rows_and_the_obelix_layout(tmp_path, obelix_train):
+    """A table of formula + log10_sigma alone (no cells: the README's example) trains; so does
+    a CSV in the OBELiX layout; the model folder is replaced whole, and predict --model uses it."""
+    from typer.testing import CliRunner
+
+    from matscreen.cli import app
+    from matscreen.datasets.obelix import obelix_dir
+
+    small = obelix_train[["formula", "log10_sigma"]].iloc[::8].reset_index(drop=True)
+    kwargs = {"cv_folds": 2, "forest_params": TINY_FOREST,
+              "attention_params": {**TINY_ATTENTION, "n_members": 1}}  # fmt: skip
+    out = train_conductivity_model(small, tmp_path / "m", **kwargs)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["cv"]["n_cell"] == 0
+    assert manifest["ensemble"]["forest_weight_cell"] == manifest["ensemble"]["forest_weight_comp"]
+    (out / "stale.txt").write_text("from an older model")
+    raw = pd.read_csv(obelix_dir() / "train.csv").iloc[::8]
+    raw.to_csv(tmp_path / "obelix_layout.csv", index=False)
+    out = train_conductivity_model(tmp_path / "obelix_layout.csv", tmp_path / "m", **kwargs)
+    assert not (out / "stale.txt").exists()  # replaced, not merged
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["training"]["n_rows"] == len(raw) and manifest["cv"]["n_cell"] == len(raw)
+    Path("q.csv").write_text("formula\nLi3InCl6\n")
+    result = CliRunner().invoke(
+        app, ["predict", "conductivity", "q.csv", "--out", "p.csv", "--model", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    mine = pd.read_csv("p.csv")["log10_sigma"][0]
+    expected = predict_conductivity_table(
+        pd.DataFrame({"formula": ["Li3InCl6"]}), model=load_conductivity_model(out)
+    )["log10_sigma"][0]
+    assert mine == pytest.approx(expected)
 
 
 def test_forest_cache_key_follows_the_forest_parameters() -> None:
