@@ -104,7 +104,9 @@ def screen(
         results = _run(run_screen, cfg, out=out, cluster=cluster, workers=workers, resume=resume)
     except (KeyboardInterrupt, SystemExit) as exc:
         code = 130 if isinstance(exc, KeyboardInterrupt) else exc.code
-        if code in (130, 143):  # Ctrl-C, or SIGTERM from the batch system
+        # Ctrl-C, or SIGTERM from the batch system (turned into exit 143 while matscreen owns
+        # the cluster; with --cluster tcp://... a SIGTERM ends the process without this note)
+        if code in (130, 143):
             typer.echo(
                 f"matscreen: interrupted; finished chunks are kept in {out}/checkpoints: "
                 f"rerun with --resume to continue",

@@ -7,7 +7,7 @@ and the field.
 """
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
@@ -176,6 +176,40 @@ class WorkflowConfig(_Section):
         return space
 
 
+def _plain(value: Any) -> Any:
+    """Return Python values as YAML gives them (Paths as str, numpy scalars, tuples as lists)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "item") and getattr(value, "shape", None) == ():
+        return value.item()  # numpy scalar
+    return value
+
+
+def load_yaml(text: str) -> Any:
+    """Parse YAML as ``yaml.safe_load``, but read ``5e-2`` and ``1e3`` as numbers.
+
+    PyYAML follows YAML 1.1, where a float needs a dot (``5.0e-2``) and
+    ``5e-2`` is a string; YAML 1.2 and people read it as a number.
+    """
+    import re
+
+    import yaml
+
+    class _Loader(yaml.SafeLoader):
+        pass
+
+    _Loader.add_implicit_resolver(
+        "tag:yaml.org,2002:float",
+        re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+        list("-+0123456789"),
+    )
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+
+
 def format_validation_error(exc: ValidationError, source: str) -> str:
     """Return a one-line message naming the file, each bad field and the problem."""
     parts = []
@@ -213,7 +247,7 @@ def load_workflow(path: str | Path) -> WorkflowConfig:
     if not path.is_file():
         raise MatscreenInputError(f"{path}: workflow file not found")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -225,11 +259,15 @@ def load_workflow(path: str | Path) -> WorkflowConfig:
     return workflow_from_mapping(data, str(path))
 
 
-def workflow_from_mapping(data: dict, source: str = "workflow") -> WorkflowConfig:
+def workflow_from_mapping(
+    data: dict, source: str = "workflow", *, lax: bool = False
+) -> WorkflowConfig:
     """Validate a workflow given as a mapping (the parsed YAML).
 
     Relative space paths in it resolve against ``data["source"]``'s folder
-    when set, else against the working directory.
+    when set, else against the working directory. ``lax`` converts values
+    as pydantic's lax mode does (``numpy.int64(3)`` for an int, a ``Path``
+    for a string): for mappings built in Python.
 
     Raises
     ------
@@ -237,6 +275,9 @@ def workflow_from_mapping(data: dict, source: str = "workflow") -> WorkflowConfi
         One line naming ``source`` and each bad field.
     """
     try:
+        # a mapping built in Python (numpy ints, Paths, tuples) is read laxly; YAML strictly
+        if lax:
+            return WorkflowConfig.model_validate(_plain(data), strict=False)
         return WorkflowConfig.model_validate(data)
     except ValidationError as exc:
         raise MatscreenInputError(format_validation_error(exc, source)) from None

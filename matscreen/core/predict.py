@@ -182,7 +182,9 @@ def _predict_rows(prop: str, rows: pd.DataFrame, checkpoint: Path | None) -> pd.
 
     results = list(result_columns(prop))
     keys = [_row_key(prop, row) for _, row in rows.iterrows()]
-    done = sum((checkpoint / f"{prop}-{k}.json").is_file() for k in keys)
+    done = sum(
+        (_read_record(checkpoint / f"{prop}-{k}.json") or {}).get("status") == "ok" for k in keys
+    )
     if done:
         logger.info("%s: %d of %d rows already done in %s", prop, done, len(rows), checkpoint)
     records: list[dict[str, Any]] = []
@@ -191,8 +193,9 @@ def _predict_rows(prop: str, rows: pd.DataFrame, checkpoint: Path | None) -> pd.
         disable=None, initial=0,
     ):  # fmt: skip
         file = checkpoint / f"{prop}-{key}.json"
-        if file.is_file():
-            records.append(json.loads(file.read_text()))
+        saved = _read_record(file)
+        if saved is not None and saved.get("status") == "ok":
+            records.append(saved)
             continue
         part = model(rows.loc[[index]], progress=False)
         record = {c: _plain(part[c].iloc[0]) for c in results}
@@ -204,6 +207,14 @@ def _predict_rows(prop: str, rows: pd.DataFrame, checkpoint: Path | None) -> pd.
             f" ({record['error']})" if record["error"] else "",
         )  # fmt: skip
     return pd.DataFrame.from_records(records, columns=results, index=rows.index)
+
+
+def _read_record(file: Path) -> dict[str, Any] | None:
+    """Return a saved row result, or None (missing or unreadable: computed again)."""
+    try:
+        return json.loads(file.read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def _plain(value: Any) -> Any:

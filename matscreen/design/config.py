@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from matscreen.core.config import CalculatorName, format_validation_error
+from matscreen.core.config import CalculatorName, format_validation_error, load_yaml
 
 __all__ = [
     "DesignConfig",
@@ -369,7 +369,7 @@ def load_design_config(path: str | Path) -> DesignConfig:
             raise ValueError(f"{path}: no such design workflow file")
         p = shipped
     try:
-        data = yaml.safe_load(p.read_text())
+        data = load_yaml(p.read_text())
     except yaml.YAMLError as exc:
         raise ValueError(f"{p}: invalid YAML: {exc}") from None
     if not isinstance(data, dict):

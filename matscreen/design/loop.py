@@ -593,15 +593,20 @@ def run_design(
 
     device = resolve_device(device)
     out = Path(out)
-    loop = build_loop(config, device=device)
-    loop.space.feasible_points()  # an infeasible space fails here, before any cluster starts
-    _warn_uncovered_elements(loop.space.elements, config)
-    with RunLock(out):  # a second design run into the same folder is refused
+
+    def refuse_an_earlier_run() -> None:
         if (out / "proposals.parquet").exists():
             raise MatscreenInputError(
                 f"{out} already holds a design run (proposals.parquet); choose another output "
                 "folder or remove it"
             )
+
+    refuse_an_earlier_run()  # before the surrogates are trained
+    loop = build_loop(config, device=device)
+    loop.space.feasible_points()  # an infeasible space fails here, before any cluster starts
+    _warn_uncovered_elements(loop.space.elements, config)
+    with RunLock(out):  # a second design run into the same folder is refused
+        refuse_an_earlier_run()  # one may have finished meanwhile
         if client is None:
             from matscreen.core.clusters import open_client
 

@@ -103,7 +103,7 @@ def screen(
     elif isinstance(workflow, dict):
         from matscreen.core.config import workflow_from_mapping
 
-        cfg = workflow_from_mapping(workflow)
+        cfg = workflow_from_mapping(workflow, lax=True)
     else:
         cfg = load_workflow(workflow)
     out = Path(out) if out is not None else Path("runs") / cfg.name

@@ -79,6 +79,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -464,7 +465,9 @@ def train_conductivity_model(
         :mod:`matscreen.datasets.obelix`).
     out
         Folder to write ``manifest.json``, ``attention.pt``, ``domain.npz``
-        and (with ``save_forest``) ``forest.joblib``.
+        and (with ``save_forest``) ``forest.joblib``: a new or empty folder,
+        or an earlier model's (replaced whole, by a rename once everything is
+        written). A folder with other content is refused before training.
     cv_folds, seed
         Grouped CV folds and seed. Groups: :func:`cv_groups` (same paper,
         from a ``doi`` column when the table has one, or near-identical
@@ -492,9 +495,7 @@ def train_conductivity_model(
     from matscreen.surrogates.forest import ConductivityForest
 
     t_start = time.perf_counter()
-    out_dir = Path(out)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ValueError(f"--out {out_dir} is a file; a model is a folder")
+    out_dir = _model_output_folder(Path(out))
     df = read_training_table(data)
     y = df["log10_sigma"].to_numpy(dtype=float)
     fparams = {**DEFAULT_FOREST_PARAMS, **(forest_params or {})}
@@ -520,56 +521,82 @@ def train_conductivity_model(
     # leaves a mix of two models
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp_dir = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    os.chmod(tmp_dir, 0o777 & ~UMASK)  # as mkdir would make it (mkdtemp gives 0700)
-    attention.save(tmp_dir / "attention.pt")
-    domain.save(tmp_dir / "domain.npz")
-    if save_forest:
-        joblib.dump(forest, tmp_dir / "forest.joblib", compress=3)
-    shipped = training_source == "obelix:train"
-    manifest = {
-        # a model trained on other data is not the shipped one: another name
-        "name": MODEL_NAME if shipped else "conductivity-custom",
-        "version": MODEL_VERSION,
-        "target": "log10 room-temperature ionic conductivity, S/cm",
-        "censored_encoding": "-15 for '<1E-10' upper bounds (OBELiX convention)",
-        "training": {
-            "source": training_source or "user table",
-            "n_rows": len(df),
-            "sha256": _table_digest(df),
-            "seed": seed,
-        },
-        "forest_params": fparams,
-        "forest_std_scale_comp": choice["forest_std_scale_comp"],
-        "forest_std_scale_cell": choice["forest_std_scale_cell"],
-        "attention_params": {**aparams, "seed": seed},
-        "ensemble": {
-            "forest_weight_cell": choice["forest_weight_cell"],
-            "forest_weight_comp": choice["forest_weight_comp"],
-            "std_scale_cell": choice["std_scale_cell"],
-            "std_scale_comp": choice["std_scale_comp"],
-        },
-        "domain": {"threshold": domain.threshold, "quantile": DOMAIN_QUANTILE},
-        "cv": {
-            "folds": cv_folds,
-            "groups": cv_grouping_label(df),
-            "n_groups": int(len(np.unique(oof["groups"]))),
-            "cell": choice["cv_mae_cell"],
-            "comp": choice["cv_mae_comp"],
-            "n_cell": choice["n_cell"],
-        },
-        "forest_file": "forest.joblib" if save_forest else None,
-        "versions": {
-            "matscreen": matscreen.__version__,
-            "sklearn": sklearn.__version__,
-            "torch": str(torch.__version__),
-            "numpy": np.__version__,
-        },
-        "train_seconds": round(time.perf_counter() - t_start, 1),
-    }
-    (tmp_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    _replace_folder(tmp_dir, out_dir)
+    try:
+        os.chmod(tmp_dir, 0o777 & ~UMASK)  # as mkdir would make it (mkdtemp gives 0700)
+        attention.save(tmp_dir / "attention.pt")
+        domain.save(tmp_dir / "domain.npz")
+        if save_forest:
+            joblib.dump(forest, tmp_dir / "forest.joblib", compress=3)
+        shipped = training_source == "obelix:train"
+        manifest = {
+            # a model trained on other data is not the shipped one: another name
+            "name": MODEL_NAME if shipped else "conductivity-custom",
+            "version": MODEL_VERSION,
+            "target": "log10 room-temperature ionic conductivity, S/cm",
+            "censored_encoding": "-15 for '<1E-10' upper bounds (OBELiX convention)",
+            "training": {
+                "source": training_source or "user table",
+                "n_rows": len(df),
+                "sha256": _table_digest(df),
+                "seed": seed,
+            },
+            "forest_params": fparams,
+            "forest_std_scale_comp": choice["forest_std_scale_comp"],
+            "forest_std_scale_cell": choice["forest_std_scale_cell"],
+            "attention_params": {**aparams, "seed": seed},
+            "ensemble": {
+                "forest_weight_cell": choice["forest_weight_cell"],
+                "forest_weight_comp": choice["forest_weight_comp"],
+                "std_scale_cell": choice["std_scale_cell"],
+                "std_scale_comp": choice["std_scale_comp"],
+            },
+            "domain": {"threshold": domain.threshold, "quantile": DOMAIN_QUANTILE},
+            "cv": {
+                "folds": cv_folds,
+                "groups": cv_grouping_label(df),
+                "n_groups": int(len(np.unique(oof["groups"]))),
+                "cell": choice["cv_mae_cell"],
+                "comp": choice["cv_mae_comp"],
+                "n_cell": choice["n_cell"],
+            },
+            "forest_file": "forest.joblib" if save_forest else None,
+            "versions": {
+                "matscreen": matscreen.__version__,
+                "sklearn": sklearn.__version__,
+                "torch": str(torch.__version__),
+                "numpy": np.__version__,
+            },
+            "train_seconds": round(time.perf_counter() - t_start, 1),
+        }
+        (tmp_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        _replace_folder(tmp_dir, out_dir)
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)  # gone after the rename unless it failed
     logger.info("wrote conductivity model to %s", out_dir)
     return out_dir
+
+
+def _model_output_folder(out: Path) -> Path:
+    """Check where a model may be written: a new or empty folder, or an earlier model's.
+
+    Symbolic links are followed (the folder they point to is replaced).
+
+    Raises
+    ------
+    ValueError
+        If ``out`` is a file, or a folder with other content than a model.
+    """
+    target = out.resolve()
+    if target.exists() and not target.is_dir():
+        raise ValueError(f"--out {out} is a file; a model is a folder")
+    if target.is_dir() and any(target.iterdir()) and not (target / "manifest.json").is_file():
+        raise ValueError(
+            f"--out {out} is a folder with other content (no manifest.json): a model folder "
+            "is replaced whole, so choose a new or empty folder"
+        )
+    if target == Path.cwd().resolve() or target in Path.cwd().resolve().parents:
+        raise ValueError(f"--out {out} is the working folder or above it; choose a subfolder")
+    return target
 
 
 def _replace_folder(new: Path, target: Path) -> None:

@@ -135,6 +135,27 @@ def test_settings_from_environment(monkeypatch):
         MatscreenSettings()
 
 
+def test_yaml_numbers_in_exponent_form_and_python_mappings():
+    """YAML 1.1 reads 5e-2 as a string; workflows read it as the number people mean. A
+    mapping built in Python may hold numpy ints, Paths and tuples."""
+    import numpy as np
+
+    from matscreen.core.config import workflow_from_mapping
+
+    cfg = load_workflow(
+        _write(GOOD + "screening:\n  mlip_fmax: 5e-2\n  max_cost_usd_per_kg: 1e3\n")
+    )
+    assert cfg.screening.mlip_fmax == 0.05 and cfg.screening.max_cost_usd_per_kg == 1000.0
+    data = {
+        "name": "t", "family": "halide_electrolyte", "seed": np.int64(3),
+        "candidates": {"space": Path("space.yaml")},
+        "screening": {"mlip_top_k": np.int64(2), "md_temperatures": (1000, 1400)},
+    }  # fmt: skip
+    cfg = workflow_from_mapping(data, lax=True)
+    assert cfg.seed == 3 and cfg.candidates.space == "space.yaml"
+    assert cfg.screening.md_temperatures == [1000.0, 1400.0]
+
+
 def test_calculator_names_take_the_models_own_spelling(monkeypatch):
     """ "SevenNet" is what its users call it; the registry name is "sevenn". The workflow,
     the design workflow and the DEFAULT_CALCULATOR setting accept both; unknown names

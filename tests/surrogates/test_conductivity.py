@@ -165,6 +165,12 @@ def test_training_table_errors(tmp_path):
     with pytest.raises(ValueError, match="is a file"):
         train_conductivity_model(few, tmp_path / "file")
     assert not (tmp_path / "m").exists()
+    mine = tmp_path / "my_results"  # a folder of other things is never replaced by a model
+    mine.mkdir()
+    (mine / "notes.txt").write_text("precious")
+    with pytest.raises(ValueError, match="other content"):
+        train_conductivity_model(few, mine)
+    assert (mine / "notes.txt").read_text() == "precious"
 
 
 def test_training_on_formula_only_rows_and_the_obelix_layout(tmp_path, obelix_train):
@@ -187,6 +193,7 @@ def test_training_on_formula_only_rows_and_the_obelix_layout(tmp_path, obelix_tr
     raw.to_csv(tmp_path / "obelix_layout.csv", index=False)
     out = train_conductivity_model(tmp_path / "obelix_layout.csv", tmp_path / "m", **kwargs)
     assert not (out / "stale.txt").exists()  # replaced, not merged
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".m.")]  # no temp left
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["training"]["n_rows"] == len(raw) and manifest["cv"]["n_cell"] == len(raw)
     Path("q.csv").write_text("formula\nLi3InCl6\n")
@@ -199,6 +206,9 @@ def test_training_on_formula_only_rows_and_the_obelix_layout(tmp_path, obelix_tr
         pd.DataFrame({"formula": ["Li3InCl6"]}), model=load_conductivity_model(out)
     )["log10_sigma"][0]
     assert mine == pytest.approx(expected)
+    (tmp_path / "link").symlink_to(out)  # a link to a model folder: the folder is replaced
+    assert train_conductivity_model(small, tmp_path / "link", **kwargs) == out.resolve()
+    assert (tmp_path / "link").is_symlink() and (tmp_path / "link" / "manifest.json").is_file()
 
 
 def test_forest_cache_key_follows_the_forest_parameters() -> None:
