@@ -208,12 +208,18 @@ def predict(
 ) -> None:
     """Predict a property for every row of INPUT; write OUT.csv (input order, columns kept)."""
     from matscreen.core.io import atomic_write_text
+    from matscreen.core.locks import RunLock
     from matscreen.core.predict import predict_file
 
     _check_output_file(out)  # before the work, which may take hours
     partial = out.with_name(out.name + ".partial")  # finished rows; a rerun resumes from them
-    table = _run(predict_file, prop, input_path, checkpoint=partial, model=model)
-    _run(atomic_write_text, out, table.to_csv(index=False))
+    lock = RunLock(partial)  # a second predict into the same OUT is refused
+    _run(lock.acquire)
+    try:
+        table = _run(predict_file, prop, input_path, checkpoint=partial, model=model)
+        _run(atomic_write_text, out, table.to_csv(index=False))
+    finally:
+        lock.release()
     shutil.rmtree(partial, ignore_errors=True)
     typer.echo(f"wrote {out}: {table['status'].value_counts().to_dict()}")
     raise typer.Exit(_report_failures(table.assign(id=_row_labels(table, input_path))))

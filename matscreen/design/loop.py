@@ -589,7 +589,7 @@ def run_design(
     config = workflow if isinstance(workflow, DesignConfig) else load_design_config(workflow)
     from matscreen.core.devices import resolve_device
     from matscreen.core.errors import MatscreenInputError
-    from matscreen.screening.checkpoint import RunLock
+    from matscreen.core.locks import RunLock
 
     device = resolve_device(device)
     out = Path(out)

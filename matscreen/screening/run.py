@@ -25,7 +25,8 @@ from matscreen.core.config import WorkflowConfig, load_workflow
 from matscreen.core.errors import MatscreenInputError
 from matscreen.core.hashing import config_hash
 from matscreen.core.io import atomic_write_json, atomic_write_parquet
-from matscreen.screening.checkpoint import CheckpointStore, RunLock
+from matscreen.core.locks import RunLock
+from matscreen.screening.checkpoint import CheckpointStore
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -17,8 +17,8 @@ from matscreen.core.io import (
     structure_from_json,
     structure_to_json,
 )
+from matscreen.core.locks import RunLock
 from matscreen.core.paths import workflows_dir
-from matscreen.screening.checkpoint import RunLock
 
 GOOD = """
 name: t

@@ -578,3 +578,16 @@ def test_formulas_as_users_write_them_in_stability_and_from_decorated_cifs(tmp_p
     assert "decimal point" in table["error"][1]
     assert table["status"][2] == "ok" and table["hull_complete"][2] and not table["error"][2]
     assert table["status"][3] == "ok"
+
+
+def test_a_second_predict_into_the_same_output_is_refused(corpus: Path):
+    from matscreen.core.locks import RunLock
+
+    with RunLock(Path("o.csv.partial")):  # another predict writing o.csv
+        code, output = _cli("predict", "conductivity", str(corpus / "bad_formulas.csv"),
+                            "--out", "o.csv")  # fmt: skip
+    _assert_usage_error(code, output, "in use by another matscreen run")
+    assert not Path("o.csv").exists()
+    code, output = _cli("predict", "conductivity", str(corpus / "bad_formulas.csv"), "--out",
+                        "o.csv")  # fmt: skip
+    assert code == 1 and Path("o.csv").exists() and not Path("o.csv.partial").exists()

@@ -11,7 +11,7 @@ import pytest
 
 import matscreen
 from matscreen.core.errors import MatscreenInputError, OutputLockedError
-from matscreen.screening.checkpoint import RunLock
+from matscreen.core.locks import RunLock
 
 SPACE = """
 name: tiny_antiperovskites
