@@ -714,7 +714,10 @@ class ReferenceCache:
     """Relaxed MLIP energies of reference structures, one JSON file per calculator.
 
     Reads the copy shipped with the package and the user cache
-    (:func:`cache_dir`; its entries win); new results go to the user cache.
+    (:func:`cache_dir`; its entries win, unless they were relaxed from
+    another structure than the one asked for and the shipped one was not:
+    after an upgrade that changed a builder, the shipped relaxation is used
+    instead of relaxing again); new results go to the user cache.
     Several processes (Dask workers, array jobs) may add entries at once: each
     write re-reads the file under a lock and adds its entry, so none is lost,
     and the file is replaced atomically, so a reader never sees half of it.
@@ -724,15 +727,35 @@ class ReferenceCache:
         self.calc_name = calc_name
         self.calc_version = calc_version
         self.path = path or cache_dir() / f"reference_cache_{calc_name}.json"
-        self._data: dict[str, Any] = {}
         from matscreen.core.io import read_versioned_cache
 
-        for p in (_shipped_cache_path(calc_name), self.path):
-            self._data.update(read_versioned_cache(p, calc_version, "entries"))
+        self._shipped = read_versioned_cache(
+            _shipped_cache_path(calc_name), calc_version, "entries"
+        )
+        self._data: dict[str, Any] = {
+            **self._shipped,
+            **read_versioned_cache(self.path, calc_version, "entries"),
+        }
 
-    def get(self, key: str) -> dict | None:
-        """Return the cached record for ``key`` or None."""
-        return self._data.get(key)
+    def get(self, key: str, built_from: str | None = None) -> dict | None:
+        """Return the cached record for ``key`` or None.
+
+        With ``built_from`` (the hash of the structure to relax), a user entry
+        relaxed from another structure gives way to a shipped entry relaxed
+        from this one; otherwise the user entry is returned (the caller sees
+        the mismatch and relaxes again).
+        """
+        hit = self._data.get(key)
+        shipped = self._shipped.get(key)
+        if (
+            built_from is not None
+            and hit is not None
+            and hit.get("built_from", built_from) != built_from
+            and shipped is not None
+            and shipped.get("built_from") == built_from
+        ):
+            return shipped
+        return hit
 
     def put(self, key: str, record: dict) -> None:
         """Store ``record`` under ``key`` and add it to the user cache file."""
@@ -790,7 +813,7 @@ def relaxed_reference(
         key = key or f"{structure.composition.reduced_formula}-{_structure_hash(structure)}"
     built_from = _structure_hash(structure)
     cache = ReferenceCache(info.name, info.version)
-    hit = cache.get(key)
+    hit = cache.get(key, built_from)
     if hit is not None and hit.get("built_from", built_from) == built_from:
         return hit
     if hit is not None:  # the builder changed since the cached relaxation: relax again

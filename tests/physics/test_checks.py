@@ -102,22 +102,32 @@ def test_shipped_references_were_relaxed_from_the_structures_the_builders_make_n
 
 def test_a_cached_reference_from_another_built_structure_is_relaxed_again() -> None:
     """A user-cache entry whose recorded built structure differs from the builder's is not
-    used: the reference is relaxed again and stored with the current hash."""
+    used. The shipped relaxation is used when it was made from the current structure (an
+    upgrade that changed a builder costs no relaxation); otherwise the reference is relaxed
+    again and stored with the current hash."""
     import json
 
     from matscreen.physics.calculators import calculator_info, resolve_calculator
-    from matscreen.physics.references import ReferenceCache, relaxed_reference
+    from matscreen.physics.references import (
+        ReferenceCache,
+        builtin_reference_structure,
+        relaxed_reference,
+    )
 
     info = calculator_info(resolve_calculator("chgnet"))
-    fresh = relaxed_reference("Li", "chgnet")
-    assert fresh["energy_per_atom"] > -3.0
-    stale = {**fresh, "energy_per_atom": -99.0, "built_from": "0" * 12}
+    shipped = relaxed_reference("Li", "chgnet")  # the shipped entry: no relaxation here
+    assert shipped["energy_per_atom"] > -3.0
     user = ReferenceCache(info.name, info.version)  # the user cache relaxed_reference reads
-    user.put("Li", stale)
-    again = relaxed_reference("Li", "chgnet")
+    user.put("Li", {**shipped, "energy_per_atom": -99.0, "built_from": "0" * 12})
+    assert relaxed_reference("Li", "chgnet") == shipped
+    # a structure with no shipped entry: relaxed again, and the user cache corrected
+    cell = builtin_reference_structure("LiCl")
+    fresh = relaxed_reference(cell, "chgnet", key="LiCl-test", steps=30)
+    user.put("LiCl-test", {**fresh, "energy_per_atom": -99.0, "built_from": "0" * 12})
+    again = relaxed_reference(cell, "chgnet", key="LiCl-test", steps=30)
     assert again["energy_per_atom"] == pytest.approx(fresh["energy_per_atom"], abs=1e-3)
     assert again["built_from"] == fresh["built_from"]
-    assert json.loads(user.path.read_text())["entries"]["Li"]["energy_per_atom"] != -99.0
+    assert json.loads(user.path.read_text())["entries"]["LiCl-test"]["energy_per_atom"] != -99.0
 
 
 @pytest.mark.parametrize(
