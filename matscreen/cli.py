@@ -260,13 +260,31 @@ def train(
 @app.command()
 def design(
     workflow: Annotated[Path, typer.Argument(help="Design workflow YAML file.")],
-    out: Annotated[Path, typer.Option("--out", help="Output folder.")],
-    device: Annotated[str, typer.Option("--device", help="cpu or cuda.")] = "cpu",
+    out: Annotated[
+        Path,
+        typer.Option("--out", help="Output folder (refused if it holds an earlier design run)."),
+    ],
+    device: Annotated[
+        str,
+        typer.Option("--device", help="cpu or cuda (cuda without a GPU is an error, no fallback)."),
+    ] = "cpu",
     budget: Annotated[
-        int | None, typer.Option("--budget", min=1, help="Physics evaluations in all.")
+        int | None,
+        typer.Option(
+            "--budget",
+            min=1,
+            help="Cap on physics evaluations over all rounds (default: the workflow's "
+            "loop.budget, else none); the run ends after loop.rounds rounds of loop.batch_size "
+            "either way.",
+        ),
     ] = None,
 ) -> None:
-    """Run inverse design; write proposals.parquet and report.html."""
+    """Run inverse design; write proposals.parquet and report.html.
+
+    proposals.parquet: one row per physics-checked proposal (round, composition,
+    predicted objectives with their std, physics verdict); columns in
+    matscreen.design.run_design.
+    """
     from matscreen.design import run_design
 
     if device not in ("cpu", "cuda"):
