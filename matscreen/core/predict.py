@@ -181,21 +181,19 @@ def _predict_rows(prop: str, rows: pd.DataFrame, checkpoint: Path | None) -> pd.
     from matscreen.core.io import atomic_write_json
 
     results = list(result_columns(prop))
-    keys = [_row_key(prop, row) for _, row in rows.iterrows()]
-    done = sum(
-        (_read_record(checkpoint / f"{prop}-{k}.json") or {}).get("status") == "ok" for k in keys
-    )
+    files = [checkpoint / f"{prop}-{_row_key(prop, row)}.json" for _, row in rows.iterrows()]
+    saved = [_read_record(file) for file in files]
+    saved = [r if r is not None and r.get("status") == "ok" else None for r in saved]
+    done = sum(r is not None for r in saved)
     if done:
         logger.info("%s: %d of %d rows already done in %s", prop, done, len(rows), checkpoint)
     records: list[dict[str, Any]] = []
-    for (index, _), key in tqdm(
-        zip(rows.iterrows(), keys, strict=True), total=len(rows), desc=prop, unit="row",
-        disable=None, initial=0,
+    for index, file, record in tqdm(
+        zip(rows.index, files, saved, strict=True), total=len(rows), desc=prop, unit="row",
+        disable=None,
     ):  # fmt: skip
-        file = checkpoint / f"{prop}-{key}.json"
-        saved = _read_record(file)
-        if saved is not None and saved.get("status") == "ok":
-            records.append(saved)
+        if record is not None:
+            records.append(record)
             continue
         part = model(rows.loc[[index]], progress=False)
         record = {c: _plain(part[c].iloc[0]) for c in results}
