@@ -246,8 +246,6 @@ def train(
         _fail_usage(f"unknown model {model!r}; trainable: conductivity")
     from matscreen.surrogates.conductivity import train_conductivity_model
 
-    if out.exists() and not out.is_dir():
-        _fail_usage(f"--out {out} is a file; a model is a folder")
     if data is None:  # exactly the shipped model's recipe
         from matscreen.surrogates.conductivity import train_shipped_model
 

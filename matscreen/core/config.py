@@ -176,19 +176,6 @@ class WorkflowConfig(_Section):
         return space
 
 
-def _plain(value: Any) -> Any:
-    """Return Python values as YAML gives them (Paths as str, numpy scalars, tuples as lists)."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    if hasattr(value, "item") and getattr(value, "shape", None) == ():
-        return value.item()  # numpy scalar
-    return value
-
-
 def load_yaml(text: str) -> Any:
     """Parse YAML as ``yaml.safe_load``, but read ``5e-2`` and ``1e3`` as numbers.
 
@@ -277,7 +264,9 @@ def workflow_from_mapping(
     try:
         # a mapping built in Python (numpy ints, Paths, tuples) is read laxly; YAML strictly
         if lax:
-            return WorkflowConfig.model_validate(_plain(data), strict=False)
+            from matscreen.core.io import to_builtin
+
+            return WorkflowConfig.model_validate(to_builtin(data), strict=False)
         return WorkflowConfig.model_validate(data)
     except ValidationError as exc:
         raise MatscreenInputError(format_validation_error(exc, source)) from None

@@ -68,6 +68,24 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def to_builtin(value: Any) -> Any:
+    """Return ``value`` as plain Python, as JSON or YAML would give it back.
+
+    Mappings and sequences are converted item by item (tuples become lists),
+    ``Path`` becomes ``str``, numpy scalars and arrays become Python numbers
+    and lists; anything else is returned as it is.
+    """
+    if isinstance(value, dict):
+        return {k: to_builtin(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_builtin(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "tolist") and hasattr(value, "shape"):  # numpy scalar or array
+        return value.tolist()
+    return value
+
+
 def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> Path:
     """Write a JSON document atomically, pretty-printed."""
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")

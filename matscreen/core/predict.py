@@ -178,7 +178,7 @@ def _predict_rows(prop: str, rows: pd.DataFrame, checkpoint: Path | None) -> pd.
     model = _model(prop)
     if checkpoint is None or prop == "conductivity":  # conductivity: 10,000 rows in seconds
         return model(rows)
-    from matscreen.core.io import atomic_write_json
+    from matscreen.core.io import atomic_write_json, to_builtin
 
     results = list(result_columns(prop))
     files = [checkpoint / f"{prop}-{_row_key(prop, row)}.json" for _, row in rows.iterrows()]
@@ -196,7 +196,7 @@ def _predict_rows(prop: str, rows: pd.DataFrame, checkpoint: Path | None) -> pd.
             records.append(record)
             continue
         part = model(rows.loc[[index]], progress=False)
-        record = {c: _plain(part[c].iloc[0]) for c in results}
+        record = {c: to_builtin(part[c].iloc[0]) for c in results}
         if record["status"] == "ok":  # a failure may be passing (memory, disk): tried again
             atomic_write_json(file, record)
         records.append(record)
@@ -213,13 +213,6 @@ def _read_record(file: Path) -> dict[str, Any] | None:
         return json.loads(file.read_text())
     except (OSError, ValueError):
         return None
-
-
-def _plain(value: Any) -> Any:
-    """Return a JSON-ready copy of a result cell (numpy scalars and arrays to Python)."""
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    return value
 
 
 def _row_key(prop: str, row: pd.Series) -> str:

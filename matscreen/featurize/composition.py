@@ -79,8 +79,8 @@ def as_composition(entry: object) -> Composition:
         raise ValueError("amounts must be finite numbers")
     if comp.num_atoms <= 0:
         raise ValueError("empty composition")
-    dummies = [str(el) for el in comp.elements if isinstance(el, DummySpecies)]
-    if not dummies and not all(isinstance(el, Element) for el in comp.elements):
+    has_dummies = any(isinstance(el, DummySpecies) for el in comp.elements)
+    if not has_dummies and not all(isinstance(el, Element) for el in comp.elements):
         comp = comp.element_composition  # oxidation-state decorated (a CIF with Li+, Cl-)
     unknown = [
         getattr(el, "symbol", str(el)) for el in comp.elements if not isinstance(el, Element)
