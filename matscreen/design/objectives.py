@@ -42,10 +42,24 @@ _LOWEST = {"Ni": 2, "Co": 2, "Fe": 2, "Cu": 2, "Cr": 3, "V": 3}
 
 
 def analytic_tables(elements: list[str]) -> dict[str, np.ndarray]:
-    """Per-element vectors for the analytic objectives: mass, cost, charges for Mn3+."""
+    """Per-element vectors for the analytic objectives.
+
+    ``mass``, ``price`` (USD/kg), the charges of the Mn3+ estimate (``fixed``,
+    ``lowest``) and ``ceiling``: the charge each element carries once the cathode
+    is charged as far as its redox allows (redox metals at their highest state
+    on charge, :data:`~matscreen.screening.properties.MAX_STATES`; other
+    elements at their nominal state, or the lowest for the other mixed-valent
+    ones), so that ``amounts @ ceiling`` counts the electrons that charging can
+    remove, as :func:`~matscreen.screening.properties.capacities_mAh_g` does.
+    """
     from pymatgen.core import Element
 
-    from matscreen.screening.properties import cost_usd_per_kg
+    from matscreen.candidates.oxidation import (
+        MIXED_VALENT,
+        common_oxidation_states,
+        nominal_oxidation_state,
+    )
+    from matscreen.screening.properties import MAX_STATES, cost_usd_per_kg
 
     mass = np.array([float(Element(e).atomic_mass) for e in elements])
     price = []
@@ -57,7 +71,23 @@ def analytic_tables(elements: list[str]) -> dict[str, np.ndarray]:
     price = np.nan_to_num(np.array(price, dtype=float), nan=1000.0)
     fixed = np.array([_FIXED.get(e, 0) for e in elements], dtype=float)
     lowest = np.array([_LOWEST.get(e, 0) for e in elements], dtype=float)
-    return {"mass": mass, "price": price, "fixed": fixed, "lowest": lowest}
+    ceiling = []
+    for e in elements:
+        if e in MAX_STATES:
+            ceiling.append(float(MAX_STATES[e]))
+        else:
+            try:
+                states = common_oxidation_states(e)
+            except ValueError:  # no curated state: carries no charge in this estimate
+                states = (0,)
+            ceiling.append(float(min(states) if e in MIXED_VALENT else nominal_oxidation_state(e)))
+    return {
+        "mass": mass,
+        "price": price,
+        "fixed": fixed,
+        "lowest": lowest,
+        "ceiling": np.array(ceiling, dtype=float),
+    }
 
 
 @dataclass
@@ -124,9 +154,8 @@ class ObjectivePredictor:
                     )
                 else:
                     out[kind] = surrogate.forward(amounts, t["props"], t["roles"])
-            elif kind == "capacity":  # all Li extracted, mAh per g of the discharged material
-                li_amt = amounts[:, li] if li >= 0 else zero
-                out[kind] = (FARADAY_MAH * li_amt / (amounts @ t["mass"]).clamp_min(1e-9), zero)
+            elif kind == "capacity":  # redox-limited, mAh per g of the discharged material
+                out[kind] = (self._capacity(amounts, t, li), zero)
             elif kind == "cost":
                 w = amounts * t["mass"]
                 out[kind] = ((w @ t["price"]) / w.sum(dim=-1).clamp_min(1e-9), zero)
@@ -135,6 +164,21 @@ class ObjectivePredictor:
             else:  # pragma: no cover - validated by the config
                 raise ValueError(f"unknown objective {kind!r}")
         return out
+
+    @staticmethod
+    def _capacity(amounts: torch.Tensor, t: dict[str, Any], li: int) -> torch.Tensor:
+        """Redox-limited capacity (mAh/g): Li extracted while the redox metals can oxidise.
+
+        The same count as the verdict's ``capacity_mAh_g``
+        (:func:`~matscreen.screening.properties.capacities_mAh_g`): electrons
+        available = charge at the redox ceiling minus the charge now (zero).
+        """
+        import torch
+
+        li_amt = amounts[:, li] if li >= 0 else (amounts * 0.0).sum(dim=-1)
+        electrons = (amounts @ t["ceiling"]).clamp_min(0.0)
+        extracted = torch.minimum(li_amt, electrons)
+        return FARADAY_MAH * extracted / (amounts @ t["mass"]).clamp_min(1e-9)
 
     def _mn3(self, amounts: torch.Tensor, t: dict[str, Any]) -> torch.Tensor:
         """Mn3+ fraction from charge balance (others fixed / lowest state, Mn <= 4+)."""

@@ -362,3 +362,25 @@ def test_loop_surrogate_on_chemistry_features_is_differentiable_and_consistent()
         surrogate.forward(xt, props, roles, proto=0)
     with pytest.raises(ValueError, match="features must be"):
         LoopSurrogate(GPRegressor(), "bvse", prior_mean=0.5, prior_std=0.3, features="magpie")
+
+
+@pytest.mark.parametrize(
+    "formula",
+    ["LiMn2O4", "LiNi0.5Mn1.5O4", "LiMnPO4", "LiFe0.5Mn0.5PO4", "Li2MnO3", "LiMn1.5Al0.5O4",
+     "LiMn1.5Ti0.5O4", "LiCoO2", "LiMn1.75Mg0.25O4", "LiMn1.5Cr0.5O4", "Li4Ti5O12"],
+)  # fmt: skip
+def test_design_capacity_is_the_verdicts_redox_limited_capacity(formula: str) -> None:
+    """The search optimises the capacity the verdict reports (redox-limited, not all Li)."""
+    from pymatgen.core import Composition
+
+    from matscreen.screening.properties import capacities_mAh_g
+
+    comp = Composition(formula)
+    elements = sorted(el.symbol for el in comp)
+    predictor = ObjectivePredictor(elements=elements, surrogates={}, kinds=["capacity"])
+    amounts = torch.tensor([[comp[e] for e in elements]], dtype=torch.float32)
+    got = float(predictor(amounts)["capacity"][0][0])
+    li_limited, redox_limited = capacities_mAh_g(comp)
+    assert got == pytest.approx(redox_limited, rel=1e-4, abs=1e-3)
+    if formula == "Li2MnO3":  # Mn4+ already: no capacity from Mn redox
+        assert got == pytest.approx(0.0, abs=1e-3) and li_limited > 400
