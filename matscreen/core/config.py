@@ -45,12 +45,17 @@ def canonical_calculator_name(name: object) -> object:
 CalculatorName = Annotated[Literal["chgnet", "sevenn"], BeforeValidator(canonical_calculator_name)]
 
 
-class _Section(BaseModel):
-    # strict: YAML `true` is not a count and "0" is not a seed (ints still fill floats)
+class StrictSection(BaseModel):
+    """Base of every workflow section: unknown keys and loose types are refused.
+
+    Strict: YAML ``true`` is not a count and ``"0"`` is not a seed (ints still
+    fill floats).
+    """
+
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-class CandidatesSection(_Section):
+class CandidatesSection(StrictSection):
     """Where candidates come from."""
 
     space: str = Field(
@@ -62,7 +67,7 @@ class CandidatesSection(_Section):
     )
 
 
-class FeaturizeSection(_Section):
+class FeaturizeSection(StrictSection):
     """Which featurizers run in the cheap first stage."""
 
     composition: bool = Field(default=True, description="Magpie statistics, stoichiometry, ...")
@@ -73,7 +78,7 @@ class FeaturizeSection(_Section):
     )
 
 
-class ScreeningSection(_Section):
+class ScreeningSection(StrictSection):
     """Stage-by-stage screening: cheap descriptors first, costly checks on survivors."""
 
     bvse_top_k: int = Field(
@@ -136,13 +141,13 @@ class ScreeningSection(_Section):
     )
 
 
-class ReportSection(_Section):
+class ReportSection(StrictSection):
     """What the HTML report shows."""
 
     top_n: int = Field(default=20, ge=1, description="Top candidates listed per family.")
 
 
-class WorkflowConfig(_Section):
+class WorkflowConfig(StrictSection):
     """A validated screening workflow."""
 
     name: str = Field(

@@ -1,8 +1,10 @@
 """The validated inverse-design workflow: :class:`DesignConfig` and its YAML loader.
 
 A pydantic module (no ``from __future__ import annotations``: pydantic needs
-the runtime types). Unknown keys are rejected everywhere, so a misspelled
-field fails with its name; :func:`load_design_config` prefixes every error
+the runtime types). Every section is a :class:`~matscreen.core.config.StrictSection`,
+as in the screening workflow: unknown keys are rejected, so a misspelled
+field fails with its name, and so are loose types (YAML ``true`` is not a
+grid, ``"1"`` is not a weight); :func:`load_design_config` prefixes every error
 with the file name and the dotted field path.
 """
 
@@ -10,9 +12,14 @@ import math
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
-from matscreen.core.config import CalculatorName, format_validation_error, load_yaml
+from matscreen.core.config import (
+    CalculatorName,
+    StrictSection,
+    format_validation_error,
+    load_yaml,
+)
 
 __all__ = [
     "DesignConfig",
@@ -40,10 +47,8 @@ DEFAULT_SCALES: dict[str, float] = {
 }
 
 
-class SiteDesign(BaseModel):
+class SiteDesign(StrictSection):
     """Allowed species and fraction grid on one host site of a prototype."""
-
-    model_config = ConfigDict(extra="forbid")
 
     species: list[str] = Field(
         min_length=1,
@@ -95,10 +100,8 @@ class SiteDesign(BaseModel):
         return self
 
 
-class PrototypeDesign(BaseModel):
+class PrototypeDesign(StrictSection):
     """One prototype of the design space and the per-site choices on it."""
-
-    model_config = ConfigDict(extra="forbid")
 
     prototype: str = Field(description="Prototype name from seeds/prototypes.yaml.")
     sites: dict[str, SiteDesign] = Field(
@@ -130,10 +133,8 @@ class PrototypeDesign(BaseModel):
         return self
 
 
-class ObjectiveSpec(BaseModel):
+class ObjectiveSpec(StrictSection):
     """One objective (maximized, minimized, and/or held within bounds)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     kind: ObjectiveKind = Field(
         description="conductivity (log10 S/cm), stability (E above hull, eV/atom), voltage "
@@ -163,10 +164,8 @@ class ObjectiveSpec(BaseModel):
         return self.scale if self.scale is not None else DEFAULT_SCALES[self.kind]
 
 
-class SearchSettings(BaseModel):
+class SearchSettings(StrictSection):
     """How proposals are searched for on the surrogates."""
-
-    model_config = ConfigDict(extra="forbid")
 
     method: Literal["gradient", "evolutionary", "random"] = Field(
         default="gradient",
@@ -193,10 +192,8 @@ class SearchSettings(BaseModel):
     )
 
 
-class LoopSettings(BaseModel):
+class LoopSettings(StrictSection):
     """The closed loop: rounds of proposals, physics checks and retraining."""
-
-    model_config = ConfigDict(extra="forbid")
 
     rounds: int = Field(default=3, ge=1, description="Design rounds.")
     batch_size: int = Field(default=8, ge=1, description="Proposals sent to physics per round.")
@@ -226,10 +223,8 @@ class LoopSettings(BaseModel):
     )
 
 
-class PhysicsSettings(BaseModel):
+class PhysicsSettings(StrictSection):
     """The physics checks run on each round's proposals (on Dask)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     calculator: CalculatorName = Field(default="chgnet", description="MLIP.")
     relax: bool = Field(
@@ -261,10 +256,8 @@ class PhysicsSettings(BaseModel):
     n_orderings: int = Field(default=20, ge=1, description="Orderings tried when decoding.")
 
 
-class SurrogateSettings(BaseModel):
+class SurrogateSettings(StrictSection):
     """The torch surrogates: deep-ensemble sizes, and the loop-trained model."""
-
-    model_config = ConfigDict(extra="forbid")
 
     loop_model: Literal["gp", "ensemble"] = Field(
         default="gp",
@@ -301,10 +294,8 @@ class SurrogateSettings(BaseModel):
     )
 
 
-class DesignSpaceSpec(BaseModel):
+class DesignSpaceSpec(StrictSection):
     """The design space: prototypes with per-site choices, and the cell-size cap."""
-
-    model_config = ConfigDict(extra="forbid")
 
     prototypes: list[PrototypeDesign] = Field(min_length=1, description="Prototypes to design on.")
     max_atoms: int = Field(default=120, ge=1, description="Largest ordered cell allowed (atoms).")
@@ -313,10 +304,8 @@ class DesignSpaceSpec(BaseModel):
     )
 
 
-class DesignConfig(BaseModel):
+class DesignConfig(StrictSection):
     """A complete inverse-design workflow (the YAML given to ``matscreen design``)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: str = Field(default="design", description="Name of the run.")
     description: str = Field(default="", description="Free text.")

@@ -104,6 +104,27 @@ def test_config_errors_name_file_and_field(tmp_path) -> None:
         load_design_config(bad)
 
 
+def test_config_refuses_loose_types_like_the_screening_workflow(tmp_path) -> None:
+    """YAML `true` is not a grid, "1" is not a weight, 1.5 is not a number of rounds."""
+    from matscreen.design.config import load_design_config
+
+    bad = tmp_path / "loose.yaml"
+    bad.write_text(
+        "family: halide_electrolyte\nspace:\n  prototypes:\n    - prototype: Li3InCl6_C2m\n"
+        "      sites: {In: {species: [In, Y], grid: true}}\n"
+        "objectives: [{kind: cost, goal: minimize, weight: '1'}]\n"
+        "loop: {rounds: 1.5}\n"
+    )
+    with pytest.raises(ValueError) as err:
+        load_design_config(bad)
+    for field in ("sites.In.grid", "objectives.0.weight", "loop.rounds"):
+        assert field in str(err.value)
+    good = bad.read_text().replace("true", "2").replace("'1'", "1").replace("1.5", "2")
+    bad.write_text(good)
+    cfg = load_design_config(bad)
+    assert cfg.loop.rounds == 2 and cfg.objectives[0].weight == 1.0
+
+
 @pytest.mark.parametrize("name", ["design_halide_electrolytes", "design_mn_cathodes"])
 def test_shipped_workflows_validate_and_are_feasible(name: str) -> None:
     """Shipped workflows validate and are feasible."""
