@@ -260,7 +260,10 @@ def design(
     workflow: Annotated[Path, typer.Argument(help="Design workflow YAML file.")],
     out: Annotated[
         Path,
-        typer.Option("--out", help="Output folder (refused if it holds an earlier design run)."),
+        typer.Option(
+            "--out",
+            help="Output folder (refused if it holds an earlier design run, unless --resume).",
+        ),
     ],
     device: Annotated[
         str,
@@ -276,6 +279,14 @@ def design(
             "either way.",
         ),
     ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Continue an interrupted design run in OUT (same workflow; its finished "
+            "rounds are kept). Raising loop.rounds or --budget extends a finished run.",
+        ),
+    ] = False,
 ) -> None:
     """Run inverse design; write proposals.parquet and report.html.
 
@@ -287,7 +298,7 @@ def design(
 
     if device not in ("cpu", "cuda"):
         _fail_usage(f"--device {device!r}: use cpu or cuda")
-    proposals = _run(run_design, workflow, out=out, device=device, budget=budget)
+    proposals = _run(run_design, workflow, out=out, device=device, budget=budget, resume=resume)
     typer.echo(f"wrote {out}/proposals.parquet and report.html: {len(proposals)} proposals")
 
 

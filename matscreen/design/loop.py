@@ -138,9 +138,22 @@ class DesignLoop:
     _model_rows: dict[DesignPoint, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     def run(
-        self, *, out: Path | None = None, budget: int | None = None, client: Any = None
+        self,
+        *,
+        out: Path | None = None,
+        budget: int | None = None,
+        client: Any = None,
+        previous: pd.DataFrame | None = None,
     ) -> pd.DataFrame:
-        """Run all rounds; return (and write, with ``out``) one row per proposal."""
+        """Run all rounds; return (and write, with ``out``) one row per proposal.
+
+        ``previous``: the proposals of an interrupted run of the same workflow
+        (its ``proposals.parquet``). Its rounds are kept as they are, the
+        loop-trained surrogates are refitted on them, and the run goes on with
+        the next round. Each round draws from its own generator seeded with
+        ``(seed, round)``, so a resumed run proposes what the uninterrupted
+        one would have.
+        """
         import pandas as pd
 
         from matscreen.design.novelty import known_formulas
@@ -149,7 +162,6 @@ class DesignLoop:
 
         cfg = self.config
         self.space.feasible_points()  # raises InfeasibleSpaceError early
-        rng = np.random.default_rng(cfg.seed)
         budget = budget if budget is not None else cfg.loop.budget
         kinds = [o.kind for o in cfg.objectives]
         known = set(known_formulas()) if cfg.loop.exclude_known else set()
@@ -157,11 +169,27 @@ class DesignLoop:
         evaluated_formulas: set[str] = set()
         rows: list[pd.DataFrame] = []
         n_done = 0
-        for rnd in range(cfg.loop.rounds):
+        first_round = 0
+        if previous is not None and len(previous):
+            previous = previous.reset_index(drop=True)
+            rows.append(previous)
+            evaluated.update(point_from_json(text) for text in previous["design_point"])
+            evaluated_formulas.update(previous["formula"])
+            n_done = len(previous)
+            first_round = int(previous["round"].max()) + 1
+            for rnd, done in previous.groupby("round", sort=True):
+                self.history.append(
+                    {"round": int(rnd), "n": len(done), "seconds": float("nan"),
+                     "n_pass": int((done["verdict"] == "pass").sum())}
+                )  # fmt: skip
+            self._retrain(previous)
+            LOG.info("resuming after round %d (%d proposals kept)", first_round - 1, n_done)
+        for rnd in range(first_round, cfg.loop.rounds):
             k = cfg.loop.batch_size if budget is None else min(cfg.loop.batch_size, budget - n_done)
             if k <= 0:
                 break
             t0 = time.perf_counter()
+            rng = np.random.default_rng([cfg.seed, rnd])
             predictor = ObjectivePredictor(
                 self.space.elements, self.surrogates, kinds, device=self.device
             )
@@ -367,6 +395,7 @@ class DesignLoop:
                 "prototype": [r.prototype for r in records],
                 "substitution": [json.dumps(r.substitution, sort_keys=True) for r in records],
                 "n_atoms": [r.n_atoms for r in records],
+                "design_point": [point_to_json(p) for p in batch],
                 "acquisition": acq,
             }
         )
@@ -420,6 +449,17 @@ class DesignLoop:
             except Exception as exc:  # noqa: BLE001 - one failed refit must not end the run
                 LOG.warning("%s surrogate not refitted (%s: %s); it keeps its previous fit",
                             kind, type(exc).__name__, exc)  # fmt: skip
+
+
+def point_to_json(point: DesignPoint) -> str:
+    """Return a design point as JSON text ``[proto, [[counts], ...]]`` (a table cell)."""
+    return json.dumps([point.proto, [list(c) for c in point.counts]])
+
+
+def point_from_json(text: str) -> DesignPoint:
+    """Read a design point written by :func:`point_to_json`."""
+    proto, counts = json.loads(text)
+    return DesignPoint(int(proto), tuple(tuple(int(n) for n in c) for c in counts))
 
 
 def _write_table(out: Path, table: pd.DataFrame) -> None:
@@ -544,6 +584,7 @@ def run_design(
     device: str = "cpu",
     budget: int | None = None,
     client: Any = None,
+    resume: bool = False,
 ) -> pd.DataFrame:
     """Run an inverse-design workflow and write ``out/proposals.parquet`` and ``out/report.html``.
 
@@ -561,6 +602,13 @@ def run_design(
     client
         A ``dask.distributed.Client`` for the physics checks; without one a
         local cluster with ``physics.workers`` workers is started and closed.
+    resume
+        Continue the interrupted run in ``out``: the rounds in its
+        ``proposals.parquet`` (written after every round) are kept and the
+        loop goes on with the next one. The workflow must be the one that
+        run used (``out/design.json`` holds its hash); ``loop.rounds``,
+        ``loop.budget`` and ``budget`` may grow, to extend a finished run.
+        Without an earlier run in ``out`` it starts afresh.
 
     Returns
     -------
@@ -579,7 +627,8 @@ def run_design(
     matscreen.design.space.InfeasibleSpaceError
         If the design space has no feasible point.
     MatscreenInputError
-        If ``out`` already holds a design run (``proposals.parquet``).
+        If ``out`` already holds a design run (``proposals.parquet``) and
+        ``resume`` is not set, or holds one of another workflow.
     OutputLockedError
         If another run is writing to ``out``.
     """
@@ -594,25 +643,60 @@ def run_design(
     device = resolve_device(device)
     out = Path(out)
 
-    def refuse_an_earlier_run() -> None:
-        if (out / "proposals.parquet").exists():
-            raise MatscreenInputError(
-                f"{out} already holds a design run (proposals.parquet); choose another output "
-                "folder or remove it"
-            )
+    key = _resume_key(config)
 
-    refuse_an_earlier_run()  # before the surrogates are trained
+    def earlier_run() -> pd.DataFrame | None:
+        """Return the proposals of an earlier run in ``out`` that may go on, else refuse."""
+        import pandas as pd
+
+        if not (out / "proposals.parquet").exists():
+            return None
+        if not resume:
+            raise MatscreenInputError(
+                f"{out} already holds a design run (proposals.parquet); pass --resume to "
+                "continue it, or choose another output folder"
+            )
+        state = out / "design.json"
+        try:
+            saved = json.loads(state.read_text())["workflow_hash"]
+        except (OSError, ValueError, KeyError, TypeError):
+            saved = None
+        if saved != key:
+            raise MatscreenInputError(
+                f"{out} holds a design run of another workflow (or one from before resume "
+                f"existed: no {state.name}); --resume continues only the same workflow"
+            )
+        table = pd.read_parquet(out / "proposals.parquet")
+        if "design_point" not in table:
+            raise MatscreenInputError(f"{out}/proposals.parquet has no design_point column")
+        return table
+
+    earlier_run()  # refuse before the surrogates are trained
     loop = build_loop(config, device=device)
     loop.space.feasible_points()  # an infeasible space fails here, before any cluster starts
     _warn_uncovered_elements(loop.space.elements, config)
     with RunLock(out):  # a second design run into the same folder is refused
-        refuse_an_earlier_run()  # one may have finished meanwhile
+        previous = earlier_run()  # one may have finished meanwhile
+        from matscreen import __version__
+        from matscreen.core.io import atomic_write_json
+
+        atomic_write_json(out / "design.json", {"workflow_hash": key, "matscreen": __version__})
         if client is None:
             from matscreen.core.clusters import open_client
 
             with open_client("local", workers=config.physics.workers) as local:
-                table = loop.run(out=out, budget=budget, client=local)
+                table = loop.run(out=out, budget=budget, client=local, previous=previous)
         else:
-            table = loop.run(out=out, budget=budget, client=client)
+            table = loop.run(out=out, budget=budget, client=client, previous=previous)
         write_report(out, table, config, loop.history)
     return table
+
+
+def _resume_key(config: DesignConfig) -> str:
+    """Hash of what a resumed run must share with the first: all but when to stop."""
+    from matscreen.core.hashing import config_hash
+
+    data = config.model_dump(mode="json")
+    for name in ("rounds", "budget"):
+        data["loop"].pop(name, None)
+    return config_hash(data)

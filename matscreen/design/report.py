@@ -67,6 +67,11 @@ def pareto_by_round_png(table: pd.DataFrame, config: DesignConfig) -> bytes:
     return _png(fig)
 
 
+def _seconds(value: float) -> str:
+    """Format a round's wall time (rounds kept from an interrupted run have none)."""
+    return f"{value:.1f}" if np.isfinite(value) else "earlier run"
+
+
 def write_report(
     out: Path, table: pd.DataFrame, config: DesignConfig, history: list[dict[str, Any]]
 ) -> Path:
@@ -79,14 +84,14 @@ def write_report(
     except Exception as exc:  # noqa: BLE001 - a report without its plot is still a report
         LOG.warning("Pareto plot failed: %s", exc)
         img = f"<p>(plot failed: {html.escape(str(exc))})</p>"
-    shown = [c for c in table.columns if c not in ("structure", "substitution")]
+    shown = [c for c in table.columns if c not in ("structure", "substitution", "design_point")]
     body = table[shown].copy()
     for c in body.columns:
         if body[c].dtype.kind == "f":
             body[c] = body[c].map(lambda v: "" if not np.isfinite(v) else f"{v:.4g}")
     rounds = "".join(
         f"<tr><td>{h['round']}</td><td>{h['n']}</td><td>{h['n_pass']}</td>"
-        f"<td>{h['seconds']:.1f}</td></tr>"
+        f"<td>{_seconds(h['seconds'])}</td></tr>"
         for h in history
     )
     n_pass = int((table["verdict"] == "pass").sum())

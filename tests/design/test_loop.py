@@ -235,3 +235,39 @@ def test_space_elements_without_hull_references_are_warned(config, caplog) -> No
     with caplog.at_level(logging.WARNING, logger="matscreen.design.loop"):
         _warn_uncovered_elements(["Li", "Sn", "Cl"], config)
     assert any("Sn in no reference compound" in r.getMessage() for r in caplog.records)
+
+
+def test_resumed_design_run_goes_on_where_it_stopped(
+    make_config, fake_physics, tmp_path, monkeypatch
+) -> None:
+    """A run stopped after round 2 and resumed proposes what the uninterrupted run did,
+    and spends physics only on the rounds it had not done."""
+    import pytest
+
+    from matscreen.core.errors import MatscreenInputError
+    from matscreen.design import run_design
+
+    physics = fake_physics
+    monkeypatch.setattr(
+        "matscreen.design.physics_checks.MLIPPhysicsEvaluator", lambda *a, **k: physics
+    )
+    client = object()  # the stand-in physics needs no cluster
+    three = make_config(loop={"rounds": 3, "batch_size": 3})
+    straight = run_design(three, out=tmp_path / "a", client=client)
+    assert physics.calls == 9
+
+    physics.calls = 0
+    run_design(make_config(loop={"rounds": 2, "batch_size": 3}), out=tmp_path / "b", client=client)
+    with pytest.raises(MatscreenInputError, match="pass --resume"):
+        run_design(three, out=tmp_path / "b", client=client)
+    other = make_config(loop={"rounds": 3, "batch_size": 3}, seed=99)
+    with pytest.raises(MatscreenInputError, match="another workflow"):
+        run_design(other, out=tmp_path / "b", client=client, resume=True)
+    resumed = run_design(three, out=tmp_path / "b", client=client, resume=True)
+    assert physics.calls == 6 + 3  # two rounds first, then only the third
+    cols = ["round", "formula", "design_point", "verdict"]
+    pd.testing.assert_frame_equal(straight[cols], resumed[cols])
+    saved = pd.read_parquet(tmp_path / "b" / "proposals.parquet")
+    pd.testing.assert_frame_equal(saved[cols], straight[cols])
+    report = (tmp_path / "b" / "report.html").read_text()
+    assert report.count("earlier run") == 2  # rounds 0 and 1 came from the first run
