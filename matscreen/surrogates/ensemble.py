@@ -17,10 +17,9 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
-from matscreen.featurize.composition import as_composition
 from matscreen.surrogates.attention import AttentionConductivityRegressor, encode_compositions
 from matscreen.surrogates.forest import ConductivityForest
-from matscreen.surrogates.inputs import li_compound_error
+from matscreen.surrogates.inputs import li_count_error
 
 logger = logging.getLogger(__name__)
 
@@ -151,9 +150,11 @@ class ConductivityEnsemble(RegressorMixin, BaseEstimator):
         comp, cell, errors, entries = self.forest_.featurize(X)
         z, frac, att_errors = encode_compositions(entries)
         errors = [e or a for e, a in zip(errors, att_errors, strict=True)]
-        for i, entry in enumerate(entries):  # a Li-ion model: no Li, or Li metal, is refused
+        has_li = ((z == 3) & (frac > 0)).any(axis=1)  # z: atomic number, 0 = padding
+        n_elements = (frac > 0).sum(axis=1)
+        for i in range(len(errors)):  # a Li-ion model: no Li, or Li metal, is refused
             if errors[i] is None:
-                errors[i] = li_compound_error(as_composition(entry))
+                errors[i] = li_count_error(bool(has_li[i]), int(n_elements[i]))
         ok = np.array([e is None for e in errors], dtype=bool)
         n = len(errors)
         mean, std = np.full(n, np.nan), np.full(n, np.nan)

@@ -112,8 +112,13 @@ def li_compound_error(comp: Any) -> str | None:
     The models predict Li-ion conductivity of compounds: a composition with
     no Li, or Li alone (Li metal), is refused.
     """
-    if comp["Li"] <= 0:
+    return li_count_error(comp["Li"] > 0, len(comp.elements))
+
+
+def li_count_error(has_li: bool, n_elements: int) -> str | None:
+    """Return :func:`li_compound_error` from whether Li is present and the element count."""
+    if not has_li:
         return "no Li in the composition (the model predicts Li-ion conductivity)"
-    if len(comp.elements) < 2:
+    if n_elements < 2:
         return "Li metal, not a compound (the model predicts Li-ion conductivity)"
     return None
