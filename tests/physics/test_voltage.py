@@ -190,3 +190,17 @@ def test_mlip_lmo_and_lnmo_voltages() -> None:
 def test_mlip_voltage_rejects_mismatched_hosts() -> None:
     rec = mlip_voltage(cathode_structure("LiMnPO4"), cathode_structure("Mn2O4"), "chgnet")
     assert rec.status == "failed" and "host" in rec.error
+
+
+def test_aqueous_potential_and_hull_voltage() -> None:
+    from matscreen.physics.voltage import _aqueous_potential
+
+    assert _aqueous_potential("Fe", 2) == pytest.approx(0.771)  # Fe3+/Fe2+
+    assert _aqueous_potential("V", 2) < _aqueous_potential("V", 3) < _aqueous_potential("V", 4)
+    assert _aqueous_potential("Mn", 6) == _aqueous_potential("Mn", 5)  # nearest tabulated step
+    assert np.isfinite(_aqueous_potential("Pm", 3))  # untabulated element: median
+    F = voltage_features(["CoO2", "FePO4", "TiO2"], ["LiCoO2", "LiFePO4", "LiTiO2"])
+    assert F["redox_E0_aq_V"].tolist() == pytest.approx([1.416, 0.771, 0.1])
+    assert F["hull_voltage_known"].tolist() == [1.0, 0.0, 1.0]
+    assert F["hull_voltage_V"].iloc[0] == pytest.approx(3.53, abs=0.02)  # Alexandria Li-Co-O
+    assert F["hull_voltage_V"].iloc[1] == 0.0
