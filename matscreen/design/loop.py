@@ -150,9 +150,9 @@ class DesignLoop:
         ``previous``: the proposals of an interrupted run of the same workflow
         (its ``proposals.parquet``). Its rounds are kept as they are, the
         loop-trained surrogates are refitted on them, and the run goes on with
-        the next round. Each round draws from its own generator seeded with
-        ``(seed, round)``, so a resumed run proposes what the uninterrupted
-        one would have.
+        the next round from the random state saved with the last one
+        (``rng_state``), so a resumed run proposes what the uninterrupted one
+        would have.
         """
         import pandas as pd
 
@@ -162,6 +162,7 @@ class DesignLoop:
 
         cfg = self.config
         self.space.feasible_points()  # raises InfeasibleSpaceError early
+        rng = np.random.default_rng(cfg.seed)
         budget = budget if budget is not None else cfg.loop.budget
         kinds = [o.kind for o in cfg.objectives]
         known = set(known_formulas()) if cfg.loop.exclude_known else set()
@@ -177,6 +178,7 @@ class DesignLoop:
             evaluated_formulas.update(previous["formula"])
             n_done = len(previous)
             first_round = int(previous["round"].max()) + 1
+            rng.bit_generator.state = json.loads(previous["rng_state"].iloc[-1])
             for rnd, done in previous.groupby("round", sort=True):
                 self.history.append(
                     {"round": int(rnd), "n": len(done), "seconds": float("nan"),
@@ -189,7 +191,6 @@ class DesignLoop:
             if k <= 0:
                 break
             t0 = time.perf_counter()
-            rng = np.random.default_rng([cfg.seed, rnd])
             predictor = ObjectivePredictor(
                 self.space.elements, self.surrogates, kinds, device=self.device
             )
@@ -218,6 +219,7 @@ class DesignLoop:
                 LOG.info("round %d: nothing left to propose", rnd)
                 break
             table = self._evaluate_batch(rnd, batch, scorer, client)
+            table["rng_state"] = json.dumps(rng.bit_generator.state)  # where a resume goes on
             rows.append(table)
             evaluated.update(batch)
             evaluated_formulas.update(self.space.formula(p) for p in batch)  # the space's keys
@@ -618,7 +620,9 @@ def run_design(
         stability and bvse also ``pred_<kind>_obs_std``, the std of a measured
         value: the model's std with the fitted noise added), physics results
         (``e_above_hull``, ``bvse_barrier``, ``log10_sigma_model``, ...),
-        ``novel``, ``charge_balanced``, ``verdict`` and the structure (JSON).
+        ``novel``, ``charge_balanced``, ``verdict`` and the structure (JSON);
+        for ``--resume``, ``design_point`` (the point, JSON) and ``rng_state``
+        (the search's random state after the round).
 
     Raises
     ------
@@ -667,8 +671,10 @@ def run_design(
                 f"existed: no {state.name}); --resume continues only the same workflow"
             )
         table = pd.read_parquet(out / "proposals.parquet")
-        if "design_point" not in table:
-            raise MatscreenInputError(f"{out}/proposals.parquet has no design_point column")
+        if not {"design_point", "rng_state"} <= set(table.columns):
+            raise MatscreenInputError(
+                f"{out}/proposals.parquet lacks the design_point / rng_state columns a resume needs"
+            )
         return table
 
     earlier_run()  # refuse before the surrogates are trained

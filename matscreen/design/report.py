@@ -84,7 +84,8 @@ def write_report(
     except Exception as exc:  # noqa: BLE001 - a report without its plot is still a report
         LOG.warning("Pareto plot failed: %s", exc)
         img = f"<p>(plot failed: {html.escape(str(exc))})</p>"
-    shown = [c for c in table.columns if c not in ("structure", "substitution", "design_point")]
+    hidden = ("structure", "substitution", "design_point", "rng_state")  # for machines
+    shown = [c for c in table.columns if c not in hidden]
     body = table[shown].copy()
     for c in body.columns:
         if body[c].dtype.kind == "f":
