@@ -35,6 +35,30 @@ grouped-CV comparison with 1.2.1 over 8 fold seeds (40 folds): ensemble with
 a cell 1.72 -> 1.62 MAE (better on 7 of 8 fold seeds), composition-only
 ensemble 1.83 -> 1.64 (8 of 8).
 
+Version 1.4.0 controls redundancy in the training data (in the spirit of MD-HIT,
+Li et al., npj Comput. Mater. 2024): the composition forest weights each
+training row by ``1 / n_group`` (``n_group``: rows in its paper /
+near-duplicate group, so a long doping series of one paper counts as much as
+one independent composition), and a row with a cell is predicted by the
+median over the trees of the cell forest and of that composition forest
+(``group_weight_power``, ``pool_comp_in_cell`` of
+:class:`~matscreen.surrogates.forest.ConductivityForest`; the cell forest
+itself stays unweighted, weighting it made CV worse). Four variants (weight
+power 0.5 or 1, with or without pooling) were compared on fold seeds 0-7 and
+the choice confirmed on fresh fold seeds 8-11. Paired grouped CV over the 12
+seeds: ensemble with a cell 1.631 -> 1.563 (better on 11 of 12 seeds; fresh
+seeds -0.074, 4 of 4), composition-only ensemble 1.640 -> 1.585 (12 of 12;
+fresh seeds -0.055, 4 of 4). Tried alongside and not kept: mixing entropy
+and ionic-radius mismatch of cations and anions, minor-cation share and a
+doping indicator (+0.04 cell / +0.04 composition-only with all six, +0.02
+with entropy and mismatch alone); a third ensemble member (kNN or kernel
+ridge over an element-similarity composition kernel, gradient boosting with
+absolute loss; +0.00 to +0.05). The official test split, scored once after the
+choice was made: MAE 1.183 (1.3.0) -> 1.262 (1.4.0). The model ships on the
+strength of CV, as the protocol says; the test figure is reported, not used to
+choose (its 121 rows come from papers absent from training, and a difference
+of 0.08 is within the spread of CV between fold seeds).
+
 What ships (``matscreen/surrogates/data/conductivity/``): ``manifest.json``,
 ``attention.pt`` (torch ``{state_dict, model_args, versions}``, loaded with
 ``weights_only=True``) and ``domain.npz`` (the training composition features
@@ -97,11 +121,12 @@ if TYPE_CHECKING:  # pragma: no cover
 logger = logging.getLogger(__name__)
 
 MODEL_NAME = "conductivity-obelix"
-MODEL_VERSION = "1.3.0"
+MODEL_VERSION = "1.4.0"
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "data" / "conductivity"
 DEFAULT_FOREST_PARAMS: dict[str, Any] = {
     "n_estimators": 300, "max_features": 1.0, "max_features_comp": 0.3, "min_samples_leaf": 1,
     "aggregate": "median", "feature_views": ["no_magpie", "chemistry"],
+    "group_weight_power": 1.0, "pool_comp_in_cell": True,
 }  # fmt: skip
 DEFAULT_ATTENTION_PARAMS: dict[str, Any] = {
     "n_members": 3, "d_model": 32, "n_layers": 2, "n_heads": 4, "d_embed": 16, "dropout": 0.1,
@@ -296,16 +321,18 @@ def grouped_cv_predictions(
     for k, (tr, te) in enumerate(cv.split(comp, y, groups)):
         t0 = time.perf_counter()
         out["fold"][te] = k
+        f_comp = None
+        if "forest_comp" in components or forest.pool_comp_in_cell:
+            f_comp = forest.fit_comp_forest(comp[tr], y[tr], groups[tr])
         if "forest_comp" in components:
-            f = forest._forest(cell=False).fit(comp[tr], y[tr])
             out["forest_comp_mean"][te], out["forest_comp_std"][te] = forest_center_std(
-                f, comp[te], forest.aggregate
+                f_comp, comp[te], forest.aggregate
             )
         if "forest_cell" in components:
             tr_c, te_c = tr[has_cell[tr]], te[has_cell[te]]
             if len(tr_c) and len(te_c):
                 f = forest._forest(cell=True).fit(full[tr_c], y[tr_c])
-                m, s = forest_center_std(f, full[te_c], forest.aggregate)
+                m, s = forest.center_std_cell(f, f_comp, comp[te_c], full[te_c])
                 out["forest_cell_mean"][te_c], out["forest_cell_std"][te_c] = m, s
         if "attention" in components:
             att = AttentionConductivityRegressor(**{**aparams, "seed": seed})

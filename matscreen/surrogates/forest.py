@@ -242,10 +242,12 @@ class ViewForest:
             for _ in self.columns
         ]
 
-    def fit(self, X: np.ndarray, y: np.ndarray) -> ViewForest:
+    def fit(
+        self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> ViewForest:
         """Fit every view's forest on its columns of ``X``."""
         for cols, forest in zip(self.columns, self.forests, strict=True):
-            forest.fit(X[:, cols], y)
+            forest.fit(X[:, cols], y, sample_weight=sample_weight)
         return self
 
     def tree_predictions(self, X: np.ndarray) -> np.ndarray:
@@ -289,6 +291,18 @@ class ConductivityForest(RegressorMixin, BaseEstimator):
         identity of the host framework, the forests extrapolate better to
         papers and doping series they have not seen (grouped CV, 8 fold
         seeds: composition forest 1.89 -> 1.67, cell forest 1.75 -> 1.66).
+    group_weight_power
+        Training rows of the composition forest are weighted by
+        ``1 / n_group ** group_weight_power``, ``n_group`` being the number of
+        training rows in the row's :func:`near_duplicate_groups` group (same
+        paper or near-identical composition), so that a long doping series
+        counts less than many independent compositions (redundancy control,
+        cf. MD-HIT, Li et al., npj Comput. Mater. 2024). 0 (default): unweighted.
+        The cell forest is never weighted (weighting it made grouped CV worse).
+    pool_comp_in_cell
+        Rows with a cell are predicted by the median over the trees of the
+        cell forest *and* of the composition forest (instead of the cell
+        forest's trees alone).
     use_cell
         Fit the cell forest too (needs lattice columns or structures in the
         training input); rows without a cell always use the composition forest.
@@ -319,6 +333,8 @@ class ConductivityForest(RegressorMixin, BaseEstimator):
         min_samples_leaf: int = 1,
         aggregate: str = "median",
         feature_views: Sequence[str] | None = None,
+        group_weight_power: float = 0.0,
+        pool_comp_in_cell: bool = False,
         use_cell: bool = True,
         calibrate: bool = True,
         cv_folds: int = 5,
@@ -331,6 +347,8 @@ class ConductivityForest(RegressorMixin, BaseEstimator):
         self.min_samples_leaf = min_samples_leaf
         self.aggregate = aggregate
         self.feature_views = feature_views
+        self.group_weight_power = group_weight_power
+        self.pool_comp_in_cell = pool_comp_in_cell
         self.use_cell = use_cell
         self.calibrate = calibrate
         self.cv_folds = cv_folds
@@ -393,7 +411,10 @@ class ConductivityForest(RegressorMixin, BaseEstimator):
         y = np.asarray(y, dtype=float).ravel()
         self._check_training(errors, y, len(comp))
         has_cell = np.isfinite(cell).all(axis=1)
-        self.comp_model_ = self._forest(cell=False).fit(comp, y)
+        groups = near_duplicate_groups(entries, table_sources(X))
+        self.comp_model_ = self._forest(cell=False).fit(
+            comp, y, sample_weight=self._group_weights(groups)
+        )
         self.cell_model_ = None
         if self.use_cell and has_cell.sum() >= max(10, self.cv_folds):
             self.cell_model_ = self._forest().fit(np.hstack([comp, cell])[has_cell], y[has_cell])
@@ -401,7 +422,6 @@ class ConductivityForest(RegressorMixin, BaseEstimator):
         self.std_scale_comp_ = 1.0
         self.std_scale_cell_ = 1.0
         if self.calibrate:
-            groups = near_duplicate_groups(entries, table_sources(X))
             self.std_scale_comp_ = self._calibrate(comp, y, groups, cell=False)
             if self.cell_model_ is not None:
                 full = np.hstack([comp, cell])
@@ -409,6 +429,26 @@ class ConductivityForest(RegressorMixin, BaseEstimator):
                     full[has_cell], y[has_cell], groups[has_cell]
                 )
         return self
+
+    def _group_weights(self, groups: np.ndarray) -> np.ndarray | None:
+        """Sample weights ``1 / n_group ** group_weight_power`` (mean 1); None when unweighted."""
+        return group_size_weights(groups, getattr(self, "group_weight_power", 0.0))
+
+    def fit_comp_forest(self, comp: np.ndarray, y: np.ndarray, groups: np.ndarray) -> Any:
+        """Fit a new composition forest on ``comp``, weighted as ``group_weight_power`` says."""
+        return self._forest(cell=False).fit(comp, y, sample_weight=self._group_weights(groups))
+
+    def center_std_cell(
+        self, cell_forest: Any, comp_forest: Any, comp: np.ndarray, full: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Centre and raw std of rows with a cell (pooled with the composition trees if asked)."""
+        aggregate = getattr(self, "aggregate", "mean")
+        if not getattr(self, "pool_comp_in_cell", False):
+            return forest_center_std(cell_forest, full, aggregate)
+        per_tree = np.vstack(
+            [tree_predictions(cell_forest, full), tree_predictions(comp_forest, comp)]
+        )
+        return _combine_trees(per_tree, aggregate)
 
     @staticmethod
     def _check_training(errors: list[str | None], y: np.ndarray, n: int) -> None:
@@ -430,9 +470,17 @@ class ConductivityForest(RegressorMixin, BaseEstimator):
             return 1.0
         res, std = np.zeros(len(y)), np.zeros(len(y))
         cv = GroupKFold(n_splits=n_splits, shuffle=True, random_state=self.random_state)
+        n_comp = self.n_features_in_
         for tr, te in cv.split(X, y, groups):
-            forest = self._forest(cell).fit(X[tr], y[tr])
-            mean, sd = forest_center_std(forest, X[te], self.aggregate)
+            if not cell:
+                forest = self.fit_comp_forest(X[tr], y[tr], groups[tr])
+                mean, sd = forest_center_std(forest, X[te], self.aggregate)
+            else:
+                forest = self._forest(cell).fit(X[tr], y[tr])
+                comp_forest = None
+                if getattr(self, "pool_comp_in_cell", False):
+                    comp_forest = self.fit_comp_forest(X[tr, :n_comp], y[tr], groups[tr])
+                mean, sd = self.center_std_cell(forest, comp_forest, X[te, :n_comp], X[te])
             res[te], std[te] = y[te] - mean, sd
         return calibration_factor(res, std)
 
@@ -468,7 +516,10 @@ class ConductivityForest(RegressorMixin, BaseEstimator):
             m, s = forest_center_std(self.comp_model_, comp[~use_cell], aggregate)
             mean[~use_cell], std[~use_cell] = m, s * self.std_scale_comp_
         if use_cell.any():
-            m, s = forest_center_std(self.cell_model_, np.hstack([comp, cell])[use_cell], aggregate)
+            m, s = self.center_std_cell(
+                self.cell_model_, self.comp_model_, comp[use_cell],
+                np.hstack([comp, cell])[use_cell],
+            )  # fmt: skip
             mean[use_cell], std[use_cell] = m, s * self.std_scale_cell_
         return mean, std, use_cell
 
@@ -500,6 +551,30 @@ def _check_aggregate(aggregate: str) -> None:
         raise ValueError(f"aggregate must be 'median' or 'mean', got {aggregate!r}")
 
 
+def group_size_weights(groups: np.ndarray, power: float) -> np.ndarray | None:
+    """Weights ``1 / n_group ** power`` normalized to mean 1 (None when ``power`` is 0).
+
+    ``n_group`` is how many rows share the row's group label.
+    """
+    if not power:
+        return None
+    _, inverse, counts = np.unique(np.asarray(groups), return_inverse=True, return_counts=True)
+    w = 1.0 / counts[inverse].astype(float) ** power
+    return w * (len(w) / w.sum())
+
+
+def tree_predictions(forest: Any, X: np.ndarray) -> np.ndarray:
+    """Per-tree predictions ``(n_trees, n_rows)`` of a fitted forest or :class:`ViewForest`."""
+    if isinstance(forest, ViewForest):
+        return forest.tree_predictions(X)
+    return np.stack([tree.predict(X) for tree in forest.estimators_])
+
+
+def _combine_trees(per_tree: np.ndarray, aggregate: str) -> tuple[np.ndarray, np.ndarray]:
+    center = np.median(per_tree, axis=0) if aggregate == "median" else per_tree.mean(axis=0)
+    return center, np.maximum(per_tree.std(axis=0), 1e-3)
+
+
 def forest_center_std(
     forest: Any, X: np.ndarray, aggregate: str = "median"
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -521,9 +596,4 @@ def forest_center_std(
         (floored at 1e-3, uncalibrated).
     """
     _check_aggregate(aggregate)
-    if isinstance(forest, ViewForest):
-        per_tree = forest.tree_predictions(X)
-    else:
-        per_tree = np.stack([tree.predict(X) for tree in forest.estimators_])
-    center = np.median(per_tree, axis=0) if aggregate == "median" else per_tree.mean(axis=0)
-    return center, np.maximum(per_tree.std(axis=0), 1e-3)
+    return _combine_trees(tree_predictions(forest, X), aggregate)
