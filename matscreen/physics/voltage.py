@@ -2,8 +2,10 @@
 
 (a) :class:`VoltageSurrogate`: a ridge trend on redox-physics descriptors
 (the couple's oxidation states from an ICSD-prior charge balance, its
-ionization energy, experimental binary-oxide formation-enthalpy step and ICSD
-rarity of the oxidised state, ionic radii, anion and polyanion terms) with
+ionization energy, aqueous standard potential, experimental binary-oxide
+formation-enthalpy step and ICSD rarity of the oxidised state, ionic radii,
+anion and polyanion terms, and the PBE hull voltage where a shipped Alexandria
+Li-M-O ternary holds the pair) with
 extra trees on its residual (also given the framework around the couple),
 averaged with extra trees on composition features of the charged and
 discharged formulas; trained on
