@@ -2,7 +2,7 @@
 
 Public API (lazy imports; importing this package does not import torch)::
 
-    run_design(workflow, *, out, device="cpu", budget=None, client=None) -> DataFrame
+    run_design(workflow, *, out, device="cpu", budget=None, client=None, resume=False)
     DesignConfig, load_design_config(path) -> DesignConfig
     DesignSpace, DesignPoint, InfeasibleSpaceError
     DesignLoop, build_loop(config, *, device, evaluator=None, generator=None)

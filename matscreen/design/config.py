@@ -4,7 +4,9 @@ A pydantic module (no ``from __future__ import annotations``: pydantic needs
 the runtime types). Every section is a :class:`~matscreen.core.config.StrictSection`,
 as in the screening workflow: unknown keys are rejected, so a misspelled
 field fails with its name, and so are loose types (YAML ``true`` is not a
-grid, ``"1"`` is not a weight); :func:`load_design_config` prefixes every error
+grid, ``"1"`` is not a weight; from Python, numpy integers and tuples are
+refused too: build a config from such values with
+``DesignConfig.model_validate(data, strict=False)``); :func:`load_design_config` prefixes every error
 with the file name and the dotted field path.
 """
 

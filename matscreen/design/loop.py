@@ -175,9 +175,12 @@ class DesignLoop:
             previous = previous.reset_index(drop=True)
             rows.append(previous)
             evaluated.update(point_from_json(text) for text in previous["design_point"])
-            evaluated_formulas.update(previous["formula"])
+            evaluated_formulas.update(self.space.formula(p) for p in evaluated)  # the space's keys
             n_done = len(previous)
             first_round = int(previous["round"].max()) + 1
+            if first_round >= cfg.loop.rounds:
+                LOG.info("the earlier run already did %d rounds (loop.rounds=%d): nothing to add",
+                         first_round, cfg.loop.rounds)  # fmt: skip
             rng.bit_generator.state = json.loads(previous["rng_state"].iloc[-1])
             for rnd, done in previous.groupby("round", sort=True):
                 self.history.append(
@@ -579,6 +582,20 @@ def _warn_uncovered_elements(elements: list[str], config: DesignConfig) -> None:
         )  # fmt: skip
 
 
+def _warn_capacity_estimate(elements: list[str], config: DesignConfig) -> None:
+    """Warn when the search's capacity may differ from the verdict's for this space."""
+    from matscreen.design.objectives import DISCRETE_STATE_ELEMENTS
+
+    odd = sorted(set(elements) & DISCRETE_STATE_ELEMENTS)
+    if odd and any(o.kind == "capacity" for o in config.objectives):
+        LOG.warning(
+            "design space: the search's capacity holds %s at the nominal oxidation state; the "
+            "verdict's charge balance may choose another (S6+ in a sulfate, Sn2+, ...), so "
+            "pred_capacity and capacity_mAh_g can differ for proposals with them",
+            ",".join(odd),
+        )
+
+
 def run_design(
     workflow: str | Path | DesignConfig,
     *,
@@ -609,7 +626,8 @@ def run_design(
         ``proposals.parquet`` (written after every round) are kept and the
         loop goes on with the next one. The workflow must be the one that
         run used (``out/design.json`` holds its hash); ``loop.rounds``,
-        ``loop.budget`` and ``budget`` may grow, to extend a finished run.
+        ``loop.budget`` and ``budget`` may grow, to extend a finished run, and
+        ``physics.workers``, ``name`` and ``description`` may change.
         Without an earlier run in ``out`` it starts afresh.
 
     Returns
@@ -661,14 +679,22 @@ def run_design(
                 "continue it, or choose another output folder"
             )
         state = out / "design.json"
+        if not state.is_file():
+            raise MatscreenInputError(
+                f"{out} holds a design run without {state.name} (from before --resume existed); "
+                "it cannot be resumed"
+            )
         try:
             saved = json.loads(state.read_text())["workflow_hash"]
-        except (OSError, ValueError, KeyError, TypeError):
-            saved = None
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise MatscreenInputError(
+                f"{state} is unreadable ({exc}); it cannot be resumed"
+            ) from None
         if saved != key:
             raise MatscreenInputError(
-                f"{out} holds a design run of another workflow (or one from before resume "
-                f"existed: no {state.name}); --resume continues only the same workflow"
+                f"{out} holds a design run of another workflow; --resume continues only the "
+                "same workflow (loop.rounds, loop.budget, physics.workers, name and description "
+                "may change)"
             )
         table = pd.read_parquet(out / "proposals.parquet")
         if not {"design_point", "rng_state"} <= set(table.columns):
@@ -681,6 +707,7 @@ def run_design(
     loop = build_loop(config, device=device)
     loop.space.feasible_points()  # an infeasible space fails here, before any cluster starts
     _warn_uncovered_elements(loop.space.elements, config)
+    _warn_capacity_estimate(loop.space.elements, config)
     with RunLock(out):  # a second design run into the same folder is refused
         previous = earlier_run()  # one may have finished meanwhile
         from matscreen import __version__
@@ -705,4 +732,7 @@ def _resume_key(config: DesignConfig) -> str:
     data = config.model_dump(mode="json")
     for name in ("rounds", "budget"):
         data["loop"].pop(name, None)
+    data["physics"].pop("workers", None)  # e.g. fewer after running out of memory
+    for name in ("name", "description"):
+        data.pop(name, None)
     return config_hash(data)

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 LOG = logging.getLogger(__name__)
 
-__all__ = ["ObjectivePredictor", "UCBAcquisition", "analytic_tables"]
+__all__ = ["DISCRETE_STATE_ELEMENTS", "ObjectivePredictor", "UCBAcquisition", "analytic_tables"]
 
 FARADAY_MAH = 26801.4814  # mAh per mol of electrons
 #: Fixed charges of the differentiable Mn3+ estimate (main-group cations and anions at their
@@ -39,6 +39,10 @@ _FIXED = {"Li": 1, "Na": 1, "K": 1, "Mg": 2, "Ca": 2, "Al": 3, "O": -2, "F": -1,
           "P": 5, "B": 3, "Si": 4, "Zn": 2, "Y": 3, "La": 3, "Ga": 3, "Mo": 6, "W": 6,
           "Sn": 4, "Ru": 4}  # fmt: skip
 _LOWEST = {"Ni": 2, "Co": 2, "Fe": 2, "Cu": 2, "Cr": 3, "V": 3}
+#: Non-redox-metal elements with several discrete common states, which the verdict's charge
+#: balance may move off their nominal state (S6+ in sulfates, Sn2+, ...); the differentiable
+#: capacity holds them at the nominal state.
+DISCRETE_STATE_ELEMENTS = frozenset({"S", "Se", "Te", "Sn", "Sb", "Tl", "Eu", "Ce"})
 
 
 def analytic_tables(elements: list[str]) -> dict[str, np.ndarray]:
@@ -47,18 +51,17 @@ def analytic_tables(elements: list[str]) -> dict[str, np.ndarray]:
     ``mass``, ``price`` (USD/kg), the charges of the Mn3+ estimate (``fixed``,
     ``lowest``) and ``ceiling``: the charge each element carries once the cathode
     is charged as far as its redox allows (redox metals at their highest state
-    on charge, :data:`~matscreen.screening.properties.MAX_STATES`; other
-    elements at their nominal state, or the lowest for the other mixed-valent
-    ones), so that ``amounts @ ceiling`` counts the electrons that charging can
-    remove, as :func:`~matscreen.screening.properties.capacities_mAh_g` does.
+    on charge, :data:`~matscreen.screening.properties.MAX_STATES`; every other
+    element at its nominal state), so that ``amounts @ ceiling`` counts the
+    electrons that charging can remove, as
+    :func:`~matscreen.screening.properties.capacities_mAh_g` does. Elements
+    whose other discrete states the verdict may pick instead (S6+ in a
+    sulfate, Sn2+, Sb3+, Te6+; see :data:`DISCRETE_STATE_ELEMENTS`) are held
+    at the nominal state here, so for them the two can differ.
     """
     from pymatgen.core import Element
 
-    from matscreen.candidates.oxidation import (
-        MIXED_VALENT,
-        common_oxidation_states,
-        nominal_oxidation_state,
-    )
+    from matscreen.candidates.oxidation import common_oxidation_states
     from matscreen.screening.properties import MAX_STATES, cost_usd_per_kg
 
     mass = np.array([float(Element(e).atomic_mass) for e in elements])
@@ -77,10 +80,9 @@ def analytic_tables(elements: list[str]) -> dict[str, np.ndarray]:
             ceiling.append(float(MAX_STATES[e]))
         else:
             try:
-                states = common_oxidation_states(e)
+                ceiling.append(float(common_oxidation_states(e)[0]))  # the nominal state
             except ValueError:  # no curated state: carries no charge in this estimate
-                states = (0,)
-            ceiling.append(float(min(states) if e in MIXED_VALENT else nominal_oxidation_state(e)))
+                ceiling.append(0.0)
     return {
         "mass": mass,
         "price": price,
@@ -169,9 +171,11 @@ class ObjectivePredictor:
     def _capacity(amounts: torch.Tensor, t: dict[str, Any], li: int) -> torch.Tensor:
         """Redox-limited capacity (mAh/g): Li extracted while the redox metals can oxidise.
 
-        The same count as the verdict's ``capacity_mAh_g``
+        The verdict's ``capacity_mAh_g`` count
         (:func:`~matscreen.screening.properties.capacities_mAh_g`): electrons
-        available = charge at the redox ceiling minus the charge now (zero).
+        available = charge at the redox ceiling minus the charge now (zero);
+        the same number unless the space holds :data:`DISCRETE_STATE_ELEMENTS`
+        (see :func:`analytic_tables`).
         """
         import torch
 

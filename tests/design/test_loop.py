@@ -263,6 +263,12 @@ def test_resumed_design_run_goes_on_where_it_stopped(
     other = make_config(loop={"rounds": 3, "batch_size": 3}, seed=99)
     with pytest.raises(MatscreenInputError, match="another workflow"):
         run_design(other, out=tmp_path / "b", client=client, resume=True)
+    state = (tmp_path / "b" / "design.json").read_text()
+    (tmp_path / "b" / "design.json").write_text("{")
+    with pytest.raises(MatscreenInputError, match="unreadable"):
+        run_design(three, out=tmp_path / "b", client=client, resume=True)
+    (tmp_path / "b" / "design.json").write_text(state)
+    three = make_config(loop={"rounds": 3, "batch_size": 3}, name="renamed")  # may change
     resumed = run_design(three, out=tmp_path / "b", client=client, resume=True)
     assert physics.calls == 6 + 3  # two rounds first, then only the third
     cols = ["round", "formula", "design_point", "verdict"]

@@ -367,7 +367,8 @@ def test_loop_surrogate_on_chemistry_features_is_differentiable_and_consistent()
 @pytest.mark.parametrize(
     "formula",
     ["LiMn2O4", "LiNi0.5Mn1.5O4", "LiMnPO4", "LiFe0.5Mn0.5PO4", "Li2MnO3", "LiMn1.5Al0.5O4",
-     "LiMn1.5Ti0.5O4", "LiCoO2", "LiMn1.75Mg0.25O4", "LiMn1.5Cr0.5O4", "Li4Ti5O12"],
+     "LiMn1.5Ti0.5O4", "LiCoO2", "LiMn1.75Mg0.25O4", "LiMn1.5Cr0.5O4", "Li4Ti5O12",
+     "Li3MnEuO4.5", "LiMnCeO3.5"],
 )  # fmt: skip
 def test_design_capacity_is_the_verdicts_redox_limited_capacity(formula: str) -> None:
     """The search optimises the capacity the verdict reports (redox-limited, not all Li)."""
