@@ -6,8 +6,8 @@ as in the screening workflow: unknown keys are rejected, so a misspelled
 field fails with its name, and so are loose types (YAML ``true`` is not a
 grid, ``"1"`` is not a weight; from Python, numpy integers and tuples are
 refused too: build a config from such values with
-``DesignConfig.model_validate(data, strict=False)``); :func:`load_design_config` prefixes every error
-with the file name and the dotted field path.
+``DesignConfig.model_validate(data, strict=False)``); :func:`load_design_config`
+prefixes every error with the file name and the dotted field path.
 """
 
 import math
