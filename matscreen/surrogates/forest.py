@@ -424,9 +424,8 @@ class ConductivityForest(RegressorMixin, BaseEstimator):
         if self.calibrate:
             self.std_scale_comp_ = self._calibrate(comp, y, groups, cell=False)
             if self.cell_model_ is not None:
-                full = np.hstack([comp, cell])
                 self.std_scale_cell_ = self._calibrate(
-                    full[has_cell], y[has_cell], groups[has_cell]
+                    np.hstack([comp, cell]), y, groups, cell=True, rows=has_cell
                 )
         return self
 
@@ -461,11 +460,25 @@ class ConductivityForest(RegressorMixin, BaseEstimator):
             raise ValueError("y contains NaN or inf")
 
     def _calibrate(
-        self, X: np.ndarray, y: np.ndarray, groups: np.ndarray, cell: bool = True
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        groups: np.ndarray,
+        cell: bool = False,
+        rows: np.ndarray | None = None,
     ) -> float:
+        """Std scale from grouped CV of the composition (or, ``cell=True``, the cell) forest.
+
+        With ``cell``, ``X`` holds every row (composition then cell columns) and
+        ``rows`` marks those with a cell: as in :meth:`fit`, the cell forest
+        learns from the cell rows and the pooled composition forest from all
+        rows of the training folds; the cell rows of each held-out fold are
+        scored.
+        """
         from sklearn.model_selection import GroupKFold
 
-        n_splits = min(self.cv_folds, len(np.unique(groups)))
+        rows = np.ones(len(y), dtype=bool) if rows is None else rows
+        n_splits = min(self.cv_folds, len(np.unique(groups[rows])))
         if n_splits < 2:
             return 1.0
         res, std = np.zeros(len(y)), np.zeros(len(y))
@@ -476,13 +489,17 @@ class ConductivityForest(RegressorMixin, BaseEstimator):
                 forest = self.fit_comp_forest(X[tr], y[tr], groups[tr])
                 mean, sd = forest_center_std(forest, X[te], self.aggregate)
             else:
-                forest = self._forest(cell).fit(X[tr], y[tr])
+                tr_cell, te = tr[rows[tr]], te[rows[te]]
+                if len(te) == 0 or len(tr_cell) == 0:
+                    continue
+                forest = self._forest(cell).fit(X[tr_cell], y[tr_cell])
                 comp_forest = None
                 if getattr(self, "pool_comp_in_cell", False):
                     comp_forest = self.fit_comp_forest(X[tr, :n_comp], y[tr], groups[tr])
                 mean, sd = self.center_std_cell(forest, comp_forest, X[te, :n_comp], X[te])
             res[te], std[te] = y[te] - mean, sd
-        return calibration_factor(res, std)
+        scored = (rows if cell else np.ones(len(y), dtype=bool)) & (std > 0)
+        return calibration_factor(res[scored], std[scored])
 
     def predict(self, X: Any, return_std: bool = False) -> Any:
         """Predict log10 conductivity (S/cm), with the calibrated std if asked.
