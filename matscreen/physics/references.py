@@ -433,6 +433,15 @@ BUILTIN_REFERENCES: dict[str, Callable[[], Structure]] = {
     # gamma-Li3PS4 (Pmn2_1, enargite type like beta-Li3PO4; 308.9 A^3 per cell of two formula
     # units, Homma et al. 2011). Without them a phosphate or thiophosphate "decomposes" partly
     # to elemental P and its hull is flagged incomplete
+    # reduced Ti3+ oxides, the products of reducing Ti4+ oxide electrolytes (LLTO, LATP);
+    # without them LLTO's reduction limit came out at 1.04 V (1.33 V with them) and Ti-rich
+    # hulls "decomposed" partly to Ti metal. Ti2O3: corundum at the experimental volume
+    # (a 5.157, c 13.61 A; 104.5 A^3 per primitive cell); LiTiO2: the cation-disordered
+    # rocksalt (a 4.14 A) as the layered R-3m cell of the same volume per formula unit.
+    # (NbO2 alone is not built in: a built-in Nb-O binary stops the generated Nb-O prototypes,
+    # Nb2O5 among them, of `predict stability`, and LiNbO3 then "oxidised" to NbO2 + O2.)
+    "Ti2O3": lambda: _aflow("A2B3_hR10_167_c_e", {"Al": "Ti"}, 104.5),
+    "LiTiO2": lambda: _layered_limo2("Ti", 4.14 / 2**0.5, 4.14 * 2 * 3**0.5, 0.25),
     "P2O5": lambda: _p4x10_crystal("O"),
     "P2S5": lambda: _p4x10_crystal("S"),
     "Li3PS4": lambda: _aflow("AB3C4_oP16_31_a_ab_2ab", {"As": "P", "Cu": "Li"}, 308.9),
