@@ -39,10 +39,22 @@ _FIXED = {"Li": 1, "Na": 1, "K": 1, "Mg": 2, "Ca": 2, "Al": 3, "O": -2, "F": -1,
           "P": 5, "B": 3, "Si": 4, "Zn": 2, "Y": 3, "La": 3, "Ga": 3, "Mo": 6, "W": 6,
           "Sn": 4, "Ru": 4}  # fmt: skip
 _LOWEST = {"Ni": 2, "Co": 2, "Fe": 2, "Cu": 2, "Cr": 3, "V": 3}
-#: Non-redox-metal elements with several discrete common states, which the verdict's charge
-#: balance may move off their nominal state (S6+ in sulfates, Sn2+, ...); the differentiable
-#: capacity holds them at the nominal state.
-DISCRETE_STATE_ELEMENTS = frozenset({"S", "Se", "Te", "Sn", "Sb", "Tl", "Eu", "Ce"})
+
+
+def _discrete_state_elements() -> frozenset[str]:
+    from matscreen.candidates.oxidation import COMMON_OXIDATION_STATES
+    from matscreen.screening.properties import MAX_STATES
+
+    return frozenset(
+        el for el, states in COMMON_OXIDATION_STATES.items()
+        if len(states) > 1 and el not in MAX_STATES
+    )  # fmt: skip
+
+
+#: Elements outside the redox metals with several common states, which the verdict's charge
+#: balance may move off their nominal state (S6+ in sulfates, Sn2+, Eu2+, ...); the
+#: differentiable capacity holds them at the nominal state.
+DISCRETE_STATE_ELEMENTS = _discrete_state_elements()
 
 
 def analytic_tables(elements: list[str]) -> dict[str, np.ndarray]:
@@ -56,7 +68,7 @@ def analytic_tables(elements: list[str]) -> dict[str, np.ndarray]:
     electrons that charging can remove, as
     :func:`~matscreen.screening.properties.capacities_mAh_g` does. Elements
     whose other discrete states the verdict may pick instead (S6+ in a
-    sulfate, Sn2+, Sb3+, Te6+; see :data:`DISCRETE_STATE_ELEMENTS`) are held
+    sulfate, Sn2+, Sb3+, Eu2+; see :data:`DISCRETE_STATE_ELEMENTS`) are held
     at the nominal state here, so for them the two can differ.
     """
     from pymatgen.core import Element
