@@ -104,6 +104,27 @@ def test_argyrodite_split_sites_are_not_filled_together() -> None:
     assert d.min() > 1.5
 
 
+def _li_li_contacts(structure: Structure, cutoff: float) -> int:
+    li = [i for i, site in enumerate(structure) if site.specie.symbol == "Li"]
+    d = structure.distance_matrix[np.ix_(li, li)]
+    return int((d[np.triu_indices(len(li), 1)] < cutoff).sum())
+
+
+def test_garnet_li_sites_closer_than_the_exclusion_distance_are_not_filled_together() -> None:
+    from matscreen.candidates.ordering import EXCLUSION_DISTANCE
+    from matscreen.datasets.obelix import obelix_structures
+
+    # OBELiX training entry Li5La3Ta2O12 (Ia-3d): Li on 24d and split 96h sites, 1.6-1.7 A
+    # apart, both partly vacant; the point-charge Ewald ranking alone filled three such pairs
+    s = obelix_structures()["ka6"]
+    out = order_structure(s)
+    assert out.structure.composition.reduced_formula == "Li5La3Ta2O12"
+    assert _li_li_contacts(out.structure, EXCLUSION_DISTANCE) == 0
+    # the exclusion term leaves the reported energy the plain Ewald energy of the ordering
+    charges = {"Li": 1, "La": 3, "Ta": 5, "O": -2}
+    assert out.ewald_energy == pytest.approx(_ewald(out.structure, charges), rel=1e-6)
+
+
 def test_nearly_neutral_refined_cif_is_ordered_neutral() -> None:
     from matscreen.candidates.ordering import _structure_charges
     from matscreen.datasets.obelix import obelix_structures
