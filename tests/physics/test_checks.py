@@ -363,3 +363,16 @@ def test_reference_cache_keeps_every_entry_of_concurrent_writers(tmp_path) -> No
     assert cache.get("w0-0") is None
     cache.put("fresh", {"energy_per_atom": -1.0})
     assert json.loads(path.read_text())["entries"] == {"fresh": {"energy_per_atom": -1.0}}
+
+
+def test_structure_hash_ignores_floating_point_noise_at_a_rounding_edge() -> None:
+    """Bixbyite Mn2O3's O coordinates land on 0.2635 +- 1e-16: the hash must not flip."""
+    from pymatgen.core import Lattice, Structure
+
+    from matscreen.physics.references import _structure_hash
+
+    def cell(x: float) -> Structure:
+        return Structure(Lattice.cubic(4.0), ["Mn", "O"], [[0, 0, 0], [x, 0.5, 1.0 - 1e-12]])
+
+    assert _structure_hash(cell(0.2635 - 1e-15)) == _structure_hash(cell(0.2635 + 1e-15))
+    assert _structure_hash(cell(0.2635)) != _structure_hash(cell(0.2645))

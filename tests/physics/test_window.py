@@ -52,3 +52,18 @@ def test_moisture_li2o_reacts_and_cathode_compatibility() -> None:
     li2o, _ = _split(refs, "Li2O")
     c = cathode_compatibility(li2o, lmo, [e for e in others if e is not li2o])
     assert c.status == "ok" and c.reaction_energy <= 0.0
+
+
+def test_latio3_is_the_stable_ti3_perovskite_of_la_ti_o() -> None:
+    # the reduction product of LLTO (with it the LLTO reduction limit is 1.72 V, DFT ~1.75 V)
+    from pymatgen.analysis.phase_diagram import PhaseDiagram
+
+    refs = reference_entries(["La", "Ti", "O"], "chgnet")
+    pd_ = PhaseDiagram(refs)
+    latio3, _ = _split(refs, "LaTiO3")
+    assert pd_.get_e_above_hull(latio3) == pytest.approx(0.0, abs=1e-6)
+    # below the La2O3 + Ti2O3 tie line, by an acid-base mixing energy of tens of meV/atom
+    mix = pd_.get_form_energy_per_atom(latio3) - 0.5 * sum(
+        pd_.get_form_energy_per_atom(_split(refs, f)[0]) for f in ("La2O3", "Ti2O3")
+    )
+    assert -0.2 < mix < -0.02
