@@ -93,7 +93,10 @@ def normalize_inputs(X: Any) -> pd.DataFrame:
 
 
 def _is_atoms(obj: object) -> bool:
-    return type(obj).__name__ == "Atoms" and hasattr(obj, "get_chemical_symbols")
+    """Return whether ``obj`` is an ASE ``Atoms`` (subclasses too: pymatgen's ``MSONAtoms``)."""
+    from ase import Atoms
+
+    return isinstance(obj, Atoms)
 
 
 def _as_structure(obj: object) -> Any:

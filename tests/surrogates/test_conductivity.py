@@ -104,6 +104,17 @@ def test_structure_rows(shipped, licl):
     assert (out["status"] == "ok").all(), out["error"].tolist()
 
 
+def test_ase_atoms_from_pymatgen_are_read_as_structures(shipped, licl):
+    """``AseAtomsAdaptor.get_atoms`` returns ``MSONAtoms``, a subclass of ``ase.Atoms``."""
+    from ase import Atoms
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    atoms = AseAtomsAdaptor.get_atoms(licl)
+    plain = Atoms(atoms.get_chemical_symbols(), atoms.get_positions(), cell=atoms.cell, pbc=True)
+    mean, std = shipped.ensemble.predict([atoms, plain, licl], return_std=True)
+    assert np.isfinite(mean).all() and np.allclose(mean, mean[2]) and np.allclose(std, std[2])
+
+
 def test_ten_thousand_rows_take_seconds(shipped):
     halides = [f"Li3{m}{x}6" for m in ("Y", "In", "Sc", "Er", "Ho") for x in ("Cl", "Br", "I")]
     formulas = [f"Li{3 - d:.3f}Y{1 - d:.3f}Zr{d:.3f}Cl6" for d in np.linspace(0, 0.9, 10_000)]
