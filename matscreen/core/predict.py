@@ -160,11 +160,16 @@ def predict_file(
         out[column] = values
     out.loc[~good, "status"] = "failed"
     out.loc[~good, "error"] = [e for e in given.errors if e is not None]
-    for i, note in enumerate(_structure_notes(prop, table, given.structures)):
+    for i, (note, contradicts) in enumerate(_structure_notes(prop, table, given.structures)):
         row = table.index[i]
         if note and out.at[row, "status"] == "ok":
             old = out.at[row, "error"]
             out.at[row, "error"] = f"{old}; {note}" if isinstance(old, str) and old else note
+            if contradicts:  # another compound: its numbers must not pass for the formula's
+                out.at[row, "status"] = "failed"
+                for column in result_columns(prop):
+                    if column in out.columns and column not in ("status", "error"):
+                        out.at[row, column] = None
     out = out.infer_objects()
     logger.info("%s: %d rows, %d failed", prop, len(out), int((out["status"] != "ok").sum()))
     return out
@@ -237,30 +242,42 @@ def _row_key(prop: str, row: pd.Series) -> str:
 
 #: Atomic-fraction L1 distance above which a row's formula and its CIF disagree.
 FORMULA_CIF_TOLERANCE = 0.02
+#: An element with at least this atomic fraction on one side (formula or CIF) and absent
+#: from the other makes them different compounds: the row fails (a dopant the formula
+#: leaves out, below it, is only noted).
+FORMULA_CIF_ELEMENT_FRACTION = 0.05
 
 
 def _structure_notes(
     prop: str, table: pd.DataFrame, structures: dict[str, list[Any]]
-) -> list[str | None]:
+) -> list[tuple[str | None, bool]]:
     """Per row, a note when the structures given do not say what the formulas say.
 
     A formula whose atomic fractions differ from its CIF's by more than
     :data:`FORMULA_CIF_TOLERANCE` (L1) is named (the CIF is what the model
-    used); a voltage row with a CIF on one side only used the composition
-    surrogate, not the MLIP.
+    used); when an element of at least :data:`FORMULA_CIF_ELEMENT_FRACTION`
+    is on one side only, they are different compounds and the flag is True
+    (the row fails); a voltage row with a CIF on one side only used the
+    composition surrogate, not the MLIP.
+
+    Returns
+    -------
+    list of (str or None, bool)
+        Per row: the note, and whether formula and CIF contradict each other.
     """
     from matscreen.core.formula import parse_formula
 
     sides = (("formula_charge", "structure_charge"), ("formula_discharge", "structure_discharge"))
     pairs = sides if prop == "voltage" else (("formula", "structure"),)
-    notes: list[str | None] = [None] * len(table)
+    notes: list[tuple[str | None, bool]] = [(None, False)] * len(table)
     for i in range(len(table)):
         found: list[str] = []
+        contradicts = False
         have = [structures.get(col, [None] * len(table))[i] is not None for _, col in pairs]
         if prop == "voltage" and sum(have) == 1:
             side = "charge" if have[0] else "discharge"
             notes[i] = (f"only cif_{side} given: the composition surrogate was used (the MLIP "
-                        "path needs both CIFs)")  # fmt: skip
+                        "path needs both CIFs)", False)  # fmt: skip
             continue
         for formula_col, structure_col in pairs:
             s = structures.get(structure_col, [None] * len(table))[i]
@@ -271,14 +288,25 @@ def _structure_notes(
                 given = parse_formula(formula).fractional_composition
             except (ValueError, KeyError):
                 continue
-            read = s.composition.fractional_composition
+            read = s.composition.element_composition.fractional_composition
             symbols = {el.symbol for el in given} | {el.symbol for el in read}
-            if sum(abs(given[el] - read[el]) for el in symbols) > FORMULA_CIF_TOLERANCE:
+            one_sided = sorted(
+                el for el in symbols
+                if min(given[el], read[el]) == 0
+                and max(given[el], read[el]) >= FORMULA_CIF_ELEMENT_FRACTION
+            )  # fmt: skip
+            if one_sided:
+                contradicts = True
+                found.append(
+                    f"{formula_col} {formula} and its CIF ({s.composition.reduced_formula}) are "
+                    f"different compounds ({', '.join(one_sided)} on one side only)"
+                )
+            elif sum(abs(given[el] - read[el]) for el in symbols) > FORMULA_CIF_TOLERANCE:
                 found.append(
                     f"{formula_col} {formula} differs from its CIF's composition "
                     f"{s.composition.reduced_formula}; the CIF was used"
                 )
-        notes[i] = "; ".join(found) or None
+        notes[i] = ("; ".join(found) or None, contradicts)
     return notes
 
 

@@ -201,11 +201,15 @@ def predict_stability_table(
     phase of that composition (shipped MP entries or built-in references),
     placed on the hull of all references, itself included (``e_above_hull``
     0 when that phase is stable, as for a structure of it); other
-    composition-only rows fail with a reason (the composition surrogate lives
-    in :mod:`matscreen.surrogates`).
+    composition-only rows fail with a reason: there is no composition-level
+    hull model, the hull needs a structure.
     """
-    from matscreen.core.formula import parse_formula
-    from matscreen.physics.calculators import calculator_info, resolve_calculator
+    from matscreen.featurize.composition import as_composition
+    from matscreen.physics.calculators import (
+        calculator_info,
+        resolve_calculator,
+        unsupported_elements,
+    )
     from matscreen.physics.checks import hull_gap_record
     from matscreen.physics.hull import hull_record, lowest_entry, structure_hull
     from matscreen.physics.references import AUTO_PREFIX
@@ -224,16 +228,18 @@ def predict_stability_table(
             formula = row.get("formula")
             if structure is None and _is_missing(formula):
                 raise ValueError("row has neither a formula nor a structure")
-            comp = structure.composition if structure is not None else parse_formula(str(formula))
-            if comp.num_atoms <= 0:
-                raise ValueError(f"empty composition {formula!r}")
+            # unknown symbols (Xx), empty or non-finite amounts: a reason naming the formula
+            comp = as_composition(structure if structure is not None else str(formula))
             if calc is None:
                 calc = resolve_calculator(calculator)
                 named = calculator is None or isinstance(calculator, str)  # a registry MLIP
                 refs = _References(calculator_info(calc).name if named else calc)
             info = calculator_info(calc)
             res["calculator"], res["calculator_version"] = info.name, info.version
-            symbols = {el.symbol for el in comp}
+            symbols = {el.symbol for el in comp.element_composition}
+            missing = unsupported_elements(calc, symbols)
+            if missing:  # before the references, which would blame their own data
+                raise ValueError(f"element(s) {', '.join(missing)} not covered by {info.name}")
             references = refs.get(symbols)
             if structure is not None:
                 hull, _ = structure_hull(
@@ -248,7 +254,8 @@ def predict_stability_table(
                 if best is None:
                     raise ValueError(
                         f"no structure for {comp.reduced_formula} and no reference phase of that "
-                        "formula; give a structure (or use the composition surrogate)"
+                        "formula: stability needs a structure (a CIF) unless the formula is a "
+                        "shipped or built-in reference phase"
                     )
                 # the phase's place on the hull of every reference, itself included (as a
                 # structure of it would be): 0 when it is stable, > 0 when metastable

@@ -467,19 +467,24 @@ def test_out_that_cannot_be_a_file_is_refused_before_any_work(corpus: Path, tmp_
 
 
 def test_a_formula_that_its_cif_contradicts_is_named(corpus: Path):
-    """The CIF is what the model reads; a row whose formula says otherwise keeps status ok
-    and says so in error. A voltage row with one CIF says the surrogate was used."""
-    pd.DataFrame({"formula": ["LiCl", "Li3InCl6"], "cif": [GOOD_CIF, GOOD_CIF]}).to_csv(
-        corpus / "mismatch.csv", index=False
-    )
+    """The CIF is what the model reads; a row whose formula's stoichiometry says otherwise
+    keeps status ok and says so in error, one that names other elements (another compound)
+    fails with no value. A voltage row with one CIF says the surrogate was used."""
+    pd.DataFrame(
+        {"formula": ["LiCl", "Li1.1Cl", "Li3InCl6"], "cif": [GOOD_CIF, GOOD_CIF, GOOD_CIF]}
+    ).to_csv(corpus / "mismatch.csv", index=False)
     code, output = _cli("predict", "conductivity", str(corpus / "mismatch.csv"), "--out", "o.csv")
-    assert code == 0, output
+    assert code == 1, output
     table = pd.read_csv("o.csv", keep_default_na=False)
-    assert list(table["status"]) == ["ok", "ok"] and table["error"][0] == ""
+    assert list(table["status"]) == ["ok", "ok", "failed"] and table["error"][0] == ""
     assert (
         table["error"][1]
-        == "formula Li3InCl6 differs from its CIF's composition LiCl; the CIF was used"
+        == "formula Li1.1Cl differs from its CIF's composition LiCl; the CIF was used"
     )
+    assert table["error"][2] == (
+        "formula Li3InCl6 and its CIF (LiCl) are different compounds (In on one side only)"
+    )
+    assert table["log10_sigma"][2] == "" and table["log10_sigma"][1] != ""
     pd.DataFrame(
         {"formula_charge": ["Mn2O4"], "formula_discharge": ["LiMn2O4"], "cif_discharge": [GOOD_CIF]}
     ).to_csv(corpus / "one_side.csv", index=False)

@@ -15,14 +15,16 @@ def test_stability_table_mixed_rows(licl: Structure) -> None:
     overlapping.append("Li", overlapping[0].coords + [0.1, 0, 0], coords_are_cartesian=True)
     df = pd.DataFrame(
         {
-            "id": [1, 2, 3, 4, 5],
-            "formula": ["LiCl", "Li3YCl6", "Xq2O", "LiCl", "LiZnPS9"],
-            "structure": [licl, None, None, overlapping, None],
+            "id": [1, 2, 3, 4, 5, 6],
+            "formula": ["LiCl", "Li3YCl6", "Xq2O", "LiCl", "LiZnPS9", "LiAmO2"],
+            "structure": [licl, None, None, overlapping, None, None],
         }
     )
     out = predict_stability_table(df, relax=False)  # relaxation is tested in test_relax
-    assert list(out["id"]) == [1, 2, 3, 4, 5]
-    assert list(out["status"]) == ["ok", "ok", "failed", "failed", "failed"]
+    assert list(out["id"]) == [1, 2, 3, 4, 5, 6]
+    assert list(out["status"]) == ["ok", "ok", "failed", "failed", "failed", "failed"]
+    assert "unknown element(s) Xq" in out.loc[2, "error"]
+    assert "Am not covered by chgnet" in out.loc[5, "error"]  # not "no elemental reference"
     assert out.loc[0, "method"] == "mlip" and out.loc[1, "method"] == "reference"
     assert out.loc[0, "e_above_hull"] < 0.03
     assert out.loc[0, "window_high_V"] > 3.8
