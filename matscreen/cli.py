@@ -256,6 +256,32 @@ def train(
 
 
 @app.command()
+def export(
+    results: Annotated[
+        Path, typer.Argument(help="results.parquet (screen) or proposals.parquet (design).")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the structures to.")],
+    fmt: Annotated[
+        str, typer.Option("--format", help="cif (one file per row) or extxyz (one file).")
+    ] = "cif",
+    all_rows: Annotated[
+        bool, typer.Option("--all", help="Every row with a structure, not only status ok.")
+    ] = False,
+) -> None:
+    """Export the structures of a results table as CIF files or one extended-XYZ file."""
+    from matscreen.report.export import export_structures
+
+    if fmt not in ("cif", "extxyz"):
+        _fail_usage(f"--format {fmt}: use cif or extxyz")
+    if not results.is_file():
+        _fail_usage(f"{results}: no such file")
+    if out.exists() and not out.is_dir():
+        _fail_usage(f"--out {out} is a file; give a folder")
+    written = _run(export_structures, results, out, fmt=fmt, statuses=None if all_rows else ("ok",))
+    typer.echo(f"wrote {len(written)} file(s) to {out}")
+
+
+@app.command()
 def design(
     workflow: Annotated[Path, typer.Argument(help="Design workflow YAML file.")],
     out: Annotated[

@@ -1,0 +1,140 @@
+"""Export the structures of a results table as CIF files or one extended-XYZ file.
+
+``results.parquet`` (``screen``) and ``proposals.parquet`` (``design``) keep
+each candidate's structure as a JSON string (pymatgen ``as_dict``) in the
+``structure`` column. :func:`export_structures` writes them out for other
+tools: one CIF per row, or one multi-frame extended XYZ file whose frames
+carry the row's scalar columns (``id``, ``formula``, ``e_above_hull``, ...) in
+their info line, which ASE (``ase.io.read(path, index=":")``) reads back.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+logger = logging.getLogger(__name__)
+
+ExportFormat = Literal["cif", "extxyz"]
+#: Name of the extended-XYZ file written in the output folder.
+EXTXYZ_NAME = "structures.extxyz"
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def _file_stem(value: Any, taken: set[str]) -> str:
+    """Return a file-name-safe, unique stem for a row label."""
+    stem = _UNSAFE.sub("_", str(value)).strip("._") or "row"
+    name, k = stem, 1
+    while name in taken:
+        k += 1
+        name = f"{stem}_{k}"
+    taken.add(name)
+    return name
+
+
+def _info(row: pd.Series) -> dict[str, Any]:
+    """Return the row's scalar columns (numbers, strings, booleans) for an extxyz info line."""
+    info: dict[str, Any] = {}
+    for key, value in row.items():
+        if key == "structure" or value is None:
+            continue
+        if isinstance(value, bool | str):
+            info[str(key)] = value
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            if math.isfinite(float(value)):
+                info[str(key)] = value
+        elif hasattr(value, "item") and getattr(value, "ndim", 1) == 0:  # numpy scalar
+            item = value.item()
+            if not isinstance(item, float) or math.isfinite(item):
+                info[str(key)] = item
+    return info
+
+
+def export_structures(
+    results: pd.DataFrame | str | Path,
+    out: str | Path,
+    *,
+    fmt: ExportFormat = "cif",
+    statuses: Sequence[str] | None = ("ok",),
+) -> list[Path]:
+    """Write the structures of a results table to ``out``.
+
+    Parameters
+    ----------
+    results
+        A table with a ``structure`` column of JSON strings (or pymatgen
+        ``Structure`` objects), or the path of a Parquet file such as
+        ``DIR/results.parquet``.
+    out
+        Folder to write to (created if needed).
+    fmt
+        ``"cif"``: one ``<id>.cif`` per row (``id`` column, else the row
+        number; unsafe characters replaced); ``"extxyz"``: one
+        :data:`EXTXYZ_NAME` with a frame per row and its scalar columns.
+    statuses
+        Rows whose ``status`` is one of these are written (default ``ok``);
+        None writes every row with a structure.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written.
+
+    Raises
+    ------
+    ValueError
+        If the table has no ``structure`` column or ``fmt`` is unknown.
+    """
+    import pandas as pd
+    from pymatgen.core import Structure
+
+    from matscreen.core.io import atomic_write_text, structure_from_json
+
+    if fmt not in ("cif", "extxyz"):
+        raise ValueError(f"unknown export format {fmt!r}; use cif or extxyz")
+    table = pd.read_parquet(results) if isinstance(results, str | Path) else results
+    if "structure" not in table.columns:
+        raise ValueError("the results have no 'structure' column")
+    if statuses is not None and "status" in table.columns:
+        table = table[table["status"].isin(list(statuses))]
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    frames: list[Any] = []
+    taken: set[str] = set()
+    for position, (_, row) in enumerate(table.iterrows()):
+        value = row["structure"]
+        structure = value if isinstance(value, Structure) else structure_from_json(value)
+        if structure is None:
+            continue
+        label = row["id"] if "id" in table.columns else position
+        if fmt == "cif":
+            from pymatgen.io.cif import CifWriter
+
+            path = folder / f"{_file_stem(label, taken)}.cif"
+            written.append(atomic_write_text(path, str(CifWriter(structure))))
+        else:
+            from pymatgen.io.ase import AseAtomsAdaptor
+
+            if not structure.is_ordered:
+                logger.warning("row %s: a disordered structure has no XYZ frame; skipped", label)
+                continue
+            atoms = AseAtomsAdaptor.get_atoms(structure)
+            atoms.info.update(_info(row))
+            frames.append(atoms)
+    if fmt == "extxyz" and frames:
+        from ase.io import write
+
+        buf = io.StringIO()
+        write(buf, frames, format="extxyz")
+        written.append(atomic_write_text(folder / EXTXYZ_NAME, buf.getvalue()))
+    logger.info("exported %d structure file(s) to %s", len(written), folder)
+    return written
