@@ -350,6 +350,7 @@ def predict_voltage_table(
         insertion_pair,
         mlip_voltage,
         mn3_fraction,
+        pair_error,
     )
 
     base = Path(base_dir) if base_dir is not None else None
@@ -411,7 +412,13 @@ def predict_voltage_table(
             if np.isfinite(m):
                 results[i].update(status="ok", voltage=float(m), voltage_std=float(s))
             else:
-                results[i].update(status="failed", error="could not featurize the formulas")
+                reason = pair_error(*results[i]["_pair"]) or (
+                    "could not featurize the formulas (an element without composition data)"
+                )
+                results[i].update(
+                    status="failed", error=f"ValueError: {reason}", method=None, calculator=None,
+                    calculator_version=None,
+                )  # fmt: skip
     for col in VOLTAGE_COLUMNS:
         out[col] = [r.get(col) for r in results]
     return out

@@ -48,6 +48,11 @@ def _li_and_host(comp: Composition) -> tuple[float, Composition]:
     return comp[WORKING_ION], host
 
 
+#: Relative tolerance on the host amounts of a pair: formulas written to different precision
+#: (Ni0.33Mn0.33Co0.33O2 / LiNi0.333Mn0.333Co0.333O2) are one host.
+HOST_RTOL = 0.02
+
+
 def insertion_pair(
     charge: str | Composition, discharge: str | Composition
 ) -> tuple[float, float, Composition]:
@@ -65,7 +70,11 @@ def insertion_pair(
         If the two formulas do not share the same Li-free host, or the
         discharged one holds no more Li than the charged one.
     """
-    c, d = Composition(charge), Composition(discharge)
+    from matscreen.featurize.composition import as_composition
+
+    # as the other commands read formulas: adducts (LiCoO2·H2O), unknown symbols named
+    c = as_composition(charge).element_composition
+    d = as_composition(discharge).element_composition
     li_c, host_c = _li_and_host(c)
     li_d, host_d = _li_and_host(d)
     if host_c.num_atoms == 0:
@@ -73,7 +82,7 @@ def insertion_pair(
     host, factor = host_c.get_reduced_composition_and_factor()
     f_c = host_c.num_atoms / host.num_atoms
     f_d = host_d.num_atoms / host.num_atoms
-    if not host_d.almost_equals(host * f_d, rtol=1e-3, atol=1e-3):
+    if not host_d.almost_equals(host * f_d, rtol=HOST_RTOL, atol=1e-3):
         raise ValueError(f"{charge} and {discharge} do not share a host ({host_c} vs {host_d})")
     x_c, x_d = li_c / f_c, li_d / f_d
     if x_d <= x_c + 1e-9:
@@ -874,11 +883,57 @@ def framework_features(charge: Sequence[str], discharge: Sequence[str]) -> pd.Da
     return out
 
 
+def _formula_of(obj: Any) -> str:
+    """Return the formula of a formula string, Composition, Structure or ASE Atoms."""
+    if isinstance(obj, str):
+        return obj
+    if isinstance(obj, Composition):
+        return obj.formula
+    if hasattr(obj, "get_chemical_formula"):  # ASE Atoms
+        return str(obj.get_chemical_formula())
+    if hasattr(obj, "composition"):  # pymatgen Structure
+        return obj.composition.formula
+    return str(obj)
+
+
 def _pairs(X: Any) -> tuple[list[str], list[str]]:
+    """Return the charge and discharge formulas of the pairs ``X``.
+
+    ``X``: a DataFrame with ``formula_charge`` / ``formula_discharge``, a
+    sequence of ``(charge, discharge)`` pairs (formulas, Compositions,
+    Structures or ASE Atoms), or one such pair.
+    """
     if isinstance(X, pd.DataFrame):
         return [str(v) for v in X["formula_charge"]], [str(v) for v in X["formula_discharge"]]
     pairs = list(X)
-    return [str(p[0]) for p in pairs], [str(p[1]) for p in pairs]
+    if len(pairs) == 2 and not any(isinstance(p, tuple | list) for p in pairs):
+        pairs = [tuple(pairs)]  # one pair, ("CoO2", "LiCoO2")
+    bad = [p for p in pairs if not isinstance(p, tuple | list) or len(p) != 2]
+    if bad:
+        raise ValueError(f"electrode pairs are (charge, discharge) tuples; got {bad[0]!r}")
+    return [_formula_of(p[0]) for p in pairs], [_formula_of(p[1]) for p in pairs]
+
+
+def pair_error(charge: str, discharge: str) -> str | None:
+    """Return why the surrogate cannot read an electrode pair, or None if it can.
+
+    The reasons: a formula that cannot be read or has an unknown element,
+    two formulas that do not share a host, no Li taken up, a host with no
+    redox cation (graphite, Si, S: conversion or alloying anodes are outside
+    this intercalation surrogate).
+    """
+    try:
+        x_c, x_d, host = insertion_pair(charge, discharge)
+    except Exception as exc:  # noqa: BLE001 - the reason is the result
+        return str(exc)
+    try:
+        _redox_couple(host, x_c, x_d)
+    except Exception as exc:  # noqa: BLE001
+        return (
+            f"{exc} (the surrogate covers intercalation hosts whose transition-metal or "
+            "p-block cation is oxidised on charge)"
+        )
+    return None
 
 
 class VoltageSurrogate(RegressorMixin, BaseEstimator):
@@ -963,8 +1018,10 @@ class VoltageSurrogate(RegressorMixin, BaseEstimator):
     out-of-fold error would leave 0.19 V, so about 0.04 V is still the
     couple's energy in the held-out family, the rest framework and
     polymorph scatter (about 0.09 V between same-formula pairs). The std
-    covers about 69 % of the out-of-fold errors at 1 sigma and 93 % at
-    2 sigma; it is ~0 on training pairs (fully grown trees).
+    (ensemble spread and the 0.094 V label noise of the training pairs in
+    quadrature) covers 74 % of the out-of-fold errors at 1 sigma and 95 % at
+    2 sigma (spread alone 70 % / 93 %, and ~0 on training pairs, where the
+    fully grown trees agree).
     """
 
     def __init__(
@@ -1027,15 +1084,24 @@ class VoltageSurrogate(RegressorMixin, BaseEstimator):
         )
         self.model_ = self._forest(self.max_features).fit(F.values[ok], y[ok])
         self.n_train_ = int(ok.sum())
+        self.noise_std_ = _label_noise(charge, discharge, y, ok)
         return self
 
     def predict(self, X: Any, return_std: bool = False) -> Any:
         """Predict average voltages (V); NaN for pairs that cannot be read.
 
-        With ``return_std=True`` also returns the standard deviation over the
-        ensemble members (member ``i``: the ``trend_weight``-weighted mean of
-        trend + residual tree ``i`` and all-feature tree ``i``).
+        With ``return_std=True`` also returns the standard deviation: the
+        spread over the ensemble members (member ``i``: the
+        ``trend_weight``-weighted mean of trend + residual tree ``i`` and
+        all-feature tree ``i``) and, in quadrature, the label noise of the
+        training data (``noise_std_``: the pooled scatter of the voltages
+        given for one formula pair, e.g. FePO4/LiFePO4 at 3.32, 3.40 and
+        3.50 V), which the fully grown trees reproduce as a spread of ~0 on
+        training pairs.
         """
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(self, "model_")
         charge, discharge = _pairs(X)
         F = voltage_features(charge, discharge)
         ok = np.isfinite(F.values).all(axis=1)
@@ -1059,8 +1125,28 @@ class VoltageSurrogate(RegressorMixin, BaseEstimator):
                 ]
             )
             mean[ok] = members.mean(axis=0)
-            std[ok] = members.std(axis=0)
+            std[ok] = np.hypot(members.std(axis=0), getattr(self, "noise_std_", 0.0))
         return (mean, std) if return_std else mean
+
+
+def _label_noise(
+    charge: Sequence[str], discharge: Sequence[str], y: np.ndarray, ok: np.ndarray
+) -> float:
+    """Return the pooled standard deviation of the voltages given for one formula pair.
+
+    Pairs are the same when their reduced charge and discharge formulas are
+    (polymorphs and duplicate calculations); 0 when no pair repeats.
+    """
+    keys: dict[tuple[str, str], list[float]] = {}
+    for c, d, v, k in zip(charge, discharge, y, ok, strict=True):
+        if k:
+            pair = (Composition(c).reduced_formula, Composition(d).reduced_formula)
+            keys.setdefault(pair, []).append(float(v))
+    groups = [np.asarray(v) for v in keys.values() if len(v) > 1]
+    dof = sum(len(g) - 1 for g in groups)
+    if not dof:
+        return 0.0
+    return float(np.sqrt(sum(((g - g.mean()) ** 2).sum() for g in groups) / dof))
 
 
 def load_voltage_data() -> pd.DataFrame:

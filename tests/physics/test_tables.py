@@ -39,9 +39,9 @@ def test_stability_table_mixed_rows(licl: Structure) -> None:
 def test_voltage_table_surrogate_and_bad_rows() -> None:
     df = pd.DataFrame(
         {
-            "formula_charge": ["Mn2O4", "FePO4", "Mn2O4", None],
-            "formula_discharge": ["LiMn2O4", "LiFePO4", "LiFe2O4", "LiCoO2"],
-            "note": ["a", "b", "c", "d"],
+            "formula_charge": ["Mn2O4", "FePO4", "Mn2O4", None, "C6"],
+            "formula_discharge": ["LiMn2O4", "LiFePO4", "LiFe2O4", "LiCoO2", "LiC6"],
+            "note": ["a", "b", "c", "d", "e"],
         }
     )
     from matscreen.physics.voltage import VoltageSurrogate, load_voltage_data
@@ -49,8 +49,10 @@ def test_voltage_table_surrogate_and_bad_rows() -> None:
     data = load_voltage_data()
     small = VoltageSurrogate(n_estimators=30).fit(data, data["voltage"])
     out = predict_voltage_table(df, surrogate=small)
-    assert list(out["note"]) == ["a", "b", "c", "d"]
-    assert list(out["status"]) == ["ok", "ok", "failed", "failed"]
+    assert list(out["note"]) == ["a", "b", "c", "d", "e"]
+    assert list(out["status"]) == ["ok", "ok", "failed", "failed", "failed"]
+    # graphite: the reason, not "could not featurize", and no method claimed for the row
+    assert "no redox-active cation" in out.loc[4, "error"] and out.loc[4, "method"] is None
     assert 3.0 < out.loc[0, "voltage"] < 5.0 and out.loc[0, "voltage_std"] > 0
     assert 2.5 < out.loc[1, "voltage"] < 4.5
     assert "host" in out.loc[2, "error"]

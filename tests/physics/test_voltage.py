@@ -168,6 +168,32 @@ def test_surrogate_predict_with_std_and_bad_rows() -> None:
     assert lnmo > lmo
 
 
+def test_surrogate_inputs_noise_floor_and_unfitted_error() -> None:
+    from pymatgen.core import Composition
+    from sklearn.exceptions import NotFittedError
+
+    from matscreen.physics.voltage import _label_noise, pair_error
+
+    with pytest.raises(NotFittedError):
+        VoltageSurrogate().predict([("CoO2", "LiCoO2")])
+    df = load_voltage_data().sample(300, random_state=1)
+    model = VoltageSurrogate(n_estimators=30).fit(df, df["voltage"])
+    # one bare pair, Compositions and structures are read as formulas, not as text
+    one = model.predict(("Mn2O4", "LiMn2O4"))
+    comps = model.predict([(Composition("Mn2O4"), Composition("LiMn2O4"))])
+    assert one.shape == (1,) and np.allclose(one, comps) and np.isfinite(one).all()
+    # training pairs: the std is at least the label noise, not the ~0 of grown trees
+    mean, std = model.predict(df.head(5), return_std=True)
+    assert model.noise_std_ > 0.02 and (std >= model.noise_std_ - 1e-12).all()
+    ys = np.array([3.32, 3.40, 3.50, 4.0])
+    noise = _label_noise(["FePO4"] * 3 + ["CoO2"], ["LiFePO4"] * 3 + ["LiCoO2"], ys, ys > 0)
+    assert noise == pytest.approx(np.std(ys[:3], ddof=1))
+    # reasons, and precision differences of one host
+    assert "no redox-active cation" in pair_error("C6", "LiC6")
+    assert "unknown element" in pair_error("Xx2O", "LiXx2O")
+    assert pair_error("Ni0.33Mn0.33Co0.33O2", "LiNi0.333Mn0.333Co0.333O2") is None
+
+
 def test_mlip_lmo_and_lnmo_voltages() -> None:
     # pre-relaxed structures ship with the package, so the relaxations here are short
     lmo = mlip_voltage(
