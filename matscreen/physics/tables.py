@@ -144,6 +144,58 @@ def _rows(df: pd.DataFrame, desc: str, progress: bool | None) -> Any:
     )  # fmt: skip
 
 
+def _template_hull(
+    comp: Composition,
+    calc: Any,
+    references: list[ComputedEntry],
+    **relax_settings: Any,
+) -> tuple[Any, str]:
+    """Place a formula on the hull through trial structures of its stoichiometry.
+
+    Each structure of :func:`~matscreen.physics.templates.template_structures`
+    is relaxed and placed; the lowest energy per atom wins.
+
+    Returns
+    -------
+    tuple
+        The winning hull record and a note naming it (the hull is an upper
+        bound: the real compound may take another structure type).
+
+    Raises
+    ------
+    ValueError
+        If no structure type of the stoichiometry is known or none could be placed.
+    """
+    from matscreen.physics.hull import structure_hull
+    from matscreen.physics.templates import template_structures
+
+    trials = template_structures(comp)
+    if not trials:
+        raise ValueError(
+            f"no structure for {comp.reduced_formula}, no reference phase of that formula and no "
+            f"known structure type of its stoichiometry ({comp.anonymized_formula}); give a "
+            "structure (a CIF)"
+        )
+    placed = []
+    reasons = []
+    for label, trial in trials:
+        hull, _ = structure_hull(trial, calc, references=references, **relax_settings)
+        if hull.status == "ok":
+            placed.append((hull.energy_per_atom, label, hull))
+        else:
+            reasons.append(f"{label}: {hull.error}")
+    if not placed:
+        raise ValueError(
+            f"no trial structure of {comp.reduced_formula} placed: {'; '.join(reasons)}"
+        )
+    energy, label, hull = min(placed, key=lambda p: p[0])
+    note = (
+        f"no structure given: {label}, relaxed (lowest of {len(placed)} structure type(s) "
+        "tried); e_above_hull is an upper bound"
+    )
+    return hull, note
+
+
 def predict_stability_table(
     df: pd.DataFrame,
     *,
@@ -200,9 +252,13 @@ def predict_stability_table(
     Rows without a structure are matched to the lowest-energy reference
     phase of that composition (shipped MP entries or built-in references),
     placed on the hull of all references, itself included (``e_above_hull``
-    0 when that phase is stable, as for a structure of it); other
-    composition-only rows fail with a reason: there is no composition-level
-    hull model, the hull needs a structure.
+    0 when that phase is stable, as for a structure of it; ``method``
+    ``reference``). Other composition-only rows take the known structure
+    types of their stoichiometry (seeds/ prototypes and built-in reference
+    structures, elements substituted, :mod:`matscreen.physics.templates`),
+    each relaxed with the MLIP, the lowest kept (``method`` ``template``;
+    ``error`` names it, and the hull is an upper bound); a stoichiometry
+    with no known type fails with a reason.
     """
     from matscreen.featurize.composition import as_composition
     from matscreen.physics.calculators import (
@@ -241,22 +297,25 @@ def predict_stability_table(
             if missing:  # before the references, which would blame their own data
                 raise ValueError(f"element(s) {', '.join(missing)} not covered by {info.name}")
             references = refs.get(symbols)
-            if structure is not None:
+            template_note = None
+            # a generated prototype is a competitor, not a stand-in for a given formula
+            known = [r for r in references if AUTO_PREFIX not in (r.entry_id or "")]
+            best = None if structure is not None else lowest_entry(known, comp)
+            if structure is None and best is None:
+                # no structure and no reference phase of the formula: the known structure
+                # types of its stoichiometry, substituted and relaxed; the lowest is kept
+                hull, template_note = _template_hull(
+                    comp, calc, references, relax=relax, fmax=fmax, steps=steps
+                )
+                res["method"] = "template"
+                entry_energy = hull.energy_per_atom
+            elif structure is not None:
                 hull, _ = structure_hull(
                     structure, calc, relax=relax, references=references, fmax=fmax, steps=steps
                 )
                 res["method"] = "mlip"
                 entry_energy = hull.energy_per_atom
             else:
-                # a generated prototype is a competitor, not a stand-in for a given formula
-                known = [r for r in references if AUTO_PREFIX not in (r.entry_id or "")]
-                best = lowest_entry(known, comp)
-                if best is None:
-                    raise ValueError(
-                        f"no structure for {comp.reduced_formula} and no reference phase of that "
-                        "formula: stability needs a structure (a CIF) unless the formula is a "
-                        "shipped or built-in reference phase"
-                    )
                 # the phase's place on the hull of every reference, itself included (as a
                 # structure of it would be): 0 when it is stable, > 0 when metastable
                 # (hull_record leaves out the references with the entry's id; a copy has none)
@@ -272,7 +331,7 @@ def predict_stability_table(
             gap_columns, gap_note = hull_gap_record(symbols, references, hull.decomposition or ())
             res.update(
                 status="ok",
-                error=gap_note or hull.error,
+                error="; ".join(filter(None, (template_note, gap_note or hull.error))) or None,
                 e_form_per_atom=hull.e_form_per_atom,
                 e_above_hull=hull.e_above_hull,
                 decomposition=hull.decomposition,

@@ -1,0 +1,165 @@
+"""Trial structures for a formula given without one: known structure types, substituted.
+
+``predict stability`` places a structure on the hull; a formula alone has
+none. When the formula is no reference phase itself, the usual first step
+of a computational study is to take the known structure types of its
+stoichiometry, substitute its elements and relax each with the MLIP; the
+lowest energy is kept. :func:`template_structures` gives those trial cells
+from the seeds/ prototypes (Li3YCl6, Li3InCl6, Li2ZrCl6, LLZO, spinels,
+olivines, ...) and the built-in reference structures (rutile, corundum,
+rock salt, layered LiMO2, pyrochlore, ...).
+
+Matching: the reduced formulas have the same amounts (an ``A3BX6`` formula
+takes every ``A3BX6`` type); Li keeps a Li site (the conducting ion stays on
+its sublattice); the other elements go to the sites of equal amount in
+electronegativity order (anions on anion sites). The volume is scaled by the
+cube of the ratio of mean atomic radii. Types whose substituted elements are
+chemically closest (electronegativity and radius) come first.
+
+A hull from such a structure is an upper bound of the true one: the real
+compound may take a structure type that is not among the templates.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import cache
+from typing import TYPE_CHECKING
+
+from pymatgen.core import Composition, Element
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pymatgen.core import Structure
+
+logger = logging.getLogger(__name__)
+
+#: Trial structures tried per formula, closest templates first.
+MAX_TEMPLATES = 3
+
+
+@cache
+def _templates() -> tuple[tuple[str, Composition, int], ...]:
+    """Return (name, reduced element composition, space group) of every template."""
+    from matscreen.candidates.prototypes import list_prototypes, load_prototype
+    from matscreen.physics.references import BUILTIN_REFERENCES, builtin_reference_structure
+
+    structures = [(f"prototype:{n}", load_prototype(n)) for n in list_prototypes()]
+    structures += [(f"reference:{n}", builtin_reference_structure(n)) for n in BUILTIN_REFERENCES]
+    out: list[tuple[str, Composition, int]] = []
+    for name, s in structures:
+        if s.is_ordered:
+            comp = s.composition.element_composition.reduced_composition
+            out.append((name, comp, s.get_space_group_info(symprec=0.1)[1]))
+    return tuple(out)
+
+
+def _load(name: str) -> Structure:
+    from matscreen.candidates.prototypes import load_prototype
+    from matscreen.physics.references import builtin_reference_structure
+
+    kind, _, key = name.partition(":")
+    return load_prototype(key) if kind == "prototype" else builtin_reference_structure(key)
+
+
+def _assignment(target: Composition, template: Composition) -> dict[str, str] | None:
+    """Return template element -> target element, or None when the stoichiometries differ."""
+    t_amounts = {el.symbol: round(a, 6) for el, a in template.items()}
+    g_amounts = {el.symbol: round(a, 6) for el, a in target.items()}
+    if sorted(t_amounts.values()) != sorted(g_amounts.values()):
+        return None
+    if ("Li" in g_amounts) != ("Li" in t_amounts) or (
+        "Li" in g_amounts and g_amounts["Li"] != t_amounts["Li"]
+    ):
+        return None
+    mapping: dict[str, str] = {"Li": "Li"} if "Li" in g_amounts else {}
+    for amount in sorted(set(g_amounts.values())):
+        want = sorted(
+            (s for s, a in g_amounts.items() if a == amount and s != "Li"),
+            key=lambda s: Element(s).X,
+        )
+        have = sorted(
+            (s for s, a in t_amounts.items() if a == amount and s != "Li"),
+            key=lambda s: Element(s).X,
+        )
+        mapping.update(zip(have, want, strict=True))
+    return mapping
+
+
+def _distance(mapping: dict[str, str]) -> float:
+    """Return how far the substitution moves the chemistry (0 for the template's own formula)."""
+    total = 0.0
+    for old, new in mapping.items():
+        a, b = Element(old), Element(new)
+        total += abs(a.X - b.X) + abs((a.atomic_radius or 1.5) - (b.atomic_radius or 1.5))
+    return total
+
+
+def template_structures(
+    composition: Composition | str, max_templates: int = MAX_TEMPLATES
+) -> list[tuple[str, Structure]]:
+    """Return trial structures of a formula from the known structure types of its stoichiometry.
+
+    Parameters
+    ----------
+    composition
+        The formula (any amounts; compared reduced).
+    max_templates
+        Keep the closest this many (see :func:`_distance`).
+
+    Returns
+    -------
+    list of (str, Structure)
+        ``(label, structure)``, closest first; the label names the template
+        and the substitution (``prototype:Li3YCl6_P-3m1 Y->Sc``). Empty when no
+        template has the formula's stoichiometry.
+    """
+    target = Composition(composition).element_composition.reduced_composition
+    if any(not isinstance(el, Element) for el in target):
+        return []
+    matches: list[tuple[float, str, int, dict[str, str]]] = []
+    for name, template, space_group in _templates():
+        mapping = _assignment(target, template)
+        if mapping is not None:
+            matches.append((_distance(mapping), name, space_group, mapping))
+    matches.sort(key=lambda m: (m[0], m[1]))
+    # one trial per structure type: built-ins of one type (LiNiO2, LiCrO2, LiFeO2) differ
+    # only by the element, so the closest stands for them
+    chosen: list[tuple[str, dict[str, str]]] = []
+    for _, name, space_group, mapping in matches:
+        if len(chosen) == max_templates:
+            break
+        if not any(_same_type(name, other, space_group) for other, _ in chosen):
+            chosen.append((name, mapping))
+    out: list[tuple[str, Structure]] = []
+    for name, mapping in chosen:
+        s = _load(name)
+        swap = {old: new for old, new in mapping.items() if old != new}
+        if swap:
+            before = _mean_radius(s)
+            s.replace_species(swap)
+            s.scale_lattice(s.volume * (_mean_radius(s) / before) ** 3)
+        label = name + ("" if not swap else " " + ",".join(f"{a}->{b}" for a, b in swap.items()))
+        for site in s:
+            site.label = site.specie.symbol
+        out.append((label, s))
+    logger.debug("templates of %s: %s", target.reduced_formula, [label for label, _ in out])
+    return out
+
+
+@cache
+def _same_type(name: str, other: str, space_group: int) -> bool:
+    """Return whether two templates are one structure type (same space group, matching cells)."""
+    if space_group != next(sg for n, _, sg in _templates() if n == other):
+        return False
+    from pymatgen.analysis.structure_matcher import StructureMatcher
+
+    return bool(StructureMatcher(attempt_supercell=True).fit_anonymous(_load(name), _load(other)))
+
+
+def _mean_radius(structure: Structure) -> float:
+    """Return the mean atomic radius (A) of a structure's sites."""
+    radii = [site.specie.atomic_radius or 1.5 for site in structure]
+    return float(sum(radii) / len(radii))
+
+
+__all__ = ["MAX_TEMPLATES", "template_structures"]

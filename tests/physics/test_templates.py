@@ -1,0 +1,33 @@
+"""Trial structures for a formula without one (known structure types of its stoichiometry)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from matscreen.physics.tables import predict_stability_table
+from matscreen.physics.templates import template_structures
+
+
+def test_templates_match_the_stoichiometry_and_keep_li_and_anion_sites() -> None:
+    trials = dict(template_structures("Li3ScCl6"))
+    labels = list(trials)
+    assert labels[0] == "prototype:Li3YCl6_P-3m1 Y->Sc"  # closest substitution first
+    assert "prototype:Li3InCl6_C2m In->Sc" in labels and len(labels) <= 3
+    for s in trials.values():
+        assert s.composition.reduced_formula == "Li3ScCl6"
+    # Br onto the Cl sites, not onto Y's; the volume grows with the larger anion
+    (label, s), *_ = template_structures("Li3YBr6")
+    chloride_volume = 11.2055**2 * 6.0346 * 3**0.5 / 2  # the prototype's cell
+    assert label == "prototype:Li3YCl6_P-3m1 Cl->Br" and s.volume > 1.1 * chloride_volume
+    # one trial per structure type: LiNiO2, LiCrO2, LiFeO2 ... are one layered type
+    layered = [lab for lab, _ in template_structures("LiCoO2") if lab.startswith("reference:Li")]
+    assert len(layered) == 1
+    assert template_structures("LiZnPS9") == [] and template_structures("Xx2O") == []
+
+
+def test_a_formula_without_structure_or_reference_takes_its_best_template() -> None:
+    df = pd.DataFrame({"formula": ["Li3ScCl6", "LiZnPS9"]})
+    out = predict_stability_table(df, relax=False)  # relaxation is tested in test_relax
+    assert list(out["status"]) == ["ok", "failed"]
+    assert out.loc[0, "method"] == "template" and "upper bound" in out.loc[0, "error"]
+    assert "no known structure type of its stoichiometry (ABCD9)" in out.loc[1, "error"]
