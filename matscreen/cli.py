@@ -177,6 +177,19 @@ def _row_labels(table, input_path: Path) -> list[str]:  # noqa: ANN001 - DataFra
     return [f"row {i + 1} {f}".rstrip() for i, f in enumerate(formula.fillna("").astype(str))]
 
 
+def _csv_text(table) -> str:  # noqa: ANN001 - DataFrame
+    """Return the table as CSV, list cells (``decomposition``) as JSON lists."""
+    import json
+
+    out = table.copy()
+    for column in out.columns:
+        if out[column].map(lambda v: isinstance(v, list | tuple)).any():
+            out[column] = out[column].map(
+                lambda v: json.dumps(list(v)) if isinstance(v, list | tuple) else v
+            )
+    return out.to_csv(index=False)
+
+
 def _check_output_file(out: Path) -> None:
     """Exit 2 if ``out`` cannot become a file: a folder, or below a file."""
     if out.is_dir():
@@ -217,7 +230,7 @@ def predict(
     _run(lock.acquire)
     try:
         table = _run(predict_file, prop, input_path, checkpoint=partial, model=model)
-        _run(atomic_write_text, out, table.to_csv(index=False))
+        _run(atomic_write_text, out, _csv_text(table))
     finally:
         lock.release()
     shutil.rmtree(partial, ignore_errors=True)

@@ -15,6 +15,7 @@ Big inputs (the 10,000-atom cell) are generated at run time, not committed.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -538,6 +539,9 @@ def test_a_rerun_of_predict_stability_resumes_its_finished_rows(corpus: Path, mo
     )
     assert code == 0, output
     assert (corpus / "o.csv").is_file() and not partial.exists()
+    # the formula lists are JSON in the CSV (a JSON or Python reader takes them)
+    written = pd.read_csv(corpus / "o.csv")
+    assert [json.loads(v) for v in written["decomposition"]] == [["LiCl"]] * 3
 
 
 def test_a_bad_setting_is_one_usage_error_naming_it(corpus: Path, monkeypatch):
