@@ -233,6 +233,8 @@ def predict(
         _run(atomic_write_text, out, _csv_text(table))
     finally:
         lock.release()
+        if partial.is_dir() and not any(partial.glob("*.json")):  # nothing to resume from
+            shutil.rmtree(partial, ignore_errors=True)
     shutil.rmtree(partial, ignore_errors=True)
     typer.echo(f"wrote {out}: {table['status'].value_counts().to_dict()}")
     raise typer.Exit(_report_failures(table.assign(id=_row_labels(table, input_path))))
@@ -342,8 +344,30 @@ def design(
 
 
 def main() -> None:
-    """Entry point of the ``matscreen`` console script."""
-    app()
+    """Entry point of the ``matscreen`` console script.
+
+    Usage errors (a missing option, an unknown one) print one line,
+    ``matscreen: error: ...``, and exit 2, as the commands' own input errors do.
+    """
+    try:  # recent Typer vendors its own click
+        from typer import _click as click  # type: ignore[attr-defined]
+    except ImportError:  # pragma: no cover - older Typer on top of click
+        import click
+
+    no_args = getattr(click.exceptions, "NoArgsIsHelpError", ())
+    try:
+        code = app(standalone_mode=False)
+    except no_args as exc:  # `matscreen` alone: the help, as before
+        typer.echo(exc.ctx.get_help() if exc.ctx else str(exc), err=True)
+        sys.exit(2)
+    except click.exceptions.UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx is not None else "matscreen"
+        typer.echo(f"matscreen: error: {exc.format_message()} (see '{where} -h')", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        typer.echo("Aborted!", err=True)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

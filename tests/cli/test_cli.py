@@ -62,6 +62,25 @@ def test_missing_workflow_and_missing_option_exit_2():
     assert runner.invoke(app, ["screen", "nope.yaml"]).exit_code == 2  # --out is required
 
 
+def test_the_console_script_gives_usage_errors_in_one_line(tmp_path):
+    """A missing or unknown option: `matscreen: error: ...`, exit 2, no Typer panel."""
+    for args, needle in ((["predict", "conductivity", "x.csv"], "Missing option '--out'"),
+                         (["predict", "conductivity", "x.csv", "--out", "o.csv", "--bogus"],
+                          "No such option: --bogus")):  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, "-m", "matscreen.cli", *args],
+            capture_output=True, text=True, cwd=tmp_path, timeout=120,
+        )  # fmt: skip
+        lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
+        assert done.returncode == 2 and len(lines) == 1, lines
+        assert lines[0].startswith("matscreen: error: ") and needle in lines[0]
+    # an input error leaves no empty OUT.partial/ folder behind
+    (tmp_path / "pairs.csv").write_text("formula\nLiCoO2\n")
+    result = runner.invoke(app, ["predict", "voltage", str(tmp_path / "pairs.csv"),
+                                 "--out", str(tmp_path / "v.csv")])  # fmt: skip
+    assert result.exit_code == 2 and not (tmp_path / "v.csv.partial").exists()
+
+
 def test_dry_run_prints_plan_and_writes_nothing():
     result = runner.invoke(app, ["screen", str(_files()), "--out", "o", "--dry-run"])
     assert result.exit_code == 0, result.output
