@@ -906,9 +906,10 @@ def _pairs(X: Any) -> tuple[list[str], list[str]]:
     if isinstance(X, pd.DataFrame):
         return [str(v) for v in X["formula_charge"]], [str(v) for v in X["formula_discharge"]]
     pairs = list(X)
-    if len(pairs) == 2 and not any(isinstance(p, tuple | list) for p in pairs):
+    sequence = tuple | list | np.ndarray
+    if len(pairs) == 2 and not any(isinstance(p, sequence) for p in pairs):
         pairs = [tuple(pairs)]  # one pair, ("CoO2", "LiCoO2")
-    bad = [p for p in pairs if not isinstance(p, tuple | list) or len(p) != 2]
+    bad = [p for p in pairs if not isinstance(p, sequence) or len(p) != 2]
     if bad:
         raise ValueError(f"electrode pairs are (charge, discharge) tuples; got {bad[0]!r}")
     return [_formula_of(p[0]) for p in pairs], [_formula_of(p[1]) for p in pairs]

@@ -182,6 +182,7 @@ def test_surrogate_inputs_noise_floor_and_unfitted_error() -> None:
     one = model.predict(("Mn2O4", "LiMn2O4"))
     comps = model.predict([(Composition("Mn2O4"), Composition("LiMn2O4"))])
     assert one.shape == (1,) and np.allclose(one, comps) and np.isfinite(one).all()
+    assert np.allclose(model.predict(np.array([["Mn2O4", "LiMn2O4"]])), one)  # rows of an array
     # training pairs: the std is at least the label noise, not the ~0 of grown trees
     mean, std = model.predict(df.head(5), return_std=True)
     assert model.noise_std_ > 0.02 and (std >= model.noise_std_ - 1e-12).all()
