@@ -10,8 +10,6 @@ from pymatgen.core import Composition
 #: Separators of an adduct or hydrate formula (``Li2SO4·H2O``, ``LiOH*H2O``).
 ADDUCT_SEPARATORS: tuple[str, ...] = ("·", "•", "∙", "*")
 _DOT_HYDRATE = re.compile(r"\.\s*\d*\s*H2O\s*$")
-#: An element written with a zero amount (``In0``, ``Zr0.00``), which pymatgen drops silently.
-_ZERO_AMOUNT = re.compile(r"([A-Z][a-z]?)(0+(?:\.0*)?)(?![\d.])")
 
 
 def parse_formula(formula: str) -> Composition:
@@ -35,7 +33,7 @@ def parse_formula(formula: str) -> Composition:
     ------
     ValueError
         If the formula cannot be read, an adduct part is empty or has a zero
-        multiplier, an element has a zero amount, or an amount is not finite.
+        multiplier, or an amount is not finite.
 
     Examples
     --------
@@ -47,9 +45,6 @@ def parse_formula(formula: str) -> Composition:
         raise ValueError(
             "a '.' is a decimal point in a formula; write a hydrate with · or * (Li3InCl6·2H2O)"
         )
-    zero = _ZERO_AMOUNT.search(text)
-    if zero:
-        raise ValueError(f"zero amount of {zero.group(1)} ({zero.group(0)}); leave the element out")
     for sep in ADDUCT_SEPARATORS[1:]:
         text = text.replace(sep, ADDUCT_SEPARATORS[0])
     if ADDUCT_SEPARATORS[0] not in text:
