@@ -137,6 +137,8 @@ WEIGHT_GRID: tuple[float, ...] = tuple(np.round(np.linspace(0.0, 1.0, 21), 2))
 #: Quantile of the training set's cross-group nearest-neighbour distances
 #: above which a prediction is flagged out of domain.
 DOMAIN_QUANTILE = 0.95
+#: How :class:`CompositionDomain` scales the features (recorded in the manifest).
+DOMAIN_SCALING = "median / max(IQR/1.349, range/4)"
 OUTPUT_COLUMNS: tuple[str, ...] = (
     "status", "error", "log10_sigma", "log10_sigma_std", "sigma_out_of_domain",
     "sigma_domain_distance",
@@ -146,14 +148,28 @@ OUTPUT_COLUMNS: tuple[str, ...] = (
 # -- domain of applicability ------------------------------------------------
 @dataclass
 class CompositionDomain:
-    """Nearest-training-composition distance in standardized feature space.
+    """Nearest-training-composition distance in robust-scaled feature space.
+
+    Each feature is centred on its training median and divided by
+    ``max(IQR / 1.349, (max - min) / 4)`` (1 where that is 0), so that rare,
+    mostly-zero columns (an element fraction, a structure-family flag) count
+    without dominating the distance, as a tiny standard deviation made them do
+    up to 1.4.0 (Li3InCl6 and Li3YBr6, sanity points of the issue, were flagged
+    on frac_In and flag_li3mx6 alone). Chosen by grouped CV on the training
+    split (forest out-of-fold errors, 5 fold seeds; six distance definitions
+    compared): Spearman correlation of distance and absolute error 0.291 ->
+    0.321 (better on 5 of 5 seeds), mean absolute error of flagged / unflagged
+    out-of-fold rows 2.98 / 1.42 -> 3.07 / 1.41. Clipped z-scores and rank
+    transforms separated the errors less well. The forest's tree spread (the
+    reported std) ranks errors better than any distance (Spearman 0.44): the
+    flag is the weaker, complementary signal of unfamiliar chemistry.
 
     Attributes
     ----------
     train_features
-        Standardized composition features of the training rows.
+        Scaled composition features of the training rows.
     mean, scale
-        The standardization.
+        The scaling (``mean`` holds the per-feature median).
     threshold
         Distance above which a composition is out of domain (the
         :data:`DOMAIN_QUANTILE` quantile of each training row's distance to
@@ -172,8 +188,10 @@ class CompositionDomain:
     @classmethod
     def fit(cls, features: np.ndarray, groups: np.ndarray, elements: set[str]) -> CompositionDomain:
         """Build the domain from training features and their CV groups."""
-        mean = features.mean(axis=0)
-        scale = features.std(axis=0)
+        mean = np.median(features, axis=0)
+        q75, q25 = np.percentile(features, [75, 25], axis=0)
+        spread = features.max(axis=0) - features.min(axis=0)
+        scale = np.maximum((q75 - q25) / 1.349, spread / 4)
         scale[scale == 0] = 1.0
         z = (features - mean) / scale
         d = np.sqrt(((z[:, None, :] - z[None, :, :]) ** 2).sum(-1))
@@ -577,7 +595,11 @@ def train_conductivity_model(
                 "std_scale_cell": choice["std_scale_cell"],
                 "std_scale_comp": choice["std_scale_comp"],
             },
-            "domain": {"threshold": domain.threshold, "quantile": DOMAIN_QUANTILE},
+            "domain": {
+                "threshold": domain.threshold,
+                "quantile": DOMAIN_QUANTILE,
+                "scaling": DOMAIN_SCALING,
+            },
             "cv": {
                 "folds": cv_folds,
                 "groups": cv_grouping_label(df),
