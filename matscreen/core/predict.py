@@ -123,7 +123,13 @@ def predict_file(
     table = given.table
     missing = [c for c in REQUIRED_COLUMNS[prop] if c not in table.columns]
     if missing:
-        raise MatscreenInputError(f"{path}: missing column(s) {', '.join(missing)} for {prop}")
+        hint = ""
+        if prop == "voltage" and Path(path).suffix.lower() != ".csv":
+            hint = ("; voltage reads a CSV of electrode pairs (formula_charge, formula_discharge"
+                    "[, cif_charge, cif_discharge]), not a CIF or a folder")  # fmt: skip
+        raise MatscreenInputError(
+            f"{path}: missing column(s) {', '.join(missing)} for {prop}{hint}"
+        )
     results = result_columns(prop)
     if prop != "conductivity":  # a bad DEFAULT_CALCULATOR setting: one usage error, not N rows
         from matscreen.physics.calculators import default_calculator_name

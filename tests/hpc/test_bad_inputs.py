@@ -600,3 +600,8 @@ def test_a_second_predict_into_the_same_output_is_refused(corpus: Path):
     code, output = _cli("predict", "conductivity", str(corpus / "bad_formulas.csv"), "--out",
                         "o.csv")  # fmt: skip
     assert code == 1 and Path("o.csv").exists() and not Path("o.csv.partial").exists()
+
+
+def test_voltage_from_a_cif_says_it_needs_a_csv_of_pairs(corpus: Path):
+    code, output = _cli("predict", "voltage", str(corpus / GOOD_CIF), "--out", "v.csv")
+    _assert_usage_error(code, output, "missing column(s) formula_charge", "CSV of electrode pairs")
