@@ -179,20 +179,25 @@ def _template_hull(
     placed = []
     reasons = []
     for label, trial in trials:
-        hull, _ = structure_hull(trial, calc, references=references, **relax_settings)
+        hull, rec = structure_hull(trial, calc, references=references, **relax_settings)
         if hull.status == "ok":
-            placed.append((hull.energy_per_atom, label, hull))
+            converged = rec is None or rec.status == "ok"
+            placed.append((not converged, hull.energy_per_atom, label, hull))
         else:
             reasons.append(f"{label}: {hull.error}")
     if not placed:
         raise ValueError(
             f"no trial structure of {comp.reduced_formula} placed: {'; '.join(reasons)}"
         )
-    energy, label, hull = min(placed, key=lambda p: p[0])
+    # converged relaxations first: an unfinished one is no upper bound
+    unconverged, _, label, hull = min(placed, key=lambda p: (p[0], p[1]))
+    how = "relaxed" if relax_settings.get("relax", True) else "unrelaxed"
     note = (
-        f"no structure given: {label}, relaxed (lowest of {len(placed)} structure type(s) "
+        f"no structure given: {label}, {how} (lowest of {len(placed)} structure type(s) "
         "tried); e_above_hull is an upper bound"
     )
+    if unconverged and hull.error:
+        note += f"; {hull.error}"
     return hull, note
 
 
@@ -240,7 +245,7 @@ def predict_stability_table(
         compound: ``e_above_hull`` is then a lower bound, and ``error``
         says so on an ``ok`` row; see :func:`~matscreen.physics.checks.hull_gap_record`),
         ``window_low_V``, ``window_high_V`` (V vs Li/Li+), ``energy_per_atom``
-        (MP2020 scale), ``method`` (``mlip`` or ``reference``),
+        (MP2020 scale), ``method`` (``mlip``, ``reference`` or ``template``),
         ``calculator``, ``calculator_version`` and ``ordering`` (how a
         structure with partial occupancies was ordered; '' otherwise). The
         hull of an ordered approximant is that of its own composition and
@@ -399,7 +404,8 @@ def predict_voltage_table(
     -------
     pandas.DataFrame
         The input plus ``status``, ``error``, ``voltage`` (V vs Li/Li+),
-        ``voltage_std`` (ensemble spread of the surrogate; NaN for the MLIP),
+        ``voltage_std`` (ensemble spread of the surrogate and its training
+        label noise in quadrature; NaN for the MLIP),
         ``method`` (``surrogate``/``mlip``), and for MLIP rows capacity
         (mAh/g), energy density (Wh/kg), volume change (%), Mn3+ fraction and
         ``ordering`` (as in :func:`predict_stability_table`).
@@ -476,7 +482,7 @@ def predict_voltage_table(
                 )
                 results[i].update(
                     status="failed", error=f"ValueError: {reason}", method=None, calculator=None,
-                    calculator_version=None,
+                    calculator_version=None, mn3_fraction_discharge=None,
                 )  # fmt: skip
     for col in VOLTAGE_COLUMNS:
         out[col] = [r.get(col) for r in results]

@@ -9,10 +9,11 @@ from the seeds/ prototypes (Li3YCl6, Li3InCl6, Li2ZrCl6, LLZO, spinels,
 olivines, ...) and the built-in reference structures (rutile, corundum,
 rock salt, layered LiMO2, pyrochlore, ...).
 
-Matching: the reduced formulas have the same amounts (an ``A3BX6`` formula
-takes every ``A3BX6`` type); Li keeps a Li site (the conducting ion stays on
-its sublattice); the other elements go to the sites of equal amount in
-electronegativity order (anions on anion sites). The volume is scaled by the
+Matching: the atomic fractions are the same (an ``A3BX6`` formula, or
+Li1.5Sc0.5Cl3, takes every ``A3BX6`` type); Li keeps a Li site (the
+conducting ion stays on its sublattice); the other elements go to the sites
+of equal amount, paired to move the chemistry least (anions on anion sites,
+Pb on Ca's site of CaTiO3). The volume is scaled by the
 cube of the ratio of mean atomic radii. Types whose substituted elements are
 chemically closest (electronegativity and radius) come first.
 
@@ -22,6 +23,7 @@ compound may take a structure type that is not among the templates.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from functools import cache
 from typing import TYPE_CHECKING
@@ -35,6 +37,8 @@ logger = logging.getLogger(__name__)
 
 #: Trial structures tried per formula, closest templates first.
 MAX_TEMPLATES = 3
+#: Elements of one amount paired by trying every permutation up to this many.
+_MAX_PERMUTED = 5
 
 
 @cache
@@ -62,9 +66,15 @@ def _load(name: str) -> Structure:
 
 
 def _assignment(target: Composition, template: Composition) -> dict[str, str] | None:
-    """Return template element -> target element, or None when the stoichiometries differ."""
-    t_amounts = {el.symbol: round(a, 6) for el, a in template.items()}
-    g_amounts = {el.symbol: round(a, 6) for el, a in target.items()}
+    """Return template element -> target element, or None when the stoichiometries differ.
+
+    Amounts are compared as atomic fractions (a fractional formula such as
+    Li1.5Sc0.5Cl3 matches Li3YCl6). Within a group of equal amounts every
+    pairing is tried and the closest (:func:`_distance`) kept, so PbTiO3 on
+    CaTiO3 puts Pb on the Ca site, not on Ti's.
+    """
+    t_amounts = {el.symbol: round(template.get_atomic_fraction(el), 5) for el in template}
+    g_amounts = {el.symbol: round(target.get_atomic_fraction(el), 5) for el in target}
     if sorted(t_amounts.values()) != sorted(g_amounts.values()):
         return None
     if ("Li" in g_amounts) != ("Li" in t_amounts) or (
@@ -73,16 +83,24 @@ def _assignment(target: Composition, template: Composition) -> dict[str, str] | 
         return None
     mapping: dict[str, str] = {"Li": "Li"} if "Li" in g_amounts else {}
     for amount in sorted(set(g_amounts.values())):
-        want = sorted(
-            (s for s, a in g_amounts.items() if a == amount and s != "Li"),
-            key=lambda s: Element(s).X,
+        want = sorted(s for s, a in g_amounts.items() if a == amount and s != "Li")
+        have = sorted(s for s, a in t_amounts.items() if a == amount and s != "Li")
+        if len(have) > _MAX_PERMUTED:  # keep electronegativity order
+            pairs = zip(sorted(have, key=_x), sorted(want, key=_x), strict=True)
+            mapping.update(pairs)
+            continue
+        best = min(
+            itertools.permutations(want),
+            key=lambda order: _distance(dict(zip(have, order, strict=True))),
         )
-        have = sorted(
-            (s for s, a in t_amounts.items() if a == amount and s != "Li"),
-            key=lambda s: Element(s).X,
-        )
-        mapping.update(zip(have, want, strict=True))
+        mapping.update(zip(have, best, strict=True))
     return mapping
+
+
+def _x(symbol: str) -> float:
+    """Return the Pauling electronegativity (noble gases, which have none: 0)."""
+    x = Element(symbol).X
+    return 0.0 if x != x else float(x)
 
 
 def _distance(mapping: dict[str, str]) -> float:
@@ -90,7 +108,7 @@ def _distance(mapping: dict[str, str]) -> float:
     total = 0.0
     for old, new in mapping.items():
         a, b = Element(old), Element(new)
-        total += abs(a.X - b.X) + abs((a.atomic_radius or 1.5) - (b.atomic_radius or 1.5))
+        total += abs(_x(old) - _x(new)) + abs((a.atomic_radius or 1.5) - (b.atomic_radius or 1.5))
     return total
 
 
@@ -113,7 +131,7 @@ def template_structures(
         and the substitution (``prototype:Li3YCl6_P-3m1 Y->Sc``). Empty when no
         template has the formula's stoichiometry.
     """
-    target = Composition(composition).element_composition.reduced_composition
+    target = Composition(composition).element_composition
     if any(not isinstance(el, Element) for el in target):
         return []
     matches: list[tuple[float, str, int, dict[str, str]]] = []

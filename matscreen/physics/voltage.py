@@ -49,8 +49,8 @@ def _li_and_host(comp: Composition) -> tuple[float, Composition]:
 
 
 #: Relative tolerance on the host amounts of a pair: formulas written to different precision
-#: (Ni0.33Mn0.33Co0.33O2 / LiNi0.333Mn0.333Co0.333O2) are one host.
-HOST_RTOL = 0.02
+#: (Ni0.33Mn0.33Co0.33O2 / LiNi0.333Mn0.333Co0.333O2) are one host; CoO1.96 / LiCoO2 are not.
+HOST_RTOL = 0.012
 
 
 def insertion_pair(
@@ -1150,10 +1150,12 @@ def _label_noise(
     Pairs are the same when their reduced charge and discharge formulas are
     (polymorphs and duplicate calculations); 0 when no pair repeats.
     """
+    from matscreen.featurize.composition import as_composition
+
     keys: dict[tuple[str, str], list[float]] = {}
     for c, d, v, k in zip(charge, discharge, y, ok, strict=True):
         if k:
-            pair = (Composition(c).reduced_formula, Composition(d).reduced_formula)
+            pair = (as_composition(c).reduced_formula, as_composition(d).reduced_formula)
             keys.setdefault(pair, []).append(float(v))
     groups = [np.asarray(v) for v in keys.values() if len(v) > 1]
     dof = sum(len(g) - 1 for g in groups)

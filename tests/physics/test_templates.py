@@ -23,6 +23,11 @@ def test_templates_match_the_stoichiometry_and_keep_li_and_anion_sites() -> None
     layered = [lab for lab, _ in template_structures("LiCoO2") if lab.startswith("reference:Li")]
     assert len(layered) == 1
     assert template_structures("LiZnPS9") == [] and template_structures("Xx2O") == []
+    # equal amounts are paired to move the chemistry least: Pb takes La's site, Ti stays
+    (label, s), *_ = template_structures("PbTiO3")
+    assert label == "reference:LaTiO3 La->Pb" and s.composition.reduced_formula == "TiPbO3"
+    # a fractional formula matches by atomic fractions
+    assert [lab for lab, _ in template_structures("Li1.5Sc0.5Cl3")] == labels
 
 
 def test_a_formula_without_structure_or_reference_takes_its_best_template() -> None:
