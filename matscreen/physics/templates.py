@@ -120,7 +120,7 @@ def template_structures(
     Parameters
     ----------
     composition
-        The formula (any amounts; compared reduced).
+        The formula (any amounts; compared as atomic fractions).
     max_templates
         Keep the closest this many (see :func:`_distance`).
 
