@@ -27,6 +27,12 @@ ExportFormat = Literal["cif", "extxyz"]
 #: Name of the extended-XYZ file written in the output folder.
 EXTXYZ_NAME = "structures.extxyz"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+#: Info keys that ASE's extxyz reader and writer take as calculator results or
+#: frame metadata; a result column of that name is written as ``result_<name>``.
+_ASE_RESERVED = frozenset(
+    {"energy", "free_energy", "forces", "stress", "virial", "magmom", "magmoms", "charges",
+     "dipole", "energies", "stresses", "pbc", "Lattice", "Properties", "Time"}
+)  # fmt: skip
 
 
 def _file_stem(value: Any, taken: set[str]) -> str:
@@ -40,22 +46,43 @@ def _file_stem(value: Any, taken: set[str]) -> str:
     return name
 
 
+def _scalar(value: Any) -> Any:
+    """Return ``value`` as a plain finite scalar for an extxyz info line, or None."""
+    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:  # numpy scalar
+        value = value.item()
+    if isinstance(value, str):
+        # one frame header is one line: line breaks inside a value would cut it
+        return " ".join(value.split()) if any(c in value for c in "\r\n") else value
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float) and math.isfinite(float(value)):
+        return value
+    return None
+
+
 def _info(row: pd.Series) -> dict[str, Any]:
-    """Return the row's scalar columns (numbers, strings, booleans) for an extxyz info line."""
+    """Return the row's scalar columns (numbers, strings, booleans) for an extxyz info line.
+
+    Column names that ASE reserves (:data:`_ASE_RESERVED`) are prefixed
+    ``result_``; NaN, None and non-scalar values are left out.
+    """
     info: dict[str, Any] = {}
     for key, value in row.items():
-        if key == "structure" or value is None:
+        if key == "structure":
             continue
-        if isinstance(value, bool | str):
-            info[str(key)] = value
-        elif isinstance(value, int | float) and not isinstance(value, bool):
-            if math.isfinite(float(value)):
-                info[str(key)] = value
-        elif hasattr(value, "item") and getattr(value, "ndim", 1) == 0:  # numpy scalar
-            item = value.item()
-            if not isinstance(item, float) or math.isfinite(item):
-                info[str(key)] = item
+        item = _scalar(value)
+        if item is not None:
+            name = str(key)
+            info[f"result_{name}" if name in _ASE_RESERVED else name] = item
     return info
+
+
+def _label(row: pd.Series, position: int) -> Any:
+    """Return the row's ``id`` when it has one, else its position in the table."""
+    value = row.get("id")
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return position
+    return value
 
 
 def export_structures(
@@ -78,7 +105,9 @@ def export_structures(
     fmt
         ``"cif"``: one ``<id>.cif`` per row (``id`` column, else the row
         number; unsafe characters replaced); ``"extxyz"``: one
-        :data:`EXTXYZ_NAME` with a frame per row and its scalar columns.
+        :data:`EXTXYZ_NAME` with a frame per row and its scalar columns
+        (line breaks in strings become spaces; columns named like ASE's
+        own keys, such as ``energy`` or ``stress``, become ``result_<name>``).
     statuses
         Rows whose ``status`` is one of these are written (default ``ok``);
         None writes every row with a structure.
@@ -86,7 +115,8 @@ def export_structures(
     Returns
     -------
     list of pathlib.Path
-        The files written.
+        The files written. A row whose structure cannot be read is skipped
+        with a logged warning; the other rows are still written.
 
     Raises
     ------
@@ -110,12 +140,18 @@ def export_structures(
     written: list[Path] = []
     frames: list[Any] = []
     taken: set[str] = set()
+    skipped = 0
     for position, (_, row) in enumerate(table.iterrows()):
+        label = _label(row, position)
         value = row["structure"]
-        structure = value if isinstance(value, Structure) else structure_from_json(value)
+        try:
+            structure = value if isinstance(value, Structure) else structure_from_json(value)
+        except (ValueError, TypeError, KeyError) as exc:  # one bad row never stops the export
+            logger.warning("row %s: unreadable structure (%s); skipped", label, exc)
+            skipped += 1
+            continue
         if structure is None:
             continue
-        label = row["id"] if "id" in table.columns else position
         if fmt == "cif":
             from pymatgen.io.cif import CifWriter
 
@@ -136,5 +172,7 @@ def export_structures(
         buf = io.StringIO()
         write(buf, frames, format="extxyz")
         written.append(atomic_write_text(folder / EXTXYZ_NAME, buf.getvalue()))
+    if skipped:
+        logger.warning("%d row(s) with an unreadable structure were not exported", skipped)
     logger.info("exported %d structure file(s) to %s", len(written), folder)
     return written

@@ -60,3 +60,26 @@ def test_export_usage_errors_exit_2(tmp_path: Path) -> None:
     missing = runner.invoke(app, ["export", str(tmp_path / "no.parquet"), "--out", "o"])
     assert bad_format.exit_code == 2 and "--format pdb" in bad_format.output
     assert missing.exit_code == 2 and "no such file" in missing.output
+
+
+def test_extxyz_export_survives_awkward_rows(tmp_path: Path) -> None:
+    licl = Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(5.13), ["Li", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]
+    )
+    table = pd.DataFrame(
+        {
+            "id": ["a", None, "broken"],
+            "error": ["line one\nline two", "", ""],
+            "stress": [1.5, 2.0, 3.0],
+            "energy": [-3.2, -3.1, -3.0],
+            "structure": [structure_to_json(licl), structure_to_json(licl), '{"lattice": '],
+        }
+    )
+    written = export_structures(table, tmp_path / "x", fmt="extxyz")
+    frames = read(written[0], index=":")
+    assert len(frames) == 2  # the unreadable structure is skipped, the others written
+    assert frames[0].info["error"] == "line one line two"
+    assert frames[0].info["result_stress"] == 1.5 and frames[1].info["result_energy"] == -3.1
+    assert frames[0].calc is None  # the result columns are not read back as calculator results
+    cifs = export_structures(table, tmp_path / "c")
+    assert sorted(p.name for p in cifs) == ["1.cif", "a.cif"]  # a missing id falls back to the row
