@@ -6,6 +6,7 @@ stderr); 2 usage or input error (one line, no traceback unless ``--debug``).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import sys
@@ -228,16 +229,32 @@ def predict(
     partial = out.with_name(out.name + ".partial")  # finished rows; a rerun resumes from them
     lock = RunLock(partial)  # a second predict into the same OUT is refused
     _run(lock.acquire)
+    done = False
     try:
         table = _run(predict_file, prop, input_path, checkpoint=partial, model=model)
         _run(atomic_write_text, out, _csv_text(table))
+        done = True
     finally:
+        if done or not any(partial.glob("*.json")):  # written, or nothing to resume from
+            _clear_checkpoint(partial, keep=lock.path)  # while still holding the lock
         lock.release()
-        if partial.is_dir() and not any(partial.glob("*.json")):  # nothing to resume from
-            shutil.rmtree(partial, ignore_errors=True)
-    shutil.rmtree(partial, ignore_errors=True)
+        with contextlib.suppress(OSError):  # left alone if another run locked it meanwhile
+            partial.rmdir()
     typer.echo(f"wrote {out}: {table['status'].value_counts().to_dict()}")
     raise typer.Exit(_report_failures(table.assign(id=_row_labels(table, input_path))))
+
+
+def _clear_checkpoint(folder: Path, keep: Path) -> None:
+    """Remove everything in a predict checkpoint folder except its lock file ``keep``."""
+    if not folder.is_dir():
+        return
+    for entry in folder.iterdir():
+        if entry == keep:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
 
 
 @app.command()

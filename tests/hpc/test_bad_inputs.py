@@ -605,3 +605,21 @@ def test_a_second_predict_into_the_same_output_is_refused(corpus: Path):
 def test_voltage_from_a_cif_says_it_needs_a_csv_of_pairs(corpus: Path):
     code, output = _cli("predict", "voltage", str(corpus / GOOD_CIF), "--out", "v.csv")
     _assert_usage_error(code, output, "missing column(s) formula_charge", "CSV of electrode pairs")
+
+
+def test_predict_never_deletes_a_checkpoint_another_run_locked_after_it(corpus: Path, monkeypatch):
+    """The checkpoint is cleared while the lock is still held; a run that takes the lock
+    the moment it is released keeps its folder (the folder was removed after release)."""
+    from matscreen.core.locks import RunLock
+
+    real_release = RunLock.release
+
+    def release_then_another_run_locks(self: RunLock) -> None:
+        real_release(self)
+        RunLock(self.folder).acquire()  # a second predict into the same OUT starts now
+
+    monkeypatch.setattr(RunLock, "release", release_then_another_run_locks)
+    code, output = _cli("predict", "conductivity", str(corpus / "bad_formulas.csv"), "--out",
+                        "o.csv")  # fmt: skip
+    assert code == 1 and Path("o.csv").exists(), output
+    assert [p.name for p in Path("o.csv.partial").iterdir()] == ["run.lock"]
