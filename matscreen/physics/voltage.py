@@ -1103,6 +1103,9 @@ class VoltageSurrogate(RegressorMixin, BaseEstimator):
     def predict(self, X: Any, return_std: bool = False) -> Any:
         """Predict average voltages (V); NaN for pairs that cannot be read.
 
+        NaN rows are counted in a logged warning with the reason of the
+        first; :func:`pair_error` gives the reason of each pair.
+
         With ``return_std=True`` also returns the standard deviation: the
         spread over the ensemble members (member ``i``: the
         ``trend_weight``-weighted mean of trend + residual tree ``i`` and
@@ -1139,6 +1142,13 @@ class VoltageSurrogate(RegressorMixin, BaseEstimator):
             )
             mean[ok] = members.mean(axis=0)
             std[ok] = np.hypot(members.std(axis=0), getattr(self, "noise_std_", 0.0))
+        if not ok.all():  # NaN, never silently: the first reason goes to the log
+            first = int(np.flatnonzero(~ok)[0])
+            logger.warning(
+                "%d of %d electrode pair(s) predicted NaN; pair %d (%s / %s): %s",
+                int((~ok).sum()), len(ok), first, charge[first], discharge[first],
+                pair_error(charge[first], discharge[first]) or "features not finite",
+            )  # fmt: skip
         return (mean, std) if return_std else mean
 
 

@@ -152,12 +152,14 @@ def test_surrogate_grouped_cv_beats_mean_predictor() -> None:
     assert np.isfinite(cv["oof_pred"]).all()
 
 
-def test_surrogate_predict_with_std_and_bad_rows() -> None:
+def test_surrogate_predict_with_std_and_bad_rows(caplog: pytest.LogCaptureFixture) -> None:
     df = load_voltage_data().sample(300, random_state=1)
     model = VoltageSurrogate(n_estimators=30).fit(df, df["voltage"])
-    mean, std = model.predict([("Mn2O4", "LiMn2O4"), ("Mn2O4", "LiFe2O4")], return_std=True)
+    with caplog.at_level("WARNING", logger="matscreen.physics.voltage"):
+        mean, std = model.predict([("Mn2O4", "LiMn2O4"), ("Mn2O4", "LiFe2O4")], return_std=True)
     assert 3.0 < mean[0] < 5.0 and std[0] > 0
     assert np.isnan(mean[1]) and np.isnan(std[1])
+    assert "1 of 2 electrode pair(s) predicted NaN; pair 1 (Mn2O4 / LiFe2O4)" in caplog.text
     # sklearn API: params round-trip, linear trend leaves out element identity
     assert VoltageSurrogate(alpha=3.0).get_params()["alpha"] == 3.0
     assert VoltageSurrogate(trend_weight=0.5).get_params()["trend_weight"] == 0.5
