@@ -54,6 +54,15 @@ VOLTAGE_COLUMNS = [
 ]
 
 
+def _reason(exc: Exception) -> str:
+    """Return the ``error`` text of a failed row.
+
+    The message alone for an input error (ValueError, as the conductivity
+    table gives it); the exception type and message otherwise.
+    """
+    return str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
+
+
 def _is_missing(value: Any) -> bool:
     if value is None:
         return True
@@ -355,7 +364,7 @@ def predict_stability_table(
                     res["error"] = "; ".join(filter(None, (res["error"], f"window: {w.error}")))
         except Exception as exc:  # noqa: BLE001 - one bad row must not stop the table
             logger.warning("stability row %d/%d failed: %s", len(results) + 1, len(df), exc)
-            res.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+            res.update(status="failed", error=_reason(exc), decomposition=None)
         else:
             (logger.info if len(df) > 1 else logger.debug)(
                 "stability row %d/%d: %s e_above_hull %.3f eV/atom (%s)",
@@ -406,15 +415,17 @@ def predict_voltage_table(
         The input plus ``status``, ``error``, ``voltage`` (V vs Li/Li+),
         ``voltage_std`` (ensemble spread of the surrogate and its training
         label noise in quadrature; NaN for the MLIP),
-        ``method`` (``surrogate``/``mlip``), and for MLIP rows capacity
-        (mAh/g), energy density (Wh/kg), volume change (%), Mn3+ fraction and
-        ``ordering`` (as in :func:`predict_stability_table`).
+        ``method`` (``surrogate``/``mlip``), capacity (mAh/g of the discharged
+        material), energy density (Wh/kg, voltage x capacity), Mn3+ fraction,
+        and for MLIP rows volume change (%) and ``ordering`` (as in
+        :func:`predict_stability_table`).
     """
     from matscreen.physics.voltage import (
         default_voltage_surrogate,
         insertion_pair,
         mlip_voltage,
         mn3_fraction,
+        pair_capacity_mAh_g,
         pair_error,
     )
 
@@ -467,7 +478,7 @@ def predict_voltage_table(
                 surrogate_rows.append(i)
         except Exception as exc:  # noqa: BLE001
             logger.warning("voltage row failed: %s", exc)
-            res.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+            res.update(status="failed", error=_reason(exc))
         results.append(res)
     if surrogate_rows:
         model = surrogate if surrogate is not None else default_voltage_surrogate()
@@ -475,13 +486,17 @@ def predict_voltage_table(
         mean, std = model.predict(pairs, return_std=True)
         for i, m, s in zip(surrogate_rows, mean, std, strict=True):
             if np.isfinite(m):
-                results[i].update(status="ok", voltage=float(m), voltage_std=float(s))
+                capacity = pair_capacity_mAh_g(*results[i]["_pair"])
+                results[i].update(
+                    status="ok", voltage=float(m), voltage_std=float(s), capacity_mAh_g=capacity,
+                    energy_density_Wh_kg=capacity * float(m),
+                )  # fmt: skip
             else:
                 reason = pair_error(*results[i]["_pair"]) or (
                     "could not featurize the formulas (an element without composition data)"
                 )
                 results[i].update(
-                    status="failed", error=f"ValueError: {reason}", method=None, calculator=None,
+                    status="failed", error=reason, method=None, calculator=None,
                     calculator_version=None, mn3_fraction_discharge=None,
                 )  # fmt: skip
     for col in VOLTAGE_COLUMNS:

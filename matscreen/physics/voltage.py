@@ -90,6 +90,18 @@ def insertion_pair(
     return x_c, x_d, host
 
 
+def pair_capacity_mAh_g(charge: str | Composition, discharge: str | Composition) -> float:
+    """Gravimetric capacity of an insertion pair, mAh per g of the discharged material.
+
+    The Li taken up per host formula unit (:func:`insertion_pair`) times
+    Faraday's constant, over the mass of the lithiated formula unit; e.g.
+    148 mAh/g for Mn2O4 / LiMn2O4 and 274 mAh/g for CoO2 / LiCoO2.
+    """
+    x_c, x_d, host = insertion_pair(charge, discharge)
+    mass = (host + Composition({WORKING_ION: x_d})).weight
+    return float((x_d - x_c) * FARADAY_MAH / float(mass))
+
+
 def redox_family(charge: str | Composition, discharge: str | Composition | None = None) -> str:
     """Return the redox-active element family of an electrode (for grouped CV).
 
@@ -1396,8 +1408,7 @@ def mlip_voltage(
     e_c = energies[1] * charged.composition.num_atoms / f_c
     dx = x_d - x_c
     voltage = -(e_d - e_c - dx * e_li) / dx
-    mass_d = (host + Composition({WORKING_ION: x_d})).weight
-    capacity = dx * FARADAY_MAH / float(mass_d)
+    capacity = pair_capacity_mAh_g(charged.composition, discharged.composition)
     v_d, v_c = volumes[0] / f_d, volumes[1] / f_c
     return VoltageRecord(
         status="ok",

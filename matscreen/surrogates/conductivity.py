@@ -846,7 +846,8 @@ def predict_conductivity_table(
         - ``sigma_out_of_domain``: True when the composition is farther from
           every training composition than 95 % of training compositions are
           from those of other CV groups (other papers and doping series), or
-          contains an element not seen in training;
+          contains an element not seen in training (nullable boolean, NA
+          for failed rows);
         - ``sigma_domain_distance``: that nearest-neighbour distance
           (standardized composition-feature space).
 
@@ -912,12 +913,12 @@ def _predict_table(predictor: ConductivityPredictor, df: pd.DataFrame) -> pd.Dat
         ood[ok_idx] = (d > predictor.domain.threshold) | unseen
     failed = np.array([e is not None for e in errors], dtype=bool)
     mean[failed], std[failed], dist[failed] = np.nan, np.nan, np.nan
-    ood[failed] = False
     out["status"] = np.where(failed, "failed", "ok")
     out["error"] = errors
     out["log10_sigma"] = mean
     out["log10_sigma_std"] = std
-    out["sigma_out_of_domain"] = ood
+    # nullable: a failed row has no domain verdict (empty in the CSV, as in screen's table)
+    out["sigma_out_of_domain"] = pd.array(np.where(failed, None, ood), dtype="boolean")
     out["sigma_domain_distance"] = dist
     out.attrs["conductivity_model"] = predictor.label
     return out

@@ -55,6 +55,11 @@ def test_voltage_table_surrogate_and_bad_rows() -> None:
     assert "no redox-active cation" in out.loc[4, "error"] and out.loc[4, "method"] is None
     assert 3.0 < out.loc[0, "voltage"] < 5.0 and out.loc[0, "voltage_std"] > 0
     assert 2.5 < out.loc[1, "voltage"] < 4.5
+    # capacity from the formulas (LiFePO4: 170 mAh/g), energy density = voltage x capacity
+    assert abs(out.loc[1, "capacity_mAh_g"] - 169.9) < 0.1
+    assert (
+        out.loc[0, "energy_density_Wh_kg"] == out.loc[0, "voltage"] * out.loc[0, "capacity_mAh_g"]
+    )
     assert "host" in out.loc[2, "error"]
     assert np.isnan(out.loc[2, "voltage"]) or out.loc[2, "voltage"] is None
 
