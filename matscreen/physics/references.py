@@ -517,6 +517,10 @@ AUTO_PREFIX = "auto-"
 BINARY_ANIONS: dict[str, int] = {
     "O": -2, "S": -2, "Se": -2, "Te": -2, "F": -1, "Cl": -1, "Br": -1, "I": -1, "N": -3,
 }  # fmt: skip
+#: Reduced oxidation states made as prototype binaries besides the common ones: the
+#: products of reducing a d0 cation that has no built-in reduced binary (NbO2 and WO2,
+#: rutile type; without NbO2 LiNbO3 reduced straight to Nb metal, at 0.80 V).
+REDUCED_BINARY_STATES: dict[str, tuple[int, ...]] = {"Nb": (4,), "W": (4,)}
 #: Cations never paired with an anion here (non-metals that form molecular compounds).
 _NOT_CATIONS = frozenset({"H", "He", "C", "N", "O", "F", "Ne", "S", "Cl", "Ar", "Se", "Br", "Kr",
                           "Te", "I", "Xe"})  # fmt: skip
@@ -584,8 +588,9 @@ def binary_prototype_references(
 
     For each anion X of :data:`BINARY_ANIONS` in ``elements`` and each other
     element M (metals and metalloids) whose pair ``{M, X}`` is not in
-    ``covered``, every common positive oxidation state q <= 6 of M gives the
-    neutral formula M_aX_b, and every :data:`BINARY_PROTOTYPES` entry of that
+    ``covered``, every common positive oxidation state q <= 6 of M (and the
+    reduced states of :data:`REDUCED_BINARY_STATES`) gives the neutral formula
+    M_aX_b, and every :data:`BINARY_PROTOTYPES` entry of that
     stoichiometry is substituted and scaled so the shortest M-X distance is
     the sum of the Shannon radii. Relaxed with the MLIP (by the caller), the
     lowest of them is a competing phase of that formula: an upper bound on
@@ -623,6 +628,7 @@ def binary_prototype_references(
                 states = [q for q in common_oxidation_states(cation) if 0 < q <= 6]
             except ValueError:
                 continue
+            states += [q for q in REDUCED_BINARY_STATES.get(cation, ()) if q not in states]
             for q in states:
                 g = gcd(q, x)
                 ratio = (x // g, q // g)  # cations : anions

@@ -126,6 +126,8 @@ def test_m2x5_approximants_are_neutral_vacancy_ordered_reo3_cells() -> None:
         # the vacancies are spread out: no Nb loses more than two of its six O neighbours
         n_o = (s.distance_matrix[np.ix_(nb, o)] < 2.4).sum(axis=1)
         assert n_o.min() >= 4
+    # the reduced state too: rutile NbO2, the product of reducing Nb5+ oxides
+    assert "auto-NbO2-A2B_tP6_136_f_a" in refs
     # other chalcogens get no M2X5 cell (they would be far-fetched approximants)
     sulfides = binary_prototype_references({"Nb", "S"}, set())
     assert not any("A5B2" in k for k in sulfides)
