@@ -17,6 +17,15 @@ Pb on Ca's site of CaTiO3). The volume is scaled by the
 cube of the ratio of mean atomic radii. Types whose substituted elements are
 chemically closest (electronegativity and radius) come first.
 
+Doped formulas (:func:`_doped_assignment`), used when no template has the
+exact stoichiometry: several elements may share one template site when their
+amounts add up to the site's (Li6.5La3Zr1.5Nb0.5O12 on the LLZO garnet, Zr
+and Nb on the Zr site), and the Li sites may be partly empty (Li below the
+template's, as aliovalent doping leaves it). The substituted cell has partial
+occupancies and is ordered by Ewald energy
+(:func:`~matscreen.candidates.ordering.order_structure`) before the MLIP
+relaxes it.
+
 A hull from such a structure is an upper bound of the true one: the real
 compound may take a structure type that is not among the templates.
 """
@@ -39,6 +48,27 @@ logger = logging.getLogger(__name__)
 MAX_TEMPLATES = 3
 #: Elements of one amount paired by trying every permutation up to this many.
 _MAX_PERMUTED = 5
+#: Doped formulas: relative tolerance on the summed amount of the elements sharing a site.
+DOPED_RTOL = 0.03
+#: Doped formulas: most non-Li elements assigned to template sites (k^n assignments).
+_MAX_DOPED_ELEMENTS = 7
+#: Anions: they share only anion sites, and cations only cation sites.
+_ANIONS = frozenset({"N", "O", "F", "S", "Cl", "Se", "Br", "Te", "I"})
+#: Doped formulas: an element takes another's site only within this atomic-radius ratio
+#: and Pauling electronegativity difference (Nb or Ta for Zr, In for Y; not P for La).
+DOPED_RADIUS_RATIO = (0.75, 1.33)
+DOPED_MAX_DX = 0.8
+
+
+def _can_take_site(element: str, site: str) -> bool:
+    """Return whether ``element`` may occupy the sites of ``site`` in a doped template."""
+    if element == site:
+        return True
+    if (element in _ANIONS) != (site in _ANIONS):
+        return False
+    ratio = (Element(element).atomic_radius or 1.5) / (Element(site).atomic_radius or 1.5)
+    low, high = DOPED_RADIUS_RATIO
+    return low <= ratio <= high and abs(_x(element) - _x(site)) <= DOPED_MAX_DX
 
 
 @cache
@@ -97,6 +127,87 @@ def _assignment(target: Composition, template: Composition) -> dict[str, str] | 
     return mapping
 
 
+def _doped_assignment(
+    target: Composition, template: Composition
+) -> tuple[dict[str, dict[str, float]], float] | None:
+    """Return template element -> {target element: occupancy} and its distance, or None.
+
+    The target is scaled so its non-Li amounts add up to the template's. Each
+    non-Li target element goes to one template site (anions to anion sites);
+    an element takes a site only when it is chemically close to the site's
+    element (:func:`_can_take_site`), and the amounts on a site must add up
+    to the site's within :data:`DOPED_RTOL` and then fill it exactly; the
+    elements sharing a site must be close to each other too. Li goes to the
+    Li sites, at most filling them.
+    Among the assignments that fit, the one that moves the chemistry least
+    (:func:`_distance`, weighted by occupancy) is returned.
+    """
+    t_li, g_li = template["Li"], target["Li"]
+    if (t_li > 0) != (g_li > 0):
+        return None
+    t_sites = {el.symbol: float(a) for el, a in template.items() if el.symbol != "Li"}
+    g_items = {el.symbol: float(a) for el, a in target.items() if el.symbol != "Li"}
+    if not t_sites or not g_items or len(g_items) > _MAX_DOPED_ELEMENTS:
+        return None
+    factor = sum(t_sites.values()) / sum(g_items.values())
+    g_items = {e: a * factor for e, a in g_items.items()}
+    li_occupancy = g_li * factor / t_li if t_li else 0.0
+    if li_occupancy > 1.0 + DOPED_RTOL:
+        return None
+    sites = sorted(t_sites)
+    elements = sorted(g_items)
+    options = [[t for t in sites if _can_take_site(e, t)] for e in elements]
+    best: tuple[float, dict[str, dict[str, float]]] | None = None
+    for choice in itertools.product(*options):
+        if set(choice) != set(sites):
+            continue
+        sums = dict.fromkeys(sites, 0.0)
+        for e, t in zip(elements, choice, strict=True):
+            sums[t] += g_items[e]
+        if any(abs(sums[t] - t_sites[t]) > DOPED_RTOL * t_sites[t] for t in sites):
+            continue
+        sharing = [[e for e, c in zip(elements, choice, strict=True) if c == t] for t in sites]
+        if not all(_can_take_site(a, b) for group in sharing for a in group for b in group):
+            continue  # Fe, Mn and P on one site
+        occupancy = {t: {} for t in sites}
+        for e, t in zip(elements, choice, strict=True):
+            occupancy[t][e] = g_items[e] / sums[t]
+        distance = sum(
+            w * _distance({t: e}) for t, occ in occupancy.items() for e, w in occ.items()
+        )
+        if best is None or distance < best[0]:
+            best = (distance, occupancy)
+    if best is None:
+        return None
+    distance, occupancy = best
+    if t_li:
+        occupancy["Li"] = {"Li": min(li_occupancy, 1.0)}
+    return occupancy, distance
+
+
+def _doped_structure(name: str, occupancy: dict[str, dict[str, float]]) -> tuple[Structure, str]:
+    """Return a template with the occupancies of :func:`_doped_assignment`, ordered.
+
+    Raises
+    ------
+    matscreen.candidates.ordering.OrderingError
+        If no ordered cell of the allowed size holds the occupancies.
+    """
+    from matscreen.candidates.ordering import order_structure
+
+    s = _load(name)
+    primitive = s.get_primitive_structure()
+    if len(primitive) < len(s):
+        s = primitive
+    before = _mean_radius(s)
+    s.replace_species(
+        {old: dict(occ) for old, occ in occupancy.items() if occ != {old: 1.0}}  # type: ignore[misc]
+    )
+    s.scale_lattice(s.volume * (_mean_radius(s) / before) ** 3)
+    ordered = order_structure(s)
+    return ordered.structure, ordered.note
+
+
 def _x(symbol: str) -> float:
     """Return the Pauling electronegativity (noble gases, which have none: 0)."""
     x = Element(symbol).X
@@ -139,6 +250,8 @@ def template_structures(
         mapping = _assignment(target, template)
         if mapping is not None:
             matches.append((_distance(mapping), name, space_group, mapping))
+    if not matches:
+        return _doped_templates(target, max_templates)
     matches.sort(key=lambda m: (m[0], m[1]))
     # one trial per structure type: built-ins of one type (LiNiO2, LiCrO2, LiFeO2) differ
     # only by the element, so the closest stands for them
@@ -164,6 +277,41 @@ def template_structures(
     return out
 
 
+def _doped_templates(target: Composition, max_templates: int) -> list[tuple[str, Structure]]:
+    """Return ordered trial cells of a doped formula (:func:`_doped_assignment`), closest first."""
+    from matscreen.candidates.ordering import OrderingError
+
+    matches = []
+    for name, template, space_group in _templates():
+        found = _doped_assignment(target, template)
+        if found is not None:
+            matches.append((found[1], name, space_group, found[0]))
+    matches.sort(key=lambda m: (m[0], m[1]))
+    out: list[tuple[str, Structure]] = []
+    chosen: list[str] = []
+    for _, name, space_group, occupancy in matches:
+        if len(out) == max_templates:
+            break
+        if any(_same_type(name, other, space_group) for other in chosen):
+            continue
+        try:
+            s, note = _doped_structure(name, occupancy)
+        except (OrderingError, ValueError) as exc:
+            logger.info("template %s not used for %s: %s", name, target.reduced_formula, exc)
+            continue
+        chosen.append(name)
+        sites = ",".join(
+            f"{old}->" + "".join(f"{e}{w:.3g}" for e, w in sorted(occ.items()))
+            for old, occ in occupancy.items()
+            if occ != {old: 1.0}
+        )
+        for site in s:
+            site.label = site.specie.symbol
+        out.append((f"{name} {sites} ({note})", s))
+    logger.debug("doped templates of %s: %s", target.reduced_formula, [lab for lab, _ in out])
+    return out
+
+
 @cache
 def _same_type(name: str, other: str, space_group: int) -> bool:
     """Return whether two templates are one structure type (same space group, matching cells)."""
@@ -175,9 +323,13 @@ def _same_type(name: str, other: str, space_group: int) -> bool:
 
 
 def _mean_radius(structure: Structure) -> float:
-    """Return the mean atomic radius (A) of a structure's sites."""
-    radii = [site.specie.atomic_radius or 1.5 for site in structure]
-    return float(sum(radii) / len(radii))
+    """Return the mean atomic radius (A) of a structure's atoms (partial occupancies weighted)."""
+    total = weight = 0.0
+    for site in structure:
+        for specie, occupancy in site.species.items():
+            total += occupancy * float(getattr(specie, "atomic_radius", None) or 1.5)
+            weight += occupancy
+    return total / weight
 
 
 __all__ = ["MAX_TEMPLATES", "template_structures"]

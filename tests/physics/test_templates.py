@@ -36,3 +36,30 @@ def test_a_formula_without_structure_or_reference_takes_its_best_template() -> N
     assert list(out["status"]) == ["ok", "failed"]
     assert out.loc[0, "method"] == "template" and "upper bound" in out.loc[0, "error"]
     assert "no known structure type of its stoichiometry (ABCD9)" in out.loc[1, "error"]
+
+
+def test_doped_formulas_share_a_site_and_leave_li_sites_partly_empty() -> None:
+    """Dopants share the site of a chemically close element when their amounts add up to
+    the site's; Li below the template's leaves Li sites empty; the cell comes ordered."""
+    (label, s), *others = template_structures("Li6.5La3Zr1.5Nb0.5O12")
+    assert label.startswith("prototype:Li7La3Zr2O12_I41acd Zr->Nb0.25Zr0.75,Li->Li0.929")
+    assert s.is_ordered and not others
+    counts = s.composition.element_composition
+    assert counts["Nb"] / counts["La"] == 1 / 6 and counts["Li"] / counts["La"] == 13 / 6
+    (label, s), *_ = template_structures("LiFe0.5Mn0.5PO4")
+    assert label.startswith("prototype:LiMnPO4_Pnma Mn->Fe0.5Mn0.5")
+    assert s.composition.reduced_formula == "Li2MnFe(PO4)2"
+    # mixed anions share the anion site
+    assert template_structures("Li3YBr3Cl3")[0][1].composition.reduced_formula == "Li3Y(BrCl)3"
+    # no far-fetched sharing: P never takes La's (LATP is no garnet) nor a transition
+    # metal's site, and Li above the template's Li (Li1.1Mn1.9O4 spinel) has no site
+    assert template_structures("Li1.3Al0.3Ti1.7(PO4)3") == []
+    assert template_structures("Li1.1Mn1.9O4") == []
+
+
+def test_a_doped_formula_gets_a_relaxed_template_hull() -> None:
+    out = predict_stability_table(pd.DataFrame({"formula": ["LiFe0.5Mn0.5PO4"]}))
+    assert out.loc[0, "status"] == "ok" and out.loc[0, "method"] == "template"
+    # an olivine solid solution sits on (or just above) the tie line of its end members
+    assert sorted(out.loc[0, "decomposition"]) == ["LiFePO4", "LiMnPO4"]
+    assert -0.01 < out.loc[0, "e_above_hull"] < 0.02
