@@ -60,6 +60,18 @@ DOPED_RADIUS_RATIO = (0.75, 1.33)
 DOPED_MAX_DX = 0.8
 
 
+#: Doped formulas: most of the Li sites one other cation may take (Ga or Al in LLZO).
+DOPED_LI_SITE_SHARE = 0.15
+
+
+def _can_share_li_site(element: str, share: float) -> bool:
+    """Return whether a minor cation may sit on the Li sites (``share``: of those sites)."""
+    if element in _ANIONS or share > DOPED_LI_SITE_SHARE:
+        return False
+    ratio = (Element(element).atomic_radius or 1.5) / (Element("Li").atomic_radius or 1.5)
+    return DOPED_RADIUS_RATIO[0] <= ratio <= DOPED_RADIUS_RATIO[1]
+
+
 def _can_take_site(element: str, site: str) -> bool:
     """Return whether ``element`` may occupy the sites of ``site`` in a doped template."""
     if element == site:
@@ -132,57 +144,71 @@ def _doped_assignment(
 ) -> tuple[dict[str, dict[str, float]], float] | None:
     """Return template element -> {target element: occupancy} and its distance, or None.
 
-    The target is scaled so its non-Li amounts add up to the template's. Each
-    non-Li target element goes to one template site (anions to anion sites);
-    an element takes a site only when it is chemically close to the site's
-    element (:func:`_can_take_site`), and the amounts on a site must add up
-    to the site's within :data:`DOPED_RTOL` and then fill it exactly; the
-    elements sharing a site must be close to each other too. Li goes to the
-    Li sites, at most filling them.
-    Among the assignments that fit, the one that moves the chemistry least
-    (:func:`_distance`, weighted by occupancy) is returned.
+    The target is scaled so its anion amounts add up to the template's (the
+    non-Li amounts when either has no anion). Each non-Li target element goes
+    to one template site (anions to anion sites); an element takes a site
+    only when it is chemically close to the site's element
+    (:func:`_can_take_site`), and the amounts on a site must add up to the
+    site's within :data:`DOPED_RTOL` and then fill it exactly; the elements
+    sharing a site must be close to each other too. Li goes to the Li sites,
+    at most filling them, and one minor cation may join it there (Ga or Al
+    on the Li sites of LLZO; at most :data:`DOPED_LI_SITE_SHARE` of them, the
+    rest left empty). Among the assignments that fit, the one that moves the
+    chemistry least (:func:`_distance`, weighted by the atomic fraction
+    moved) is returned.
     """
-    t_li, g_li = template["Li"], target["Li"]
+    t_li, g_li = float(template["Li"]), float(target["Li"])
     if (t_li > 0) != (g_li > 0):
         return None
     t_sites = {el.symbol: float(a) for el, a in template.items() if el.symbol != "Li"}
     g_items = {el.symbol: float(a) for el, a in target.items() if el.symbol != "Li"}
     if not t_sites or not g_items or len(g_items) > _MAX_DOPED_ELEMENTS:
         return None
-    factor = sum(t_sites.values()) / sum(g_items.values())
+    t_anions = sum(a for e, a in t_sites.items() if e in _ANIONS)
+    g_anions = sum(a for e, a in g_items.items() if e in _ANIONS)
+    if t_anions and g_anions:
+        factor = t_anions / g_anions
+    else:
+        factor = sum(t_sites.values()) / sum(g_items.values())
     g_items = {e: a * factor for e, a in g_items.items()}
-    li_occupancy = g_li * factor / t_li if t_li else 0.0
-    if li_occupancy > 1.0 + DOPED_RTOL:
-        return None
+    g_li *= factor
     sites = sorted(t_sites)
     elements = sorted(g_items)
-    options = [[t for t in sites if _can_take_site(e, t)] for e in elements]
+    options = []
+    for e in elements:
+        allowed = [t for t in sites if _can_take_site(e, t)]
+        if t_li and _can_share_li_site(e, g_items[e] / t_li):
+            allowed.append("Li")
+        options.append(allowed)
     best: tuple[float, dict[str, dict[str, float]]] | None = None
     for choice in itertools.product(*options):
-        if set(choice) != set(sites):
+        if not set(sites) <= set(choice):
             continue
-        sums = dict.fromkeys(sites, 0.0)
+        sums = dict.fromkeys(sites, 0.0) | {"Li": g_li}
         for e, t in zip(elements, choice, strict=True):
             sums[t] += g_items[e]
         if any(abs(sums[t] - t_sites[t]) > DOPED_RTOL * t_sites[t] for t in sites):
             continue
+        on_li = [e for e, t in zip(elements, choice, strict=True) if t == "Li"]
+        if len(on_li) > 1 or (t_li and sums["Li"] > (1.0 + DOPED_RTOL) * t_li):
+            continue  # one minor cation on the Li sites at most
         sharing = [[e for e, c in zip(elements, choice, strict=True) if c == t] for t in sites]
         if not all(_can_take_site(a, b) for group in sharing for a in group for b in group):
             continue  # Fe, Mn and P on one site
-        occupancy = {t: {} for t in sites}
+        occupancy: dict[str, dict[str, float]] = {t: {} for t in sites}
+        if t_li:
+            occupancy["Li"] = {"Li": g_li / max(sums["Li"], t_li)}
         for e, t in zip(elements, choice, strict=True):
-            occupancy[t][e] = g_items[e] / sums[t]
+            occupancy[t][e] = g_items[e] / (max(sums[t], t_li) if t == "Li" else sums[t])
+        total = g_li + sum(g_items.values())  # weights: atomic fractions, scale-free
         distance = sum(
-            w * _distance({t: e}) for t, occ in occupancy.items() for e, w in occ.items()
+            g_items[e] / total * _distance({t: e}) for e, t in zip(elements, choice, strict=True)
         )
         if best is None or distance < best[0]:
             best = (distance, occupancy)
     if best is None:
         return None
-    distance, occupancy = best
-    if t_li:
-        occupancy["Li"] = {"Li": min(li_occupancy, 1.0)}
-    return occupancy, distance
+    return best[1], best[0]
 
 
 def _doped_structure(name: str, occupancy: dict[str, dict[str, float]]) -> tuple[Structure, str]:

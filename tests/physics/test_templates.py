@@ -49,6 +49,11 @@ def test_doped_formulas_share_a_site_and_leave_li_sites_partly_empty() -> None:
     (label, s), *_ = template_structures("LiFe0.5Mn0.5PO4")
     assert label.startswith("prototype:LiMnPO4_Pnma Mn->Fe0.5Mn0.5")
     assert s.composition.reduced_formula == "Li2MnFe(PO4)2"
+    # a minor cation joins Li on the Li sites (Ga-LLZO), the rest of them empty
+    (label, s), *_ = template_structures("Li6.25Ga0.25La3Zr2O12")
+    assert "Li->Ga0.0357Li0.893" in label and s.composition.reduced_formula == "Li25La12Zr8GaO48"
+    # ranked by the atomic fraction moved: Zr joins Y in Li3YCl6 before Y and Zr join Li in LiCl
+    assert template_structures("Li2.5Y0.5Zr0.5Cl6")[0][0].startswith("prototype:Li3YCl6_P-3m1")
     # mixed anions share the anion site
     assert template_structures("Li3YBr3Cl3")[0][1].composition.reduced_formula == "Li3Y(BrCl)3"
     # no far-fetched sharing: P never takes La's (LATP is no garnet) nor a transition
