@@ -112,8 +112,9 @@ def _assignment(target: Composition, template: Composition) -> dict[str, str] | 
 
     Amounts are compared as atomic fractions (a fractional formula such as
     Li1.5Sc0.5Cl3 matches Li3YCl6). Within a group of equal amounts every
-    pairing is tried and the closest (:func:`_distance`) kept, so PbTiO3 on
-    CaTiO3 puts Pb on the Ca site, not on Ti's.
+    pairing that keeps anions on anion sites is tried and the closest
+    (:func:`_distance`) kept, so PbTiO3 on CaTiO3 puts Pb on the Ca site,
+    not on Ti's.
     """
     t_amounts = {el.symbol: round(template.get_atomic_fraction(el), 5) for el in template}
     g_amounts = {el.symbol: round(target.get_atomic_fraction(el), 5) for el in target}
@@ -131,10 +132,14 @@ def _assignment(target: Composition, template: Composition) -> dict[str, str] | 
             pairs = zip(sorted(have, key=_x), sorted(want, key=_x), strict=True)
             mapping.update(pairs)
             continue
-        best = min(
-            itertools.permutations(want),
-            key=lambda order: _distance(dict(zip(have, order, strict=True))),
-        )
+        orders = [
+            order
+            for order in itertools.permutations(want)
+            if all(_same_role(a, b) for a, b in zip(have, order, strict=True))
+        ]
+        if not orders:  # e.g. H2O on RuO2 would put O on Ru's site
+            return None
+        best = min(orders, key=lambda order: _distance(dict(zip(have, order, strict=True))))
         mapping.update(zip(have, best, strict=True))
     return mapping
 
@@ -232,6 +237,11 @@ def _doped_structure(name: str, occupancy: dict[str, dict[str, float]]) -> tuple
     s.scale_lattice(s.volume * (_mean_radius(s) / before) ** 3)
     ordered = order_structure(s)
     return ordered.structure, ordered.note
+
+
+def _same_role(a: str, b: str) -> bool:
+    """Return whether two elements may swap sites: both anions or both cations (H either)."""
+    return "H" in (a, b) or (a in _ANIONS) == (b in _ANIONS)
 
 
 def _x(symbol: str) -> float:

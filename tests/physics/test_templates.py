@@ -26,6 +26,8 @@ def test_templates_match_the_stoichiometry_and_keep_li_and_anion_sites() -> None
     # equal amounts are paired to move the chemistry least: Pb takes La's site, Ti stays
     (label, s), *_ = template_structures("PbTiO3")
     assert label == "reference:LaTiO3 La->Pb" and s.composition.reduced_formula == "TiPbO3"
+    # anions stay on anion sites: H2O is no rutile with O on the metal site
+    assert template_structures("H2O") == []
     # a fractional formula matches by atomic fractions
     assert [lab for lab, _ in template_structures("Li1.5Sc0.5Cl3")] == labels
 
