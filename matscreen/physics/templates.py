@@ -35,9 +35,12 @@ from __future__ import annotations
 import itertools
 import logging
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pymatgen.core import Composition, Element
+
+from matscreen.candidates.ordering import OrderingError, order_structure
+from matscreen.physics.references import BINARY_ANIONS
 
 if TYPE_CHECKING:  # pragma: no cover
     from pymatgen.core import Structure
@@ -53,34 +56,36 @@ DOPED_RTOL = 0.03
 #: Doped formulas: most non-Li elements assigned to template sites (k^n assignments).
 _MAX_DOPED_ELEMENTS = 7
 #: Anions: they share only anion sites, and cations only cation sites.
-_ANIONS = frozenset({"N", "O", "F", "S", "Cl", "Se", "Br", "Te", "I"})
+_ANIONS = frozenset(BINARY_ANIONS)
 #: Doped formulas: an element takes another's site only within this atomic-radius ratio
 #: and Pauling electronegativity difference (Nb or Ta for Zr, In for Y; not P for La).
 DOPED_RADIUS_RATIO = (0.75, 1.33)
 DOPED_MAX_DX = 0.8
-
-
 #: Doped formulas: most of the Li sites one other cation may take (Ga or Al in LLZO).
 DOPED_LI_SITE_SHARE = 0.15
 
 
+def _similar_size(element: str, site: str) -> bool:
+    """Return whether two atomic radii are within :data:`DOPED_RADIUS_RATIO`."""
+    ratio = (Element(element).atomic_radius or 1.5) / (Element(site).atomic_radius or 1.5)
+    return DOPED_RADIUS_RATIO[0] <= ratio <= DOPED_RADIUS_RATIO[1]
+
+
 def _can_share_li_site(element: str, share: float) -> bool:
     """Return whether a minor cation may sit on the Li sites (``share``: of those sites)."""
-    if element in _ANIONS or share > DOPED_LI_SITE_SHARE:
-        return False
-    ratio = (Element(element).atomic_radius or 1.5) / (Element("Li").atomic_radius or 1.5)
-    return DOPED_RADIUS_RATIO[0] <= ratio <= DOPED_RADIUS_RATIO[1]
+    return element not in _ANIONS and share <= DOPED_LI_SITE_SHARE and _similar_size(element, "Li")
 
 
 def _can_take_site(element: str, site: str) -> bool:
     """Return whether ``element`` may occupy the sites of ``site`` in a doped template."""
     if element == site:
         return True
-    if (element in _ANIONS) != (site in _ANIONS):
-        return False
-    ratio = (Element(element).atomic_radius or 1.5) / (Element(site).atomic_radius or 1.5)
-    low, high = DOPED_RADIUS_RATIO
-    return low <= ratio <= high and abs(_x(element) - _x(site)) <= DOPED_MAX_DX
+    return (
+        _same_role(element, site)
+        and "H" not in (element, site)
+        and _similar_size(element, site)
+        and abs(_x(element) - _x(site)) <= DOPED_MAX_DX
+    )
 
 
 @cache
@@ -216,27 +221,11 @@ def _doped_assignment(
     return best[1], best[0]
 
 
-def _doped_structure(name: str, occupancy: dict[str, dict[str, float]]) -> tuple[Structure, str]:
-    """Return a template with the occupancies of :func:`_doped_assignment`, ordered.
-
-    Raises
-    ------
-    matscreen.candidates.ordering.OrderingError
-        If no ordered cell of the allowed size holds the occupancies.
-    """
-    from matscreen.candidates.ordering import order_structure
-
-    s = _load(name)
-    primitive = s.get_primitive_structure()
-    if len(primitive) < len(s):
-        s = primitive
-    before = _mean_radius(s)
-    s.replace_species(
-        {old: dict(occ) for old, occ in occupancy.items() if occ != {old: 1.0}}  # type: ignore[misc]
-    )
-    s.scale_lattice(s.volume * (_mean_radius(s) / before) ** 3)
-    ordered = order_structure(s)
-    return ordered.structure, ordered.note
+def _as_element(new: str | dict[str, float]) -> str | dict[str, float]:
+    """Return a full occupancy by one element (``{"Y": 1.0}``) as that element."""
+    if isinstance(new, dict) and len(new) == 1 and abs(sum(new.values()) - 1.0) < 1e-9:
+        return next(iter(new))
+    return new
 
 
 def _same_role(a: str, b: str) -> bool:
@@ -281,71 +270,73 @@ def template_structures(
     target = Composition(composition).element_composition
     if any(not isinstance(el, Element) for el in target):
         return []
-    matches: list[tuple[float, str, int, dict[str, str]]] = []
+    matches: list[tuple[float, str, int, dict[str, Any]]] = []
     for name, template, space_group in _templates():
         mapping = _assignment(target, template)
         if mapping is not None:
             matches.append((_distance(mapping), name, space_group, mapping))
-    if not matches:
-        return _doped_templates(target, max_templates)
+    if not matches:  # no exact stoichiometry: sites shared by dopants, then ordered
+        for name, template, space_group in _templates():
+            found = _doped_assignment(target, template)
+            if found is not None:
+                matches.append((found[1], name, space_group, found[0]))
     matches.sort(key=lambda m: (m[0], m[1]))
     # one trial per structure type: built-ins of one type (LiNiO2, LiCrO2, LiFeO2) differ
     # only by the element, so the closest stands for them
-    chosen: list[tuple[str, dict[str, str]]] = []
-    for _, name, space_group, mapping in matches:
-        if len(chosen) == max_templates:
-            break
-        if not any(_same_type(name, other, space_group) for other, _ in chosen):
-            chosen.append((name, mapping))
-    out: list[tuple[str, Structure]] = []
-    for name, mapping in chosen:
-        s = _load(name)
-        swap = {old: new for old, new in mapping.items() if old != new}
-        if swap:
-            before = _mean_radius(s)
-            s.replace_species(swap)
-            s.scale_lattice(s.volume * (_mean_radius(s) / before) ** 3)
-        label = name + ("" if not swap else " " + ",".join(f"{a}->{b}" for a, b in swap.items()))
-        for site in s:
-            site.label = site.specie.symbol
-        out.append((label, s))
-    logger.debug("templates of %s: %s", target.reduced_formula, [label for label, _ in out])
-    return out
-
-
-def _doped_templates(target: Composition, max_templates: int) -> list[tuple[str, Structure]]:
-    """Return ordered trial cells of a doped formula (:func:`_doped_assignment`), closest first."""
-    from matscreen.candidates.ordering import OrderingError
-
-    matches = []
-    for name, template, space_group in _templates():
-        found = _doped_assignment(target, template)
-        if found is not None:
-            matches.append((found[1], name, space_group, found[0]))
-    matches.sort(key=lambda m: (m[0], m[1]))
     out: list[tuple[str, Structure]] = []
     chosen: list[str] = []
-    for _, name, space_group, occupancy in matches:
+    for _, name, space_group, mapping in matches:
         if len(out) == max_templates:
             break
         if any(_same_type(name, other, space_group) for other in chosen):
             continue
         try:
-            s, note = _doped_structure(name, occupancy)
+            out.append(_substituted(name, mapping))
         except (OrderingError, ValueError) as exc:
             logger.info("template %s not used for %s: %s", name, target.reduced_formula, exc)
             continue
         chosen.append(name)
-        sites = ",".join(
-            f"{old}->" + "".join(f"{e}{w:.3g}" for e, w in sorted(occ.items()))
-            for old, occ in occupancy.items()
-            if occ != {old: 1.0}
-        )
-        for site in s:
-            site.label = site.specie.symbol
-        out.append((f"{name} {sites} ({note})", s))
-    logger.debug("doped templates of %s: %s", target.reduced_formula, [lab for lab, _ in out])
+    logger.debug("templates of %s: %s", target.reduced_formula, [label for label, _ in out])
     return out
+
+
+def _substituted(name: str, mapping: dict[str, Any]) -> tuple[str, Structure]:
+    """Return a template with its elements replaced, and a label saying how.
+
+    ``mapping`` maps a template element to one element (an exact match) or to
+    ``{element: occupancy}`` (:func:`_doped_assignment`); a cell with partial
+    occupancies is built on the primitive cell and ordered by Ewald energy.
+    The volume is scaled by the cube of the ratio of mean atomic radii.
+
+    Raises
+    ------
+    matscreen.candidates.ordering.OrderingError
+        If no ordered cell of the allowed size holds the occupancies.
+    """
+    swap = {old: _as_element(new) for old, new in mapping.items()}
+    swap = {old: new for old, new in swap.items() if new != old}
+    s = _load(name)
+    partial = any(isinstance(new, dict) for new in swap.values())
+    if partial:
+        primitive = s.get_primitive_structure()
+        s = primitive if len(primitive) < len(s) else s
+    label = name
+    if swap:
+        before = _mean_radius(s)
+        s.replace_species(swap)
+        s.scale_lattice(s.volume * (_mean_radius(s) / before) ** 3)
+        label += " " + ",".join(
+            f"{old}->" + (new if isinstance(new, str) else
+                          "".join(f"{e}{w:.3g}" for e, w in sorted(new.items())))
+            for old, new in swap.items()
+        )  # fmt: skip
+    if partial:
+        ordered = order_structure(s)
+        s = ordered.structure
+        label += f" ({ordered.note})"
+    for site in s:
+        site.label = site.specie.symbol
+    return label, s
 
 
 @cache
