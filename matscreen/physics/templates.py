@@ -133,9 +133,13 @@ def _assignment(target: Composition, template: Composition) -> dict[str, str] | 
     for amount in sorted(set(g_amounts.values())):
         want = sorted(s for s, a in g_amounts.items() if a == amount and s != "Li")
         have = sorted(s for s, a in t_amounts.items() if a == amount and s != "Li")
-        if len(have) > _MAX_PERMUTED:  # keep electronegativity order
-            pairs = zip(sorted(have, key=_x), sorted(want, key=_x), strict=True)
-            mapping.update(pairs)
+        if len(have) > _MAX_PERMUTED:  # anions with anions, each in electronegativity order
+            for role in (True, False):
+                h = sorted((e for e in have if (e in _ANIONS) == role), key=_x)
+                w = sorted((e for e in want if (e in _ANIONS) == role), key=_x)
+                if len(h) != len(w):
+                    return None
+                mapping.update(zip(h, w, strict=True))
             continue
         orders = [
             order

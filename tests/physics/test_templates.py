@@ -28,6 +28,13 @@ def test_templates_match_the_stoichiometry_and_keep_li_and_anion_sites() -> None
     assert label == "reference:LaTiO3 La->Pb" and s.composition.reduced_formula == "TiPbO3"
     # anions stay on anion sites: H2O is no rutile with O on the metal site
     assert template_structures("H2O") == []
+    from pymatgen.core import Composition
+
+    from matscreen.physics.templates import _assignment
+
+    # so in groups too large to permute (six of one amount), paired in electronegativity order
+    mapping = _assignment(Composition("LiNaKRbCsMgCl"), Composition("LiScYLaAlGaCl"))
+    assert mapping is not None and mapping["Cl"] == "Cl" and mapping["La"] == "Cs"
     # a fractional formula matches by atomic fractions
     assert [lab for lab, _ in template_structures("Li1.5Sc0.5Cl3")] == labels
 
