@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pandas as pd
+from pymatgen.core import Composition
 
 from matscreen.physics.tables import predict_stability_table
-from matscreen.physics.templates import template_structures
+from matscreen.physics.templates import _assignment, template_structures
 
 
 def test_templates_match_the_stoichiometry_and_keep_li_and_anion_sites() -> None:
@@ -28,10 +29,6 @@ def test_templates_match_the_stoichiometry_and_keep_li_and_anion_sites() -> None
     assert label == "reference:LaTiO3 La->Pb" and s.composition.reduced_formula == "TiPbO3"
     # anions stay on anion sites: H2O is no rutile with O on the metal site
     assert template_structures("H2O") == []
-    from pymatgen.core import Composition
-
-    from matscreen.physics.templates import _assignment
-
     # so in groups too large to permute (six of one amount), paired in electronegativity order
     mapping = _assignment(Composition("LiNaKRbCsMgCl"), Composition("LiScYLaAlGaCl"))
     assert mapping is not None and mapping["Cl"] == "Cl" and mapping["La"] == "Cs"
