@@ -446,6 +446,15 @@ BUILTIN_REFERENCES: dict[str, Callable[[], Structure]] = {
     # 1.75 V); Pbnm, GdFeO3 type: the AFLOW CaTiO3 prototype with La for Ca at the
     # experimental volume (5.634 x 5.616 x 7.915 A)
     "LaTiO3": lambda: _aflow("AB3C_oP20_62_c_cd_a", {"Ca": "La"}, 5.634 * 5.616 * 7.915),
+    # LiNbO2, the Nb3+ product of reducing LiNbO3 (P6_3/mmc, trigonal-prismatic NbO2 layers
+    # with Li between them; a 2.906, c 10.46 A, O at z 0.126): with it LiNbO3's reduction limit
+    # (CHGNet) goes from 0.80 to 1.04 V
+    "LiNbO2": lambda: _sg(
+        194,
+        Lattice.hexagonal(2.906, 10.46),
+        ["Li", "Nb", "O"],
+        [[0, 0, 0], [1 / 3, 2 / 3, 0.75], [1 / 3, 2 / 3, 0.1263]],
+    ),
     "P2O5": lambda: _p4x10_crystal("O"),
     "P2S5": lambda: _p4x10_crystal("S"),
     "Li3PS4": lambda: _aflow("AB3C4_oP16_31_a_ab_2ab", {"As": "P", "Cu": "Li"}, 308.9),

@@ -67,3 +67,17 @@ def test_latio3_is_the_stable_ti3_perovskite_of_la_ti_o() -> None:
         pd_.get_form_energy_per_atom(_split(refs, f)[0]) for f in ("La2O3", "Ti2O3")
     )
     assert -0.2 < mix < -0.02
+
+
+def test_linbo3_reduces_to_linbo2_first() -> None:
+    # LiNbO3, the usual cathode coating: without LiNbO2 (Nb3+) among the references it reduced
+    # at 0.80 V (CHGNet) towards Nb metal; with it the first step is LiNbO2 + Li2O, at 1.04 V
+    from matscreen.physics.hull import cached_reference_entries
+
+    # with the prototype binaries, as predict stability uses them (Nb2O5 and NbO2 among them)
+    refs = cached_reference_entries("chgnet", ("Li", "Nb", "O"), prototype_binaries=True)
+    cand, others = _split(refs, "LiNbO3")
+    w = stability_window(cand, others)
+    assert w.status == "ok", w.error
+    assert 0.95 < w.window_low_V < 1.2 and 3.6 < w.window_high_V < 4.3
+    assert "LiNbO2" in w.reduction_products
