@@ -178,7 +178,13 @@ def _template_hull(
     from matscreen.physics.hull import structure_hull
     from matscreen.physics.templates import template_structures
 
-    trials = template_structures(comp)
+    unused: list[str] = []
+    trials = template_structures(comp, reasons=unused)
+    if not trials and unused:
+        raise ValueError(
+            f"no structure for {comp.reduced_formula} and no reference phase of that formula; "
+            f"its structure types could not hold it ({'; '.join(unused)}); give a structure (a CIF)"
+        )
     if not trials:
         raise ValueError(
             f"no structure for {comp.reduced_formula}, no reference phase of that formula and no "

@@ -61,6 +61,8 @@ _ANIONS = frozenset(BINARY_ANIONS)
 #: and Pauling electronegativity difference (Nb or Ta for Zr, In for Y; not P for La).
 DOPED_RADIUS_RATIO = (0.75, 1.33)
 DOPED_MAX_DX = 0.8
+#: Doped formulas: weight of the rescaled amounts against the chemistry in the ranking.
+AMOUNT_WEIGHT = 100.0
 #: Doped formulas: most of the Li sites one other cation may take (Ga or Al in LLZO).
 DOPED_LI_SITE_SHARE = 0.15
 
@@ -167,9 +169,9 @@ def _doped_assignment(
     sharing a site must be close to each other too. Li goes to the Li sites,
     at most filling them, and one minor cation may join it there (Ga or Al
     on the Li sites of LLZO; at most :data:`DOPED_LI_SITE_SHARE` of them, the
-    rest left empty). Among the assignments that fit, the one that moves the
-    chemistry least (:func:`_distance`, weighted by the atomic fraction
-    moved) is returned.
+    rest left empty). Among the assignments that fit, the one that rescales
+    the formula's amounts least, then moves the chemistry least
+    (:func:`_distance`, weighted by the atomic fraction moved), is returned.
     """
     t_li, g_li = float(template["Li"]), float(target["Li"])
     if (t_li > 0) != (g_li > 0):
@@ -215,7 +217,10 @@ def _doped_assignment(
         for e, t in zip(elements, choice, strict=True):
             occupancy[t][e] = g_items[e] / (max(sums[t], t_li) if t == "Li" else sums[t])
         total = g_li + sum(g_items.values())  # weights: atomic fractions, scale-free
-        distance = sum(
+        # least change of the formula's amounts first (filling a site rescales them), then
+        # least change of chemistry: Ga in Li6.85Ga0.05La3Zr2O12 joins Li, as Zr fills its site
+        rescaled = sum(abs(sums[t] - t_sites[t]) for t in sites) / total
+        distance = AMOUNT_WEIGHT * rescaled + sum(
             g_items[e] / total * _distance({t: e}) for e, t in zip(elements, choice, strict=True)
         )
         if best is None or distance < best[0]:
@@ -253,7 +258,9 @@ def _distance(mapping: dict[str, str]) -> float:
 
 
 def template_structures(
-    composition: Composition | str, max_templates: int = MAX_TEMPLATES
+    composition: Composition | str,
+    max_templates: int = MAX_TEMPLATES,
+    reasons: list[str] | None = None,
 ) -> list[tuple[str, Structure]]:
     """Return trial structures of a formula from the known structure types of its stoichiometry.
 
@@ -263,6 +270,9 @@ def template_structures(
         The formula (any amounts; compared as atomic fractions).
     max_templates
         Keep the closest this many (see :func:`_distance`).
+    reasons
+        If given, why matching templates were not used is appended to it
+        (an ordered cell that cannot hold a dopant, ...).
 
     Returns
     -------
@@ -295,13 +305,47 @@ def template_structures(
         if any(_same_type(name, other, space_group) for other in chosen):
             continue
         try:
-            out.append(_substituted(name, mapping))
+            label, structure = _substituted(name, mapping)
+            label += _realised(target, structure.composition)
         except (OrderingError, ValueError) as exc:
             logger.info("template %s not used for %s: %s", name, target.reduced_formula, exc)
+            if reasons is not None:
+                reasons.append(f"{name}: {exc}")
             continue
+        out.append((label, structure))
         chosen.append(name)
     logger.debug("templates of %s: %s", target.reduced_formula, [label for label, _ in out])
     return out
+
+
+#: A trial cell whose atomic fraction of an element differs from the formula's by more than
+#: this (relative) says so in its label.
+REALISED_RTOL = 0.01
+
+
+def _realised(target: Composition, realised: Composition) -> str:
+    """Return a label suffix when a trial cell's composition differs from the formula's.
+
+    Raises
+    ------
+    ValueError
+        If an element of the formula is missing from the cell (a dopant below
+        what the ordered cell can hold).
+    """
+    realised = realised.element_composition
+    missing = [el.symbol for el in target if realised[el] == 0]
+    if missing:
+        raise ValueError(
+            f"{', '.join(missing)} too dilute for an ordered cell (came out "
+            f"{realised.reduced_formula})"
+        )
+    off = max(
+        abs(realised.get_atomic_fraction(el) / target.get_atomic_fraction(el) - 1.0)
+        for el in target
+    )
+    if off <= REALISED_RTOL:
+        return ""
+    return f"; realised as {realised.reduced_formula} (amounts off by up to {100 * off:.0f} %)"
 
 
 def _substituted(name: str, mapping: dict[str, Any]) -> tuple[str, Structure]:

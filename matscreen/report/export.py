@@ -51,8 +51,8 @@ def _scalar(value: Any) -> Any:
     if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:  # numpy scalar
         value = value.item()
     if isinstance(value, str):
-        # one frame header is one line: line breaks inside a value would cut it
-        return " ".join(value.split()) if any(c in value for c in "\r\n") else value
+        # one frame header is one line of key=value pairs: line breaks or tabs would cut it
+        return " ".join(value.split()) if any(c in value for c in "\r\n\t") else value
     if isinstance(value, bool):
         return value
     if isinstance(value, int | float) and math.isfinite(float(value)):
@@ -79,8 +79,10 @@ def _info(row: pd.Series) -> dict[str, Any]:
 
 def _label(row: pd.Series, position: int) -> Any:
     """Return the row's ``id`` when it has one, else its position in the table."""
+    import pandas as pd
+
     value = row.get("id")
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+    if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
         return position
     return value
 

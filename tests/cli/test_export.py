@@ -68,8 +68,8 @@ def test_extxyz_export_survives_awkward_rows(tmp_path: Path) -> None:
     )
     table = pd.DataFrame(
         {
-            "id": ["a", None, "broken"],
-            "error": ["line one\nline two", "", ""],
+            "id": ["a", pd.NA, "broken"],
+            "error": ["line one\nline two\tand a tab", "", ""],
             "stress": [1.5, 2.0, 3.0],
             "energy": [-3.2, -3.1, -3.0],
             "structure": [structure_to_json(licl), structure_to_json(licl), '{"lattice": '],
@@ -78,7 +78,7 @@ def test_extxyz_export_survives_awkward_rows(tmp_path: Path) -> None:
     written = export_structures(table, tmp_path / "x", fmt="extxyz")
     frames = read(written[0], index=":")
     assert len(frames) == 2  # the unreadable structure is skipped, the others written
-    assert frames[0].info["error"] == "line one line two"
+    assert frames[0].info["error"] == "line one line two and a tab"
     assert frames[0].info["result_stress"] == 1.5 and frames[1].info["result_energy"] == -3.1
     assert frames[0].calc is None  # the result columns are not read back as calculator results
     cifs = export_structures(table, tmp_path / "c")

@@ -61,6 +61,18 @@ def test_doped_formulas_share_a_site_and_leave_li_sites_partly_empty() -> None:
     assert "Li->Ga0.0357Li0.893" in label and s.composition.reduced_formula == "Li25La12Zr8GaO48"
     # ranked by the atomic fraction moved: Zr joins Y in Li3YCl6 before Y and Zr join Li in LiCl
     assert template_structures("Li2.5Y0.5Zr0.5Cl6")[0][0].startswith("prototype:Li3YCl6_P-3m1")
+    # the formula's amounts are kept before the chemistry is: a little Ga joins Li on its
+    # sites rather than pushing Zr off its own
+    (label, _), *_ = template_structures("Li6.75Ga0.08La3Zr2O12")
+    assert "Li->Ga" in label and "Zr->" not in label
+    # a dopant too dilute for an ordered cell is refused with the reason, never dropped
+    reasons: list[str] = []
+    assert template_structures("Li3Y0.97Er0.03Cl6", reasons=reasons) == []
+    assert "Er too dilute for an ordered cell" in reasons[0]
+    # a cell whose amounts differ from the formula's says so (a doping series step, a site
+    # filled up from 0.98)
+    assert "realised as Li27Y8ErCl54" in template_structures("Li3Y0.9Er0.1Cl6")[0][0]
+    assert "realised as LiFePO4" in template_structures("LiFe0.98PO4")[0][0]
     # mixed anions share the anion site
     assert template_structures("Li3YBr3Cl3")[0][1].composition.reduced_formula == "Li3Y(BrCl)3"
     # no far-fetched sharing: P never takes La's (LATP is no garnet) nor a transition
