@@ -16,12 +16,14 @@ import numpy as np
 import pandas as pd
 from pymatgen.core import Composition, Structure
 
+from matscreen.physics.references import BINARY_ANIONS
+
 if TYPE_CHECKING:
     from pymatgen.entries.computed_entries import ComputedEntry
 
 logger = logging.getLogger(__name__)
 
-ANION_SYMBOLS = {"O", "S", "Se", "Te", "F", "Cl", "Br", "I", "N"}
+ANION_SYMBOLS = set(BINARY_ANIONS)
 STABILITY_COLUMNS = [
     "status",
     "error",

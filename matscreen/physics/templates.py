@@ -67,9 +67,16 @@ AMOUNT_WEIGHT = 100.0
 DOPED_LI_SITE_SHARE = 0.15
 
 
+def _radius(species: Any) -> float:
+    """Return the atomic radius (A) of an element or species (1.5 when pymatgen has none)."""
+    if isinstance(species, str):
+        species = Element(species)
+    return float(getattr(species, "atomic_radius", None) or 1.5)
+
+
 def _similar_size(element: str, site: str) -> bool:
     """Return whether two atomic radii are within :data:`DOPED_RADIUS_RATIO`."""
-    ratio = (Element(element).atomic_radius or 1.5) / (Element(site).atomic_radius or 1.5)
+    ratio = _radius(element) / _radius(site)
     return DOPED_RADIUS_RATIO[0] <= ratio <= DOPED_RADIUS_RATIO[1]
 
 
@@ -211,11 +218,13 @@ def _doped_assignment(
         sharing = [[e for e, c in zip(elements, choice, strict=True) if c == t] for t in sites]
         if not all(_can_take_site(a, b) for group in sharing for a in group for b in group):
             continue  # Fe, Mn and P on one site
+        # a site is filled by what it holds; the Li sites may keep vacancies
+        capacity = sums | {"Li": max(sums["Li"], t_li)}
         occupancy: dict[str, dict[str, float]] = {t: {} for t in sites}
         if t_li:
-            occupancy["Li"] = {"Li": g_li / max(sums["Li"], t_li)}
+            occupancy["Li"] = {"Li": g_li / capacity["Li"]}
         for e, t in zip(elements, choice, strict=True):
-            occupancy[t][e] = g_items[e] / (max(sums[t], t_li) if t == "Li" else sums[t])
+            occupancy[t][e] = g_items[e] / capacity[t]
         total = g_li + sum(g_items.values())  # weights: atomic fractions, scale-free
         # least change of the formula's amounts first (filling a site rescales them), then
         # least change of chemistry: Ga in Li6.85Ga0.05La3Zr2O12 joins Li, as Zr fills its site
@@ -252,8 +261,7 @@ def _distance(mapping: dict[str, str]) -> float:
     """Return how far the substitution moves the chemistry (0 for the template's own formula)."""
     total = 0.0
     for old, new in mapping.items():
-        a, b = Element(old), Element(new)
-        total += abs(_x(old) - _x(new)) + abs((a.atomic_radius or 1.5) - (b.atomic_radius or 1.5))
+        total += abs(_x(old) - _x(new)) + abs(_radius(old) - _radius(new))
     return total
 
 
@@ -402,7 +410,7 @@ def _mean_radius(structure: Structure) -> float:
     total = weight = 0.0
     for site in structure:
         for specie, occupancy in site.species.items():
-            total += occupancy * float(getattr(specie, "atomic_radius", None) or 1.5)
+            total += occupancy * _radius(specie)
             weight += occupancy
     return total / weight
 
