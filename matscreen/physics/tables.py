@@ -260,8 +260,11 @@ def predict_stability_table(
         competing compounds the references lack, when the decomposition
         leaves such an element as the element or it is in no reference
         compound: ``e_above_hull`` is then a lower bound, and ``error``
-        says so on an ``ok`` row; see :func:`~matscreen.physics.checks.hull_gap_record`),
-        ``window_low_V``, ``window_high_V`` (V vs Li/Li+), ``energy_per_atom``
+        says so on an ``ok`` row and the window is not computed; see
+        :func:`~matscreen.physics.checks.hull_gap_record`), ``window_low_V``,
+        ``window_high_V`` (V vs Li/Li+; a row more than 0.1 eV/atom below its
+        hull says in ``error`` that the window is too wide,
+        :func:`~matscreen.physics.checks.below_hull_note`), ``energy_per_atom``
         (MP2020 scale), ``method`` (``mlip``, ``reference`` or ``template``),
         ``calculator``, ``calculator_version`` and ``ordering`` (how a
         structure with partial occupancies was ordered; '' otherwise). The
@@ -288,7 +291,7 @@ def predict_stability_table(
         resolve_calculator,
         unsupported_elements,
     )
-    from matscreen.physics.checks import hull_gap_record
+    from matscreen.physics.checks import below_hull_note, hull_gap_record
     from matscreen.physics.hull import hull_record, lowest_entry, structure_hull
     from matscreen.physics.references import AUTO_PREFIX
     from matscreen.physics.window import stability_window
@@ -351,16 +354,19 @@ def predict_stability_table(
             if hull.status != "ok":
                 raise ValueError(hull.error or "hull failed")
             gap_columns, gap_note = hull_gap_record(symbols, references, hull.decomposition or ())
+            notes = (template_note, gap_note or hull.error, below_hull_note(hull.e_above_hull))
             res.update(
                 status="ok",
-                error="; ".join(filter(None, (template_note, gap_note or hull.error))) or None,
+                error="; ".join(filter(None, notes)) or None,
                 e_form_per_atom=hull.e_form_per_atom,
                 e_above_hull=hull.e_above_hull,
                 decomposition=hull.decomposition,
                 energy_per_atom=entry_energy,
                 **gap_columns,
             )
-            if window and is_li_ionic(comp):
+            if window and is_li_ionic(comp) and gap_note:  # as the screening's physics stage
+                res["error"] += "; window not computed"
+            elif window and is_li_ionic(comp):
                 from pymatgen.entries.computed_entries import ComputedEntry
 
                 # entry_energy is already on the MP2020 scale of the references

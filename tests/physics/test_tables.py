@@ -158,3 +158,18 @@ def test_a_formula_alone_is_placed_on_the_hull_like_its_structure(licl: Structur
         assert out.loc[i, "e_form_per_atom"] < -1.5
     assert abs(out.loc[3, "e_above_hull"]) < 0.03
     assert str(out.loc[0, "window_low_V"]) == "0.0"  # no "-0.0" in the table
+
+
+def test_an_incomplete_hull_leaves_the_window_empty(licl: Structure, monkeypatch) -> None:
+    """One policy with the screening's physics stage: no window from a phase diagram
+    that misses competing phases (it would be too wide)."""
+    import matscreen.physics.checks as checks
+
+    def gappy(elements, references, decomposition=()):
+        return {"hull_complete": False, "hull_missing": "Cl"}, "competing phases of Cl missing"
+
+    monkeypatch.setattr(checks, "hull_gap_record", gappy)
+    out = predict_stability_table(pd.DataFrame({"structure": [licl]}), relax=False)
+    assert out.loc[0, "status"] == "ok" and not out.loc[0, "hull_complete"]
+    assert out.loc[0, "window_low_V"] is None and out.loc[0, "window_high_V"] is None
+    assert out.loc[0, "error"] == "competing phases of Cl missing; window not computed"
