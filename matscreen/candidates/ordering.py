@@ -234,6 +234,10 @@ COMPOSITION_TOLERANCE = 0.01
 #: Interatomic distance (A) below which the ordering note warns: the occupancies forced two
 #: split positions to be filled together.
 SHORT_CONTACT = 1.5
+#: Longest-to-shortest edge ratio of an ordering supercell (or the input cell's own, if
+#: larger) that the smallest supercell on the composition may have; a needle (a 1 %
+#: dopant's 51-fold cell as 1 x 3 x 17) gives way to the next multiplier that is not one.
+MAX_SUPERCELL_ASPECT = 3.0
 #: Partially occupied sites closer than this (A) are not filled together where the counts
 #: allow it: split positions of one atom, or a site and the nearby split position of the
 #: next one (garnet Li 24d and 96h, 1.6-1.7 A apart; ordered garnets keep Li-Li >= 2.3 A).
@@ -300,11 +304,18 @@ def _round_counts(fractions: tuple[tuple[str, float], ...], n_sites: int) -> dic
     return counts
 
 
+def _aspect(lattice_abc: tuple[float, float, float], scaling: tuple[int, int, int]) -> float:
+    """Return the longest-to-shortest edge ratio of a diagonal supercell."""
+    lengths = [a * m for a, m in zip(lattice_abc, scaling, strict=True)]
+    return max(lengths) / min(lengths)
+
+
 def _plan(
     keys: list[tuple[tuple[str, float], ...]],
     sizes: list[int],
     charges: dict[str, float],
     max_sites: int,
+    lattice_abc: tuple[float, float, float] | None = None,
 ) -> tuple[int, list[dict[str, int]], float, float]:
     """Choose the supercell multiplier and the species counts of every sublattice.
 
@@ -314,10 +325,14 @@ def _plan(
     written without its compensating defects (its composition is kept). A
     rounding charge off that target is taken up by Li on a sublattice with
     vacancies. The smallest multiplier whose counts are on target and within
-    :data:`COMPOSITION_TOLERANCE` of the exact composition wins; otherwise
-    the on-target plan with the smallest composition error, else the plan
-    with the smallest error. With an averaged (non-integral) mixed valence
-    the charge is not a property of the counts and only the error counts.
+    :data:`COMPOSITION_TOLERANCE` of the exact composition wins, provided
+    (with ``lattice_abc``, the input cell's edges) its most isotropic
+    diagonal supercell is not a needle (:data:`MAX_SUPERCELL_ASPECT`; if
+    every such multiplier up to ``max_sites`` is one, the smallest);
+    otherwise the on-target plan with the smallest composition error, else
+    the plan with the smallest error. With an averaged (non-integral) mixed
+    valence the charge is not a property of the counts and only the error
+    counts.
 
     Returns
     -------
@@ -338,6 +353,10 @@ def _plan(
         return sum(charges.get(s, 0.0) * n for c in counts for s, n in c.items() if s != VACANCY)
 
     best: tuple[tuple[bool, float], int, list[dict[str, int]], float, float] | None = None
+    needle: tuple[int, list[dict[str, int]], float, float] | None = None
+    max_aspect = MAX_SUPERCELL_ASPECT
+    if lattice_abc is not None:
+        max_aspect = max(max_aspect, _aspect(lattice_abc, (1, 1, 1)))
     for k in range(1, max(1, max_sites // sum(sizes)) + 1):
         counts = [_round_counts(key, size * k) for key, size in zip(keys, sizes, strict=True)]
         target = round(k * cell_charge)
@@ -351,10 +370,16 @@ def _plan(
         error = sum(abs(totals.get(s, 0) / k - x) for s, x in exact.items())
         on_target = not integral or abs(net - target) <= 1e-6
         if on_target and error <= COMPOSITION_TOLERANCE * n_atoms:
-            return k, counts, error, net
+            if lattice_abc is None:
+                return k, counts, error, net
+            if _aspect(lattice_abc, choose_supercell(lattice_abc, k)) <= max_aspect + 1e-9:
+                return k, counts, error, net
+            needle = needle or (k, counts, error, net)
         score = (not on_target, error)
         if best is None or score < best[0]:
             best = (score, k, counts, error, net)
+    if needle is not None:
+        return needle
     assert best is not None
     return best[1], best[2], best[3], best[4]
 
@@ -482,7 +507,8 @@ def order_structure(
     :data:`COMPOSITION_TOLERANCE` (summed over elements; a minor dopant can
     be off by more) and carry the input's charge is chosen (up to
     ``max_sites`` sites, vacancies included; else the closest plan, and the
-    error is reported; see :func:`_plan` for the charge). Within each
+    error is reported; see :func:`_plan` for the charge and the needle
+    rule, :data:`MAX_SUPERCELL_ASPECT`). Within each
     sublattice the elements and vacancies are placed to minimise the
     point-charge Ewald energy, plus a large penalty for two partial sites
     closer than :data:`EXCLUSION_DISTANCE` filled together (split positions):
@@ -527,7 +553,7 @@ def order_structure(
     keys, site_key = _sublattices(structure)
     sizes = [int((site_key == k).sum()) for k in range(len(keys))]
     charges = _structure_charges(structure)
-    k, plan, error, net = _plan(keys, sizes, charges, max_sites)
+    k, plan, error, net = _plan(keys, sizes, charges, max_sites, structure.lattice.abc)
     scaling = choose_supercell(structure.lattice.abc, k)
     base = PmgStructure(
         structure.lattice, ["H"] * n_sites, structure.frac_coords,
