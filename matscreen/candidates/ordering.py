@@ -231,8 +231,8 @@ OCCUPANCY_DECIMALS = 3
 #: Largest composition error (fraction of the atoms) accepted for the smallest supercell;
 #: refined occupancies are rarely exact (Li3InCl6: In 2.03 per cell for 2).
 COMPOSITION_TOLERANCE = 0.01
-#: Interatomic distance (A) below which the ordering note warns: the occupancies forced two
-#: split positions to be filled together.
+#: Distance (A) between two atoms placed on partially occupied sites below which the
+#: ordering note warns: the occupancies forced two split positions to be filled together.
 SHORT_CONTACT = 1.5
 #: Longest-to-shortest edge ratio of an ordering supercell (or the input cell's own, if
 #: larger) that the smallest supercell on the composition may have; a needle (a 1 %
@@ -608,8 +608,12 @@ def order_structure(
         + (f"; composition off by {error:.3f} atoms per input cell" if error > 1e-6 else "")
         + (f"; not neutral ({net:+.2f} e per supercell)" if abs(net) > 1e-6 else "")
     )
-    if len(ordered) > 1:
-        shortest = float(ordered.distance_matrix[np.triu_indices(len(ordered), 1)].min())
+    # contacts between atoms placed on partial sites only: a short P-O or O-H bond of
+    # the CIF's own ordered sites is chemistry, not two split positions filled together
+    partial = [i for i in keep if len(keys[sub[i]]) > 1]
+    if len(partial) > 1:
+        placed = PmgStructure(base.lattice, ["H"] * len(partial), base.frac_coords[partial])
+        shortest = float(placed.distance_matrix[np.triu_indices(len(partial), 1)].min())
         if shortest < SHORT_CONTACT:
             note += f"; shortest distance {shortest:.2f} A (split sites occupied together?)"
     LOG.info("%s (input %s)", note, structure.composition.reduced_formula)
