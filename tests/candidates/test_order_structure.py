@@ -174,3 +174,12 @@ def test_too_large_a_cell_is_a_clear_error() -> None:
     s = _rocksalt({"Li": 0.5, "Na": 0.5}, n=4)
     with pytest.raises(OrderingError, match="max_sites"):
         order_structure(s, max_sites=10)
+
+
+def test_a_short_bond_of_the_ordered_sites_is_not_called_a_split_site() -> None:
+    from matscreen.datasets.obelix import obelix_structures
+
+    s = obelix_structures()["ard"]  # LiTa2PO8: partial Li only; the CIF's own P-O is 1.45 A
+    assert min(s.get_distance(i, j) for i in range(len(s)) for j in range(i)) < 1.5
+    out = order_structure(s)
+    assert "lowest Ewald energy" in out.note and "split sites" not in out.note
