@@ -160,7 +160,7 @@ def _template_hull(
     calc: Any,
     references: list[ComputedEntry],
     **relax_settings: Any,
-) -> tuple[Any, str]:
+) -> tuple[Any, str, str]:
     """Place a formula on the hull through trial structures of its stoichiometry.
 
     Each structure of :func:`~matscreen.physics.templates.template_structures`
@@ -169,8 +169,9 @@ def _template_hull(
     Returns
     -------
     tuple
-        The winning hull record and a note naming it (the hull is an upper
-        bound: the real compound may take another structure type).
+        The winning hull record, a note naming it (the hull is an upper
+        bound: the real compound may take another structure type) and how
+        its cell was ordered from shared sites ('' for an exact match).
 
     Raises
     ------
@@ -199,7 +200,8 @@ def _template_hull(
         hull, rec = structure_hull(trial, calc, references=references, **relax_settings)
         if hull.status == "ok":
             converged = rec is None or rec.status == "ok"
-            placed.append((not converged, hull.energy_per_atom, label, hull))
+            ordering = trial.properties.get("ordering", "")
+            placed.append((not converged, hull.energy_per_atom, label, hull, ordering))
         else:
             reasons.append(f"{label}: {hull.error}")
     if not placed:
@@ -207,7 +209,7 @@ def _template_hull(
             f"no trial structure of {comp.reduced_formula} placed: {'; '.join(reasons)}"
         )
     # converged relaxations first: an unfinished one is no upper bound
-    unconverged, _, label, hull = min(placed, key=lambda p: (p[0], p[1]))
+    unconverged, _, label, hull, ordering = min(placed, key=lambda p: (p[0], p[1]))
     how = "relaxed" if relax_settings.get("relax", True) else "unrelaxed"
     note = (
         f"no structure given: {label}, {how} (lowest of {len(placed)} structure type(s) "
@@ -215,7 +217,7 @@ def _template_hull(
     )
     if unconverged and hull.error:
         note += f"; {hull.error}"
-    return hull, note
+    return hull, note, ordering
 
 
 def predict_stability_table(
@@ -267,7 +269,8 @@ def predict_stability_table(
         :func:`~matscreen.physics.checks.below_hull_note`), ``energy_per_atom``
         (MP2020 scale), ``method`` (``mlip``, ``reference`` or ``template``),
         ``calculator``, ``calculator_version`` and ``ordering`` (how a
-        structure with partial occupancies was ordered; '' otherwise). The
+        structure with partial occupancies, or a template cell whose sites a
+        doped formula shares, was ordered; '' otherwise). The
         hull of an ordered approximant is that of its own composition and
         has no configurational entropy: a disordered phase stabilised by
         entropy comes out somewhat above the hull.
@@ -329,7 +332,7 @@ def predict_stability_table(
             if structure is None and best is None:
                 # no structure and no reference phase of the formula: the known structure
                 # types of its stoichiometry, substituted and relaxed; the lowest is kept
-                hull, template_note = _template_hull(
+                hull, template_note, res["ordering"] = _template_hull(
                     comp, calc, references, relax=relax, fmax=fmax, steps=steps
                 )
                 res["method"] = "template"

@@ -287,7 +287,8 @@ def template_structures(
     list of (str, Structure)
         ``(label, structure)``, closest first; the label names the template
         and the substitution (``prototype:Li3YCl6_P-3m1 Y->Sc``). Empty when no
-        template has the formula's stoichiometry.
+        template has the formula's stoichiometry. A cell ordered from shared
+        sites says how in ``structure.properties["ordering"]``.
     """
     target = Composition(composition).element_composition
     if any(not isinstance(el, Element) for el in target):
@@ -361,8 +362,9 @@ def _substituted(name: str, mapping: dict[str, Any]) -> tuple[str, Structure]:
 
     ``mapping`` maps a template element to one element (an exact match) or to
     ``{element: occupancy}`` (:func:`_doped_assignment`); a cell with partial
-    occupancies is built on the primitive cell and ordered by Ewald energy.
-    The volume is scaled by the cube of the ratio of mean atomic radii.
+    occupancies is built on the primitive cell and ordered by Ewald energy
+    (the ordering's note in ``structure.properties["ordering"]``). The volume
+    is scaled by the cube of the ratio of mean atomic radii.
 
     Raises
     ------
@@ -389,7 +391,7 @@ def _substituted(name: str, mapping: dict[str, Any]) -> tuple[str, Structure]:
     if partial:
         ordered = order_structure(s)
         s = ordered.structure
-        label += f" ({ordered.note})"
+        s.properties["ordering"] = ordered.note
     for site in s:
         site.label = site.specie.symbol
     return label, s

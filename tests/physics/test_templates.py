@@ -59,6 +59,7 @@ def test_doped_formulas_share_a_site_and_leave_li_sites_partly_empty() -> None:
     # a minor cation joins Li on the Li sites (Ga-LLZO), the rest of them empty
     (label, s), *_ = template_structures("Li6.25Ga0.25La3Zr2O12")
     assert "Li->Ga0.0357Li0.893" in label and s.composition.reduced_formula == "Li25La12Zr8GaO48"
+    assert s.properties["ordering"].startswith("ordered from partial occupancies")
     # ranked by the atomic fraction moved: Zr joins Y in Li3YCl6 before Y and Zr join Li in LiCl
     assert template_structures("Li2.5Y0.5Zr0.5Cl6")[0][0].startswith("prototype:Li3YCl6_P-3m1")
     # the formula's amounts are kept before the chemistry is: a little Ga joins Li on its
@@ -87,3 +88,6 @@ def test_a_doped_formula_gets_a_relaxed_template_hull() -> None:
     # an olivine solid solution sits on (or just above) the tie line of its end members
     assert sorted(out.loc[0, "decomposition"]) == ["LiFePO4", "LiMnPO4"]
     assert -0.01 < out.loc[0, "e_above_hull"] < 0.02
+    # how the shared Fe/Mn site was ordered goes where a CIF's ordering goes, not in error
+    assert out.loc[0, "ordering"].startswith("ordered from partial occupancies")
+    assert "ordered from" not in out.loc[0, "error"]
