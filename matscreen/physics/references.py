@@ -458,6 +458,16 @@ BUILTIN_REFERENCES: dict[str, Callable[[], Structure]] = {
     "P2O5": lambda: _p4x10_crystal("O"),
     "P2S5": lambda: _p4x10_crystal("S"),
     "Li3PS4": lambda: _aflow("AB3C4_oP16_31_a_ab_2ab", {"As": "P", "Cu": "Li"}, 308.9),
+    # Li4P2S6, the P4+ thiophosphate (P2S6 dimers; P-31m, a 6.077, c 6.599 A, Dietrich et al.,
+    # Chem. Mater. 29 (2017) 1474, as the OBELiX CIF 0iv has it; coordinates rounded to two
+    # digits, OBELiX's carry 0.01 of added noise): without it a P2S6 phase (the Li-Mg-P-S
+    # OBELiX CIFs) "decomposed" partly to P + P2S5
+    "Li4P2S6": lambda: _sg(
+        162,
+        Lattice.hexagonal(6.0774, 6.5988),
+        ["Li", "Li", "P", "S"],
+        [[1 / 3, 2 / 3, 0], [1 / 3, 2 / 3, 0.5], [0, 0, 0.17], [0.33, 0, 0.24]],
+    ),
 }
 
 
