@@ -303,6 +303,12 @@ def template_structures(
             found = _doped_assignment(target, template)
             if found is not None:
                 matches.append((found[1], name, space_group, found[0]))
+        n_other = sum(el.symbol != "Li" for el in target)
+        if not matches and n_other > _MAX_DOPED_ELEMENTS and reasons is not None:
+            reasons.append(
+                f"{n_other} elements besides Li: shared sites are searched for at most "
+                f"{_MAX_DOPED_ELEMENTS}"
+            )
     matches.sort(key=lambda m: (m[0], m[1]))
     # one trial per structure type: built-ins of one type (LiNiO2, LiCrO2, LiFeO2) differ
     # only by the element, so the closest stands for them
