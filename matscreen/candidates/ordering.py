@@ -23,14 +23,14 @@ import math
 import warnings
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from matscreen.candidates.oxidation import VACANCY
 
 if TYPE_CHECKING:
-    from pymatgen.core import Structure
+    from pymatgen.core import Lattice, Structure
 
 LOG = logging.getLogger(__name__)
 
@@ -231,13 +231,16 @@ OCCUPANCY_DECIMALS = 3
 #: Largest composition error (fraction of the atoms) accepted for the smallest supercell;
 #: refined occupancies are rarely exact (Li3InCl6: In 2.03 per cell for 2).
 COMPOSITION_TOLERANCE = 0.01
-#: Distance (A) between two atoms placed on partially occupied sites below which the
-#: ordering note warns: the occupancies forced two split positions to be filled together.
-SHORT_CONTACT = 1.5
+#: A contact shorter than this fraction of the two atomic radii summed (Li-O 1.43 A, Li-S
+#: 1.71 A, Li-Li 2.03 A, H-N 0.63 A) that involves an atom placed on a partly vacant site
+#: makes the ordering note warn: split positions filled together, or a position the CIF only
+#: partly fills next to a neighbour. Contacts among sites without vacancies are the CIF's own
+#: geometry (LiTa2PO8's P-O 1.45 A) and are not reported.
+SHORT_CONTACT_FRACTION = 0.7
 #: Longest-to-shortest edge ratio of an ordering supercell (or the input cell's own, if
 #: larger) that the smallest supercell on the composition may have; a needle (a 1 %
 #: dopant's 51-fold cell as 1 x 3 x 17) gives way to the next multiplier that is not one.
-MAX_SUPERCELL_ASPECT = 3.0
+MAX_SUPERCELL_ASPECT = 2.5
 #: Partially occupied sites closer than this (A) are not filled together where the counts
 #: allow it: split positions of one atom, or a site and the nearby split position of the
 #: next one (garnet Li 24d and 96h, 1.6-1.7 A apart; ordered garnets keep Li-Li >= 2.3 A).
@@ -304,9 +307,17 @@ def _round_counts(fractions: tuple[tuple[str, float], ...], n_sites: int) -> dic
     return counts
 
 
-def _aspect(lattice_abc: tuple[float, float, float], scaling: tuple[int, int, int]) -> float:
-    """Return the longest-to-shortest edge ratio of a diagonal supercell."""
-    lengths = [a * m for a, m in zip(lattice_abc, scaling, strict=True)]
+def _aspect(lattice: Lattice, scaling: tuple[int, int, int] = (1, 1, 1)) -> float:
+    """Return the longest-to-shortest edge ratio of a diagonal supercell's Niggli cell.
+
+    The reduced cell's shortest edge is the shortest repeat of the supercell,
+    whatever basis the input cell was written in (a skewed basis hides a
+    needle behind long edges).
+    """
+    from pymatgen.core import Lattice as PmgLattice  # at run time; typing-only above
+
+    supercell = PmgLattice(lattice.matrix * np.asarray(scaling, dtype=float)[:, None])
+    lengths = supercell.get_niggli_reduced_lattice().abc
     return max(lengths) / min(lengths)
 
 
@@ -315,7 +326,7 @@ def _plan(
     sizes: list[int],
     charges: dict[str, float],
     max_sites: int,
-    lattice_abc: tuple[float, float, float] | None = None,
+    lattice: Lattice | None = None,
 ) -> tuple[int, list[dict[str, int]], float, float]:
     """Choose the supercell multiplier and the species counts of every sublattice.
 
@@ -326,11 +337,12 @@ def _plan(
     rounding charge off that target is taken up by Li on a sublattice with
     vacancies. The smallest multiplier whose counts are on target and within
     :data:`COMPOSITION_TOLERANCE` of the exact composition wins, provided
-    (with ``lattice_abc``, the input cell's edges) its most isotropic
-    diagonal supercell is not a needle (:data:`MAX_SUPERCELL_ASPECT`; if
-    every such multiplier up to ``max_sites`` is one, the smallest);
-    otherwise the on-target plan with the smallest composition error, else
-    the plan with the smallest error. With an averaged (non-integral) mixed
+    (with ``lattice``, the input cell's) its most isotropic diagonal
+    supercell is not a needle or a plate (:func:`_aspect` above
+    :data:`MAX_SUPERCELL_ASPECT`; if every such multiplier up to
+    ``max_sites`` is one, the smallest); otherwise the on-target plan with
+    the smallest composition error, else the plan with the smallest error
+    (the shape is not checked for these fallbacks). With an averaged (non-integral) mixed
     valence the charge is not a property of the counts and only the error
     counts.
 
@@ -355,8 +367,8 @@ def _plan(
     best: tuple[tuple[bool, float], int, list[dict[str, int]], float, float] | None = None
     needle: tuple[int, list[dict[str, int]], float, float] | None = None
     max_aspect = MAX_SUPERCELL_ASPECT
-    if lattice_abc is not None:
-        max_aspect = max(max_aspect, _aspect(lattice_abc, (1, 1, 1)))
+    if lattice is not None:
+        max_aspect = max(max_aspect, _aspect(lattice))
     for k in range(1, max(1, max_sites // sum(sizes)) + 1):
         counts = [_round_counts(key, size * k) for key, size in zip(keys, sizes, strict=True)]
         target = round(k * cell_charge)
@@ -370,9 +382,9 @@ def _plan(
         error = sum(abs(totals.get(s, 0) / k - x) for s, x in exact.items())
         on_target = not integral or abs(net - target) <= 1e-6
         if on_target and error <= COMPOSITION_TOLERANCE * n_atoms:
-            if lattice_abc is None:
+            if lattice is None:
                 return k, counts, error, net
-            if _aspect(lattice_abc, choose_supercell(lattice_abc, k)) <= max_aspect + 1e-9:
+            if _aspect(lattice, choose_supercell(lattice.abc, k)) <= max_aspect + 1e-9:
                 return k, counts, error, net
             needle = needle or (k, counts, error, net)
         score = (not on_target, error)
@@ -553,7 +565,7 @@ def order_structure(
     keys, site_key = _sublattices(structure)
     sizes = [int((site_key == k).sum()) for k in range(len(keys))]
     charges = _structure_charges(structure)
-    k, plan, error, net = _plan(keys, sizes, charges, max_sites, structure.lattice.abc)
+    k, plan, error, net = _plan(keys, sizes, charges, max_sites, structure.lattice)
     scaling = choose_supercell(structure.lattice.abc, k)
     base = PmgStructure(
         structure.lattice, ["H"] * n_sites, structure.frac_coords,
@@ -608,16 +620,46 @@ def order_structure(
         + (f"; composition off by {error:.3f} atoms per input cell" if error > 1e-6 else "")
         + (f"; not neutral ({net:+.2f} e per supercell)" if abs(net) > 1e-6 else "")
     )
-    # contacts between atoms placed on partial sites only: a short P-O or O-H bond of
-    # the CIF's own ordered sites is chemistry, not two split positions filled together
-    partial = [i for i in keep if len(keys[sub[i]]) > 1]
-    if len(partial) > 1:
-        placed = PmgStructure(base.lattice, ["H"] * len(partial), base.frac_coords[partial])
-        shortest = float(placed.distance_matrix[np.triu_indices(len(partial), 1)].min())
-        if shortest < SHORT_CONTACT:
-            note += f"; shortest distance {shortest:.2f} A (split sites occupied together?)"
+    vacant = {i for i, key in enumerate(keys) if any(s == VACANCY for s, _ in key)}
+    note += _short_contact(
+        PmgStructure(base.lattice, [assignment[i] for i in keep], base.frac_coords[keep]),
+        np.array([sub[i] in vacant for i in keep]),
+    )
     LOG.info("%s (input %s)", note, structure.composition.reduced_formula)
     return OrderedStructure(ordered, scaling, error, energy, note)
+
+
+def atomic_radius(species: Any) -> float:
+    """Return the atomic radius (A) of an element, species or symbol (1.5 if pymatgen has none)."""
+    from pymatgen.core import Element
+
+    if isinstance(species, str):
+        species = Element(species)
+    return float(getattr(species, "atomic_radius", None) or 1.5)
+
+
+def _short_contact(structure: Structure, on_vacant: np.ndarray) -> str:
+    """Return the ordering note's warning about the closest too-short contact, or ``""``.
+
+    Only contacts with at least one atom placed on a partly vacant site
+    (``on_vacant``) count, judged against :data:`SHORT_CONTACT_FRACTION` of
+    the two atomic radii (:func:`atomic_radius`).
+    """
+    if not on_vacant.any() or len(structure) < 2:
+        return ""
+    radii = np.array([atomic_radius(site.specie) for site in structure])
+    cutoff = SHORT_CONTACT_FRACTION * 2.0 * float(radii.max())
+    centre, neighbour, _, distance = structure.get_neighbor_list(cutoff)
+    limit = SHORT_CONTACT_FRACTION * (radii[centre] + radii[neighbour])
+    close = (on_vacant[centre] | on_vacant[neighbour]) & (distance < limit) & (distance > 1e-6)
+    if not close.any():
+        return ""
+    worst = int(np.argmin(np.where(close, distance / limit, np.inf)))
+    a, b = structure[int(centre[worst])].specie, structure[int(neighbour[worst])].specie
+    return (
+        f"; {a}-{b} {distance[worst]:.2f} A at a partly occupied site "
+        "(split sites filled together?)"
+    )
 
 
 def _species_for_charges(
