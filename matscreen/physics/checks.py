@@ -165,14 +165,23 @@ def hull_gap_record(
 DEEP_BELOW_HULL_EV = 0.1
 
 
-def below_hull_note(e_above_hull: float | None) -> str:
+def below_hull_note(e_above_hull: float | None, also: str = "") -> str:
     """Return the caveat for a candidate deep below its reference hull (``""`` otherwise).
 
-    Such a candidate's ``e_above_hull`` is too low, and its Li window, which
-    comes out of the same phase diagram, too wide: the oxidation limit of a
-    Li-poor phase carries the whole stabilisation per Li released (10-30 V
-    for OBELiX's Li0.285Sm4.51Si3O12.91 and Na-rich La niobates). The columns
-    are kept; the note says how far below (:data:`DEEP_BELOW_HULL_EV`).
+    Such a candidate's ``e_above_hull`` is too low, and what comes out of the
+    same phase diagram is off the same way: its Li window too wide (the
+    oxidation limit of a Li-poor phase carries the whole stabilisation per Li
+    released: 10-30 V for OBELiX's Li0.285Sm4.51Si3O12.91 and Na-rich La
+    niobates), its reaction energies too weak. The columns are kept; the note
+    says how far below (:data:`DEEP_BELOW_HULL_EV`).
+
+    Parameters
+    ----------
+    e_above_hull
+        eV/atom; None or NaN gives no note.
+    also
+        What else the row reports from that phase diagram, as the note should
+        name it (``"the window too wide"``); nothing when empty.
     """
     if e_above_hull is None or not np.isfinite(e_above_hull):
         return ""
@@ -181,7 +190,7 @@ def below_hull_note(e_above_hull: float | None) -> str:
     return (
         f"{-1000.0 * e_above_hull:.0f} meV/atom below the hull of its references: compounds "
         "of its chemistry are probably missing from them (or the MLIP overbinds it), so "
-        "e_above_hull is too low and the window too wide"
+        "e_above_hull is too low" + (f" and {also}" if also else "")
     )
 
 
@@ -270,7 +279,6 @@ def physics_checks(
         )
         if gap_note:
             notes.append(f"{gap_note}; window and reactivity not computed")
-        notes.append(below_hull_note(hull.e_above_hull))
         if electrolyte and not gap_note:
             comp = structure.composition
             entry = ComputedEntry(comp, hull.energy_per_atom * comp.num_atoms, entry_id="candidate")
@@ -296,6 +304,13 @@ def physics_checks(
                     out["cathode_reaction_eV_atom"] = react.reaction_energy
                 else:
                     notes.append(f"cathode compatibility: {react.error}")
+        also = []
+        if out["window_low_V"] is not None:
+            also.append("the window too wide")
+        reactions = ("moisture_reaction_eV_atom", "cathode_reaction_eV_atom")
+        if any(out[k] is not None for k in reactions):
+            also.append("the reaction energies too weak")
+        notes.append(below_hull_note(hull.e_above_hull, " and ".join(also)))
     except Exception as exc:  # noqa: BLE001 - one bad candidate must not stop the stage
         logger.warning("physics checks failed: %s", exc)
         out["physics_status"] = "failed"

@@ -179,10 +179,17 @@ def _template_hull(
         If no structure type of the stoichiometry is known or none could be placed.
     """
     from matscreen.physics.hull import structure_hull
-    from matscreen.physics.templates import template_structures
+    from matscreen.physics.templates import MAX_DOPED_ELEMENTS, template_structures
 
     unused: list[str] = []
     trials = template_structures(comp, reasons=unused)
+    n_other = sum(el.symbol != "Li" for el in comp)
+    if not trials and n_other > MAX_DOPED_ELEMENTS:
+        raise ValueError(
+            f"no structure for {comp.reduced_formula} and no reference phase of that formula; "
+            f"with {n_other} elements besides Li (more than {MAX_DOPED_ELEMENTS}) it is not "
+            "matched to shared sites of known structure types; give a structure (a CIF)"
+        )
     if not trials and unused:
         raise ValueError(
             f"no structure for {comp.reduced_formula} and no reference phase of that formula; "
@@ -357,10 +364,9 @@ def predict_stability_table(
             if hull.status != "ok":
                 raise ValueError(hull.error or "hull failed")
             gap_columns, gap_note = hull_gap_record(symbols, references, hull.decomposition or ())
-            notes = (template_note, gap_note or hull.error, below_hull_note(hull.e_above_hull))
             res.update(
                 status="ok",
-                error="; ".join(filter(None, notes)) or None,
+                error="; ".join(filter(None, (template_note, gap_note or hull.error))) or None,
                 e_form_per_atom=hull.e_form_per_atom,
                 e_above_hull=hull.e_above_hull,
                 decomposition=hull.decomposition,
@@ -379,6 +385,9 @@ def predict_stability_table(
                     res["window_low_V"], res["window_high_V"] = w.window_low_V, w.window_high_V
                 else:
                     res["error"] = "; ".join(filter(None, (res["error"], f"window: {w.error}")))
+            windowed = res["window_low_V"] is not None
+            below = below_hull_note(hull.e_above_hull, "the window too wide" if windowed else "")
+            res["error"] = "; ".join(filter(None, (res["error"], below))) or None
         except Exception as exc:  # noqa: BLE001 - one bad row must not stop the table
             logger.warning("stability row %d/%d failed: %s", len(results) + 1, len(df), exc)
             res.update(status="failed", error=_reason(exc), decomposition=None)

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 from pymatgen.core import Composition, Element
 
 from matscreen.candidates.ordering import OrderingError, order_structure
+from matscreen.candidates.ordering import atomic_radius as _radius
 from matscreen.physics.references import BINARY_ANIONS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -54,7 +55,7 @@ _MAX_PERMUTED = 5
 #: Doped formulas: relative tolerance on the summed amount of the elements sharing a site.
 DOPED_RTOL = 0.03
 #: Doped formulas: most non-Li elements assigned to template sites (k^n assignments).
-_MAX_DOPED_ELEMENTS = 7
+MAX_DOPED_ELEMENTS = 7
 #: Anions: they share only anion sites, and cations only cation sites.
 _ANIONS = frozenset(BINARY_ANIONS)
 #: Doped formulas: an element takes another's site only within this atomic-radius ratio
@@ -65,13 +66,6 @@ DOPED_MAX_DX = 0.8
 AMOUNT_WEIGHT = 100.0
 #: Doped formulas: most of the Li sites one other cation may take (Ga or Al in LLZO).
 DOPED_LI_SITE_SHARE = 0.15
-
-
-def _radius(species: Any) -> float:
-    """Return the atomic radius (A) of an element or species (1.5 when pymatgen has none)."""
-    if isinstance(species, str):
-        species = Element(species)
-    return float(getattr(species, "atomic_radius", None) or 1.5)
 
 
 def _similar_size(element: str, site: str) -> bool:
@@ -185,7 +179,7 @@ def _doped_assignment(
         return None
     t_sites = {el.symbol: float(a) for el, a in template.items() if el.symbol != "Li"}
     g_items = {el.symbol: float(a) for el, a in target.items() if el.symbol != "Li"}
-    if not t_sites or not g_items or len(g_items) > _MAX_DOPED_ELEMENTS:
+    if not t_sites or not g_items or len(g_items) > MAX_DOPED_ELEMENTS:
         return None
     t_anions = sum(a for e, a in t_sites.items() if e in _ANIONS)
     g_anions = sum(a for e, a in g_items.items() if e in _ANIONS)
@@ -303,12 +297,6 @@ def template_structures(
             found = _doped_assignment(target, template)
             if found is not None:
                 matches.append((found[1], name, space_group, found[0]))
-        n_other = sum(el.symbol != "Li" for el in target)
-        if not matches and n_other > _MAX_DOPED_ELEMENTS and reasons is not None:
-            reasons.append(
-                f"{n_other} elements besides Li: shared sites are searched for at most "
-                f"{_MAX_DOPED_ELEMENTS}"
-            )
     matches.sort(key=lambda m: (m[0], m[1]))
     # one trial per structure type: built-ins of one type (LiNiO2, LiCrO2, LiFeO2) differ
     # only by the element, so the closest stands for them
@@ -423,4 +411,4 @@ def _mean_radius(structure: Structure) -> float:
     return total / weight
 
 
-__all__ = ["MAX_TEMPLATES", "template_structures"]
+__all__ = ["MAX_DOPED_ELEMENTS", "MAX_TEMPLATES", "template_structures"]

@@ -381,8 +381,11 @@ def test_structure_hash_ignores_floating_point_noise_at_a_rounding_edge() -> Non
 def test_deep_below_the_hull_is_named_with_its_depth() -> None:
     from matscreen.physics.checks import DEEP_BELOW_HULL_EV, below_hull_note
 
-    assert below_hull_note(-0.218).startswith("218 meV/atom below the hull of its references")
-    assert "window too wide" in below_hull_note(-0.218)
+    note = below_hull_note(-0.218)
+    assert note.startswith("218 meV/atom below the hull of its references")
+    assert note.endswith("so e_above_hull is too low")  # no window named when none was computed
+    named = below_hull_note(-0.218, "the window too wide")
+    assert named.endswith("too low and the window too wide")
     # within the MLIP's scatter of a complete hull, above it, or not computed: no note
     for e in (-DEEP_BELOW_HULL_EV + 1e-3, 0.0, 0.3, None, float("nan")):
         assert below_hull_note(e) == ""
