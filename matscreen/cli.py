@@ -299,6 +299,12 @@ def export(
     all_rows: Annotated[
         bool, typer.Option("--all", help="Every row with a structure, not only status ok.")
     ] = False,
+    relaxed: Annotated[
+        bool,
+        typer.Option(
+            "--relaxed", help="The MLIP-relaxed cell where a row has one (its hull and window)."
+        ),
+    ] = False,
 ) -> None:
     """Export the structures of a results table as CIF files or one extended-XYZ file."""
     from matscreen.report.export import export_structures
@@ -309,7 +315,8 @@ def export(
         _fail_usage(f"{results}: no such file")
     if out.exists() and not out.is_dir():
         _fail_usage(f"--out {out} is a file; give a folder")
-    written = _run(export_structures, results, out, fmt=fmt, statuses=None if all_rows else ("ok",))
+    statuses = None if all_rows else ("ok",)
+    written = _run(export_structures, results, out, fmt=fmt, statuses=statuses, relaxed=relaxed)
     typer.echo(f"wrote {len(written)} file(s) to {out}")
 
 

@@ -52,7 +52,10 @@ def _scalar(value: Any) -> Any:
         value = value.item()
     if isinstance(value, str):
         # one frame header is one line of key=value pairs: line breaks or tabs would cut it
-        return " ".join(value.split()) if any(c in value for c in "\r\n\t") else value
+        value = " ".join(value.split()) if any(c in value for c in "\r\n\t") else value
+        # ASE writes an empty string as a bare "key=", which its reader pairs with the next
+        # key's text (hull_missing= swallowed window_low_V): left out, like None
+        return value if value.strip() else None
     if isinstance(value, bool):
         return value
     if isinstance(value, int | float) and math.isfinite(float(value)):
@@ -68,7 +71,7 @@ def _info(row: pd.Series) -> dict[str, Any]:
     """
     info: dict[str, Any] = {}
     for key, value in row.items():
-        if key == "structure":
+        if key in ("structure", "relaxed_structure"):  # the frame itself, not a label
             continue
         item = _scalar(value)
         if item is not None:
@@ -93,6 +96,7 @@ def export_structures(
     *,
     fmt: ExportFormat = "cif",
     statuses: Sequence[str] | None = ("ok",),
+    relaxed: bool = False,
 ) -> list[Path]:
     """Write the structures of a results table to ``out``.
 
@@ -108,11 +112,17 @@ def export_structures(
         ``"cif"``: one ``<id>.cif`` per row (``id`` column, else the row
         number; unsafe characters replaced); ``"extxyz"``: one
         :data:`EXTXYZ_NAME` with a frame per row and its scalar columns
-        (line breaks in strings become spaces; columns named like ASE's
-        own keys, such as ``energy`` or ``stress``, become ``result_<name>``).
+        (line breaks in strings become spaces, empty strings are left out;
+        columns named like ASE's own keys, such as ``energy`` or ``stress``,
+        become ``result_<name>``).
     statuses
         Rows whose ``status`` is one of these are written (default ``ok``);
         None writes every row with a structure.
+    relaxed
+        Write the MLIP-relaxed cell (``relaxed_structure``, the one its
+        energies, hull and window refer to) of rows that have one, and the
+        ``structure`` of the others; in extxyz the frame says which in
+        ``structure_source`` (``relaxed`` / ``input``).
 
     Returns
     -------
@@ -132,7 +142,16 @@ def export_structures(
 
     if fmt not in ("cif", "extxyz"):
         raise ValueError(f"unknown export format {fmt!r}; use cif or extxyz")
-    table = pd.read_parquet(results) if isinstance(results, str | Path) else results
+    if isinstance(results, str | Path):
+        try:
+            table = pd.read_parquet(results)
+        except Exception as exc:  # noqa: BLE001 - pyarrow's errors name a buffer, not the file
+            raise ValueError(
+                f"{results}: not a readable Parquet table ({type(exc).__name__}); export reads "
+                "the results.parquet of screen or the proposals.parquet of design"
+            ) from exc
+    else:
+        table = results
     if "structure" not in table.columns:
         raise ValueError("the results have no 'structure' column")
     if statuses is not None and "status" in table.columns:
@@ -145,7 +164,10 @@ def export_structures(
     skipped = 0
     for position, (_, row) in enumerate(table.iterrows()):
         label = _label(row, position)
-        value = row["structure"]
+        value, source = row["structure"], "input"
+        cell = row.get("relaxed_structure")
+        if relaxed and (isinstance(cell, Structure) or (isinstance(cell, str) and cell)):
+            value, source = cell, "relaxed"
         try:
             structure = value if isinstance(value, Structure) else structure_from_json(value)
         except (ValueError, TypeError, KeyError) as exc:  # one bad row never stops the export
@@ -167,6 +189,8 @@ def export_structures(
                 continue
             atoms = AseAtomsAdaptor.get_atoms(structure)
             atoms.info.update(_info(row))
+            if relaxed:
+                atoms.info["structure_source"] = source
             frames.append(atoms)
     if fmt == "extxyz" and frames:
         from ase.io import write

@@ -83,3 +83,39 @@ def test_extxyz_export_survives_awkward_rows(tmp_path: Path) -> None:
     assert frames[0].calc is None  # the result columns are not read back as calculator results
     cifs = export_structures(table, tmp_path / "c")
     assert sorted(p.name for p in cifs) == ["1.cif", "a.cif"]  # a missing id falls back to the row
+
+
+def test_empty_strings_do_not_swallow_the_next_column_and_relaxed_cells_export(
+    tmp_path: Path,
+) -> None:
+    """An empty hull_missing was written as a bare 'hull_missing=' that ASE's reader paired
+    with the next key's text; --relaxed writes the MLIP-relaxed cell where a row has one."""
+    table = pd.read_parquet(_results(tmp_path))
+    table["hull_missing"] = ["", "", "", ""]
+    table["window_low_V"] = [0.0, 0.1, 0.2, 0.3]
+    bigger = Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(5.30), ["Li", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]
+    )
+    table["relaxed_structure"] = [structure_to_json(bigger), None, None, None]
+    results = atomic_write_parquet(tmp_path / "r2.parquet", table)
+    result = runner.invoke(app, ["export", str(results), "--out", str(tmp_path / "x"),
+                                 "--format", "extxyz", "--relaxed"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    frames = read(tmp_path / "x" / EXTXYZ_NAME, index=":")
+    assert [f.info["window_low_V"] for f in frames] == [0.0, 0.1]
+    assert all("hull_missing" not in f.info for f in frames)
+    assert [f.info["structure_source"] for f in frames] == ["relaxed", "input"]
+    assert abs(frames[0].get_volume() - 5.30**3) < 1e-3  # the relaxed cell, not the input
+    assert "relaxed_structure" not in frames[0].info  # the frame itself, not a 15 kB label
+    export_structures(results, tmp_path / "cif", relaxed=False)
+    back = Structure.from_file(tmp_path / "cif" / "LiCl_rocksalt.cif")
+    assert abs(back.volume - 5.13**3) < 1e-3
+
+
+def test_export_of_a_csv_names_the_file_and_what_export_reads(tmp_path: Path) -> None:
+    csv = tmp_path / "stability.csv"
+    csv.write_text("formula,status\nLiCl,ok\n")
+    result = runner.invoke(app, ["export", str(csv), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2
+    assert "stability.csv: not a readable Parquet table" in result.output
+    assert "results.parquet" in result.output and "Traceback" not in result.output
