@@ -179,17 +179,10 @@ def _template_hull(
         If no structure type of the stoichiometry is known or none could be placed.
     """
     from matscreen.physics.hull import structure_hull
-    from matscreen.physics.templates import MAX_DOPED_ELEMENTS, template_structures
+    from matscreen.physics.templates import template_structures
 
     unused: list[str] = []
     trials = template_structures(comp, reasons=unused)
-    n_other = sum(el.symbol != "Li" for el in comp)
-    if not trials and n_other > MAX_DOPED_ELEMENTS:
-        raise ValueError(
-            f"no structure for {comp.reduced_formula} and no reference phase of that formula; "
-            f"with {n_other} elements besides Li (more than {MAX_DOPED_ELEMENTS}) it is not "
-            "matched to shared sites of known structure types; give a structure (a CIF)"
-        )
     if not trials and unused:
         raise ValueError(
             f"no structure for {comp.reduced_formula} and no reference phase of that formula; "
@@ -203,7 +196,12 @@ def _template_hull(
         )
     placed = []
     reasons = []
-    for label, trial in trials:
+    for i, (label, trial) in enumerate(trials, start=1):
+        # minutes per trial on a CPU for the larger ordered cells: say what is running
+        logger.info(
+            "%s: trial structure %d/%d, %s (%d atoms)",
+            comp.reduced_formula, i, len(trials), label.split(";")[0], len(trial),
+        )  # fmt: skip
         hull, rec = structure_hull(trial, calc, references=references, **relax_settings)
         if hull.status == "ok":
             converged = rec is None or rec.status == "ok"
@@ -304,6 +302,7 @@ def predict_stability_table(
     from matscreen.physics.checks import below_hull_note, hull_gap_record
     from matscreen.physics.hull import hull_record, lowest_entry, structure_hull
     from matscreen.physics.references import AUTO_PREFIX
+    from matscreen.physics.templates import MAX_DOPED_ELEMENTS
     from matscreen.physics.window import stability_window
 
     base = Path(base_dir) if base_dir is not None else None
@@ -331,6 +330,13 @@ def predict_stability_table(
             missing = unsupported_elements(calc, symbols)
             if missing:  # before the references, which would blame their own data
                 raise ValueError(f"element(s) {', '.join(missing)} not covered by {info.name}")
+            n_other = len(symbols - {"Li"})
+            if structure is None and n_other > MAX_DOPED_ELEMENTS:  # before minutes of references
+                raise ValueError(
+                    f"no structure for {comp.reduced_formula}; with {n_other} elements besides "
+                    f"Li (more than {MAX_DOPED_ELEMENTS}) it is no reference phase and is not "
+                    "matched to shared sites of known structure types; give a structure (a CIF)"
+                )
             references = refs.get(symbols)
             template_note = None
             # a generated prototype is a competitor, not a stand-in for a given formula

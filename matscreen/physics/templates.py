@@ -66,6 +66,11 @@ DOPED_MAX_DX = 0.8
 AMOUNT_WEIGHT = 100.0
 #: Doped formulas: most of the Li sites one other cation may take (Ga or Al in LLZO).
 DOPED_LI_SITE_SHARE = 0.15
+#: Doped formulas: most of one cation site that Li beyond the template's Li sites may take
+#: (Li-rich layered oxides, Li[Li0.2Mn0.6Ni0.2]O2; Li-excess spinels, Li[Li0.05Mn1.95]O4).
+DOPED_LI_EXCESS_SHARE = 0.35
+#: Key of that excess Li among the elements assigned to sites.
+_LI_EXCESS = "Li+"
 
 
 def _similar_size(element: str, site: str) -> bool:
@@ -168,9 +173,12 @@ def _doped_assignment(
     (:func:`_can_take_site`), and the amounts on a site must add up to the
     site's within :data:`DOPED_RTOL` and then fill it exactly; the elements
     sharing a site must be close to each other too. Li goes to the Li sites,
-    at most filling them, and one minor cation may join it there (Ga or Al
-    on the Li sites of LLZO; at most :data:`DOPED_LI_SITE_SHARE` of them, the
-    rest left empty). Among the assignments that fit, the one that rescales
+    and one minor cation may join it there (Ga or Al on the Li sites of LLZO;
+    at most :data:`DOPED_LI_SITE_SHARE` of them, the rest left empty). Li
+    beyond the Li sites joins one cation site of a similar atomic radius, at
+    most :data:`DOPED_LI_EXCESS_SHARE` of it, whatever shares it (Li[Li0.2
+    Mn0.6Ni0.2]O2 on a layered LiMO2, Li[Li0.05Mn1.95]O4 on the spinel).
+    Among the assignments that fit, the one that rescales
     the formula's amounts least, then moves the chemistry least
     (:func:`_distance`, weighted by the atomic fraction moved), is returned.
     """
@@ -189,10 +197,21 @@ def _doped_assignment(
         factor = sum(t_sites.values()) / sum(g_items.values())
     g_items = {e: a * factor for e, a in g_items.items()}
     g_li *= factor
+    if g_li > (1.0 + DOPED_RTOL) * t_li:  # Li-rich: the excess goes to a cation site
+        g_items[_LI_EXCESS] = g_li - t_li
+        g_li = t_li
     sites = sorted(t_sites)
     elements = sorted(g_items)
     options = []
     for e in elements:
+        if e == _LI_EXCESS:
+            allowed = [
+                t for t in sites
+                if t not in _ANIONS and _similar_size("Li", t)
+                and g_items[e] <= DOPED_LI_EXCESS_SHARE * t_sites[t]
+            ]  # fmt: skip
+            options.append(allowed)
+            continue
         allowed = [t for t in sites if _can_take_site(e, t)]
         if t_li and _can_share_li_site(e, g_items[e] / t_li):
             allowed.append("Li")
@@ -209,22 +228,27 @@ def _doped_assignment(
         on_li = [e for e, t in zip(elements, choice, strict=True) if t == "Li"]
         if len(on_li) > 1 or (t_li and sums["Li"] > (1.0 + DOPED_RTOL) * t_li):
             continue  # one minor cation on the Li sites at most
-        sharing = [[e for e, c in zip(elements, choice, strict=True) if c == t] for t in sites]
+        sharing = [
+            [e for e, c in zip(elements, choice, strict=True) if c == t and e != _LI_EXCESS]
+            for t in sites
+        ]
         if not all(_can_take_site(a, b) for group in sharing for a in group for b in group):
-            continue  # Fe, Mn and P on one site
+            continue  # Fe, Mn and P on one site (excess Li joins any, as in Li-rich NMC)
         # a site is filled by what it holds; the Li sites may keep vacancies
         capacity = sums | {"Li": max(sums["Li"], t_li)}
         occupancy: dict[str, dict[str, float]] = {t: {} for t in sites}
         if t_li:
             occupancy["Li"] = {"Li": g_li / capacity["Li"]}
         for e, t in zip(elements, choice, strict=True):
-            occupancy[t][e] = g_items[e] / capacity[t]
+            el = "Li" if e == _LI_EXCESS else e
+            occupancy[t][el] = g_items[e] / capacity[t]
         total = g_li + sum(g_items.values())  # weights: atomic fractions, scale-free
         # least change of the formula's amounts first (filling a site rescales them), then
         # least change of chemistry: Ga in Li6.85Ga0.05La3Zr2O12 joins Li, as Zr fills its site
         rescaled = sum(abs(sums[t] - t_sites[t]) for t in sites) / total
         distance = AMOUNT_WEIGHT * rescaled + sum(
-            g_items[e] / total * _distance({t: e}) for e, t in zip(elements, choice, strict=True)
+            g_items[e] / total * _distance({t: "Li" if e == _LI_EXCESS else e})
+            for e, t in zip(elements, choice, strict=True)
         )
         if best is None or distance < best[0]:
             best = (distance, occupancy)
