@@ -202,6 +202,7 @@ def _doped_assignment(
         g_li = t_li
     sites = sorted(t_sites)
     elements = sorted(g_items)
+    symbol = {e: "Li" if e == _LI_EXCESS else e for e in elements}  # the element placed
     options = []
     for e in elements:
         if e == _LI_EXCESS:
@@ -240,14 +241,13 @@ def _doped_assignment(
         if t_li:
             occupancy["Li"] = {"Li": g_li / capacity["Li"]}
         for e, t in zip(elements, choice, strict=True):
-            el = "Li" if e == _LI_EXCESS else e
-            occupancy[t][el] = g_items[e] / capacity[t]
+            occupancy[t][symbol[e]] = g_items[e] / capacity[t]
         total = g_li + sum(g_items.values())  # weights: atomic fractions, scale-free
         # least change of the formula's amounts first (filling a site rescales them), then
         # least change of chemistry: Ga in Li6.85Ga0.05La3Zr2O12 joins Li, as Zr fills its site
         rescaled = sum(abs(sums[t] - t_sites[t]) for t in sites) / total
         distance = AMOUNT_WEIGHT * rescaled + sum(
-            g_items[e] / total * _distance({t: "Li" if e == _LI_EXCESS else e})
+            g_items[e] / total * _distance({t: symbol[e]})
             for e, t in zip(elements, choice, strict=True)
         )
         if best is None or distance < best[0]:
