@@ -14,7 +14,8 @@ and reports what comes back:
   sound pipeline puts them near or below the hull of what it knows: the share within
   0.1 eV/atom above the hull is printed. A strongly negative value means a
   competing ternary is missing (the hull is complete per element only);
-- the wall time per row (first-time reference relaxations included unless cached).
+- the wall time per row (first-time reference relaxations included unless cached; the
+  candidates' own relaxations are never reused from disk unless ``--reuse-relaxations``).
 
 No DFT e_above_hull exists for these entries, so this measures robustness and
 plausibility, not accuracy; ``benchmarks/stability.py`` measures accuracy against MP.
@@ -45,6 +46,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import time
 import warnings
 
@@ -56,7 +58,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-sites", type=int, default=130, help="skip CIFs with more sites")
     parser.add_argument("--csv", default=None, help="write the per-row table here")
+    parser.add_argument(
+        "--reuse-relaxations",
+        action="store_true",
+        help="reuse relaxations kept on disk by earlier runs (then seconds_per_row is no timing)",
+    )
     args = parser.parse_args()
+    if not args.reuse_relaxations:  # before the settings are first read
+        os.environ["MATSCREEN_RELAX_CACHE"] = "false"
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     warnings.filterwarnings("ignore")
 

@@ -34,6 +34,11 @@ class MatscreenSettings(BaseSettings):
         default=16, ge=1, description="Candidates per Dask task in a screening run."
     )
     LOG_LEVEL: str = Field(default="INFO", description="Logging level of the CLI.")
+    RELAX_CACHE: bool = Field(
+        default=True,
+        description="Keep MLIP relaxations of structures (templates of a formula, CIF cells) "
+        "under CACHE_DIR and reuse them for the same cell, calculator version and settings.",
+    )
     DEFAULT_CALCULATOR: CalculatorName = Field(
         default="chgnet",
         description="MLIP used where none is named: `matscreen predict stability|voltage` and "

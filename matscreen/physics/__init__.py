@@ -4,6 +4,7 @@ Modules (import what you need; heavy dependencies load lazily):
 
 - :mod:`~matscreen.physics.calculators`: named MLIPs (``chgnet``, ``sevenn``), ``get_calculator``
 - :mod:`~matscreen.physics.relax`: ``relax_structure``, ``relax_many``, ``batched_relax``
+- :mod:`~matscreen.physics.relax_cache`: ``cached_relax`` (relaxations kept on disk per cell)
 - :mod:`~matscreen.physics.chgnet_batch`: vectorised CHGNet energies/forces/stress of many cells
 - :mod:`~matscreen.physics.references`: MP entries, elemental and built-in reference phases
 - :mod:`~matscreen.physics.hull`: ``reference_entries``, ``structure_hull``, ``hull_record``

@@ -842,7 +842,9 @@ def structure_hull(
         ASE calculator or registry name (None: the DEFAULT_CALCULATOR setting, CHGNet
         unless set); must have an MP energy scale.
     relax
-        Relax cell and positions first (see :func:`matscreen.physics.relax.relax_structure`).
+        Relax cell and positions first (see :func:`matscreen.physics.relax.relax_structure`;
+        a registry MLIP's relaxation of the same cell is reused from disk,
+        :func:`matscreen.physics.relax_cache.cached_relax`).
     references
         Reference entries; default :func:`reference_entries` for its elements.
     fmax, steps
@@ -858,14 +860,15 @@ def structure_hull(
         The hull record (failed with a reason when relaxation failed) and the
         relaxation record.
     """
-    from matscreen.physics.relax import relax_structure, static_energy
+    from matscreen.physics.relax import static_energy
+    from matscreen.physics.relax_cache import cached_relax
 
     calc = resolve_calculator(calculator)
     info = calculator_info(calc)
     formula = structure.composition.reduced_formula
     rec = None
     if relax:
-        rec = relaxed or relax_structure(structure, calc, fmax=fmax, steps=steps)
+        rec = relaxed or cached_relax(structure, calc, fmax=fmax, steps=steps)
         if rec.energy_per_atom is None:
             return HullRecord(
                 formula=formula,

@@ -1374,7 +1374,8 @@ def mlip_voltage(
         ``status="failed"`` with a reason when either structure cannot be handled.
     """
     from matscreen.physics.calculators import calculator_info, resolve_calculator
-    from matscreen.physics.relax import relax_structure, static_energy
+    from matscreen.physics.relax import static_energy
+    from matscreen.physics.relax_cache import cached_relax
 
     t0 = time.perf_counter()
     calc = resolve_calculator(calculator)
@@ -1394,7 +1395,7 @@ def mlip_voltage(
     energies, volumes = [], []
     for s in (discharged, charged):
         if relax:
-            rec = relax_structure(s, calc, fmax=fmax, steps=steps)
+            rec = cached_relax(s, calc, fmax=fmax, steps=steps)
             if rec.energy_per_atom is None or (rec.error and not rec.error.startswith("not conv")):
                 return VoltageRecord(status="failed", error=f"{rec.formula}: {rec.error}", **base)
             if not rec.converged:

@@ -1,0 +1,136 @@
+"""Relaxations kept on disk, so the same structure is not relaxed twice.
+
+A formula given without a structure is placed on the hull through trial
+cells of its stoichiometry (:mod:`matscreen.physics.templates`), each
+relaxed with the MLIP: minutes per trial on a CPU for the larger ordered
+cells, every time the formula is asked for again. A CIF named by several
+rows of a table is ordered to the same cell and relaxed once per row.
+
+:func:`cached_relax` keys each relaxation by the input cell (its
+:func:`~matscreen.core.hashing.structure_hash`, site order ignored), the
+registry MLIP's name and version and the relaxation settings, and keeps the
+:class:`~matscreen.physics.relax.RelaxRecord` as one JSON file per key under
+``<cache>/physics/relaxed/<calculator>/``. Only registry calculators
+(:func:`~matscreen.physics.calculators.get_calculator`, which carry their
+model version) are cached: any other ASE calculator may hold parameters a
+key cannot see. Records without an energy (a calculator error, a structure
+refused before running) are not kept, so a transient failure is retried.
+The ``RELAX_CACHE`` setting (``MATSCREEN_RELAX_CACHE=false``) turns it off.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from matscreen.physics.relax import RelaxRecord, relax_structure, to_structure
+
+logger = logging.getLogger(__name__)
+
+CACHE_SCHEMA = 1  # bump when RelaxRecord's meaning changes: old files are then ignored
+
+
+def relax_cache_enabled() -> bool:
+    """Return the ``RELAX_CACHE`` setting (True unless turned off)."""
+    from matscreen.core.settings import get_settings
+
+    return bool(get_settings().RELAX_CACHE)
+
+
+def relax_key(structure: Any, calculator: Any, **settings: Any) -> str | None:
+    """Return the cache key of one relaxation, or None when it cannot be cached.
+
+    Parameters
+    ----------
+    structure
+        The input cell (pymatgen ``Structure``, ASE ``Atoms`` or a dict).
+    calculator
+        A resolved ASE calculator; only registry calculators have a key.
+    **settings
+        The keyword arguments given to
+        :func:`~matscreen.physics.relax.relax_structure` (fmax, steps, ...).
+
+    Returns
+    -------
+    str or None
+        ``<calculator>/<hash>``; None for a calculator outside the registry
+        or a structure that cannot be read.
+    """
+    from matscreen.core.hashing import config_hash, structure_hash
+    from matscreen.physics.calculators import CalculatorInfo
+
+    info = getattr(calculator, "matscreen_info", None)
+    if not isinstance(info, CalculatorInfo):
+        return None
+    try:
+        cell = structure_hash(to_structure(structure), decimals=5)
+    except Exception:  # noqa: BLE001 - relax_structure reports a bad structure itself
+        return None
+    payload = {
+        "schema": CACHE_SCHEMA,
+        "calculator": info.name,
+        "version": info.version,
+        "cell": cell,
+        "settings": settings,
+    }
+    return f"{info.name}/{config_hash(payload)}"
+
+
+def _path(key: str) -> Path:
+    from matscreen.physics.references import cache_dir
+
+    return cache_dir() / "relaxed" / f"{key}.json"
+
+
+def cached_relax(structure: Any, calculator: Any = None, **settings: Any) -> RelaxRecord:
+    """Relax a structure as :func:`~matscreen.physics.relax.relax_structure` does, once.
+
+    Parameters
+    ----------
+    structure
+        pymatgen ``Structure``, ASE ``Atoms`` or a Structure dict.
+    calculator
+        ASE calculator, registry name or None (the DEFAULT_CALCULATOR setting).
+    **settings
+        Passed to :func:`~matscreen.physics.relax.relax_structure` and part
+        of the key (``fmax``, ``steps``, ``optimizer``, ...).
+
+    Returns
+    -------
+    RelaxRecord
+        The record of an earlier identical relaxation when one is on disk
+        (its ``wall_time_s`` is that run's), else a new one, stored when it
+        has an energy. A cache file that cannot be read or written only
+        costs the relaxation (a warning is logged).
+    """
+    from matscreen.core.io import atomic_write_text
+    from matscreen.physics.calculators import resolve_calculator
+
+    calc = resolve_calculator(calculator)
+    key = relax_key(structure, calc, **settings) if relax_cache_enabled() else None
+    if key is None:
+        return relax_structure(structure, calc, **settings)
+    path = _path(key)
+    try:
+        record = RelaxRecord.model_validate(json.loads(path.read_text()))
+    except FileNotFoundError:
+        pass
+    except Exception as exc:  # noqa: BLE001 - a corrupt or foreign file is relaxed again
+        logger.warning("relaxation cache file %s unreadable (%s); relaxing again", path, exc)
+    else:
+        logger.info(
+            "%s (%d atoms): relaxation reused from %s", record.formula, record.n_atoms, path
+        )
+        return record
+    record = relax_structure(structure, calc, **settings)
+    if record.energy_per_atom is not None:
+        try:
+            atomic_write_text(path, record.model_dump_json())
+        except OSError as exc:
+            logger.warning("cannot write the relaxation cache file %s (%s)", path, exc)
+    return record
+
+
+__all__ = ["CACHE_SCHEMA", "cached_relax", "relax_cache_enabled", "relax_key"]

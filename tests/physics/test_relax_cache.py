@@ -1,0 +1,98 @@
+"""The on-disk relaxation cache: one relaxation per cell, calculator version and settings."""
+
+from __future__ import annotations
+
+import pytest
+from ase.calculators.emt import EMT
+from pymatgen.core import Structure
+
+import matscreen.physics.relax_cache as relax_cache
+from matscreen.core.settings import get_settings
+from matscreen.physics.calculators import get_calculator
+from matscreen.physics.relax_cache import cached_relax, relax_key
+
+
+@pytest.fixture
+def counted(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Count the real relaxations cached_relax runs (formulas, in order)."""
+    calls: list[str] = []
+    real = relax_cache.relax_structure
+
+    def relax(structure, calculator, **kw):  # noqa: ANN001, ANN202
+        calls.append(structure.composition.reduced_formula)
+        return real(structure, calculator, **kw)
+
+    monkeypatch.setattr(relax_cache, "relax_structure", relax)
+    return calls
+
+
+@pytest.fixture
+def own_cache(tmp_path, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN001, ANN201
+    monkeypatch.setenv("MATSCREEN_CACHE_DIR", str(tmp_path))
+    return tmp_path
+
+
+def test_same_cell_is_relaxed_once(licl: Structure, counted: list[str], own_cache) -> None:  # noqa: ANN001
+    first = cached_relax(licl, "chgnet", fmax=0.05, steps=200)
+    # the same cell with its sites listed in another order and shifted by a lattice vector
+    shuffled = Structure(licl.lattice, licl.species[::-1], licl.frac_coords[::-1] + [1, 0, 0])
+    again = cached_relax(shuffled, "chgnet", fmax=0.05, steps=200)
+    assert counted == ["LiCl"]
+    assert first.status == "ok" and again.status == "ok"
+    assert again.energy_per_atom == first.energy_per_atom
+    assert again.structure == first.structure
+    assert len(list((own_cache / "physics" / "relaxed" / "chgnet").glob("*.json"))) == 1
+
+
+def test_other_settings_strain_or_calculator_relax_again(
+    licl: Structure,
+    counted: list[str],
+    own_cache,  # noqa: ANN001
+) -> None:
+    cached_relax(licl, "chgnet", fmax=0.05, steps=200)
+    cached_relax(licl, "chgnet", fmax=0.02, steps=200)  # another criterion
+    strained = licl.copy()
+    strained.apply_strain(0.01)
+    cached_relax(strained, "chgnet", fmax=0.05, steps=200)
+    assert len(counted) == 3
+    key = relax_key(licl, get_calculator("chgnet"), fmax=0.05, steps=200)
+    assert key is not None and key.startswith("chgnet/")
+    # an ASE calculator outside the registry has no version to key on: never cached
+    assert relax_key(licl, EMT(), fmax=0.05) is None
+
+
+def test_corrupt_file_is_relaxed_again_and_the_setting_turns_it_off(
+    licl: Structure,
+    counted: list[str],
+    own_cache,  # noqa: ANN001
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rec = cached_relax(licl, "chgnet", steps=5)
+    (path,) = (own_cache / "physics" / "relaxed" / "chgnet").glob("*.json")
+    path.write_text('{"formula": "LiCl", "status"')  # cut off by a full disk
+    again = cached_relax(licl, "chgnet", steps=5)
+    assert len(counted) == 2 and again.energy_per_atom == pytest.approx(rec.energy_per_atom)
+    monkeypatch.setenv("MATSCREEN_RELAX_CACHE", "false")
+    get_settings.cache_clear()
+    try:
+        cached_relax(licl, "chgnet", steps=5)
+        cached_relax(licl, "chgnet", steps=5)
+    finally:
+        monkeypatch.delenv("MATSCREEN_RELAX_CACHE")
+        get_settings.cache_clear()
+    assert len(counted) == 4
+
+
+def test_failed_relaxation_without_energy_is_not_kept(
+    licl: Structure,
+    counted: list[str],
+    own_cache,  # noqa: ANN001
+) -> None:
+    squeezed = Structure(licl.lattice, ["Li", "Cl"], [[0, 0, 0], [0.01, 0, 0]])
+    for _ in range(2):
+        rec = cached_relax(squeezed, "chgnet")
+        assert rec.status == "failed" and rec.energy_per_atom is None
+    assert len(counted) == 2
+    assert not (own_cache / "physics" / "relaxed").exists() or not any(
+        (own_cache / "physics" / "relaxed").rglob("*.json")
+    )
