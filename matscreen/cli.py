@@ -234,6 +234,15 @@ def predict(
         table = _run(predict_file, prop, input_path, checkpoint=partial, model=model)
         _run(atomic_write_text, out, _csv_text(table))
         done = True
+    except KeyboardInterrupt:
+        kept = len(list(partial.glob("*.json")))
+        hint = (
+            f"the {kept} finished row(s) are kept in {partial}: rerun the same command to continue"
+            if kept
+            else "no row had finished"
+        )
+        typer.echo(f"matscreen: interrupted; {hint}", err=True)
+        raise typer.Exit(130) from None
     finally:
         if done or not any(partial.glob("*.json")):  # written, or nothing to resume from
             _clear_checkpoint(partial, keep=lock.path)  # while still holding the lock

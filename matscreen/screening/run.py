@@ -161,7 +161,7 @@ def _candidates(cfg: WorkflowConfig, store: CheckpointStore) -> pd.DataFrame:
     spec = {"space": cfg.resolve_space(), "seed": cfg.seed, "limit": cfg.candidates.limit}
     key = config_hash({**spec, "family": cfg.family})
     if store.has("candidates", key):
-        logger.info("reusing the candidates of the interrupted run")
+        logger.info("reusing the candidates of the earlier run in %s", store.root)
         return store.load("candidates", key)
     records = generate_candidates(load_candidate_space(cfg), seed=cfg.seed, family=cfg.family)
     if cfg.candidates.limit is not None:
@@ -529,6 +529,27 @@ def _versions() -> dict[str, str]:
     return out
 
 
+def _previous_runs(path: Path) -> list[dict[str, Any]]:
+    """Return the timings of the earlier runs recorded in ``path`` (a run.json), oldest first.
+
+    A resumed run writes run.json again; the runs it resumed keep their
+    ``finished_at``, ``timings_s`` and ``chunks_from_checkpoints`` here. An
+    unreadable file gives an empty list (a warning is logged).
+    """
+    try:
+        earlier = json.loads(path.read_text())
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError) as exc:
+        logger.warning("cannot read the earlier %s (%s); its timings are not kept", path, exc)
+        return []
+    if not isinstance(earlier, dict):
+        return []
+    runs = [r for r in earlier.get("previous_runs") or [] if isinstance(r, dict)]
+    keys = ("finished_at", "timings_s", "chunks_from_checkpoints", "counts")
+    return [*runs, {k: earlier[k] for k in keys if k in earlier}]
+
+
 def _write_outputs(
     cfg: WorkflowConfig,
     out: Path,
@@ -557,6 +578,8 @@ def _write_outputs(
         "counts": {str(k): int(v) for k, v in counts.items()},
         "n_candidates": len(results),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        # a resume of a run that had finished (or got this far before) keeps what it measured
+        "previous_runs": _previous_runs(out / "run.json"),
     }
     atomic_write_json(out / "run.json", run)
     logger.info("wrote %s (%s)", out / "results.parquet", json.dumps(run["counts"]))

@@ -81,6 +81,25 @@ def test_the_console_script_gives_usage_errors_in_one_line(tmp_path):
     assert result.exit_code == 2 and not (tmp_path / "v.csv.partial").exists()
 
 
+def test_an_interrupted_predict_keeps_its_rows_and_says_so(monkeypatch, tmp_path):
+    import matscreen.core.predict as predict
+
+    def interrupted(prop, input_path, checkpoint, model):  # noqa: ANN001, ANN202
+        checkpoint.mkdir(exist_ok=True)
+        (checkpoint / "stability-row1.json").write_text("{}")  # one row had finished
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(predict, "predict_file", interrupted)
+    (tmp_path / "f.csv").write_text("formula\nLiCl\nLi3YCl6\n")
+    out = tmp_path / "s.csv"
+    result = runner.invoke(
+        app, ["predict", "stability", str(tmp_path / "f.csv"), "--out", str(out)]
+    )
+    assert result.exit_code == 130
+    assert "interrupted" in result.output and "1 finished row(s) are kept" in result.output
+    assert (tmp_path / "s.csv.partial" / "stability-row1.json").is_file() and not out.exists()
+
+
 def test_dry_run_prints_plan_and_writes_nothing():
     result = runner.invoke(app, ["screen", str(_files()), "--out", "o", "--dry-run"])
     assert result.exit_code == 0, result.output

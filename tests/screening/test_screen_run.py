@@ -96,11 +96,18 @@ def test_rerun_without_resume_is_refused_and_resume_recomputes_nothing(workflow,
     with pytest.raises(MatscreenInputError, match="--resume"):
         matscreen.screen(workflow, client=client, out="out")
     stamps = {p.name: p.stat().st_mtime_ns for p in Path("out/checkpoints").iterdir()}
+    run_1 = json.loads(Path("out/run.json").read_text())
     again = matscreen.screen(workflow, client=client, out="out", resume=True)
     assert {p.name: p.stat().st_mtime_ns for p in Path("out/checkpoints").iterdir()} == stamps
     pd.testing.assert_frame_equal(first, again)
-    reused = json.loads(Path("out/run.json").read_text())["chunks_from_checkpoints"]
+    run_2 = json.loads(Path("out/run.json").read_text())
+    reused = run_2["chunks_from_checkpoints"]
     assert reused["featurize"] >= 1 and reused["bvse"] >= 1  # run.json says what was reused
+    # the first run's own timings are kept, not overwritten by the resume's
+    assert run_1["previous_runs"] == []
+    assert run_2["previous_runs"] == [
+        {k: run_1[k] for k in ("finished_at", "timings_s", "chunks_from_checkpoints", "counts")}
+    ]
 
 
 def test_resume_on_another_node_with_another_cache_folder(workflow, client, monkeypatch):
