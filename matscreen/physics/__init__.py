@@ -10,6 +10,7 @@ Modules (import what you need; heavy dependencies load lazily):
 - :mod:`~matscreen.physics.hull`: ``reference_entries``, ``structure_hull``, ``hull_record``
 - :mod:`~matscreen.physics.window`: ``stability_window``, ``moisture_reactivity``,
   ``cathode_compatibility``
+- :mod:`~matscreen.physics.delithiation`: a candidate's own delithiated cell for its oxidation limit
 - :mod:`~matscreen.physics.voltage`: ``VoltageSurrogate``, ``grouped_cv``, ``mlip_voltage``
 - :mod:`~matscreen.physics.diffusion`: ``md_diffusivity``, ``arrhenius_estimate``, ``li_transport``
   (Li transport by MLIP MD)

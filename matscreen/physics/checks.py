@@ -214,7 +214,10 @@ def physics_checks(
         Registry name of the MLIP (``"chgnet"``, ``"sevenn"``).
     electrolyte
         Also compute the Li stability window and the reaction energies with
-        water and with LiMn2O4.
+        water and with LiMn2O4. The window's references include the
+        candidate's own delithiated cell when its metals can be oxidized
+        (:func:`~matscreen.physics.delithiation.window_with_delithiation`;
+        one more relaxation).
     fmax, steps
         Relaxation force criterion (eV/Å) and step cap.
     device
@@ -237,12 +240,9 @@ def physics_checks(
 
     from matscreen.core.io import structure_to_json
     from matscreen.physics.calculators import calculator_info, get_calculator
+    from matscreen.physics.delithiation import window_with_delithiation
     from matscreen.physics.hull import cached_reference_entries, lowest_entry, structure_hull
-    from matscreen.physics.window import (
-        cathode_compatibility,
-        moisture_reactivity,
-        stability_window,
-    )
+    from matscreen.physics.window import cathode_compatibility, moisture_reactivity
 
     out: dict[str, Any] = dict.fromkeys(PHYSICS_COLUMNS)
     out.update(physics_status="failed", hull_complete=False)
@@ -282,10 +282,14 @@ def physics_checks(
         if electrolyte and not gap_note:
             comp = structure.composition
             entry = ComputedEntry(comp, hull.energy_per_atom * comp.num_atoms, entry_id="candidate")
-            window = stability_window(entry, refs)
+            cell = relax.structure if relax is not None else None
+            window, delith_note = window_with_delithiation(
+                entry, refs, cell, calc, fmax=fmax, steps=steps
+            )
             if window.status == "ok":
                 out["window_low_V"] = window.window_low_V
                 out["window_high_V"] = window.window_high_V
+                notes.append(delith_note)
             else:
                 notes.append(f"window: {window.error}")
             wet_refs = cached_reference_entries(calculator, tuple(sorted({*symbols, "H", "O"})))

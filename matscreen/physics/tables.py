@@ -160,7 +160,7 @@ def _template_hull(
     calc: Any,
     references: list[ComputedEntry],
     **relax_settings: Any,
-) -> tuple[Any, str, str]:
+) -> tuple[Any, str, str, Structure | None]:
     """Place a formula on the hull through trial structures of its stoichiometry.
 
     Each structure of :func:`~matscreen.physics.templates.template_structures`
@@ -170,8 +170,9 @@ def _template_hull(
     -------
     tuple
         The winning hull record, a note naming it (the hull is an upper
-        bound: the real compound may take another structure type) and how
-        its cell was ordered from shared sites ('' for an exact match).
+        bound: the real compound may take another structure type), how
+        its cell was ordered from shared sites ('' for an exact match) and
+        its relaxed cell (None when not relaxed).
 
     Raises
     ------
@@ -206,7 +207,8 @@ def _template_hull(
         if hull.status == "ok":
             converged = rec is None or rec.status == "ok"
             ordering = trial.properties.get("ordering", "")
-            placed.append((not converged, hull.energy_per_atom, label, hull, ordering))
+            cell = rec.structure if rec is not None else None
+            placed.append((not converged, hull.energy_per_atom, label, hull, ordering, cell))
         else:
             reasons.append(f"{label}: {hull.error}")
     if not placed:
@@ -214,7 +216,7 @@ def _template_hull(
             f"no trial structure of {comp.reduced_formula} placed: {'; '.join(reasons)}"
         )
     # converged relaxations first: an unfinished one is no upper bound
-    unconverged, _, label, hull, ordering = min(placed, key=lambda p: (p[0], p[1]))
+    unconverged, _, label, hull, ordering, cell = min(placed, key=lambda p: (p[0], p[1]))
     how = "relaxed" if relax_settings.get("relax", True) else "unrelaxed"
     note = (
         f"no structure given: {label}, {how} (lowest of {len(placed)} structure type(s) "
@@ -222,7 +224,7 @@ def _template_hull(
     )
     if unconverged and hull.error:
         note += f"; {hull.error}"
-    return hull, note, ordering
+    return hull, note, ordering, cell
 
 
 def predict_stability_table(
@@ -269,9 +271,12 @@ def predict_stability_table(
         compound: ``e_above_hull`` is then a lower bound, and ``error``
         says so on an ``ok`` row and the window is not computed; see
         :func:`~matscreen.physics.checks.hull_gap_record`), ``window_low_V``,
-        ``window_high_V`` (V vs Li/Li+; a row more than 0.1 eV/atom below its
-        hull says in ``error`` that the window is too wide,
-        :func:`~matscreen.physics.checks.below_hull_note`), ``energy_per_atom``
+        ``window_high_V`` (V vs Li/Li+; the row's own delithiated cell competes
+        for the oxidation limit when its metals can be oxidized, and ``error``
+        says when it sets it,
+        :func:`~matscreen.physics.delithiation.window_with_delithiation`; a row
+        more than 0.1 eV/atom below its hull says in ``error`` that the window
+        is too wide, :func:`~matscreen.physics.checks.below_hull_note`), ``energy_per_atom``
         (MP2020 scale), ``method`` (``mlip``, ``reference`` or ``template``),
         ``calculator``, ``calculator_version`` and ``ordering`` (how a
         structure with partial occupancies, or a template cell whose sites a
@@ -300,10 +305,10 @@ def predict_stability_table(
         unsupported_elements,
     )
     from matscreen.physics.checks import below_hull_note, hull_gap_record
+    from matscreen.physics.delithiation import window_with_delithiation
     from matscreen.physics.hull import hull_record, lowest_entry, structure_hull
     from matscreen.physics.references import AUTO_PREFIX
     from matscreen.physics.templates import MAX_DOPED_ELEMENTS
-    from matscreen.physics.window import stability_window
 
     base = Path(base_dir) if base_dir is not None else None
     out = df.copy()
@@ -345,17 +350,18 @@ def predict_stability_table(
             if structure is None and best is None:
                 # no structure and no reference phase of the formula: the known structure
                 # types of its stoichiometry, substituted and relaxed; the lowest is kept
-                hull, template_note, res["ordering"] = _template_hull(
+                hull, template_note, res["ordering"], relaxed = _template_hull(
                     comp, calc, references, relax=relax, fmax=fmax, steps=steps
                 )
                 res["method"] = "template"
                 entry_energy = hull.energy_per_atom
             elif structure is not None:
-                hull, _ = structure_hull(
+                hull, rec = structure_hull(
                     structure, calc, relax=relax, references=references, fmax=fmax, steps=steps
                 )
                 res["method"] = "mlip"
                 entry_energy = hull.energy_per_atom
+                relaxed = rec.structure if rec is not None else None
             else:
                 # the phase's place on the hull of every reference, itself included (as a
                 # structure of it would be): 0 when it is stable, > 0 when metastable
@@ -367,6 +373,10 @@ def predict_stability_table(
                 res["calculator"] = (best.data or {}).get("calculator", "MP DFT (GGA/GGA+U)")
                 res["calculator_version"] = (best.data or {}).get("calculator_version", "MP2020")
                 entry_energy = best.energy_per_atom
+                # an MLIP-relaxed reference can be delithiated on its own energy scale; an MP
+                # DFT entry's delithiated phases are MP entries themselves
+                mlip_ref = "calculator" in (best.data or {}) and relax
+                relaxed = getattr(best, "structure", None) if mlip_ref else None
             if hull.status != "ok":
                 raise ValueError(hull.error or "hull failed")
             gap_columns, gap_note = hull_gap_record(symbols, references, hull.decomposition or ())
@@ -386,11 +396,14 @@ def predict_stability_table(
 
                 # entry_energy is already on the MP2020 scale of the references
                 entry = ComputedEntry(comp, entry_energy * comp.num_atoms, entry_id="candidate")
-                w = stability_window(entry, references)
+                w, delith_note = window_with_delithiation(
+                    entry, references, relaxed if relax else None, calc, fmax=fmax, steps=steps
+                )
                 if w.status == "ok":
                     res["window_low_V"], res["window_high_V"] = w.window_low_V, w.window_high_V
                 else:
-                    res["error"] = "; ".join(filter(None, (res["error"], f"window: {w.error}")))
+                    delith_note = f"window: {w.error}"
+                res["error"] = "; ".join(filter(None, (res["error"], delith_note))) or None
             windowed = res["window_low_V"] is not None
             below = below_hull_note(hull.e_above_hull, "the window too wide" if windowed else "")
             res["error"] = "; ".join(filter(None, (res["error"], below))) or None

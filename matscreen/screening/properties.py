@@ -44,21 +44,29 @@ def _cost_db():  # noqa: ANN202 - pymatgen type
     return CostDBElements()
 
 
-def capacities_mAh_g(comp: Composition) -> tuple[float, float]:
-    """Return (Li-limited, redox-limited) theoretical gravimetric capacity in mAh/g.
+def removable_li(comp: Composition) -> float:
+    """Return the Li per formula unit that can leave as the transition metals oxidize.
 
-    Li-limited: every Li extracted. Redox-limited: Li extracted only as far as
-    the transition metals can be oxidized (to :data:`MAX_STATES`) from their
-    charge-neutral average states.
+    As far as the metals can be oxidized (to :data:`MAX_STATES`) from their
+    charge-neutral average states, and no more than the Li there is (0 for
+    fixed-valence compounds such as Li3YCl6).
     """
     amounts = comp.get_el_amt_dict()
-    n_li = amounts.get("Li", 0.0)
-    mass = comp.weight
-    li_cap = n_li * FARADAY_MAH_PER_MOL / mass
     electrons = 0.0
     states = average_oxidation_states(amounts) if any(el in MAX_STATES for el in amounts) else {}
     for el, amt in amounts.items():
         if el in MAX_STATES:
             electrons += max(MAX_STATES[el] - states[el], 0.0) * amt
-    redox_cap = min(n_li, electrons) * FARADAY_MAH_PER_MOL / mass
+    return float(min(amounts.get("Li", 0.0), electrons))
+
+
+def capacities_mAh_g(comp: Composition) -> tuple[float, float]:
+    """Return (Li-limited, redox-limited) theoretical gravimetric capacity in mAh/g.
+
+    Li-limited: every Li extracted. Redox-limited: Li extracted only as far as
+    the transition metals can be oxidized (:func:`removable_li`).
+    """
+    mass = comp.weight
+    li_cap = comp.get_el_amt_dict().get("Li", 0.0) * FARADAY_MAH_PER_MOL / mass
+    redox_cap = removable_li(comp) * FARADAY_MAH_PER_MOL / mass
     return float(li_cap), float(redox_cap)

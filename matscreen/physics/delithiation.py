@@ -1,0 +1,184 @@
+"""A candidate's own delithiated cell, the competitor its oxidation limit needs.
+
+The oxidation limit of a Li compound is the Li chemical potential at which it
+first gives up Li. For a compound whose metals can be oxidized (Fe2+, Mn3+,
+Co3+, Ti3+ ...) the first way to give up Li is usually to stay in its own
+framework: LiFePO4 -> FePO4 at ~3.5 V. The reference phases rarely include
+those delithiated frameworks (heterosite FePO4 is not one), so the phase
+diagram can only release Li by breaking the compound apart, and the window's
+upper end came out far too high (LiFePO4: 4.90 V with CHGNet).
+
+:func:`delithiated_entry` builds the topotactically delithiated cell (the
+Li the metals can pay for, :func:`~matscreen.screening.properties.removable_li`,
+taken out; a partial removal orders the remaining Li over the Li sites with
+:func:`~matscreen.candidates.ordering.order_structure`), relaxes it with the
+same MLIP (cell and positions, cached on disk) and returns it on the MP2020
+scale. Added to the references of the window only, it can lower the
+oxidation limit and never raise it; the hull and the reaction energies are
+left as they were.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pymatgen.core import Structure
+from pymatgen.entries.computed_entries import ComputedEntry
+
+logger = logging.getLogger(__name__)
+
+#: Entry id of the delithiated competitor (a window's products name it by formula).
+DELITHIATED_ID = "candidate-delithiated"
+
+
+def delithiated_cell(structure: Structure) -> tuple[Structure | None, str]:
+    """Return the cell with the removable Li taken out, and how it was made.
+
+    Parameters
+    ----------
+    structure
+        An ordered, lithiated cell.
+
+    Returns
+    -------
+    tuple
+        The delithiated cell (None when no Li can leave: fixed-valence metals,
+        metals already at their highest state) and a note ('' when None).
+    """
+    from matscreen.candidates.ordering import order_structure
+    from matscreen.screening.properties import removable_li
+
+    comp = structure.composition
+    n_li = comp["Li"]
+    remove = removable_li(comp)  # per cell: comp is the cell's composition
+    if n_li == 0 or remove < 1e-6:
+        return None, ""
+    li_sites = [i for i, site in enumerate(structure) if site.specie.symbol == "Li"]
+    if remove >= n_li - 1e-6:
+        cell = structure.copy()
+        cell.remove_sites(li_sites)
+        if len(cell) == 0:
+            return None, ""
+        return cell, f"all {int(round(n_li))} Li of the cell removed"
+    keep = (n_li - remove) / n_li
+    partial = structure.copy()
+    for i in li_sites:
+        partial.replace(i, {"Li": keep}, properties=None)
+    ordered = order_structure(partial)
+    note = f"{remove:g} of {n_li:g} Li of the cell removed, the rest ordered ({ordered.note})"
+    return ordered.structure, note
+
+
+def delithiated_entry(
+    structure: Structure,
+    calculator: Any,
+    *,
+    fmax: float = 0.05,
+    steps: int = 300,
+) -> tuple[ComputedEntry | None, str]:
+    """Return the relaxed delithiated cell of ``structure`` as an MP2020-scale entry.
+
+    Parameters
+    ----------
+    structure
+        The candidate's cell (its relaxed cell is the natural input).
+    calculator
+        The registry MLIP (name or calculator) that placed the candidate.
+    fmax, steps
+        Relaxation settings, as for the candidate.
+
+    Returns
+    -------
+    tuple
+        The entry (id :data:`DELITHIATED_ID`) or None, and a note: how the
+        cell was made, or why there is none (no removable Li, the
+        relaxation failed). Never raises for a bad cell.
+    """
+    from matscreen.physics.calculators import calculator_info, resolve_calculator
+    from matscreen.physics.hull import to_mp2020_entry
+    from matscreen.physics.relax_cache import cached_relax
+
+    try:
+        cell, how = delithiated_cell(structure)
+    except Exception as exc:  # noqa: BLE001 - the window goes on without it
+        return None, f"no delithiated cell ({exc})"
+    if cell is None:
+        return None, ""
+    calc = resolve_calculator(calculator)
+    rec = cached_relax(cell, calc, fmax=fmax, steps=steps)
+    # as the MLIP voltage path: a relaxation stopped at its step cap still gives an energy
+    if rec.energy_per_atom is None or (rec.error and not rec.error.startswith("not converged")):
+        return None, f"delithiated cell {cell.composition.reduced_formula} failed: {rec.error}"
+    try:
+        entry = to_mp2020_entry(
+            rec.structure, rec.energy_per_atom, calculator_info(calc), entry_id=DELITHIATED_ID
+        )
+    except Exception as exc:  # noqa: BLE001
+        return None, f"delithiated cell {cell.composition.reduced_formula}: {exc}"
+    logger.info(
+        "%s: delithiated cell %s relaxed (%s, %d steps)",
+        structure.composition.reduced_formula, cell.composition.reduced_formula, how, rec.steps,
+    )  # fmt: skip
+    return entry, how
+
+
+def window_with_delithiation(
+    entry: ComputedEntry,
+    references: list[ComputedEntry],
+    structure: Structure | None,
+    calculator: Any,
+    *,
+    fmax: float = 0.05,
+    steps: int = 300,
+) -> tuple[Any, str]:
+    """Return the stability window of ``entry`` with its own delithiated cell competing.
+
+    Parameters
+    ----------
+    entry
+        The candidate on the MP2020 scale of ``references``.
+    references
+        The hull's reference entries.
+    structure
+        The candidate's relaxed cell; None: the window of ``references`` alone.
+    calculator
+        The registry MLIP that relaxed it.
+    fmax, steps
+        Relaxation settings of the delithiated cell.
+
+    Returns
+    -------
+    tuple
+        The :class:`~matscreen.physics.window.WindowRecord` and a note for the
+        row: which delithiated phase sets the oxidation limit, or why none
+        could be built (the limit may then be too high); '' otherwise.
+    """
+    from matscreen.physics.window import stability_window
+
+    extra, how = (
+        (None, "")
+        if structure is None
+        else delithiated_entry(structure, calculator, fmax=fmax, steps=steps)
+    )
+    if extra is None:
+        note = f"{how}; the oxidation limit may be too high" if how else ""
+        return stability_window(entry, references), note
+    window = stability_window(entry, [*references, extra])
+    before = stability_window(entry, references)
+    formula = extra.composition.reduced_formula
+    if (
+        window.status == "ok"
+        and before.status == "ok"
+        and window.window_high_V is not None
+        and (before.window_high_V is None or window.window_high_V < before.window_high_V - 1e-3)
+    ):
+        was = "none" if before.window_high_V is None else f"{before.window_high_V:.2f} V"
+        return window, (
+            f"oxidation limit set by its own delithiation to {formula} ({how}, relaxed; "
+            f"without it: {was})"
+        )
+    return window, ""
+
+
+__all__ = ["DELITHIATED_ID", "delithiated_cell", "delithiated_entry", "window_with_delithiation"]

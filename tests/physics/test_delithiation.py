@@ -1,0 +1,39 @@
+"""A compound's own delithiated cell competes for its oxidation limit."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from pymatgen.core import Composition, Structure
+
+from matscreen.physics.delithiation import delithiated_cell
+from matscreen.physics.tables import predict_stability_table
+from matscreen.physics.templates import template_structures
+
+
+def test_fixed_valence_compounds_have_no_delithiated_cell(licl: Structure) -> None:
+    assert delithiated_cell(licl) == (None, "")
+
+
+def test_only_the_li_the_metals_can_pay_for_leaves() -> None:
+    # Ti3+ -> Ti4+ pays for one Li of three: Li2TiCl6, the remaining Li ordered on the Li sites
+    (_, cell), *_ = template_structures(Composition("Li3TiCl6"))
+    out, how = delithiated_cell(cell)
+    assert out is not None and out.is_ordered
+    assert out.composition.reduced_formula == "Li2TiCl6"
+    assert "removed" in how and "ordered" in how
+
+
+def test_lifepo4_oxidises_to_fepo4_near_its_plateau() -> None:
+    """Without heterosite FePO4 among the references, LiFePO4's oxidation limit was 4.90 V
+    (Fe2O3 + P2O5); its own delithiated olivine puts it at the Fe2+/Fe3+ couple. Measured:
+    3.45 V (the LiFePO4/FePO4 plateau); CHGNet gives 3.58 V, tolerance 0.4 V as for the
+    LiMn2O4 voltage check. Li3YCl6 (Y3+, nothing to oxidise) keeps its window."""
+    table = pd.DataFrame({"formula": ["LiFePO4", "Li3YCl6"]})
+    out = predict_stability_table(table, calculator="chgnet", progress=False)
+    fe, y = out.iloc[0], out.iloc[1]
+    assert fe["status"] == "ok" and y["status"] == "ok"
+    assert fe["window_high_V"] == pytest.approx(3.45, abs=0.4)
+    assert "own delithiation to FePO4" in fe["error"] and "without it" in fe["error"]
+    assert fe["window_low_V"] < fe["window_high_V"]
+    assert y["window_high_V"] > 3.8 and "delithiation" not in str(y["error"])
