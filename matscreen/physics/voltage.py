@@ -85,6 +85,11 @@ def insertion_pair(
     if not host_d.almost_equals(host * f_d, rtol=HOST_RTOL, atol=1e-3):
         raise ValueError(f"{charge} and {discharge} do not share a host ({host_c} vs {host_d})")
     x_c, x_d = li_c / f_c, li_d / f_d
+    if x_d < x_c - 1e-9:  # the usual slip: the lithiated formula in the charge column
+        raise ValueError(
+            f"{discharge} holds less Li per host than {charge}: the columns look swapped "
+            "(formula_charge is the delithiated, charged state; formula_discharge the lithiated)"
+        )
     if x_d <= x_c + 1e-9:
         raise ValueError(f"{discharge} holds no more Li per host than {charge}")
     return x_c, x_d, host

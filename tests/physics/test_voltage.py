@@ -32,8 +32,10 @@ def test_insertion_pair_normalises_host() -> None:
     assert (x_c, x_d, host.reduced_formula) == (0.0, 0.5, "MnO2")
     with pytest.raises(ValueError, match="host"):
         insertion_pair("Mn2O4", "LiFe2O4")
-    with pytest.raises(ValueError, match="no more Li"):
+    with pytest.raises(ValueError, match="columns look swapped"):
         insertion_pair("LiMn2O4", "Mn2O4")
+    with pytest.raises(ValueError, match="no more Li"):
+        insertion_pair("LiMn2O4", "LiMn2O4")
 
 
 def test_redox_family_and_mn3() -> None:
