@@ -96,12 +96,50 @@ def _can_take_site(element: str, site: str) -> bool:
     )
 
 
+def _index_version() -> str:
+    """Return a digest of everything the template index is built from.
+
+    The seeds' prototype files, the module that builds the reference
+    structures, this module and the pymatgen version (symmetry finding):
+    a change to any of them builds the index again.
+    """
+    import hashlib
+    from importlib.metadata import version
+    from pathlib import Path
+
+    import matscreen.physics.references as references
+    from matscreen.core.paths import seeds_dir
+
+    digest = hashlib.sha1(f"pymatgen {version('pymatgen')}".encode())
+    seeds = seeds_dir()
+    files = [seeds / "prototypes.yaml", *sorted((seeds / "prototypes").rglob("*.cif"))]
+    for path in [*files, Path(references.__file__), Path(__file__)]:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:20]
+
+
 @cache
 def _templates() -> tuple[tuple[str, Composition, int], ...]:
-    """Return (name, reduced element composition, space group) of every template."""
-    from matscreen.candidates.prototypes import list_prototypes, load_prototype
-    from matscreen.physics.references import BUILTIN_REFERENCES, builtin_reference_structure
+    """Return (name, reduced element composition, space group) of every template.
 
+    Building it takes 5-15 s (the built-in reference structures are made
+    from their space groups), so it is kept in ``<cache>/physics/template_index.json``
+    for the next process, keyed by :func:`_index_version`.
+    """
+    from matscreen.candidates.prototypes import list_prototypes, load_prototype
+    from matscreen.core.io import atomic_write_json, read_versioned_cache
+    from matscreen.physics.references import (
+        BUILTIN_REFERENCES,
+        builtin_reference_structure,
+        cache_dir,
+    )
+
+    path = cache_dir() / "template_index.json"
+    key = _index_version()
+    kept = read_versioned_cache(path, key, "templates").get("items")
+    if isinstance(kept, list) and kept:
+        return tuple((name, Composition(comp), int(sg)) for name, comp, sg in kept)
     structures = [(f"prototype:{n}", load_prototype(n)) for n in list_prototypes()]
     structures += [(f"reference:{n}", builtin_reference_structure(n)) for n in BUILTIN_REFERENCES]
     out: list[tuple[str, Composition, int]] = []
@@ -109,6 +147,11 @@ def _templates() -> tuple[tuple[str, Composition, int], ...]:
         if s.is_ordered:
             comp = s.composition.element_composition.reduced_composition
             out.append((name, comp, s.get_space_group_info(symprec=0.1)[1]))
+    items = [[name, comp.as_dict(), sg] for name, comp, sg in out]
+    try:
+        atomic_write_json(path, {"version": key, "templates": {"items": items}})
+    except OSError as exc:
+        logger.warning("cannot write the template index %s (%s)", path, exc)
     return tuple(out)
 
 

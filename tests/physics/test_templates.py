@@ -115,3 +115,26 @@ def test_a_formula_beyond_the_shared_site_search_says_so() -> None:
 def _octahedral(structure, site) -> bool:
     """Whether a site has six O neighbours within 2.4 A (16d) rather than four (8a)."""
     return len(structure.get_neighbors(site, 2.4)) == 6
+
+
+def test_the_template_index_is_kept_on_disk_for_the_next_process(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    """Building the index takes seconds (reference structures from their space groups);
+    a later process reads it back, and a file of another version is not trusted."""
+    import json
+
+    from matscreen.physics import templates
+
+    monkeypatch.setenv("MATSCREEN_CACHE_DIR", str(tmp_path))
+    path = tmp_path / "physics" / "template_index.json"
+    path.parent.mkdir(parents=True)
+    stale = {"version": "old", "templates": {"items": [["prototype:X", {"Li": 1.0}, 1]]}}
+    path.write_text(json.dumps(stale))
+    templates._templates.cache_clear()
+    try:
+        built = templates._templates()
+        assert len(built) > 50 and ("prototype:X", Composition("Li"), 1) not in built
+        assert json.loads(path.read_text())["version"] == templates._index_version()
+        templates._templates.cache_clear()
+        assert templates._templates() == built  # read back: the same names, formulas, groups
+    finally:
+        templates._templates.cache_clear()
