@@ -192,12 +192,13 @@ def _hits(table, bvse_max: float, sigma: bool = True) -> np.ndarray:  # noqa: AN
     ok = table["status"] == "ok"
     unique = ~table.duplicated(["prototype", "formula"])
     sigma_ok = table["log10_sigma_model"] >= -4.0 if sigma else True
-    # a hull missing reference compounds gives only a lower bound: not a confirmed stable cell
-    complete = True
-    if "hull_complete" in table:
-        from matscreen.physics.checks import incomplete_hull_mask
+    from matscreen.physics.checks import deep_below_hull_mask, incomplete_hull_mask
 
-        complete = ~incomplete_hull_mask(table["hull_complete"])
+    # a hull missing reference compounds gives only a lower bound, and a cell more than
+    # 0.1 eV/atom below its references' hull a value too low (as the loop's verdict)
+    complete = ~deep_below_hull_mask(table["e_above_hull"])
+    if "hull_complete" in table:
+        complete &= ~incomplete_hull_mask(table["hull_complete"])
     return (
         ok & unique & table["novel"] & table["charge_balanced"] & complete
         & (table["e_above_hull"] <= 0.05) & (table["bvse_barrier"] <= bvse_max) & sigma_ok

@@ -60,12 +60,15 @@ def judge(
 
     A row whose hull is incomplete (``hull_complete`` False: competing phases
     of an element are missing, so ``e_above_hull`` is only a lower bound)
-    fails: its stability is unconfirmed.
+    fails: its stability is unconfirmed. So does a row more than 0.1 eV/atom
+    below its references' hull (:func:`~matscreen.physics.checks.below_hull_note`:
+    compounds of its chemistry are missing, or the MLIP overbinds it).
     """
-    from matscreen.physics.checks import incomplete_hull_mask
+    from matscreen.physics.checks import deep_below_hull_mask, incomplete_hull_mask
 
     cols = _verdict_columns()
     incomplete = incomplete_hull_mask(table.get("hull_complete", [None] * len(table)))
+    deep = deep_below_hull_mask(table.get("e_above_hull", [None] * len(table)))
     out = []
     for i, (_, row) in enumerate(table.iterrows()):
         if row.get("status") != "ok":
@@ -87,6 +90,9 @@ def judge(
             # stability cannot be confirmed
             gap = row.get("hull_missing")
             reasons.append(f"hull incomplete (competing phases of {gap} missing)")
+        elif deep[i]:
+            e = row["e_above_hull"]
+            reasons.append(f"{-1000.0 * e:.0f} meV/atom below its references' hull (unconfirmed)")
         if bvse_max is not None:
             b = row.get("bvse_barrier")
             if b is None or not np.isfinite(b):
@@ -435,7 +441,7 @@ class DesignLoop:
         A refit that fails (e.g. a Gaussian process no start could fit) is logged
         and the surrogate keeps its previous fit; the run and its results go on.
         """
-        from matscreen.physics.checks import incomplete_hull_mask
+        from matscreen.physics.checks import deep_below_hull_mask, incomplete_hull_mask
 
         index = {block.name: i for i, block in enumerate(self.space.blocks)}
         for kind in LOOP_TRAINED:
@@ -446,6 +452,8 @@ class DesignLoop:
             ok = table["status"] == "ok"
             if kind == "stability" and "hull_complete" in table:  # lower bounds are no data
                 ok &= ~incomplete_hull_mask(table["hull_complete"])
+            if kind == "stability":  # nor are values too low by missing competitors
+                ok &= ~deep_below_hull_mask(table[column])
             protos = [index.get(p, -1) for p in table.loc[ok, "prototype"]]
             try:
                 surrogate.fit_formulas(

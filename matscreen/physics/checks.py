@@ -165,6 +165,17 @@ def hull_gap_record(
 DEEP_BELOW_HULL_EV = 0.1
 
 
+def deep_below_hull_mask(values: Any) -> np.ndarray:
+    """Rows more than :data:`DEEP_BELOW_HULL_EV` below their references' hull.
+
+    Their ``e_above_hull`` is too low (see :func:`below_hull_note`): like a
+    lower bound, it confirms no stability. None/NaN is not flagged.
+    """
+    e = np.array([np.nan if v is None else v for v in values], dtype=float)
+    with np.errstate(invalid="ignore"):
+        return np.nan_to_num(e, nan=0.0) < -DEEP_BELOW_HULL_EV
+
+
 def below_hull_note(e_above_hull: float | None, also: str = "") -> str:
     """Return the caveat for a candidate deep below its reference hull (``""`` otherwise).
 

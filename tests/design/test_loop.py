@@ -194,12 +194,16 @@ def test_incomplete_hull_fails_the_verdict_and_is_not_stability_data(
     from matscreen.design.loop import judge
 
     table = pd.DataFrame(
-        {"status": ["ok", "ok", "ok"], "e_above_hull": [-2.1, 0.01, 0.02],
-         "hull_complete": [False, True, None], "hull_missing": ["P,Mg", "", None]}
+        {"status": ["ok"] * 5, "e_above_hull": [-2.1, 0.01, 0.02, -0.25, -0.09],
+         "hull_complete": [False, True, None, True, True],
+         "hull_missing": ["P,Mg", "", None, "", ""]}
     )  # fmt: skip
     verdicts = judge(table, [ObjectiveSpec(kind="stability", goal="minimize", max=0.05)], None)
     assert verdicts[0] == "fail: hull incomplete (competing phases of P,Mg missing)"
-    assert verdicts[1:] == ["pass", "pass"]  # None: the evaluator did not say
+    assert verdicts[1:3] == ["pass", "pass"]  # None: the evaluator did not say
+    # complete per element, yet 250 meV/atom below: a ternary competitor is missing
+    assert verdicts[3] == "fail: 250 meV/atom below its references' hull (unconfirmed)"
+    assert verdicts[4] == "pass"  # within 0.1 eV/atom: an ordinary MLIP error
 
     class LowerBoundForZr(fake_physics_class):
         """Zr cells: no reference compound, a wild lower bound for e_above_hull."""
