@@ -62,3 +62,15 @@ def parse_formula(formula: str) -> Composition:
     if not math.isfinite(comp.num_atoms):
         raise ValueError("amounts must be finite numbers")
     return comp
+
+
+_UNIT_AMOUNT = re.compile(r"([A-Z][a-z]?)1(?![\d.])")
+
+
+def display_formula(composition: Composition) -> str:
+    """Return the reduced formula as people write it: ``Li0.33La0.56TiO3``, not ``...Ti1O3``.
+
+    pymatgen writes an amount of 1 in a formula with fractional amounts; it is
+    left out here, as in integer formulas.
+    """
+    return _UNIT_AMOUNT.sub(r"\1", composition.reduced_formula)

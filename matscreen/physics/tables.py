@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from pymatgen.core import Composition, Structure
 
+from matscreen.core.formula import display_formula
 from matscreen.physics.references import BINARY_ANIONS
 
 if TYPE_CHECKING:
@@ -186,12 +187,12 @@ def _template_hull(
     trials = template_structures(comp, reasons=unused)
     if not trials and unused:
         raise ValueError(
-            f"no structure for {comp.reduced_formula} and no reference phase of that formula; "
+            f"no structure for {display_formula(comp)} and no reference phase of that formula; "
             f"its structure types could not hold it ({'; '.join(unused)}); give a structure (a CIF)"
         )
     if not trials:
         raise ValueError(
-            f"no structure for {comp.reduced_formula}, no reference phase of that formula and no "
+            f"no structure for {display_formula(comp)}, no reference phase of that formula and no "
             f"known structure type of its stoichiometry ({comp.anonymized_formula}); give a "
             "structure (a CIF)"
         )
@@ -201,7 +202,7 @@ def _template_hull(
         # minutes per trial on a CPU for the larger ordered cells: say what is running
         logger.info(
             "%s: trial structure %d/%d, %s (%d atoms)",
-            comp.reduced_formula, i, len(trials), label.split(";")[0], len(trial),
+            display_formula(comp), i, len(trials), label.split(";")[0], len(trial),
         )  # fmt: skip
         hull, rec = structure_hull(trial, calc, references=references, **relax_settings)
         if hull.status == "ok":
@@ -213,7 +214,7 @@ def _template_hull(
             reasons.append(f"{label}: {hull.error}")
     if not placed:
         raise ValueError(
-            f"no trial structure of {comp.reduced_formula} placed: {'; '.join(reasons)}"
+            f"no trial structure of {display_formula(comp)} placed: {'; '.join(reasons)}"
         )
     # converged relaxations first: an unfinished one is no upper bound
     unconverged, _, label, hull, ordering, cell = min(placed, key=lambda p: (p[0], p[1]))
@@ -338,7 +339,7 @@ def predict_stability_table(
             n_other = len(symbols - {"Li"})
             if structure is None and n_other > MAX_DOPED_ELEMENTS:  # before minutes of references
                 raise ValueError(
-                    f"no structure for {comp.reduced_formula}; with {n_other} elements besides "
+                    f"no structure for {display_formula(comp)}; with {n_other} elements besides "
                     f"Li (more than {MAX_DOPED_ELEMENTS}) it is no reference phase and is not "
                     "matched to shared sites of known structure types; give a structure (a CIF)"
                 )
@@ -413,7 +414,7 @@ def predict_stability_table(
         else:
             (logger.info if len(df) > 1 else logger.debug)(
                 "stability row %d/%d: %s e_above_hull %.3f eV/atom (%s)",
-                len(results) + 1, len(df), comp.reduced_formula, res["e_above_hull"],
+                len(results) + 1, len(df), display_formula(comp), res["e_above_hull"],
                 res["method"],
             )  # fmt: skip
         results.append(res)

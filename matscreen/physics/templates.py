@@ -41,6 +41,7 @@ from pymatgen.core import Composition, Element
 
 from matscreen.candidates.ordering import OrderingError, order_structure
 from matscreen.candidates.ordering import atomic_radius as _radius
+from matscreen.core.formula import display_formula
 from matscreen.physics.references import BINARY_ANIONS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -378,13 +379,13 @@ def template_structures(
             label, structure = _substituted(name, mapping)
             label += _realised(target, structure.composition)
         except (OrderingError, ValueError) as exc:
-            logger.info("template %s not used for %s: %s", name, target.reduced_formula, exc)
+            logger.info("template %s not used for %s: %s", name, display_formula(target), exc)
             if reasons is not None:
                 reasons.append(f"{name}: {exc}")
             continue
         out.append((label, structure))
         chosen.append(name)
-    logger.debug("templates of %s: %s", target.reduced_formula, [label for label, _ in out])
+    logger.debug("templates of %s: %s", display_formula(target), [label for label, _ in out])
     return out
 
 

@@ -239,3 +239,15 @@ def test_atomic_writes_keep_the_usual_file_mode(tmp_path) -> None:
     os.chmod(new, 0o640)
     atomic_write_text(new, "[]")
     assert new.stat().st_mode & 0o777 == 0o640 and new.read_text() == "[]"
+
+
+def test_display_formula_leaves_out_unit_amounts_of_fractional_formulas() -> None:
+    from pymatgen.core import Composition
+
+    from matscreen.core.formula import display_formula
+
+    # pymatgen writes Li0.33La0.56Ti1O3; users (and error messages) write TiO3
+    assert display_formula(Composition("Li0.33La0.56TiO3")) == "Li0.33La0.56TiO3"
+    assert display_formula(Composition("LiFe0.5Mn0.5PO4")) == "LiMn0.5Fe0.5PO4"
+    for kept in ("Li10Ge(PS6)2", "Li6.4La3Zr1.4Ta0.6O12", "Li3YCl6", "Li1.1Mn1.9O4"):
+        assert display_formula(Composition(kept)) == Composition(kept).reduced_formula
