@@ -13,14 +13,16 @@ Li the metals can pay for, :func:`~matscreen.screening.properties.removable_li`,
 taken out; a partial removal orders the remaining Li over the Li sites with
 :func:`~matscreen.candidates.ordering.order_structure`), relaxes it with the
 same MLIP (cell and positions, cached on disk) and returns it on the MP2020
-scale. Added to the references of the window only, it can lower the
-oxidation limit and never raise it; the hull and the reaction energies are
-left as they were.
+scale. :func:`window_with_delithiation` adds it to the references of the
+window only (with the references' MLIP -> DFT shift) and takes from that
+only a lower oxidation limit; the reduction limit, the hull and the
+reaction energies are left as they were.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from pymatgen.core import Structure
@@ -50,24 +52,27 @@ def delithiated_cell(structure: Structure) -> tuple[Structure | None, str]:
     from matscreen.screening.properties import removable_li
 
     comp = structure.composition
-    n_li = comp["Li"]
-    remove = removable_li(comp)  # per cell: comp is the cell's composition
-    if n_li == 0 or remove < 1e-6:
-        return None, ""
     li_sites = [i for i, site in enumerate(structure) if site.specie.symbol == "Li"]
-    if remove >= n_li - 1e-6:
+    n_li = len(li_sites)
+    # Li left in the cell: whole atoms, rounded up (never more oxidised than the metals allow)
+    kept = math.ceil(n_li - removable_li(comp) - 1e-6)  # per cell: comp is the cell's
+    if n_li == 0 or kept >= n_li:
+        return None, ""
+    if kept <= 0:
         cell = structure.copy()
         cell.remove_sites(li_sites)
         if len(cell) == 0:
             return None, ""
-        return cell, f"all {int(round(n_li))} Li of the cell removed"
-    keep = (n_li - remove) / n_li
+        return cell, f"all {n_li} Li of the cell removed"
     partial = structure.copy()
     for i in li_sites:
-        partial.replace(i, {"Li": keep}, properties=None)
-    ordered = order_structure(partial)
-    note = f"{remove:g} of {n_li:g} Li of the cell removed, the rest ordered ({ordered.note})"
-    return ordered.structure, note
+        partial.replace(i, {"Li": kept / n_li}, properties=None)
+    ordered = order_structure(partial).structure  # one Li site in n_li: the 1x1x1 cell fits
+    host = next(el for el in comp if el.symbol != "Li")
+    scale = ordered.composition[host] / comp[host]  # a supercell multiplies the cell
+    if abs(ordered.composition["Li"] - kept * scale) > 1e-6:  # pragma: no cover - a safeguard
+        raise ValueError(f"ordering kept {ordered.composition['Li']:g} Li, not {kept * scale:g}")
+    return ordered, f"{n_li - kept} of {n_li} Li of the cell removed, the rest Ewald-ordered"
 
 
 def delithiated_entry(
@@ -156,29 +161,34 @@ def window_with_delithiation(
     """
     from matscreen.physics.window import stability_window
 
+    before = stability_window(entry, references)
     extra, how = (
         (None, "")
-        if structure is None
+        if structure is None or before.status != "ok"
         else delithiated_entry(structure, calculator, fmax=fmax, steps=steps)
     )
     if extra is None:
         note = f"{how}; the oxidation limit may be too high" if how else ""
-        return stability_window(entry, references), note
-    window = stability_window(entry, [*references, extra])
-    before = stability_window(entry, references)
+        return before, note
+    fitted = getattr(references, "correction", None)  # the MLIP -> DFT shift of the references
+    if fitted is not None:  # and of the candidate (hull_record applied it to its energy)
+        extra = fitted.apply(extra)
+    after = stability_window(entry, [*references, extra])
+    # Only the oxidation limit is taken from the enlarged set: the candidate is lowered onto
+    # each hull separately, and a delithiated cell in its decomposition would lower it further
+    # (a wider window). The reduction side, Li-richer than the candidate, is left as it was.
+    high = after.window_high_V if after.status == "ok" else None
+    if high is None or (before.window_high_V is not None and high >= before.window_high_V - 1e-3):
+        return before, ""
     formula = extra.composition.reduced_formula
-    if (
-        window.status == "ok"
-        and before.status == "ok"
-        and window.window_high_V is not None
-        and (before.window_high_V is None or window.window_high_V < before.window_high_V - 1e-3)
-    ):
-        was = "none" if before.window_high_V is None else f"{before.window_high_V:.2f} V"
-        return window, (
-            f"oxidation limit set by its own delithiation to {formula} ({how}, relaxed; "
-            f"without it: {was})"
-        )
-    return window, ""
+    was = "none" if before.window_high_V is None else f"{before.window_high_V:.2f} V"
+    window = before.model_copy(
+        update={"window_high_V": high, "oxidation_products": after.oxidation_products}
+    )
+    return window, (
+        f"oxidation limit set by its own delithiation to {formula} ({how}, relaxed; "
+        f"without it: {was})"
+    )
 
 
 __all__ = ["DELITHIATED_ID", "delithiated_cell", "delithiated_entry", "window_with_delithiation"]
