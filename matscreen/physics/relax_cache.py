@@ -20,6 +20,7 @@ The ``RELAX_CACHE`` setting (``MATSCREEN_RELAX_CACHE=false``) turns it off.
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 from pathlib import Path
@@ -30,6 +31,7 @@ from matscreen.physics.relax import RelaxRecord, relax_structure, to_structure
 logger = logging.getLogger(__name__)
 
 CACHE_SCHEMA = 1  # bump when RelaxRecord's meaning changes: old files are then ignored
+_SIGNATURE = inspect.signature(relax_structure)  # the settings a key holds, defaults included
 
 
 def relax_cache_enabled() -> bool:
@@ -65,17 +67,38 @@ def relax_key(structure: Any, calculator: Any, **settings: Any) -> str | None:
     if not isinstance(info, CalculatorInfo):
         return None
     try:
-        cell = structure_hash(to_structure(structure), decimals=5)
-    except Exception:  # noqa: BLE001 - relax_structure reports a bad structure itself
+        struct = to_structure(structure)
+        cell = structure_hash(struct, decimals=5)
+        # every setting, defaults included: a changed default is another relaxation
+        bound = _SIGNATURE.bind(struct, calculator, **settings)
+    except Exception:  # noqa: BLE001 - relax_structure reports a bad input itself
         return None
+    bound.apply_defaults()
+    used = {k: v for k, v in bound.arguments.items() if k not in ("structure", "calculator")}
+    fixed = struct.site_properties.get("selective_dynamics")  # ASE turns it into FixAtoms
     payload = {
         "schema": CACHE_SCHEMA,
         "calculator": info.name,
         "version": info.version,
+        "packages": _package_versions(info.name),  # registry names are the package names
         "cell": cell,
-        "settings": settings,
+        "fixed": None if fixed is None else sorted(map(str, fixed)),
+        "settings": used,
     }
     return f"{info.name}/{config_hash(payload)}"
+
+
+def _package_versions(package: str) -> dict[str, str]:
+    """Versions of the code a relaxation ran: the calculator's package, ASE, matscreen."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in (package, "ase", "matscreen"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "unknown"
+    return out
 
 
 def _path(key: str) -> Path:

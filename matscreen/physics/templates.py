@@ -100,21 +100,23 @@ def _can_take_site(element: str, site: str) -> bool:
 def _index_version() -> str:
     """Return a digest of everything the template index is built from.
 
-    The seeds' prototype files, the module that builds the reference
-    structures, this module and the pymatgen version (symmetry finding):
+    The seeds' prototype files, the modules that read them and build the
+    reference structures, this module and the pymatgen version (symmetry finding):
     a change to any of them builds the index again.
     """
     import hashlib
     from importlib.metadata import version
     from pathlib import Path
 
+    import matscreen.candidates.prototypes as prototypes
     import matscreen.physics.references as references
     from matscreen.core.paths import seeds_dir
 
     digest = hashlib.sha1(f"pymatgen {version('pymatgen')}".encode())
     seeds = seeds_dir()
     files = [seeds / "prototypes.yaml", *sorted((seeds / "prototypes").rglob("*.cif"))]
-    for path in [*files, Path(references.__file__), Path(__file__)]:
+    code = [Path(m.__file__) for m in (prototypes, references)] + [Path(__file__)]
+    for path in [*files, *code]:
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:20]
@@ -140,7 +142,10 @@ def _templates() -> tuple[tuple[str, Composition, int], ...]:
     key = _index_version()
     kept = read_versioned_cache(path, key, "templates").get("items")
     if isinstance(kept, list) and kept:
-        return tuple((name, Composition(comp), int(sg)) for name, comp, sg in kept)
+        try:
+            return tuple((str(name), Composition(comp), int(sg)) for name, comp, sg in kept)
+        except (TypeError, ValueError) as exc:  # an edited file: built again
+            logger.warning("template index %s unreadable (%s); building it again", path, exc)
     structures = [(f"prototype:{n}", load_prototype(n)) for n in list_prototypes()]
     structures += [(f"reference:{n}", builtin_reference_structure(n)) for n in BUILTIN_REFERENCES]
     out: list[tuple[str, Composition, int]] = []

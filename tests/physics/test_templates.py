@@ -135,6 +135,20 @@ def test_the_template_index_is_kept_on_disk_for_the_next_process(tmp_path, monke
         assert len(built) > 50 and ("prototype:X", Composition("Li"), 1) not in built
         assert json.loads(path.read_text())["version"] == templates._index_version()
         templates._templates.cache_clear()
-        assert templates._templates() == built  # read back: the same names, formulas, groups
+
+        def no_building(*args):  # noqa: ANN002, ANN202
+            raise AssertionError("the index was built again instead of read back")
+
+        import matscreen.candidates.prototypes as prototypes
+
+        with monkeypatch.context() as m:
+            m.setattr(prototypes, "list_prototypes", no_building)
+            assert templates._templates() == built  # the same names, formulas, groups
+        # an edited file of the right version is built again, not trusted
+        blob = json.loads(path.read_text())
+        blob["templates"]["items"][0][2] = "P2_1"
+        path.write_text(json.dumps(blob))
+        templates._templates.cache_clear()
+        assert templates._templates() == built
     finally:
         templates._templates.cache_clear()
