@@ -436,7 +436,9 @@ class DesignLoop:
         """Refit the loop-trained surrogates (stability, bvse) on every physics result so far.
 
         The stability surrogate leaves out rows whose hull is incomplete (their
-        ``e_above_hull`` is a lower bound, not a measurement).
+        ``e_above_hull`` is a lower bound, not a measurement) and rows more than
+        0.1 eV/atom below their references' hull (a value too low by missing
+        competitors, :func:`~matscreen.physics.checks.deep_below_hull_mask`).
 
         A refit that fails (e.g. a Gaussian process no start could fit) is logged
         and the surrogate keeps its previous fit; the run and its results go on.

@@ -171,9 +171,9 @@ def deep_below_hull_mask(values: Any) -> np.ndarray:
     Their ``e_above_hull`` is too low (see :func:`below_hull_note`): like a
     lower bound, it confirms no stability. None/NaN is not flagged.
     """
-    e = np.array([np.nan if v is None else v for v in values], dtype=float)
-    with np.errstate(invalid="ignore"):
-        return np.nan_to_num(e, nan=0.0) < -DEEP_BELOW_HULL_EV
+    import pandas as pd
+
+    return np.array([not pd.isna(v) and float(v) < -DEEP_BELOW_HULL_EV for v in values], dtype=bool)
 
 
 def below_hull_note(e_above_hull: float | None, also: str = "") -> str:

@@ -389,7 +389,11 @@ def test_deep_below_the_hull_is_named_with_its_depth() -> None:
     # within the MLIP's scatter of a complete hull, above it, or not computed: no note
     for e in (-DEEP_BELOW_HULL_EV + 1e-3, 0.0, 0.3, None, float("nan")):
         assert below_hull_note(e) == ""
+    import pandas as pd
+
     from matscreen.physics.checks import deep_below_hull_mask
 
-    values = [-0.218, -DEEP_BELOW_HULL_EV + 1e-3, 0.0, None, float("nan")]
-    assert deep_below_hull_mask(values).tolist() == [True, False, False, False, False]
+    values = [-0.218, -DEEP_BELOW_HULL_EV + 1e-3, 0.0, None, float("nan"), pd.NA]
+    assert deep_below_hull_mask(values).tolist() == [True] + [False] * 5
+    nullable = pd.Series([-0.3, None], dtype="Float64")  # a Parquet column read back
+    assert deep_below_hull_mask(nullable).tolist() == [True, False]
