@@ -323,6 +323,8 @@ def main() -> None:
             if shared is None:
                 shared = MLIPPhysicsEvaluator(cfg.physics.model_dump(), cfg.family)
             t0 = time.perf_counter()
+            from matscreen.physics.checks import deep_below_hull_mask
+
             loop = build_loop(cfg, evaluator=shared)
             table = loop.run(out=None, budget=n_eval)
             hits = _hits(table, args.bvse_max)
@@ -330,8 +332,10 @@ def main() -> None:
             for cut in REPORTED_CUTS:
                 by_cut[cut][label].append(float(_hits(table, cut).mean()))
             physics_only[label].append(float(_hits(table, args.bvse_max, sigma=False).mean()))
+            deep = deep_below_hull_mask(table["e_above_hull"])
             crit = {"novel": table["novel"].mean(),
                     "hull<=0.05": (table["e_above_hull"] <= 0.05).mean(),
+                    "not >0.1 below hull": 1.0 - deep.mean(),
                     f"bvse<={args.bvse_max}": (table["bvse_barrier"] <= args.bvse_max).mean(),
                     "sigma>=1e-4": (table["log10_sigma_model"] >= -4.0).mean()}  # fmt: skip
             print(
