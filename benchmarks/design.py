@@ -53,6 +53,11 @@ Results (2 shared cores, seeds 0-2, 100 evaluations each; logs in benchmarks/res
 | relaxed | 0.4 A | composition | id | 0.517 +- 0.012 | 0.187 +- 0.012 | 2.77 |
 | single point | 0.4 A | composition | id | 0.620 +- 0.022 | 0.190 +- 0.045 | 3.26 |
 
+Rerun 2026-11-28 (fifteenth session) after a proposal more than 0.1 eV/atom below its
+references' hull started to fail the verdict and the hit definition: the same 0.690 / 0.337 /
+2.05, per seed and arm (no proposal of this space is that far below;
+``results/design_workflow_100evals_deephull_2026-11-28.log``; 2354 s next to another benchmark).
+
 (grid: the BVSE grid; GP input: of the loop's BVSE model, chemistry since 9862121;
 cache: the physics cache key, the decoded structure since ddf7f09. The first row is the
 current default, with conductivity model 1.4.0 (2026-11-28,
