@@ -25,7 +25,7 @@ import logging
 import math
 from typing import Any
 
-from pymatgen.core import Structure
+from pymatgen.core import Composition, Structure
 from pymatgen.entries.computed_entries import ComputedEntry
 
 logger = logging.getLogger(__name__)
@@ -34,13 +34,23 @@ logger = logging.getLogger(__name__)
 DELITHIATED_ID = "candidate-delithiated"
 
 
-def delithiated_cell(structure: Structure) -> tuple[Structure | None, str]:
+def delithiated_cell(
+    structure: Structure, nominal: Composition | None = None
+) -> tuple[Structure | None, str]:
     """Return the cell with the removable Li taken out, and how it was made.
 
     Parameters
     ----------
     structure
         An ordered, lithiated cell.
+    nominal
+        The compound's own composition when the cell only approximates it (an
+        ordered approximant of a disordered CIF, a template "realised as"
+        another formula): no larger share of the Li leaves than its metals
+        can pay for. An approximant's rounded counts can leave Ti slightly
+        below 4+ in a compound that has none (Li0.4La0.6Ti0.8Al0.2O3 ordered
+        as Li3La5Ti7AlO24); the cell alone would then be oxidised at the
+        Ti3+/Ti4+ couple.
 
     Returns
     -------
@@ -54,8 +64,11 @@ def delithiated_cell(structure: Structure) -> tuple[Structure | None, str]:
     comp = structure.composition
     li_sites = [i for i, site in enumerate(structure) if site.specie.symbol == "Li"]
     n_li = len(li_sites)
+    removable = removable_li(comp)  # per cell: comp is the cell's
+    if nominal is not None and nominal["Li"] > 0:
+        removable = min(removable, n_li * removable_li(nominal) / nominal["Li"])
     # Li left in the cell: whole atoms, rounded up (never more oxidised than the metals allow)
-    kept = math.ceil(n_li - removable_li(comp) - 1e-6)  # per cell: comp is the cell's
+    kept = math.ceil(n_li - removable - 1e-6)
     if n_li == 0 or kept >= n_li:
         return None, ""
     if kept <= 0:
@@ -81,6 +94,7 @@ def delithiated_entry(
     *,
     fmax: float = 0.05,
     steps: int = 300,
+    nominal: Composition | None = None,
 ) -> tuple[ComputedEntry | None, str]:
     """Return the relaxed delithiated cell of ``structure`` as an MP2020-scale entry.
 
@@ -92,6 +106,8 @@ def delithiated_entry(
         The registry MLIP (name or calculator) that placed the candidate.
     fmax, steps
         Relaxation settings, as for the candidate.
+    nominal
+        The compound's own composition (see :func:`delithiated_cell`).
 
     Returns
     -------
@@ -105,7 +121,7 @@ def delithiated_entry(
     from matscreen.physics.relax_cache import cached_relax
 
     try:
-        cell, how = delithiated_cell(structure)
+        cell, how = delithiated_cell(structure, nominal)
     except Exception as exc:  # noqa: BLE001 - the window goes on without it
         return None, f"no delithiated cell ({exc})"
     if cell is None:
@@ -136,6 +152,7 @@ def window_with_delithiation(
     *,
     fmax: float = 0.05,
     steps: int = 300,
+    nominal: Composition | None = None,
 ) -> tuple[Any, str]:
     """Return the stability window of ``entry`` with its own delithiated cell competing.
 
@@ -151,6 +168,9 @@ def window_with_delithiation(
         The registry MLIP that relaxed it.
     fmax, steps
         Relaxation settings of the delithiated cell.
+    nominal
+        The compound's own composition when ``structure`` approximates it
+        (see :func:`delithiated_cell`).
 
     Returns
     -------
@@ -165,7 +185,7 @@ def window_with_delithiation(
     extra, how = (
         (None, "")
         if structure is None or before.status != "ok"
-        else delithiated_entry(structure, calculator, fmax=fmax, steps=steps)
+        else delithiated_entry(structure, calculator, fmax=fmax, steps=steps, nominal=nominal)
     )
     if extra is None:
         note = f"{how}; the oxidation limit may be too high" if how else ""

@@ -106,8 +106,29 @@ def _row_structure(
             if structure.is_ordered:
                 return structure, ""
             ordered = order_structure(structure)
+            # what the CIF says, besides the approximant's rounded counts (the delithiation
+            # of the window takes what the real compound's metals can pay for)
+            ordered.structure.properties["input_formula"] = structure.composition.formula
             return ordered.structure, ordered.note
     return None, ""
+
+
+def _nominal(formula: Any, structure: Structure | None, comp: Composition) -> Composition:
+    """Return the composition a row states: its formula, else its CIF's, else ``comp``.
+
+    A refined CIF's occupancies often do not balance (OBELiX lud,
+    Li0.4La0.6Ti0.8Al0.2O3, has Ti at 3.83+ as written), and its ordered
+    approximant rounds them again: the formula says what the compound is.
+    """
+    from matscreen.featurize.composition import as_composition
+
+    if structure is not None and not _is_missing(formula):
+        try:
+            return as_composition(str(formula))
+        except (ValueError, KeyError):
+            pass  # a label in the formula column: the structure's own composition
+    given = structure.properties.get("input_formula") if structure is not None else None
+    return Composition(given) if given else comp
 
 
 def is_li_ionic(comp: Composition) -> bool:
@@ -398,8 +419,9 @@ def predict_stability_table(
                 # entry_energy is already on the MP2020 scale of the references
                 entry = ComputedEntry(comp, entry_energy * comp.num_atoms, entry_id="candidate")
                 w, delith_note = window_with_delithiation(
-                    entry, references, relaxed if relax else None, calc, fmax=fmax, steps=steps
-                )
+                    entry, references, relaxed if relax else None, calc, fmax=fmax, steps=steps,
+                    nominal=_nominal(formula, structure, comp),
+                )  # fmt: skip
                 if w.status == "ok":
                     res["window_low_V"], res["window_high_V"] = w.window_low_V, w.window_high_V
                 else:

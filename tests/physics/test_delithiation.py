@@ -22,6 +22,11 @@ def test_only_the_li_the_metals_can_pay_for_leaves() -> None:
     assert out is not None and out.is_ordered
     assert out.composition.reduced_formula == "Li2TiCl6"
     assert "removed" in how and "ordered" in how
+    # an approximant of a compound whose metals are at their highest state (its rounded
+    # counts left Ti below 4+) loses no Li: the compound's own formula caps the share
+    assert delithiated_cell(cell, nominal=Composition("Li2.2Ti0.95Cl6")) == (None, "")
+    half, _ = delithiated_cell(cell, nominal=Composition("Li6Ti2.5Cl15"))  # 1 Li in 6 paid for
+    assert half is not None and half.composition.reduced_formula == "Li5(TiCl6)2"
 
 
 def test_lifepo4_oxidises_to_fepo4_near_its_plateau() -> None:
