@@ -64,12 +64,24 @@ def delithiated_cell(
     comp = structure.composition
     li_sites = [i for i, site in enumerate(structure) if site.specie.symbol == "Li"]
     n_li = len(li_sites)
-    removable = removable_li(comp)  # per cell: comp is the cell's
+    if n_li == 0:
+        return None, ""
+    share = None  # of the Li that the compound's own metals can pay for
     if nominal is not None and nominal["Li"] > 0:
-        removable = min(removable, n_li * removable_li(nominal) / nominal["Li"])
+        share = removable_li(nominal) / nominal["Li"]
+        if share < 1e-9:  # before the cell's counts, which may not even balance
+            return None, ""
+    try:
+        removable = removable_li(comp)  # per cell: comp is the cell's
+    except ValueError:
+        if share is None:
+            raise
+        removable = n_li * share
+    if share is not None:
+        removable = min(removable, n_li * share)
     # Li left in the cell: whole atoms, rounded up (never more oxidised than the metals allow)
     kept = math.ceil(n_li - removable - 1e-6)
-    if n_li == 0 or kept >= n_li:
+    if kept >= n_li:
         return None, ""
     if kept <= 0:
         cell = structure.copy()
