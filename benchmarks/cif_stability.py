@@ -24,6 +24,13 @@ Run:  python benchmarks/cif_stability.py [--max-sites 130] [--csv out.csv]
 (2 shared cores: ~15 min for the 52 CIFs of <= 130 sites with an empty reference
 cache, several minutes per garnet cell of ~190 atoms beyond that.)
 
+Result (2026-11-28, fifteenth session, at cf0eb55, relaxation cache off;
+``results/cif_stability_2026-11-28g.log`` and ``.csv``): ok 1.000, complete 0.923, near hull
+1.000, as in the 28e run. One row's oxidation limit is now set by its own delithiated cell
+(Li3CrMo3O12, Cr3+: 4.34 -> 3.99 V). The other windows moved by at most 0.11 V (Nb oxides,
+run-to-run relaxation scatter) and e_above_hull by at most 2 meV/atom. 41.1 s per row with the CI
+sharing the two cores. xq3's "no delithiated cell" note is gone since the commit after cf0eb55.
+
 Result (2026-11-27, ninth session, after P2O5, P2S5, gamma-Li3PS4 were built in and M2O5
 approximants added; ``results/cif_stability_2026-11-27b.log`` and ``.csv``): 52 of 52 ``ok``;
 47 (0.904) with an element-complete hull, all within 0.1 eV/atom above it (-0.24 .. +0.02,
