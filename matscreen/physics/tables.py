@@ -396,7 +396,8 @@ def predict_stability_table(
                 res["calculator_version"] = (best.data or {}).get("calculator_version", "MP2020")
                 entry_energy = best.energy_per_atom
                 # an MLIP-relaxed reference can be delithiated on its own energy scale; an MP
-                # DFT entry's delithiated phases are MP entries themselves
+                # DFT entry's delithiated phases are MP entries themselves (relax=False: no
+                # cell here, as the other rows have none then)
                 mlip_ref = "calculator" in (best.data or {}) and relax
                 relaxed = getattr(best, "structure", None) if mlip_ref else None
             if hull.status != "ok":
@@ -419,7 +420,7 @@ def predict_stability_table(
                 # entry_energy is already on the MP2020 scale of the references
                 entry = ComputedEntry(comp, entry_energy * comp.num_atoms, entry_id="candidate")
                 w, delith_note = window_with_delithiation(
-                    entry, references, relaxed if relax else None, calc, fmax=fmax, steps=steps,
+                    entry, references, relaxed, calc, fmax=fmax, steps=steps,
                     nominal=_nominal(formula, structure, comp),
                 )  # fmt: skip
                 if w.status == "ok":
