@@ -22,6 +22,18 @@ def _in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
 
 
+@pytest.fixture
+def own_cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
+    """Point the ``CACHE_DIR`` setting at ``tmp_path/cache`` for one test (settings re-read)."""
+    from matscreen.core.settings import get_settings
+
+    path = tmp_path / "cache"
+    monkeypatch.setenv("MATSCREEN_CACHE_DIR", str(path))
+    get_settings.cache_clear()
+    yield path
+    get_settings.cache_clear()  # monkeypatch restores the variable after this teardown
+
+
 @pytest.fixture(scope="session")
 def test_dir() -> Path:
     """The tests folder."""

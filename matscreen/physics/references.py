@@ -24,7 +24,6 @@ from __future__ import annotations
 import gzip
 import json
 import logging
-import os
 import warnings
 from collections.abc import Callable, Iterable
 from functools import cache, lru_cache
@@ -46,12 +45,16 @@ MP_ELEMENTS_FILE = "2023-02-07-mp-elemental-reference-entries.json.gz"
 def cache_dir() -> Path:
     """Return the on-disk cache folder for MLIP energies (created if missing and possible).
 
-    ``MATSCREEN_CACHE_DIR`` overrides the default ``~/.cache/matscreen``. A
-    folder that cannot be created (a read-only home on a compute node) is
-    returned all the same: the cache writes then warn, and nothing is cached.
+    ``physics/`` under the ``CACHE_DIR`` setting
+    (:class:`~matscreen.core.settings.MatscreenSettings`: the environment
+    variable ``MATSCREEN_CACHE_DIR``, else ``CACHE_DIR`` in the settings file,
+    else ``~/.cache/matscreen``). A folder that cannot be created (a read-only
+    home on a compute node) is returned all the same: the cache writes then
+    warn, and nothing is cached.
     """
-    root = Path(os.environ.get("MATSCREEN_CACHE_DIR", "~/.cache/matscreen")).expanduser()
-    path = root / "physics"
+    from matscreen.core.settings import get_settings
+
+    path = get_settings().CACHE_DIR.expanduser() / "physics"
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -135,6 +135,24 @@ def test_settings_from_environment(monkeypatch):
         MatscreenSettings()
 
 
+def test_every_cache_follows_the_settings_file(tmp_path, monkeypatch):
+    """CACHE_DIR in the settings file moves the physics caches (relaxations, reference
+    energies, template index) with the model and feature caches, not only the variable."""
+    from matscreen.core.settings import get_settings
+    from matscreen.physics.references import cache_dir
+
+    config = tmp_path / "matscreen.yaml"
+    config.write_text(f"CACHE_DIR: {tmp_path / 'from_file'}\n")
+    monkeypatch.delenv("MATSCREEN_CACHE_DIR")
+    monkeypatch.setenv("MATSCREEN_CONFIG_FILE", str(config))
+    get_settings.cache_clear()
+    try:
+        assert cache_dir() == tmp_path / "from_file" / "physics" and cache_dir().is_dir()
+        assert get_settings().cache_dir() == tmp_path / "from_file"
+    finally:
+        get_settings.cache_clear()
+
+
 def test_yaml_numbers_in_exponent_form_and_python_mappings():
     """YAML 1.1 reads 5e-2 as a string; workflows read it as the number people mean. A
     mapping built in Python may hold numpy ints, Paths and tuples."""

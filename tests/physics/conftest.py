@@ -11,7 +11,10 @@ def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Send MLIP caches to a temp dir; shipped reference energies are still read."""
     import os
 
+    from matscreen.core.settings import get_settings
+
     os.environ["MATSCREEN_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+    get_settings.cache_clear()
     try:
         import torch
 

@@ -26,13 +26,7 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return calls
 
 
-@pytest.fixture
-def own_cache(tmp_path, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN001, ANN201
-    monkeypatch.setenv("MATSCREEN_CACHE_DIR", str(tmp_path))
-    return tmp_path
-
-
-def test_same_cell_is_relaxed_once(licl: Structure, counted: list[str], own_cache) -> None:  # noqa: ANN001
+def test_same_cell_is_relaxed_once(licl: Structure, counted: list[str], own_cache_dir) -> None:  # noqa: ANN001
     first = cached_relax(licl, "chgnet", fmax=0.05, steps=200)
     # the same cell with its sites listed in another order and shifted by a lattice vector
     shuffled = Structure(licl.lattice, licl.species[::-1], licl.frac_coords[::-1] + [1, 0, 0])
@@ -41,13 +35,13 @@ def test_same_cell_is_relaxed_once(licl: Structure, counted: list[str], own_cach
     assert first.status == "ok" and again.status == "ok"
     assert again.energy_per_atom == first.energy_per_atom
     assert again.steps == first.steps and again.steps > 0  # the stored record, not a new run
-    assert len(list((own_cache / "physics" / "relaxed" / "chgnet").glob("*.json"))) == 1
+    assert len(list((own_cache_dir / "physics" / "relaxed" / "chgnet").glob("*.json"))) == 1
 
 
 def test_other_settings_strain_or_calculator_relax_again(
     licl: Structure,
     counted: list[str],
-    own_cache,  # noqa: ANN001
+    own_cache_dir,  # noqa: ANN001
 ) -> None:
     cached_relax(licl, "chgnet", fmax=0.05, steps=200)
     cached_relax(licl, "chgnet", fmax=0.02, steps=200)  # another criterion
@@ -72,11 +66,11 @@ def test_other_settings_strain_or_calculator_relax_again(
 def test_corrupt_file_is_relaxed_again_and_the_setting_turns_it_off(
     licl: Structure,
     counted: list[str],
-    own_cache,  # noqa: ANN001
+    own_cache_dir,  # noqa: ANN001
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     rec = cached_relax(licl, "chgnet", steps=5)
-    (path,) = (own_cache / "physics" / "relaxed" / "chgnet").glob("*.json")
+    (path,) = (own_cache_dir / "physics" / "relaxed" / "chgnet").glob("*.json")
     path.write_text('{"formula": "LiCl", "status"')  # cut off by a full disk
     again = cached_relax(licl, "chgnet", steps=5)
     assert len(counted) == 2 and again.energy_per_atom == pytest.approx(rec.energy_per_atom)
@@ -94,13 +88,13 @@ def test_corrupt_file_is_relaxed_again_and_the_setting_turns_it_off(
 def test_failed_relaxation_without_energy_is_not_kept(
     licl: Structure,
     counted: list[str],
-    own_cache,  # noqa: ANN001
+    own_cache_dir,  # noqa: ANN001
 ) -> None:
     squeezed = Structure(licl.lattice, ["Li", "Cl"], [[0, 0, 0], [0.01, 0, 0]])
     for _ in range(2):
         rec = cached_relax(squeezed, "chgnet")
         assert rec.status == "failed" and rec.energy_per_atom is None
     assert len(counted) == 2
-    assert not (own_cache / "physics" / "relaxed").exists() or not any(
-        (own_cache / "physics" / "relaxed").rglob("*.json")
+    assert not (own_cache_dir / "physics" / "relaxed").exists() or not any(
+        (own_cache_dir / "physics" / "relaxed").rglob("*.json")
     )

@@ -117,15 +117,17 @@ def _octahedral(structure, site) -> bool:
     return len(structure.get_neighbors(site, 2.4)) == 6
 
 
-def test_the_template_index_is_kept_on_disk_for_the_next_process(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+def test_the_template_index_is_kept_on_disk_for_the_next_process(
+    own_cache_dir,
+    monkeypatch,  # noqa: ANN001
+) -> None:
     """Building the index takes seconds (reference structures from their space groups);
     a later process reads it back, and a file of another version is not trusted."""
     import json
 
     from matscreen.physics import templates
 
-    monkeypatch.setenv("MATSCREEN_CACHE_DIR", str(tmp_path))
-    path = tmp_path / "physics" / "template_index.json"
+    path = own_cache_dir / "physics" / "template_index.json"
     path.parent.mkdir(parents=True)
     stale = {"version": "old", "templates": {"items": [["prototype:X", {"Li": 1.0}, 1]]}}
     path.write_text(json.dumps(stale))
