@@ -59,9 +59,52 @@ def parse_formula(formula: str) -> Composition:
             if multiplier <= 0:
                 raise ValueError(f"a zero multiplier ({part.strip()})")
             comp += Composition(match.group(2)) * multiplier
-    if not math.isfinite(comp.num_atoms):
-        raise ValueError("amounts must be finite numbers")
+    check_amounts(comp)
     return comp
+
+
+#: Largest amount of one element in a formula (per formula unit).
+MAX_AMOUNT = 1e6
+#: Largest ratio between the amounts of two elements of one formula: a dopant at a
+#: hundred-thousandth of the host is below what a composition model can tell from the host.
+MAX_AMOUNT_RATIO = 1e5
+
+
+def check_amounts(comp: Composition) -> None:
+    """Refuse amounts no compound is written with (``Li1e10Cl``, ``LiCl1e-9``).
+
+    Such formulas are typing slips; read as written they overflow the models'
+    float32 features or put a compound at the composition of an element.
+
+    Parameters
+    ----------
+    comp
+        The composition.
+
+    Raises
+    ------
+    ValueError
+        If an amount is not finite, is negative, exceeds :data:`MAX_AMOUNT`,
+        or two amounts differ by more than :data:`MAX_AMOUNT_RATIO`.
+    """
+    amounts = {getattr(el, "symbol", str(el)): float(amt) for el, amt in comp.items()}
+    if not all(math.isfinite(a) for a in amounts.values()):
+        raise ValueError("amounts must be finite numbers")
+    if not amounts:
+        return
+    big = max(amounts, key=amounts.__getitem__)
+    small = min(amounts, key=amounts.__getitem__)
+    if amounts[big] > MAX_AMOUNT:
+        raise ValueError(
+            f"{amounts[big]:g} {big} per formula unit is out of range (at most {MAX_AMOUNT:g}); "
+            "write the formula per formula unit"
+        )
+    if amounts[small] > 0 and amounts[big] / amounts[small] > MAX_AMOUNT_RATIO:
+        raise ValueError(
+            f"amounts {amounts[big]:g} {big} and {amounts[small]:g} {small} differ by more "
+            f"than a factor {MAX_AMOUNT_RATIO:g}: a typing slip? (a dopant that dilute is "
+            "invisible to a composition model; leave it out)"
+        )
 
 
 _UNIT_AMOUNT = re.compile(r"([A-Z][a-z]?)1(?![\d.])")

@@ -12,14 +12,13 @@ numpy instead of one composition at a time:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from functools import lru_cache
 
 import numpy as np
 from pymatgen.core import Composition, DummySpecies, Element
 
-from matscreen.core.formula import parse_formula
+from matscreen.core.formula import check_amounts, parse_formula
 from matscreen.featurize.base import BatchFeaturizer
 
 MAGPIE_FEATURES: tuple[str, ...] = (
@@ -75,8 +74,7 @@ def as_composition(entry: object) -> Composition:
         comp = entry.composition
     else:
         raise ValueError(f"cannot read a composition from {type(entry).__name__}")
-    if not math.isfinite(comp.num_atoms):
-        raise ValueError("amounts must be finite numbers")
+    check_amounts(comp)
     if comp.num_atoms <= 0:
         raise ValueError("empty composition")
     has_dummies = any(isinstance(el, DummySpecies) for el in comp.elements)
