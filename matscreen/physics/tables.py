@@ -128,7 +128,7 @@ def _nominal(formula: Any, structure: Structure | None, comp: Composition) -> Co
         except (ValueError, KeyError):
             pass  # a label in the formula column: the structure's own composition
     given = structure.properties.get("input_formula") if structure is not None else None
-    return Composition(given) if given else comp
+    return as_composition(given) if given else comp
 
 
 def is_li_ionic(comp: Composition) -> bool:

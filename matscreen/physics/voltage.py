@@ -48,6 +48,8 @@ def _li_and_host(comp: Composition) -> tuple[float, Composition]:
     return comp[WORKING_ION], host
 
 
+#: Working ions of other battery chemistries, named when a pair takes one up instead of Li.
+OTHER_WORKING_IONS = frozenset({"Na", "K", "Mg", "Ca", "Zn"})
 #: Relative tolerance on the host amounts of a pair: formulas written to different precision
 #: (Ni0.33Mn0.33Co0.33O2 / LiNi0.333Mn0.333Co0.333O2) are one host; CoO1.96 / LiCoO2 are not.
 HOST_RTOL = 0.012
@@ -83,6 +85,15 @@ def insertion_pair(
     f_c = host_c.num_atoms / host.num_atoms
     f_d = host_d.num_atoms / host.num_atoms
     if not host_d.almost_equals(host * f_d, rtol=HOST_RTOL, atol=1e-3):
+        taken_up = sorted(
+            el.symbol for el in host_d
+            if el.symbol in OTHER_WORKING_IONS and host_d[el] / f_d > host[el] + 1e-6
+        )  # fmt: skip
+        if taken_up:
+            raise ValueError(
+                f"{discharge} takes up {', '.join(taken_up)}, not Li: the working ion here is Li "
+                f"(Na, K, Mg, Ca, Zn insertion is outside the voltage models)"
+            )
         raise ValueError(f"{charge} and {discharge} do not share a host ({host_c} vs {host_d})")
     x_c, x_d = li_c / f_c, li_d / f_d
     if x_d < x_c - 1e-9:  # the usual slip: the lithiated formula in the charge column
@@ -114,7 +125,9 @@ def redox_family(charge: str | Composition, discharge: str | Composition | None 
     those that change valence (not Sc, Y, La, Zr, Hf, Zn, Cd, Lu), else the most
     abundant redox-capable p-block metal or lanthanoid, else ``"other"``.
     """
-    comp = Composition(charge)
+    from matscreen.featurize.composition import as_composition
+
+    comp = as_composition(charge)
     cands = [
         (amt, el.symbol)
         for el, amt in comp.items()
@@ -1323,8 +1336,9 @@ def mn3_fraction(composition: Composition | str) -> float | None:
     None when there is no Mn or no charge-balanced assignment.
     """
     from matscreen.candidates.oxidation import average_oxidation_states
+    from matscreen.featurize.composition import as_composition
 
-    amounts = Composition(composition).get_el_amt_dict()
+    amounts = as_composition(composition).get_el_amt_dict()
     if "Mn" not in amounts:
         return None
     try:

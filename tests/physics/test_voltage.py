@@ -36,6 +36,15 @@ def test_insertion_pair_normalises_host() -> None:
         insertion_pair("LiMn2O4", "Mn2O4")
     with pytest.raises(ValueError, match="no more Li"):
         insertion_pair("LiMn2O4", "LiMn2O4")
+    with pytest.raises(ValueError, match="takes up Na, not Li: the working ion here is Li"):
+        insertion_pair("FePO4", "NaFePO4")
+    with pytest.raises(ValueError, match="takes up Mg, not Li"):
+        insertion_pair("Mo6S8", "MgMo6S8")
+    # formulas are read as the other commands read them: hydrates, absurd amounts refused
+    assert insertion_pair("FePO4·H2O", "LiFePO4*H2O")[:2] == (0.0, 1.0)
+    assert redox_family("FePO4·2H2O") == "Fe" and mn3_fraction("LiMn2O4·Li2O") == 0.5
+    with pytest.raises(ValueError, match="out of range"):
+        insertion_pair("FePO4", "Li1e10FePO4")
 
 
 def test_redox_family_and_mn3() -> None:
