@@ -95,7 +95,8 @@ def hull_gap_elements(
     """Elements whose competing phases are missing from a hull.
 
     Those of :func:`missing_reference_elements`, plus every element outside
-    :data:`ANION_FORMERS` that the decomposition leaves as the element
+    :data:`ANION_FORMERS` (and other than Li, whose metal a Li-excess
+    composition really releases) that the decomposition leaves as the element
     (before P2O5 was built in, a Li-excess olivine on a hull whose only
     phosphates were Li3PO4 and the olivines "decomposed" partly to elemental
     P and O2, and its ``e_above_hull`` was far too low; Li7P3S11 without
@@ -125,8 +126,10 @@ def hull_gap_elements(
             comp = Composition(formula)
         except (ValueError, KeyError):
             continue
-        if len(comp.elements) == 1 and comp.elements[0].symbol not in ANION_FORMERS:
-            gaps.add(comp.elements[0].symbol)
+        symbol = comp.elements[0].symbol if len(comp.elements) == 1 else None
+        # Li metal is a real product (Li2Cl -> LiCl + Li): the Li-anion binaries are built in
+        if symbol is not None and symbol not in ANION_FORMERS and symbol != "Li":
+            gaps.add(symbol)
     return sorted(gaps & set(elements))
 
 

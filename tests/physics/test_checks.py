@@ -259,6 +259,10 @@ def test_a_cation_left_as_the_element_marks_the_hull_incomplete() -> None:
     halide = reference_entries(["Cl", "Li", "Y"], "chgnet")
     assert hull_gap_elements({"Li", "Y", "Cl"}, halide, ["LiCl", "Cl2", "YCl3"]) == []
     assert hull_gap_elements({"Li", "O"}, refs, ["Li2O", "O2"]) == []
+    # Li metal is a real product of a Li-excess composition (Li2Cl -> LiCl + Li), not a gap;
+    # another metal left as the element still is
+    assert hull_gap_elements({"Li", "Y", "Cl"}, halide, ["LiCl", "Li"]) == []
+    assert hull_gap_elements({"Li", "Y", "Cl"}, halide, ["LiCl", "Li", "Y"]) == ["Y"]
 
 
 @pytest.mark.parametrize(
