@@ -280,11 +280,10 @@ def _structure_notes(
         found: list[str] = []
         contradicts = False
         have = [structures.get(col, [None] * len(table))[i] is not None for _, col in pairs]
-        if prop == "voltage" and sum(have) == 1:
+        if prop == "voltage" and sum(have) == 1:  # still checked: a CIF of another compound
             side = "charge" if have[0] else "discharge"
-            notes[i] = (f"only cif_{side} given: the composition surrogate was used (the MLIP "
-                        "path needs both CIFs)", False)  # fmt: skip
-            continue
+            found.append(f"only cif_{side} given: the composition surrogate was used (the MLIP "
+                         "path needs both CIFs)")  # fmt: skip
         for formula_col, structure_col in pairs:
             s = structures.get(structure_col, [None] * len(table))[i]
             formula = str(table[formula_col].iloc[i]).strip() if formula_col in table else ""

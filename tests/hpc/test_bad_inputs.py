@@ -166,6 +166,9 @@ def test_bad_formula_batch_lists_each_reason(corpus: Path):
     assert "cannot be negative" in table.loc["negative", "error"]
     assert "amounts must be finite" in table.loc["infinite", "error"]
     assert "Li metal, not a compound" in table.loc["Li metal", "error"]
+    # typing slips that overflowed the float32 features (and failed the whole batch)
+    assert "1e+40 Li per formula unit is out of range" in table.loc["overflow", "error"]
+    assert "differ by more than a factor" in table.loc["dilute", "error"]
 
 
 def test_traversal_csv_from_corpus(corpus: Path):
@@ -486,13 +489,22 @@ def test_a_formula_that_its_cif_contradicts_is_named(corpus: Path):
         "formula Li3InCl6 and its CIF (LiCl) are different compounds (In on one side only)"
     )
     assert table["log10_sigma"][2] == "" and table["log10_sigma"][1] != ""
+    from matscreen.physics.references import BUILTIN_REFERENCES
+
+    BUILTIN_REFERENCES["LiMn2O4"]().to(filename=str(corpus / "lmo.cif"))
     pd.DataFrame(
-        {"formula_charge": ["Mn2O4"], "formula_discharge": ["LiMn2O4"], "cif_discharge": [GOOD_CIF]}
-    ).to_csv(corpus / "one_side.csv", index=False)
+        {"formula_charge": ["Mn2O4", "Mn2O4"], "formula_discharge": ["LiMn2O4", "LiMn2O4"],
+         "cif_discharge": ["lmo.cif", GOOD_CIF]}
+    ).to_csv(corpus / "one_side.csv", index=False)  # fmt: skip
     code, output = _cli("predict", "voltage", str(corpus / "one_side.csv"), "--out", "v.csv")
     table = pd.read_csv("v.csv", keep_default_na=False)
-    assert code == 0 and table["method"][0] == "surrogate", output
+    assert code == 1 and table["method"][0] == "surrogate", output
     assert "only cif_discharge given: the composition surrogate was used" in table["error"][0]
+    # the one CIF given is still read against its formula: LiCl is not LiMn2O4
+    assert table["status"][1] == "failed" and table["voltage"][1] == ""
+    assert "formula_discharge LiMn2O4 and its CIF (LiCl) are different compounds" in (
+        table["error"][1]
+    )
 
 
 def test_bad_log_level_and_debug_keep_exit_code_2(corpus: Path):
