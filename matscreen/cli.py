@@ -93,9 +93,13 @@ def screen(
     ] = False,
 ) -> None:
     """Run a screening workflow; write results.parquet, report.html and run.json."""
+    from matscreen.core.clusters import check_cluster_name
     from matscreen.core.config import load_workflow
 
     cfg = _run(load_workflow, workflow)
+    _run(check_cluster_name, cluster)  # before the plan and before any candidate is made
+    if out.exists() and not out.is_dir():
+        _fail_usage(f"--out {out} is a file; give the output folder of the run")
     if dry_run:
         typer.echo(_run(_plan, cfg, out, cluster, workers))
         return
@@ -226,6 +230,10 @@ def predict(
     from matscreen.core.predict import predict_file
 
     _check_output_file(out)  # before the work, which may take hours
+    if out.resolve() == input_path.resolve():
+        _fail_usage(f"--out {out} is the input file; write the results to another file")
+    if out.suffix.lower() != ".csv":
+        typer.echo(f"matscreen: note: --out {out} gets CSV text whatever its suffix", err=True)
     partial = out.with_name(out.name + ".partial")  # finished rows; a rerun resumes from them
     lock = RunLock(partial)  # a second predict into the same OUT is refused
     _run(lock.acquire)

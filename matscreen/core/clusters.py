@@ -53,6 +53,8 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "CONFIG_ENV_VAR",
     "JOBQUEUE_SCHEDULERS",
+    "SCHEDULER_SCHEMES",
+    "check_cluster_name",
     "ConfigLike",
     "default_lifetime",
     "job_script",
@@ -67,6 +69,8 @@ logger = logging.getLogger(__name__)
 CONFIG_ENV_VAR = "MATSCREEN_JOBQUEUE_CONFIG"
 #: Batch systems :func:`open_client` can start workers on.
 JOBQUEUE_SCHEDULERS = ("slurm", "pbs")
+#: Schemes of a running Dask scheduler's address (``--cluster tcp://HOST:PORT``).
+SCHEDULER_SCHEMES = ("tcp://", "tls://", "ucx://", "ws://", "wss://")
 #: Keys that must be set explicitly for a batch cluster (no package defaults).
 REQUIRED_KEYS = ("walltime", "memory", "cores")
 
@@ -475,16 +479,30 @@ def open_client(
         if cluster == "local":
             with _local_client(workers) as client:
                 yield client
-        elif cluster.startswith(("tcp://", "tls://", "ucx://", "ws://", "wss://")):
+        elif cluster.startswith(SCHEDULER_SCHEMES):
             with _remote_client(cluster, workers) as client:
                 yield client
         elif cluster in JOBQUEUE_SCHEDULERS:
             with _jobqueue_client(cluster, workers, overrides) as client:
                 yield client
         else:
-            raise ValueError(
-                f"--cluster {cluster!r} is not one of: local, slurm, pbs, tcp://HOST:PORT"
-            )
+            check_cluster_name(cluster)
+
+
+def check_cluster_name(cluster: str) -> None:
+    """Refuse a ``--cluster`` value that names no cluster kind, before any work.
+
+    Raises
+    ------
+    ValueError
+        Unless ``cluster`` is ``local``, a job-queue scheduler (``slurm``,
+        ``pbs``) or a scheduler address (``tcp://HOST:PORT``).
+    """
+    if cluster == "local" or cluster in JOBQUEUE_SCHEDULERS:
+        return
+    if cluster.startswith(SCHEDULER_SCHEMES) and cluster.split("://", 1)[1]:
+        return
+    raise ValueError(f"--cluster {cluster!r} is not one of: local, slurm, pbs, tcp://HOST:PORT")
 
 
 @contextlib.contextmanager

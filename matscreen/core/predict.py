@@ -56,6 +56,17 @@ def result_columns(prop: str) -> tuple[str, ...]:
     return tuple(STABILITY_COLUMNS if prop == "stability" else VOLTAGE_COLUMNS)
 
 
+def _column_hint(found: list[Any], missing: list[str]) -> str:
+    """Why a CSV may lack a column: its header in another spelling, or another separator."""
+    names = [str(c) for c in found]
+    near = [c for c in names if c.strip().lower() in missing and c not in missing]
+    if near:
+        return f" (found {', '.join(map(repr, near))}: column names are lower case, no spaces)"
+    shown = ", ".join(map(repr, names[:6])) + (", ..." if len(names) > 6 else "")
+    glued = len(names) == 1 and any(sep in names[0] for sep in (";", "\t", "|"))
+    return f" (found {shown}" + ("; the CSV must be comma-separated)" if glued else ")")
+
+
 def _is_internal(column: str) -> bool:
     """Model-input names that only the reader sets (structures read from CIF paths)."""
     return column.startswith("structure") or column == "input_error"
@@ -127,6 +138,8 @@ def predict_file(
         if prop == "voltage" and Path(path).suffix.lower() != ".csv":
             hint = ("; voltage reads a CSV of electrode pairs (formula_charge, formula_discharge"
                     "[, cif_charge, cif_discharge]), not a CIF or a folder")  # fmt: skip
+        elif Path(path).suffix.lower() == ".csv":
+            hint = _column_hint(list(table.columns), missing)
         raise MatscreenInputError(
             f"{path}: missing column(s) {', '.join(missing)} for {prop}{hint}"
         )

@@ -100,6 +100,33 @@ def test_an_interrupted_predict_keeps_its_rows_and_says_so(monkeypatch, tmp_path
     assert (tmp_path / "s.csv.partial" / "stability-row1.json").is_file() and not out.exists()
 
 
+def test_slips_in_the_options_and_the_csv_are_named_before_any_work():
+    """The input as --out, a bad --cluster (dry run too), a file as screen's --out folder,
+    and a CSV with another separator or header spelling: exit 2 with what to change."""
+    Path("in.csv").write_text("formula\nLiCl\n")
+    result = runner.invoke(app, ["predict", "conductivity", "in.csv", "--out", "in.csv"])
+    assert result.exit_code == 2 and "is the input file" in result.output
+    assert Path("in.csv").read_text() == "formula\nLiCl\n"
+    for name, text, needle in (
+        ("semi.csv", "formula;x\nLiCl;1\n", "the CSV must be comma-separated"),
+        ("caps.csv", " Formula ,x\nLiCl,1\n", "found ' Formula ': column names are lower case"),
+        ("other.csv", "composition\nLiCl\n", "missing column(s) formula for conductivity "
+                                               "(found 'composition')"),
+    ):  # fmt: skip
+        Path(name).write_text(text)
+        result = runner.invoke(app, ["predict", "conductivity", name, "--out", "o.csv"])
+        assert result.exit_code == 2 and needle in result.output, result.output
+    workflow = str(_files())
+    for extra in ([], ["--dry-run"]):
+        result = runner.invoke(
+            app, ["screen", workflow, "--out", "o", "--cluster", "bogus", *extra]
+        )
+        assert result.exit_code == 2 and "--cluster 'bogus' is not one of" in result.output
+        assert not Path("o").exists()
+    result = runner.invoke(app, ["screen", workflow, "--out", "in.csv"])
+    assert result.exit_code == 2 and "--out in.csv is a file" in result.output
+
+
 def test_dry_run_prints_plan_and_writes_nothing():
     result = runner.invoke(app, ["screen", str(_files()), "--out", "o", "--dry-run"])
     assert result.exit_code == 0, result.output
