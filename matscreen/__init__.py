@@ -32,3 +32,8 @@ def __getattr__(name: str) -> Any:
 
         return screen
     raise AttributeError(f"module 'matscreen' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    # the lazy names too, so that tab completion and dir() show them
+    return sorted({*globals(), *__all__})

@@ -284,7 +284,8 @@ def train(
         Path | None,
         typer.Option(
             "--data",
-            help="Training CSV: formula and log10_sigma (log10 S/cm; '<1E-10' bounds as -15), "
+            help="Training CSV: formula and log10_sigma (log10 S/cm; write a bound such as "
+            "sigma < 1E-10 S/cm as -15, the OBELiX convention), "
             "optionally cif, space_group_number, a, b, c, alpha, beta, gamma, cell_formula, doi; "
             "or the OBELiX CSV layout. Default: the shipped OBELiX training split.",
         ),

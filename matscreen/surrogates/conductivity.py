@@ -132,6 +132,8 @@ DEFAULT_ATTENTION_PARAMS: dict[str, Any] = {
     "n_members": 3, "d_model": 32, "n_layers": 2, "n_heads": 4, "d_embed": 16, "dropout": 0.1,
     "epochs": 60, "batch_size": 64, "lr": 3e-3, "weight_decay": 1e-4, "use_cell": False,
 }  # fmt: skip
+#: Below this many training rows ``train_conductivity_model`` warns that its CV choices are rough.
+FEW_TRAINING_ROWS = 50
 #: Grid of forest weights tried when choosing the ensemble weights on CV.
 WEIGHT_GRID: tuple[float, ...] = tuple(np.round(np.linspace(0.0, 1.0, 21), 2))
 #: Quantile of the training set's cross-group nearest-neighbour distances
@@ -543,6 +545,12 @@ def train_conductivity_model(
     out_dir = _model_output_folder(Path(out))
     df = read_training_table(data)
     y = df["log10_sigma"].to_numpy(dtype=float)
+    if len(df) < FEW_TRAINING_ROWS:
+        logger.warning(
+            "%d training rows: with fewer than %d the cross-validated weights, the std "
+            "calibration and the domain threshold are rough (the shipped model has 478)",
+            len(df), FEW_TRAINING_ROWS,
+        )  # fmt: skip
     fparams = {**DEFAULT_FOREST_PARAMS, **(forest_params or {})}
     aparams = {**DEFAULT_ATTENTION_PARAMS, **(attention_params or {})}
     oof = grouped_cv_predictions(

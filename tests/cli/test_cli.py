@@ -38,6 +38,15 @@ def _files() -> Path:
     return Path("wf.yaml")
 
 
+def test_importing_matscreen_is_light_and_lists_screen():
+    """`import matscreen` pulls in neither dask nor torch; `screen` shows in dir()."""
+    code = (
+        "import sys, matscreen; assert 'screen' in dir(matscreen); "
+        "assert not {'dask', 'torch', 'pymatgen'} & set(sys.modules), sorted(sys.modules)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
 def test_help_lists_commands():
     result = runner.invoke(app, ["-h"])
     assert result.exit_code == 0 and "screen" in result.output

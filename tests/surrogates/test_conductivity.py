@@ -161,7 +161,7 @@ def test_train_and_load_roundtrip(tmp_path, obelix_train):
     assert list(res["status"]) == ["ok", "failed"]
 
 
-def test_training_table_errors(tmp_path):
+def test_training_table_errors(tmp_path, caplog):
     with pytest.raises(ValueError, match="lacks column.*log10_sigma.*OBELiX CSV layout"):
         train_conductivity_model(pd.DataFrame({"formula": ["Li3InCl6"]}), tmp_path / "m")
     with pytest.raises(ValueError, match=r"row 2 \('<1E-10'\).*as -15"):
@@ -176,6 +176,7 @@ def test_training_table_errors(tmp_path):
     few = pd.DataFrame({"formula": ["Li3InCl6", "Li3YCl6", "LiCl"], "log10_sigma": [-3, -3, -9]})
     with pytest.raises(ValueError, match="needs at least 5 groups"):
         train_conductivity_model(few, tmp_path / "m")
+    assert "3 training rows: with fewer than 50 the cross-validated weights" in caplog.text
     (tmp_path / "file").write_text("x")
     with pytest.raises(ValueError, match="is a file"):
         train_conductivity_model(few, tmp_path / "file")
