@@ -45,7 +45,9 @@ Run: ``/work/venv/bin/python benchmarks/stability.py [--calculators chgnet,seven
    applied to the predictions unchanged.
 2. Relaxation throughput, CHGNet: 8 rattled small cells, one by one (ASE FIRE)
    vs :func:`matscreen.physics.relax.batched_relax`.
-3. Voltage surrogate: grouped CV (folds by redox element) vs the mean predictor.
+3. Voltage surrogate: grouped CV (folds by redox element) vs the mean predictor; the
+   shipped surrogate next to textbook plateaus of 16 known electrodes (information only:
+   its labels are Materials Project GGA+U voltages).
 4. MLIP voltages of Mn cathodes vs measured plateaus (relaxed; cached).
 
 Headline figures are printed last, one per line.
@@ -399,6 +401,46 @@ def voltage_mlip_benchmark(calc_name: str) -> list[dict]:
     return rows
 
 
+def textbook_voltage_section() -> None:
+    """Print the shipped surrogate against textbook plateaus (``benchmarks/data``).
+
+    Not a fit figure: the surrogate is trained on Materials Project GGA+U
+    voltages, and this says how far that scale is from the measured plateaus
+    users compare with.
+    """
+    from pathlib import Path
+
+    import pandas as pd
+    from pymatgen.core import Composition
+
+    from matscreen.physics.voltage import default_voltage_surrogate, load_voltage_data
+
+    def key(charge: str, discharge: str) -> tuple[str, str]:
+        return Composition(charge).reduced_formula, Composition(discharge).reduced_formula
+
+    labels: dict[tuple[str, str], list[float]] = {}
+    for _, row in load_voltage_data().iterrows():
+        pair = key(row["formula_charge"], row["formula_discharge"])
+        labels.setdefault(pair, []).append(float(row["voltage"]))
+    table = pd.read_csv(Path(__file__).parent / "data" / "textbook_voltages.csv")
+    mean, std = default_voltage_surrogate().predict(table, return_std=True)
+    diff = mean - table["measured_V"].to_numpy(float)
+    print("\n   shipped surrogate vs textbook plateaus (benchmarks/data/SOURCE.md; not fitted);")
+    print("   V_MP: mean of the training labels (MP GGA+U) given for the same pair, if any")
+    print(f"   {'pair':<28} {'V_pred':>7} {'std':>5} {'V_MP':>5} {'V_meas':>7} {'diff':>6}")
+    for name, c, d_, m, sd, v, d in zip(
+        table["name"], table["formula_charge"], table["formula_discharge"], mean, std,
+        table["measured_V"], diff, strict=True,
+    ):  # fmt: skip
+        given = labels.get(key(c, d_))
+        mp = f"{np.mean(given):5.2f}" if given else "    -"
+        print(f"   {name:<28} {m:7.2f} {sd:5.2f} {mp} {v:7.2f} {d:+6.2f}")
+    print(
+        f"   MAE {np.nanmean(np.abs(diff)):.2f} V, mean signed {np.nanmean(diff):+.2f} V; within "
+        f"2 std: {np.mean(np.abs(diff) <= 2 * std):.2f} (the std is the error on the MP scale)"
+    )
+
+
 def _hull_section(calcs: list[str], args: argparse.Namespace) -> dict:
     """Section 1: hull MAE/F1 per calculator, printed; returns the results."""
     print("== 1. Convex hull on MP Li-Co-Ni-O (535 entries, static MLIP on MP structures) ==")
@@ -503,6 +545,7 @@ def main() -> None:
         print(
             f"Mn group: n={int(mn.sum())}, MAE {np.mean(np.abs(cv['oof_pred'][mn] - y[mn])):.3f} V"
         )
+        textbook_voltage_section()
 
     if not args.skip_voltage_mlip:
         print("\n== 4. MLIP average voltages of Mn cathodes (relaxed, fmax 0.05) ==")
