@@ -553,12 +553,14 @@ def predict_voltage_table(
         model = surrogate if surrogate is not None else default_voltage_surrogate()
         pairs = [results[i]["_pair"] for i in surrogate_rows]
         mean, std = model.predict(pairs, return_std=True)
-        for i, m, s in zip(surrogate_rows, mean, std, strict=True):
+        notes = model.domain_notes(pairs) if hasattr(model, "domain_notes") else [None] * len(pairs)
+        for i, m, s, note in zip(surrogate_rows, mean, std, notes, strict=True):
             if np.isfinite(m):
                 capacity = pair_capacity_mAh_g(*results[i]["_pair"])
                 results[i].update(
                     status="ok", voltage=float(m), voltage_std=float(s), capacity_mAh_g=capacity,
                     energy_density_Wh_kg=capacity * float(m),
+                    error="; ".join(filter(None, (results[i].get("error"), note))) or None,
                 )  # fmt: skip
             else:
                 reason = pair_error(*results[i]["_pair"]) or (

@@ -1132,6 +1132,10 @@ class VoltageSurrogate(RegressorMixin, BaseEstimator):
             self._residual_inputs(F[ok], FW[ok]), residual
         )
         self.model_ = self._forest(self.max_features).fit(F.values[ok], y[ok])
+        self.state_ranges_ = _state_ranges(
+            [c for c, k in zip(charge, ok, strict=True) if k],
+            [d for d, k in zip(discharge, ok, strict=True) if k],
+        )
         self.n_train_ = int(ok.sum())
         self.noise_std_ = _label_noise(charge, discharge, y, ok)
         return self
@@ -1186,6 +1190,69 @@ class VoltageSurrogate(RegressorMixin, BaseEstimator):
                 pair_error(charge[first], discharge[first]) or "features not finite",
             )  # fmt: skip
         return (mean, std) if return_std else mean
+
+    def domain_notes(self, X: Any) -> list[str | None]:
+        """Per pair, a note when its redox couple leaves the states of the training pairs.
+
+        The surrogate has seen each redox element only between the lowest and
+        the highest average state its training pairs give it (Mn 2+ to 4+ in
+        the MP pairs, say); a pair that takes the element beyond that (MnO3 /
+        Li2MnO3 needs Mn6+; CoO / Li2OCo, a conversion, Co0) is an
+        extrapolation, predicted all the same. None for pairs inside, and for
+        pairs that cannot be read (their ``predict`` is NaN with the reason).
+        """
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(self, "model_")
+        ranges = getattr(self, "state_ranges_", {})
+        notes: list[str | None] = []
+        for c, d in zip(*_pairs(X), strict=True):
+            try:
+                states = _active_states(c, d)
+            except (ValueError, KeyError):
+                notes.append(None)
+                continue
+            out = []
+            for e, (lo, hi) in sorted(states.items()):
+                seen = ranges.get(e)
+                if seen is None:
+                    out.append(f"no training pair oxidises {e}")
+                elif lo < seen[0] - 0.25 or hi > seen[1] + 0.25:
+                    out.append(
+                        f"{e} {_state(lo)} -> {_state(hi)} leaves the {e} states of the training "
+                        f"pairs ({_state(seen[0])} to {_state(seen[1])})"
+                    )
+            notes.append(f"{'; '.join(out)}: an extrapolation" if out else None)
+        return notes
+
+
+def _state(value: float) -> str:
+    """Write an oxidation state as chemists do: 4+, 3.5+, 0."""
+    text = f"{value:.2f}".rstrip("0").rstrip(".")
+    return text if text in ("0", "-0") else f"{text.lstrip('-')}{'-' if value < 0 else '+'}"
+
+
+def _active_states(charge: str, discharge: str) -> dict[str, tuple[float, float]]:
+    """``{element: (discharged state, charged state)}`` of the cations a pair oxidises."""
+    x_c, x_d, host = insertion_pair(charge, discharge)
+    _, s_d, s_c, active = _redox_couple(host, x_c, x_d)
+    return {e: (s_d[e], s_c[e]) for e in active}
+
+
+def _state_ranges(
+    charge: Sequence[str], discharge: Sequence[str]
+) -> dict[str, tuple[float, float]]:
+    """Lowest and highest oxidation state each redox element takes in the pairs."""
+    ranges: dict[str, tuple[float, float]] = {}
+    for c, d in zip(charge, discharge, strict=True):
+        try:
+            states = _active_states(c, d)
+        except (ValueError, KeyError):
+            continue
+        for e, (lo, hi) in states.items():
+            old = ranges.get(e, (lo, hi))
+            ranges[e] = (min(old[0], lo), max(old[1], hi))
+    return ranges
 
 
 def _label_noise(

@@ -179,6 +179,13 @@ def test_surrogate_predict_with_std_and_bad_rows(caplog: pytest.LogCaptureFixtur
     # LNMO (Ni2+/Ni4+) sits above LMO (Mn3+/Mn4+)
     lmo, lnmo = model.predict([("Mn2O4", "LiMn2O4"), ("Ni0.5Mn1.5O4", "LiNi0.5Mn1.5O4")])
     assert lnmo > lmo
+    # a couple beyond the states of the training pairs is named (Mn6+, conversion to Co0)
+    low, high = model.state_ranges_["Mn"]
+    assert low <= 3.5 and 4.0 <= high < 6.0
+    notes = model.domain_notes([("Mn2O4", "LiMn2O4"), ("MnO3", "Li2MnO3"), ("CoO", "Li2OCo")])
+    assert notes[0] is None
+    assert notes[1].startswith("Mn 4+ -> 6+ leaves the Mn states of the training pairs")
+    assert "Co 0 -> 2+" in notes[2] and notes[2].endswith("an extrapolation")
 
 
 def test_surrogate_inputs_noise_floor_and_unfitted_error() -> None:
