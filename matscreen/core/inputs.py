@@ -159,7 +159,10 @@ def _resolve_inside(base: Path, relative: str) -> Path:
     """
     target = (base / relative).resolve()
     if not target.is_relative_to(base.resolve()):
-        raise ValueError(f"cif path {relative!r} points outside the input folder")
+        raise ValueError(
+            f"cif path {relative!r} points outside the input folder (CIFs are read from the "
+            "CSV's folder and below it: put them, or the CSV, there)"
+        )
     return target
 
 
@@ -216,8 +219,17 @@ def read_predict_input(
         raise MatscreenInputError(f"{path}: no such file or folder")
     if path.is_dir():
         cifs = sorted(p for p in path.iterdir() if p.suffix.lower() == ".cif")
+        below = [p.name for p in path.iterdir() if p.is_dir() and any(p.rglob("*.[cC][iI][fF]"))]
+        if below:
+            logger.warning(
+                "%s: CIFs in its subfolder(s) %s are not read (only the folder's own .cif files)",
+                path, ", ".join(sorted(below)),
+            )  # fmt: skip
         if not cifs:
-            raise MatscreenInputError(f"{path}: folder holds no .cif files")
+            raise MatscreenInputError(
+                f"{path}: folder holds no .cif files"
+                + (f" (subfolders with CIFs: {', '.join(sorted(below))})" if below else "")
+            )
         return _cif_input([_cif_row(p, inside=path) for p in cifs])
     suffix = path.suffix.lower()
     if suffix == ".cif":

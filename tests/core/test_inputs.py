@@ -80,7 +80,10 @@ def test_csv_with_cif_column(cif_dir):
     structures = given.structures["structure"]
     assert [s is not None for s in structures] == [True, False, False, False, True]
     assert given.errors[:2] == [None, None] and given.errors[4] is None
-    assert given.errors[2] == "cif: cif path '../outside.cif' points outside the input folder"
+    assert given.errors[2].startswith(
+        "cif: cif path '../outside.cif' points outside the input folder (CIFs are read from the "
+        "CSV's folder and below it"
+    )
     assert given.errors[3] == "cif: sub/missing.cif: file not found"
 
 
@@ -91,6 +94,16 @@ def test_a_comma_in_an_unquoted_value_is_refused(tmp_path):
         (tmp_path / "in.csv").write_text("formula,note\n" + rows)
         with pytest.raises(MatscreenInputError, match="more fields than the header|readable"):
             read_predict_input(tmp_path / "in.csv")
+
+
+def test_cifs_in_subfolders_are_named_not_silently_skipped(tmp_path, licl, caplog):
+    (tmp_path / "top" / "sub").mkdir(parents=True)
+    licl.to(filename=str(tmp_path / "top" / "sub" / "a.cif"))
+    with pytest.raises(MatscreenInputError, match=r"no \.cif files \(subfolders with CIFs: sub\)"):
+        read_predict_input(tmp_path / "top")
+    licl.to(filename=str(tmp_path / "top" / "b.cif"))
+    assert len(read_predict_input(tmp_path / "top").table) == 1
+    assert "CIFs in its subfolder(s) sub are not read" in caplog.text
 
 
 def test_unsupported_type_and_missing_path_are_usage_errors():

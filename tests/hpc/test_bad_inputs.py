@@ -502,8 +502,9 @@ def test_a_formula_that_its_cif_contradicts_is_named(corpus: Path):
     assert "only cif_discharge given: the composition surrogate was used" in table["error"][0]
     # the one CIF given is still read against its formula: LiCl is not LiMn2O4
     assert table["status"][1] == "failed" and table["voltage"][1] == ""
-    assert "formula_discharge LiMn2O4 and its CIF (LiCl) are different compounds" in (
-        table["error"][1]
+    assert (
+        "formula_discharge LiMn2O4 and its CIF (LiCl) are different compounds"
+        in (table["error"][1])
     )
 
 
