@@ -390,7 +390,91 @@ def template_structures(
             continue
         out.append((label, structure))
         chosen.append(name)
+    if not out:  # no structure type of the stoichiometry: the compound's own published cell
+        out = known_structures(target, max_structures=max_templates, reasons=reasons)
     logger.debug("templates of %s: %s", display_formula(target), [label for label, _ in out])
+    return out
+
+
+#: Known structures: a shipped CIF whose composition is within this atomic-fraction L1 of the
+#: formula is the formula's compound (the tolerance :mod:`matscreen.core.predict` uses to
+#: say a formula and its CIF agree).
+KNOWN_STRUCTURE_TOLERANCE = 0.02
+
+
+def known_structures(
+    composition: Composition | str,
+    max_structures: int = MAX_TEMPLATES,
+    reasons: list[str] | None = None,
+) -> list[tuple[str, Structure]]:
+    """Return the published cells of a formula's compound from the shipped OBELiX CIFs.
+
+    The fallback of :func:`template_structures` for a compound whose
+    stoichiometry no structure type here has (Li6PS5Cl, Li10GeP2S12): the
+    321 experimental structures of ``datasets/obelix/all_cifs.tar.gz``
+    (OBELiX, CC BY 4.0; positions with the authors' small added noise) whose
+    composition matches the formula within :data:`KNOWN_STRUCTURE_TOLERANCE`,
+    closest first, one per space group; a disordered one is ordered by Ewald
+    energy (:func:`~matscreen.candidates.ordering.order_structure`).
+
+    Parameters
+    ----------
+    composition
+        The formula.
+    max_structures
+        Most cells returned.
+    reasons
+        If given, why a matching CIF was not used is appended to it.
+
+    Returns
+    -------
+    list of (str, Structure)
+        ``(label, structure)``; the label names the OBELiX entry and its paper
+        (``known structure: OBELiX 122 (10.1021/jacs.7b06327)``).
+    """
+    from matscreen.datasets.obelix import load_obelix, obelix_structures
+
+    target = Composition(composition).element_composition.fractional_composition
+    try:
+        structures = obelix_structures()
+    except (OSError, ValueError) as exc:  # a trimmed install without the tarball
+        logger.info("no shipped OBELiX structures to fall back on: %s", exc)
+        return []
+    close = []
+    for entry_id, s in structures.items():
+        comp = s.composition.element_composition.fractional_composition
+        symbols = {el.symbol for el in comp} | {el.symbol for el in target}
+        distance = sum(abs(comp[el] - target[el]) for el in symbols)
+        if distance <= KNOWN_STRUCTURE_TOLERANCE:
+            close.append((distance, not s.is_ordered, len(s), entry_id))
+    if not close:
+        return []
+    doi = dict(zip(*load_obelix("all", structures=False)[["id", "doi"]].T.values, strict=True))
+    out: list[tuple[str, Structure]] = []
+    groups: set[int] = set()
+    for _, _, _, entry_id in sorted(close):
+        if len(out) == max_structures:
+            break
+        s = structures[entry_id].copy()
+        group = s.get_space_group_info(symprec=0.1)[1]
+        if group in groups:
+            continue
+        label = f"known structure: OBELiX {entry_id} ({doi.get(entry_id) or 'no DOI'})"
+        try:
+            if not s.is_ordered:
+                ordered = order_structure(s)
+                s = ordered.structure
+                s.properties["ordering"] = ordered.note
+            label += _realised(Composition(composition).element_composition, s.composition)
+        except (OrderingError, ValueError) as exc:
+            logger.info("%s not used for %s: %s", label, display_formula(target), exc)
+            if reasons is not None:
+                reasons.append(f"{label}: {exc}")
+            continue
+        for site in s:
+            site.label = site.specie.symbol
+        out.append((label, s))
+        groups.add(group)
     return out
 
 
@@ -484,4 +568,4 @@ def _mean_radius(structure: Structure) -> float:
     return total / weight
 
 
-__all__ = ["MAX_DOPED_ELEMENTS", "MAX_TEMPLATES", "template_structures"]
+__all__ = ["MAX_DOPED_ELEMENTS", "MAX_TEMPLATES", "known_structures", "template_structures"]

@@ -154,3 +154,22 @@ def test_the_template_index_is_kept_on_disk_for_the_next_process(
         assert templates._templates() == built
     finally:
         templates._templates.cache_clear()
+
+
+def test_a_stoichiometry_without_a_type_falls_back_to_the_compounds_published_cell() -> None:
+    """Li6PS5Cl (argyrodite) and Li10GeP2S12 have no structure type here; their OBELiX CIFs
+    (disordered, ordered by Ewald energy) are their trial cells. A formula with a type keeps
+    its templates, and one that is no known compound gets nothing."""
+    from matscreen.physics.templates import known_structures
+
+    (label, cell), *_ = template_structures("Li6PS5Cl")
+    assert label == "known structure: OBELiX 122 (10.1021/jacs.7b06327)"
+    assert cell.is_ordered and len(cell) == 52
+    assert cell.composition.reduced_formula == "Li6PS5Cl" and cell.properties["ordering"]
+    (label, cell), *_ = template_structures("Li10GeP2S12")
+    assert label.startswith("known structure: OBELiX") and cell.composition["Ge"] > 0
+    assert all(not lab.startswith("known") for lab, _ in template_structures("Li3ScCl6"))
+    assert [lab for lab, _ in known_structures("Li6PS5Cl", max_structures=1)] == [
+        "known structure: OBELiX 122 (10.1021/jacs.7b06327)"
+    ]
+    assert known_structures("Li5PS5Cl2") == [] and template_structures("Li5PS5Cl2") == []
