@@ -147,7 +147,9 @@ def read_cif(path: str | Path, label: str | None = None) -> Structure:
         d = s.distance_matrix[i, j]
         clash = (d < 0.5) & (occupancy[i] + occupancy[j] > 1.0 + 1e-3)
         if clash.any():
-            raise ValueError(f"{name}: overlapping atoms ({d[clash].min():.2f} Å apart)")
+            gap = float(d[clash].min())
+            shown = f"{gap:.2f}" if gap >= 0.01 else f"{gap:.1g}"  # not "0.00" for 0.004
+            raise ValueError(f"{name}: overlapping atoms ({shown} Å apart)")
     return s
 
 
