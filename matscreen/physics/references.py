@@ -471,7 +471,35 @@ BUILTIN_REFERENCES: dict[str, Callable[[], Structure]] = {
         ["Li", "Li", "P", "S"],
         [[1 / 3, 2 / 3, 0], [1 / 3, 2 / 3, 0.5], [0, 0, 0.17], [0.33, 0, 0.24]],
     ),
+    # the thio-LISICON end members Li4GeS4 and Li4SnS4 (Pnma), the Li-Ge-S and Li-Sn-S
+    # competitors of LGPS-type Li10MP2S12 and the Li4MS4-Li3PS4 solid solutions: without them
+    # Li10GeP2S12 (OBELiX cell) came out 31 meV/atom below a Li3PS4 + Li2S + GeS2 hull flagged
+    # complete. Cells and sites of the OBELiX CIFs e6b (Kanno et al., Solid State Ionics 130
+    # (2000) 97) and kmv (Kaib et al., Chem. Mater. 24 (2012) 2211), rounded to three digits;
+    # their partly occupied Li sites are ordered by Ewald energy (_thio_lisicon)
+    "Li4GeS4": lambda: _thio_lisicon(
+        Lattice.orthorhombic(14.066, 7.751, 6.150),
+        ["Li", {"Li": 0.5}, "Li", "Ge", "S", "S", "S"],
+        [[0.169, 0.519, 0.657], [0.177, 0.214, 0.999], [0.068, 0.25, 0.317],
+         [0.104, 0.75, 0.164], [0.158, 0.515, 0.267], [0.061, 0.25, 0.739],
+         [0.087, 0.75, 0.777]],
+    ),  # fmt: skip
+    "Li4SnS4": lambda: _thio_lisicon(
+        Lattice.orthorhombic(13.812, 7.962, 6.370),
+        [{"Li": 0.25}, "Li", {"Li": 0.25}, "Li", "Sn", "S", "S", "S"],
+        [[0.035, 0.017, 0.491], [0.160, 0.505, 0.654], [0.213, 0.206, 0.999],
+         [0.070, 0.25, 0.338], [0.087, 0.75, 0.135], [0.167, 0.507, 0.267],
+         [0.076, 0.25, 0.736], [0.091, 0.75, 0.763]],
+    ),  # fmt: skip
 }
+
+
+def _thio_lisicon(lattice: Lattice, species: list, coords: list) -> Structure:
+    """Return a Pnma Li4MS4 cell, its partly occupied Li sites ordered (Ewald energy, seed 0)."""
+    from matscreen.candidates.ordering import order_structure
+
+    s = Structure.from_spacegroup(62, lattice, species, coords)
+    return order_structure(s, seed=0).structure
 
 
 _HALOGENS = ("Cl", "Br", "I")
