@@ -84,8 +84,9 @@ def check_amounts(comp: Composition) -> None:
     Raises
     ------
     ValueError
-        If an amount is not finite, is negative, exceeds :data:`MAX_AMOUNT`,
-        or two amounts differ by more than :data:`MAX_AMOUNT_RATIO`.
+        If an amount is not finite or exceeds :data:`MAX_AMOUNT`, or two
+        amounts differ by more than :data:`MAX_AMOUNT_RATIO` (negative
+        amounts pymatgen refuses before).
     """
     amounts = {getattr(el, "symbol", str(el)): float(amt) for el, amt in comp.items()}
     if not all(math.isfinite(a) for a in amounts.values()):

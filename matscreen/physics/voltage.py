@@ -1195,8 +1195,8 @@ class VoltageSurrogate(RegressorMixin, BaseEstimator):
         """Per pair, a note when its redox couple leaves the states of the training pairs.
 
         The surrogate has seen each redox element only between the lowest and
-        the highest average state its training pairs give it (Mn 2+ to 4+ in
-        the MP pairs, say); a pair that takes the element beyond that (MnO3 /
+        the highest average state its training pairs give it (Mn from 2+ to
+        5.3+ in the shipped MP pairs); a pair that takes the element beyond that (MnO3 /
         Li2MnO3 needs Mn6+; CoO / Li2OCo, a conversion, Co0) is an
         extrapolation, predicted all the same. None for pairs inside, and for
         pairs that cannot be read (their ``predict`` is NaN with the reason).
