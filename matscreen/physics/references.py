@@ -489,7 +489,7 @@ BUILTIN_REFERENCES: dict[str, Callable[[], Structure]] = {
             [0.061, 0.25, 0.739],
             [0.087, 0.75, 0.777],
         ],
-    ),  # fmt: skip
+    ),
     "Li4SnS4": lambda: _thio_lisicon(
         Lattice.orthorhombic(13.812, 7.962, 6.370),
         [{"Li": 0.25}, "Li", {"Li": 0.25}, "Li", "Sn", "S", "S", "S"],
@@ -503,7 +503,7 @@ BUILTIN_REFERENCES: dict[str, Callable[[], Structure]] = {
             [0.076, 0.25, 0.736],
             [0.091, 0.75, 0.763],
         ],
-    ),  # fmt: skip
+    ),
 }
 
 
