@@ -126,9 +126,10 @@ def screen(
 
 def _plan(cfg, out: Path, cluster: str, workers: int | None) -> str:  # noqa: ANN001
     from matscreen.core.settings import get_settings
-    from matscreen.screening.run import load_candidate_space
+    from matscreen.screening.run import check_space_family, load_candidate_space
 
     space = load_candidate_space(cfg)  # a bad space fails the dry run too
+    check_space_family(cfg, space)
     fz = cfg.featurize
     lines = [
         f"workflow     {cfg.name} ({cfg.family}), seed {cfg.seed}",
@@ -397,6 +398,10 @@ def main() -> None:
         import click
 
     no_args = getattr(click.exceptions, "NoArgsIsHelpError", ())
+    try:  # Typer 0.29 keeps Abort (Ctrl-C at a prompt) in typer.exceptions, click in its own
+        from typer.exceptions import Abort as abort  # type: ignore[attr-defined]
+    except ImportError:  # pragma: no cover - older Typer on top of click
+        abort = getattr(click.exceptions, "Abort", ())
     try:
         code = app(standalone_mode=False)
     except no_args as exc:  # `matscreen` alone: the help, as before
@@ -406,7 +411,7 @@ def main() -> None:
         where = exc.ctx.command_path if exc.ctx is not None else "matscreen"
         typer.echo(f"matscreen: error: {exc.format_message()} (see '{where} -h')", err=True)
         sys.exit(2)
-    except click.exceptions.Abort:
+    except abort:
         typer.echo("Aborted!", err=True)
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)

@@ -90,11 +90,15 @@ class PartialSubstitution(BaseModel):
     @field_validator("species")
     @classmethod
     def _species_known(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("empty list: name at least one species (or leave the entry out)")
         return [_check_species(s) for s in value]
 
     @field_validator("fractions")
     @classmethod
     def _fractions_open(cls, value: list[float]) -> list[float]:
+        if not value:
+            raise ValueError("empty list: give at least one site fraction")
         for f in value:
             if not 0.0 < f < 1.0:
                 raise ValueError(f"partial fraction {f} must be strictly between 0 and 1")
@@ -135,6 +139,12 @@ class PrototypeSpace(BaseModel):
     @field_validator("sites")
     @classmethod
     def _sites_valid(cls, value: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        empty = [site for site, options in value.items() if not options]
+        if empty:  # it dropped the whole prototype without a word
+            raise ValueError(
+                f"site {empty[0]}: empty list: name at least one species (the host element "
+                "itself to keep it), or leave the site out"
+            )
         return {site: [_check_option(o) for o in options] for site, options in value.items()}
 
     @model_validator(mode="after")

@@ -110,13 +110,25 @@ def screen(
     out = Path(out) if out is not None else Path("runs") / cfg.name
     if progress is None:
         progress = sys.stderr.isatty()
+    # what can be refused from the inputs alone is, before the output folder is made
+    check_space_family(cfg, load_candidate_space(cfg))
+    if client is None:
+        from matscreen.core.clusters import check_cluster_name
+
+        try:
+            check_cluster_name(cluster)
+        except ValueError as exc:
+            raise MatscreenInputError(str(exc)) from None
     store = CheckpointStore(out)
     with RunLock(out):
-        if not resume and (store.stages_present() or (out / "results.parquet").exists()):
+        earlier = store.stages_present() or (out / "results.parquet").exists()
+        if not resume and earlier:
             raise MatscreenInputError(
                 f"{out} already holds a run; pass --resume (resume=True from Python) to "
                 "continue it, or choose another output folder"
             )
+        if resume:
+            _note_resume(cfg, out, bool(earlier))
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         candidates = _candidates(cfg, store)
@@ -152,6 +164,30 @@ def load_candidate_space(cfg: WorkflowConfig) -> CandidateSpace:
         raise MatscreenInputError(f"{cfg.source or cfg.name}: candidates.space: {exc}") from None
 
 
+def check_space_family(cfg: WorkflowConfig, space: CandidateSpace) -> None:
+    """Refuse a space none of whose prototypes is of the workflow's family.
+
+    The generator keeps only prototypes of the workflow's ``family``; a
+    halide space under ``family: mn_cathode`` would give no candidate.
+
+    Raises
+    ------
+    MatscreenInputError
+        Naming the workflow's family and the prototypes' families.
+    """
+    from matscreen.candidates.prototypes import prototype_info
+
+    families = {
+        entry.prototype: prototype_info(entry.prototype).family for entry in space.prototypes
+    }
+    if space.prototypes and cfg.family not in families.values():
+        found = ", ".join(f"{name} ({family})" for name, family in families.items())
+        raise MatscreenInputError(
+            f"{cfg.source or cfg.name}: family {cfg.family} but candidates.space {space.name} "
+            f"holds no prototype of that family: {found}"
+        )
+
+
 def _candidates(cfg: WorkflowConfig, store: CheckpointStore) -> pd.DataFrame:
     """Generate (or reload) the candidate rows of a run."""
     import pandas as pd
@@ -163,9 +199,16 @@ def _candidates(cfg: WorkflowConfig, store: CheckpointStore) -> pd.DataFrame:
     if store.has("candidates", key):
         logger.info("reusing the candidates of the earlier run in %s", store.root)
         return store.load("candidates", key)
-    records = generate_candidates(load_candidate_space(cfg), seed=cfg.seed, family=cfg.family)
+    space = load_candidate_space(cfg)
+    check_space_family(cfg, space)
+    records = generate_candidates(space, seed=cfg.seed, family=cfg.family)
     if cfg.candidates.limit is not None:
         records = records[: cfg.candidates.limit]
+    if not records:
+        raise MatscreenInputError(
+            f"{cfg.source or cfg.name}: candidates.space {space.name} gives no candidates: every "
+            "substitution is empty, or none of its compositions is charge balanced"
+        )
     rows = [r.to_row() for r in records]
     table = pd.DataFrame(rows)
     ids = table["id"]
@@ -527,6 +570,41 @@ def _versions() -> dict[str, str]:
         except PackageNotFoundError:
             continue
     return out
+
+
+def _note_resume(cfg: WorkflowConfig, out: Path, earlier: bool) -> None:
+    """Log what ``--resume`` finds: no earlier run (a typo in OUT?), or another workflow.
+
+    Finished chunks are keyed by their content, so a changed workflow reuses
+    only what it shares with the earlier one; the results are right either
+    way, but a user who changed the workflow by mistake should hear of it.
+    """
+    if not earlier:
+        logger.warning("--resume: %s holds no earlier run; starting a fresh one", out)
+        return
+    try:
+        before = json.loads((out / "run.json").read_text()).get("workflow")
+    except (OSError, ValueError, AttributeError):
+        return  # interrupted before run.json was written: nothing to compare with
+    now = cfg.model_dump(mode="json")
+    if isinstance(before, dict) and before != now:
+        logger.warning(
+            "--resume: the workflow differs from the earlier run's in %s; finished work is "
+            "reused only where it is unchanged",
+            ", ".join(_changed_fields(before, now)),
+        )
+
+
+def _changed_fields(before: dict[str, Any], now: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted names of the fields whose values differ between two nested mappings."""
+    changed = []
+    for key in sorted(set(before) | set(now)):
+        a, b = before.get(key), now.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            changed += _changed_fields(a, b, f"{prefix}{key}.")
+        elif a != b:
+            changed.append(f"{prefix}{key}")
+    return changed
 
 
 def _previous_runs(path: Path) -> list[dict[str, Any]]:

@@ -136,6 +136,48 @@ def test_slips_in_the_options_and_the_csv_are_named_before_any_work():
     assert result.exit_code == 2 and "--out in.csv is a file" in result.output
 
 
+def test_a_space_that_cannot_give_candidates_is_refused_with_its_reason():
+    """A space of another family than the workflow's, or a site with an empty list, gave
+    0 candidates and a KeyError traceback; the dry run accepted both."""
+    _files()
+    Path("wf_cathode.yaml").write_text(WORKFLOW.replace("oxide_electrolyte", "mn_cathode"))
+    for extra in (["--dry-run"], []):
+        result = runner.invoke(app, ["screen", "wf_cathode.yaml", "--out", "o", *extra])
+        assert result.exit_code == 2, result.output
+        assert (
+            "family mn_cathode but candidates.space tiny holds no prototype of that family: "
+            "Li3OCl_Pm-3m (oxide_electrolyte)"
+        ) in result.output
+    Path("space.yaml").write_text(SPACE.replace("Li: [Li, Na]", "Li: []"))
+    result = runner.invoke(app, ["screen", "wf.yaml", "--out", "o", "--dry-run"])
+    assert result.exit_code == 2 and "site Li: empty list" in result.output, result.output
+    assert not Path("o").exists()
+
+
+def test_unexpected_errors_keep_their_own_traceback(monkeypatch):
+    """Typer 0.29 moved Abort out of its click copy: looking it up in the error handler
+    raised an AttributeError on top of every unexpected error."""
+    import pytest
+
+    import matscreen.cli as cli
+
+    def boom(**kwargs):  # noqa: ANN003, ANN202
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(cli, "app", boom)
+    with pytest.raises(RuntimeError, match="boom"):
+        cli.main()
+    from typer.exceptions import Abort
+
+    def aborted(**kwargs):  # noqa: ANN003, ANN202
+        raise Abort
+
+    monkeypatch.setattr(cli, "app", aborted)
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main()
+    assert exit_info.value.code == 1
+
+
 def test_dry_run_prints_plan_and_writes_nothing():
     result = runner.invoke(app, ["screen", str(_files()), "--out", "o", "--dry-run"])
     assert result.exit_code == 0, result.output

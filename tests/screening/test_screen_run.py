@@ -110,6 +110,22 @@ def test_rerun_without_resume_is_refused_and_resume_recomputes_nothing(workflow,
     ]
 
 
+def test_resume_says_when_it_finds_no_run_or_another_workflow(workflow, client, caplog):
+    """--resume on a folder with no run (a typo in OUT) starts afresh, and one under another
+    workflow reuses what is unchanged: both are said, neither is silent."""
+    with caplog.at_level("WARNING", logger="matscreen.screening.run"):
+        matscreen.screen(workflow, client=client, out="out", resume=True)
+    assert "--resume: out holds no earlier run; starting a fresh one" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="matscreen.screening.run"):
+        matscreen.screen(workflow, client=client, out="out", resume=True)
+    assert "--resume" not in caplog.text  # the same workflow: nothing to say
+    workflow.write_text(WORKFLOW.replace("bvse_top_k: 2", "bvse_top_k: 1"))
+    with caplog.at_level("WARNING", logger="matscreen.screening.run"):
+        matscreen.screen(workflow, client=client, out="out", resume=True)
+    assert "the workflow differs from the earlier run's in screening.bvse_top_k;" in caplog.text
+
+
 def test_resume_on_another_node_with_another_cache_folder(workflow, client, monkeypatch):
     """A requeued job may see another MATSCREEN_CACHE_DIR (HOME, node-local disk): where
     caches live is not part of a checkpoint's key, so it still resumes. A workflow given
