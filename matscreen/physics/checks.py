@@ -72,6 +72,8 @@ def missing_reference_elements(elements: set[str], references: list[Any]) -> lis
     return sorted(elements - covered)
 
 
+#: Halide anions: a halide's reaction with water goes to phases the references lack.
+HALOGENS: frozenset[str] = frozenset({"F", "Cl", "Br", "I"})
 #: Elements that may be left as the element when an ionic compound decomposes (gases,
 #: chalcogens, halogens); any other element in a decomposition marks missing references.
 ANION_FORMERS: frozenset[str] = frozenset({"O", "N", "F", "Cl", "Br", "I", "S", "Se", "Te", "H"})
@@ -310,6 +312,14 @@ def physics_checks(
             wet = moisture_reactivity(entry, wet_refs)
             if wet.status == "ok":
                 out["moisture_reaction_eV_atom"] = wet.reaction_energy
+                halogens = sorted(set(symbols) & HALOGENS)
+                if halogens and wet.reaction_energy > -1e-6:
+                    acids = ", ".join(f"H{h}" for h in halogens)
+                    notes.append(
+                        "moisture: 0 means no reaction with the references' phases; hydrates, "
+                        f"oxyhalides and {acids} are not among them, so this halide's hydrolysis "
+                        "is not judged"
+                    )
             else:
                 notes.append(f"moisture: {wet.error}")
             both = cached_reference_entries(calculator, tuple(sorted({*symbols, "Li", "Mn", "O"})))

@@ -38,6 +38,15 @@ def test_li3ocl_relaxed_hull_window_and_reactivity(li3ocl: Structure) -> None:
     assert relaxed.composition.reduced_formula == li3ocl.composition.reduced_formula
 
 
+def test_a_halides_zero_moisture_energy_says_what_the_references_lack(licl: Structure) -> None:
+    """Li-Cl-H-O references hold LiOH and Li2O but no hydrate, oxychloride or HCl: LiCl
+    cannot react with water among them, and 0.0 read as 'water stable' without a word."""
+    rec = physics_checks(licl, "chgnet", steps=50)
+    assert rec["physics_status"] == "ok"
+    assert rec["moisture_reaction_eV_atom"] == pytest.approx(0.0, abs=1e-6)
+    assert "hydrates, oxyhalides and HCl are not among them" in rec["physics_error"]
+
+
 @pytest.mark.slow
 def test_element_without_reference_compounds_flags_the_hull(li3ocl: Structure) -> None:
     s = li3ocl.copy()
