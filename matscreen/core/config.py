@@ -247,8 +247,43 @@ def load_workflow(path: str | Path) -> WorkflowConfig:
         raise MatscreenInputError(f"{path}: not valid YAML{where}: {problem}") from None
     if not isinstance(data, dict):
         raise MatscreenInputError(f"{path}: a workflow must be a YAML mapping of fields")
+    wrong_kind(data, "screen", str(path))
     data.setdefault("source", str(path.resolve()))
     return workflow_from_mapping(data, str(path))
+
+
+#: Top-level fields only a screening workflow has, and only a design workflow has.
+_SCREEN_ONLY = frozenset({"candidates", "featurize", "screening"})
+_DESIGN_ONLY = frozenset({"space", "objectives", "search", "loop", "surrogates"})
+
+
+def wrong_kind(data: dict, command: str, source: str) -> None:
+    """Refuse a design workflow given to ``screen``, or a screening one given to ``design``.
+
+    Parameters
+    ----------
+    data
+        The parsed YAML mapping.
+    command
+        ``"screen"`` or ``"design"``: the command that read it.
+    source
+        The file, for the message.
+
+    Raises
+    ------
+    MatscreenInputError
+        When the mapping has the other kind's fields and none of its own.
+    """
+    keys = set(data)
+    own, other = (
+        (_SCREEN_ONLY, _DESIGN_ONLY) if command == "screen" else (_DESIGN_ONLY, _SCREEN_ONLY)
+    )
+    if keys & other and not keys & own:
+        kind, right = ("design", "design") if command == "screen" else ("screening", "screen")
+        raise MatscreenInputError(
+            f"{source}: this is a {kind} workflow ({', '.join(sorted(keys & other))}); "
+            f"run it with `matscreen {right}`"
+        )
 
 
 def workflow_from_mapping(

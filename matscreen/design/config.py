@@ -21,6 +21,7 @@ from matscreen.core.config import (
     StrictSection,
     format_validation_error,
     load_yaml,
+    wrong_kind,
 )
 
 __all__ = [
@@ -365,6 +366,7 @@ def load_design_config(path: str | Path) -> DesignConfig:
         raise ValueError(f"{p}: invalid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise ValueError(f"{p}: expected a mapping of fields, got {type(data).__name__}")
+    wrong_kind(data, "design", str(p))
     try:
         return DesignConfig.model_validate(data)
     except ValidationError as exc:

@@ -154,6 +154,18 @@ def test_a_space_that_cannot_give_candidates_is_refused_with_its_reason():
     assert not Path("o").exists()
 
 
+def test_a_workflow_given_to_the_other_command_says_which_command_it_is_for():
+    from matscreen.core.paths import workflows_dir
+
+    screening = str(workflows_dir() / "halide_electrolytes.yaml")
+    design = str(workflows_dir() / "design_halide_electrolytes.yaml")
+    result = runner.invoke(app, ["design", screening, "--out", "d"])
+    assert result.exit_code == 2 and "run it with `matscreen screen`" in result.output
+    result = runner.invoke(app, ["screen", design, "--out", "s", "--dry-run"])
+    assert result.exit_code == 2 and "this is a design workflow (" in result.output
+    assert "run it with `matscreen design`" in result.output
+
+
 def test_unexpected_errors_keep_their_own_traceback(monkeypatch):
     """Typer 0.29 moved Abort out of its click copy: looking it up in the error handler
     raised an AttributeError on top of every unexpected error."""
