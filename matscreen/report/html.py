@@ -105,6 +105,21 @@ def _table(frame: pd.DataFrame) -> str:
                          na_rep="")  # fmt: skip
 
 
+def physics_rows(results: pd.DataFrame) -> pd.DataFrame:
+    """Return the physics-checked rows, lowest e_above_hull first, lower bounds last.
+
+    A row whose hull lacks competing phases (``hull_complete`` False) has only
+    a lower bound of e_above_hull, often far below zero; ranked among the
+    others it would head the table, so such rows follow them.
+    """
+    from matscreen.physics.checks import incomplete_hull_mask
+
+    checked = results[results["physics_status"].notna()]
+    lower = incomplete_hull_mask(checked.get("hull_complete", [None] * len(checked)))
+    order = checked.assign(_lower=lower).sort_values(["_lower", "e_above_hull"], na_position="last")
+    return order.drop(columns="_lower")
+
+
 def write_report(results: pd.DataFrame, cfg: WorkflowConfig, path: str | Path) -> Path:
     """Write the run's HTML report (self-contained: plots are embedded PNGs).
 
@@ -164,9 +179,7 @@ def write_report(results: pd.DataFrame, cfg: WorkflowConfig, path: str | Path) -
         _table(top),
     ]
     if "physics_status" in results.columns and results["physics_status"].notna().any():
-        checked = results[results["physics_status"].notna()].sort_values(
-            "e_above_hull", na_position="last"
-        )
+        checked = physics_rows(results)
         parts += [
             f"<h2>Physics checks ({len(checked)} candidates)</h2>",
             f"<p class='note'>{PHYSICS_NOTE}</p>",

@@ -48,3 +48,22 @@ def test_li2mno3_has_no_redox_capacity_from_mn4():
 
 def test_cost_orders_cathodes_sensibly():
     assert cost_usd_per_kg("LiMn2O4") < cost_usd_per_kg("LiCoO2") < cost_usd_per_kg("Li7La3Zr2O12")
+
+
+def test_the_reports_physics_table_puts_lower_bounds_after_real_hulls() -> None:
+    """Li8La2ZrBr18 came out 0.68 eV/atom below a hull without La compounds and headed the
+    table; a lower bound (hull_complete False) goes after every complete hull."""
+    import pandas as pd
+
+    from matscreen.report.html import physics_rows
+
+    results = pd.DataFrame(
+        {
+            "id": ["a", "b", "c", "d", "e"],
+            "physics_status": ["ok", "ok", None, "ok", "failed"],
+            "e_above_hull": [0.03, -0.68, None, 0.0, None],
+            "hull_complete": [True, False, None, True, None],
+        }
+    )
+    assert list(physics_rows(results)["id"]) == ["d", "a", "e", "b"]
+    assert "_lower" not in physics_rows(results).columns
