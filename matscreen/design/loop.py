@@ -720,10 +720,20 @@ def run_design(
     _warn_capacity_estimate(loop.space.elements, config)
     with RunLock(out):  # a second design run into the same folder is refused
         previous = earlier_run()  # one may have finished meanwhile
+        import time
+
         from matscreen import __version__
         from matscreen.core.io import atomic_write_json
+        from matscreen.core.provenance import host_record, package_versions, timestamp
 
-        atomic_write_json(out / "design.json", {"workflow_hash": key, "matscreen": __version__})
+        record = {
+            "workflow_hash": key, "matscreen": __version__,
+            "workflow": config.model_dump(mode="json"), "device": str(loop.device),
+            "budget": budget, "versions": package_versions(), **host_record(),
+            "started_at": timestamp(),
+        }  # fmt: skip
+        atomic_write_json(out / "design.json", record)
+        t0 = time.perf_counter()
         if client is None:
             from matscreen.core.clusters import open_client
 
@@ -732,6 +742,11 @@ def run_design(
         else:
             table = loop.run(out=out, budget=budget, client=client, previous=previous)
         write_report(out, table, config, loop.history)
+        record.update(
+            finished_at=timestamp(), elapsed_s=round(time.perf_counter() - t0, 3),
+            n_proposals=len(table),
+        )  # fmt: skip
+        atomic_write_json(out / "design.json", record)
     return table
 
 

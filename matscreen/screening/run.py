@@ -11,8 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import platform
-import socket
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -559,19 +557,6 @@ def _order_columns(table: pd.DataFrame) -> pd.DataFrame:
     return table[first + middle + last]
 
 
-def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": platform.python_version()}
-    for pkg in ("matscreen", "pymatgen", "matminer", "numpy", "pandas", "dask", "distributed",
-                "pyarrow", "scikit-learn", "bvlain", "smact", "chgnet", "torch"):  # fmt: skip
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            continue
-    return out
-
-
 def _note_resume(cfg: WorkflowConfig, out: Path, earlier: bool) -> None:
     """Log what ``--resume`` finds: no earlier run (a typo in OUT?), or another workflow.
 
@@ -636,6 +621,7 @@ def _write_outputs(
     cluster_info: dict[str, Any],
     reused: dict[str, int] | None = None,
 ) -> None:
+    from matscreen.core.provenance import host_record, package_versions, timestamp
     from matscreen.report.html import write_report
 
     t = time.perf_counter()
@@ -646,16 +632,15 @@ def _write_outputs(
     run = {
         "workflow": cfg.model_dump(mode="json"),
         "seed": cfg.seed,
-        "versions": _versions(),
-        "host": socket.gethostname(),
-        "platform": platform.platform(),
+        "versions": package_versions(),
+        **host_record(),
         "cluster": cluster_info,
         "timings_s": {k: round(v, 3) for k, v in timings.items()},
         # a resumed run times only its own part: these chunks came from checkpoints
         "chunks_from_checkpoints": dict(reused or {}),
         "counts": {str(k): int(v) for k, v in counts.items()},
         "n_candidates": len(results),
-        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "finished_at": timestamp(),
         # a resume of a run that had finished (or got this far before) keeps what it measured
         "previous_runs": _previous_runs(out / "run.json"),
     }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 
 from matscreen.design.loop import build_loop
@@ -281,3 +283,8 @@ def test_resumed_design_run_goes_on_where_it_stopped(
     pd.testing.assert_frame_equal(saved[cols], straight[cols])
     report = (tmp_path / "b" / "report.html").read_text()
     assert report.count("earlier run") == 2  # rounds 0 and 1 came from the first run
+    # design.json says what ran and how long, as a screening run's run.json does
+    record = json.loads((tmp_path / "b" / "design.json").read_text())
+    assert record["workflow"] == three.model_dump(mode="json") and record["device"] == "cpu"
+    assert record["n_proposals"] == len(resumed) and record["elapsed_s"] > 0
+    assert {"matscreen", "torch", "python"} <= set(record["versions"]) and record["finished_at"]
