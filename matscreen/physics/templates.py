@@ -449,17 +449,19 @@ def known_structures(
             close.append((distance, not s.is_ordered, len(s), entry_id))
     if not close:
         return []
-    doi = dict(zip(*load_obelix("all", structures=False)[["id", "doi"]].T.values, strict=True))
+    table = load_obelix("all", structures=False).set_index("id")
     out: list[tuple[str, Structure]] = []
-    groups: set[int] = set()
+    groups: set[Any] = set()
     for _, _, _, entry_id in sorted(close):
         if len(out) == max_structures:
             break
         s = structures[entry_id].copy()
-        group = s.get_space_group_info(symprec=0.1)[1]
+        # the space group the paper gives (spglib cannot read a cell with partial occupancies)
+        group = table["space_group_number"].get(entry_id, entry_id)
         if group in groups:
             continue
-        label = f"known structure: OBELiX {entry_id} ({doi.get(entry_id) or 'no DOI'})"
+        doi = table["doi"].get(entry_id)
+        label = f"known structure: OBELiX {entry_id} ({doi if isinstance(doi, str) else 'no DOI'})"
         try:
             if not s.is_ordered:
                 ordered = order_structure(s)

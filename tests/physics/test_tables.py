@@ -108,8 +108,10 @@ def test_stability_table_builds_binaries_for_an_uncovered_system() -> None:
     assert bool(out.loc[0, "hull_complete"])
     assert set(out.loc[0, "decomposition"]) == {"Li3N", "AlN"}
     assert -0.3 < out.loc[0, "e_above_hull"] < 0.05
-    # a formula-only row is not answered with a generated prototype
-    assert out.loc[1, "status"] == "failed" and "no reference phase" in out.loc[1, "error"]
+    # a formula-only row is not answered with a generated prototype: Li3N takes its
+    # published cells (OBELiX) instead
+    assert out.loc[1, "status"] == "ok" and out.loc[1, "method"] == "template"
+    assert "known structure: OBELiX" in out.loc[1, "error"] and "auto-" not in out.loc[1, "error"]
 
 
 def test_voltage_table_orders_disordered_cathodes() -> None:
