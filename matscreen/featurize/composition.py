@@ -74,7 +74,8 @@ def as_composition(entry: object) -> Composition:
         comp = entry.composition
     else:
         raise ValueError(f"cannot read a composition from {type(entry).__name__}")
-    check_amounts(comp)
+    if not isinstance(entry, str):  # parse_formula has checked a formula's amounts
+        check_amounts(comp)
     if comp.num_atoms <= 0:
         raise ValueError("empty composition")
     has_dummies = any(isinstance(el, DummySpecies) for el in comp.elements)

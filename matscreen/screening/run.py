@@ -109,7 +109,8 @@ def screen(
     if progress is None:
         progress = sys.stderr.isatty()
     # what can be refused from the inputs alone is, before the output folder is made
-    check_space_family(cfg, load_candidate_space(cfg))
+    space = load_candidate_space(cfg)
+    check_space_family(cfg, space)
     if client is None:
         from matscreen.core.clusters import check_cluster_name
 
@@ -129,7 +130,7 @@ def screen(
             _note_resume(cfg, out, bool(earlier))
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
-        candidates = _candidates(cfg, store)
+        candidates = _candidates(cfg, store, space)
         timings["candidates_s"] = time.perf_counter() - t0
         with _maybe_client(client, cluster, workers) as c:
             results = _run_stages(cfg, candidates, c, store, timings, progress)
@@ -186,7 +187,7 @@ def check_space_family(cfg: WorkflowConfig, space: CandidateSpace) -> None:
         )
 
 
-def _candidates(cfg: WorkflowConfig, store: CheckpointStore) -> pd.DataFrame:
+def _candidates(cfg: WorkflowConfig, store: CheckpointStore, space: CandidateSpace) -> pd.DataFrame:
     """Generate (or reload) the candidate rows of a run."""
     import pandas as pd
 
@@ -197,8 +198,6 @@ def _candidates(cfg: WorkflowConfig, store: CheckpointStore) -> pd.DataFrame:
     if store.has("candidates", key):
         logger.info("reusing the candidates of the earlier run in %s", store.root)
         return store.load("candidates", key)
-    space = load_candidate_space(cfg)
-    check_space_family(cfg, space)
     records = generate_candidates(space, seed=cfg.seed, family=cfg.family)
     if cfg.candidates.limit is not None:
         records = records[: cfg.candidates.limit]
