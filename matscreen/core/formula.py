@@ -108,6 +108,15 @@ def check_amounts(comp: Composition) -> None:
         )
 
 
+def fraction_distance(a: Composition, b: Composition) -> float:
+    """Return the L1 distance between the atomic fractions of two compositions (0 to 2)."""
+    fa, fb = (
+        a.element_composition.fractional_composition,
+        b.element_composition.fractional_composition,
+    )
+    return float(sum(abs(fa[el] - fb[el]) for el in {*fa.elements, *fb.elements}))
+
+
 _UNIT_AMOUNT = re.compile(r"([A-Z][a-z]?)1(?![\d.])")
 
 

@@ -284,7 +284,7 @@ def _structure_notes(
     list of (str or None, bool)
         Per row: the note, and whether formula and CIF contradict each other.
     """
-    from matscreen.core.formula import parse_formula
+    from matscreen.core.formula import fraction_distance, parse_formula
 
     sides = (("formula_charge", "structure_charge"), ("formula_discharge", "structure_discharge"))
     pairs = sides if prop == "voltage" else (("formula", "structure"),)
@@ -319,7 +319,7 @@ def _structure_notes(
                     f"{formula_col} {formula} and its CIF ({s.composition.reduced_formula}) are "
                     f"different compounds ({', '.join(one_sided)} on one side only)"
                 )
-            elif sum(abs(given[el] - read[el]) for el in symbols) > FORMULA_CIF_TOLERANCE:
+            elif fraction_distance(given, read) > FORMULA_CIF_TOLERANCE:
                 found.append(
                     f"{formula_col} {formula} differs from its CIF's composition "
                     f"{s.composition.reduced_formula}; the CIF was used"

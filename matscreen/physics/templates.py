@@ -41,7 +41,8 @@ from pymatgen.core import Composition, Element
 
 from matscreen.candidates.ordering import OrderingError, order_structure
 from matscreen.candidates.ordering import atomic_radius as _radius
-from matscreen.core.formula import display_formula
+from matscreen.core.formula import display_formula, fraction_distance
+from matscreen.core.predict import FORMULA_CIF_TOLERANCE
 from matscreen.physics.references import BINARY_ANIONS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -397,9 +398,9 @@ def template_structures(
 
 
 #: Known structures: a shipped CIF whose composition is within this atomic-fraction L1 of the
-#: formula is the formula's compound (the tolerance :mod:`matscreen.core.predict` uses to
-#: say a formula and its CIF agree).
-KNOWN_STRUCTURE_TOLERANCE = 0.02
+#: formula is the formula's compound (the tolerance ``predict`` uses to say a formula and its
+#: CIF agree).
+KNOWN_STRUCTURE_TOLERANCE = FORMULA_CIF_TOLERANCE
 
 
 def known_structures(
@@ -410,7 +411,7 @@ def known_structures(
     """Return the published cells of a formula's compound from the shipped OBELiX CIFs.
 
     The fallback of :func:`template_structures` for a compound whose
-    stoichiometry no structure type here has (Li6PS5Cl, Li10GeP2S12): the
+    stoichiometry no structure type here has (Li6PS5Cl, Li7P3S11): the
     321 experimental structures of ``datasets/obelix/all_cifs.tar.gz``
     (OBELiX, CC BY 4.0; positions with the authors' small added noise) whose
     composition matches the formula within :data:`KNOWN_STRUCTURE_TOLERANCE`,
@@ -434,7 +435,7 @@ def known_structures(
     """
     from matscreen.datasets.obelix import load_obelix, obelix_structures
 
-    target = Composition(composition).element_composition.fractional_composition
+    target = Composition(composition).element_composition
     try:
         structures = obelix_structures()
     except (OSError, ValueError) as exc:  # a trimmed install without the tarball
@@ -442,9 +443,7 @@ def known_structures(
         return []
     close = []
     for entry_id, s in structures.items():
-        comp = s.composition.element_composition.fractional_composition
-        symbols = {el.symbol for el in comp} | {el.symbol for el in target}
-        distance = sum(abs(comp[el] - target[el]) for el in symbols)
+        distance = fraction_distance(s.composition, target)
         if distance <= KNOWN_STRUCTURE_TOLERANCE:
             close.append((distance, not s.is_ordered, len(s), entry_id))
     if not close:
@@ -467,7 +466,7 @@ def known_structures(
                 ordered = order_structure(s)
                 s = ordered.structure
                 s.properties["ordering"] = ordered.note
-            label += _realised(Composition(composition).element_composition, s.composition)
+            label += _realised(target, s.composition)
         except (OrderingError, ValueError) as exc:
             logger.info("%s not used for %s: %s", label, display_formula(target), exc)
             if reasons is not None:
