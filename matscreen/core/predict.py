@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from matscreen.core.errors import MatscreenInputError
+from matscreen.core.errors import MatscreenInputError, join_notes
 from matscreen.core.inputs import read_predict_input
 
 if TYPE_CHECKING:
@@ -181,14 +181,15 @@ def predict_file(
     out.loc[~good, "error"] = [e for e in given.errors if e is not None]
     for i, (note, contradicts) in enumerate(_structure_notes(prop, table, given.structures)):
         row = table.index[i]
-        if note and out.at[row, "status"] == "ok":
-            old = out.at[row, "error"]
-            out.at[row, "error"] = f"{old}; {note}" if isinstance(old, str) and old else note
-            if contradicts:  # another compound: its numbers must not pass for the formula's
-                out.at[row, "status"] = "failed"
-                for column in result_columns(prop):
-                    if column in out.columns and column not in ("status", "error"):
-                        out.at[row, column] = None
+        if not note or out.at[row, "status"] != "ok":
+            continue
+        if contradicts:  # another compound: its numbers must not pass for the formula's
+            for column in result_columns(prop):
+                if column in out.columns and column != "status":
+                    out.at[row, column] = None
+            out.at[row, "status"], out.at[row, "error"] = "failed", note
+        else:
+            out.at[row, "result_note"] = join_notes(out.at[row, "result_note"], note)
     out = out.infer_objects()
     logger.info("%s: %d rows, %d failed", prop, len(out), int((out["status"] != "ok").sum()))
     return out

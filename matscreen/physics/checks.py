@@ -29,11 +29,13 @@ from typing import Any
 import numpy as np
 from pymatgen.core import Structure
 
+from matscreen.core.errors import join_notes
+
 logger = logging.getLogger(__name__)
 
 #: Columns returned by :func:`physics_checks`, in order.
 PHYSICS_COLUMNS: tuple[str, ...] = (
-    "physics_status", "physics_error", "mlip", "mlip_version", "relax_converged",
+    "physics_status", "physics_error", "physics_note", "mlip", "mlip_version", "relax_converged",
     "relax_steps", "relaxed_energy_per_atom", "relax_volume_change", "e_form_per_atom",
     "e_above_hull", "decomposition", "hull_complete", "hull_missing", "window_low_V",
     "window_high_V", "moisture_reaction_eV_atom", "cathode_reaction_eV_atom",
@@ -250,7 +252,8 @@ def physics_checks(
         ``"ok"`` or ``"failed"`` (with ``physics_error``); a relaxation that
         did not converge within ``steps`` still gets a hull position, with
         ``relax_converged = False``. Partial failures (window, reactivity)
-        leave their columns NaN and are named in ``physics_error``.
+        leave their columns NaN and are named in ``physics_note``, with the
+        other caveats of an ``ok`` row (a lower-bound hull, a row far below it).
     """
     from pymatgen.entries.computed_entries import ComputedEntry
 
@@ -343,8 +346,8 @@ def physics_checks(
         logger.warning("physics checks failed: %s", exc)
         out["physics_status"] = "failed"
         notes.append(f"{type(exc).__name__}: {exc}")
-    if any(notes):
-        out["physics_error"] = "; ".join(filter(None, notes))
+    text = join_notes(*notes)
+    out["physics_note" if out["physics_status"] == "ok" else "physics_error"] = text
     for key in ("e_above_hull", "window_low_V", "window_high_V"):
         if out[key] is not None and not np.isfinite(out[key]):
             out[key] = None

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from pymatgen.core import Composition, Structure
 
+from matscreen.core.errors import join_notes
 from matscreen.core.formula import display_formula
 from matscreen.physics.references import BINARY_ANIONS
 
@@ -28,6 +29,7 @@ ANION_SYMBOLS = set(BINARY_ANIONS)
 STABILITY_COLUMNS = [
     "status",
     "error",
+    "result_note",
     "e_form_per_atom",
     "e_above_hull",
     "decomposition",
@@ -44,6 +46,7 @@ STABILITY_COLUMNS = [
 VOLTAGE_COLUMNS = [
     "status",
     "error",
+    "result_note",
     "voltage",
     "voltage_std",
     "method",
@@ -285,19 +288,20 @@ def predict_stability_table(
     Returns
     -------
     pandas.DataFrame
-        The input columns plus ``status``, ``error``, ``e_form_per_atom``,
+        The input columns plus ``status``, ``error`` (why a row failed),
+        ``result_note`` (what to know about an ``ok`` row), ``e_form_per_atom``,
         ``e_above_hull`` (eV/atom), ``decomposition`` (list of formulas),
         ``hull_complete`` and ``hull_missing`` (False and the elements whose
         competing compounds the references lack, when the decomposition
         leaves such an element as the element or it is in no reference
-        compound: ``e_above_hull`` is then a lower bound, and ``error``
-        says so on an ``ok`` row and the window is not computed; see
+        compound: ``e_above_hull`` is then a lower bound, ``result_note``
+        says so and the window is not computed; see
         :func:`~matscreen.physics.checks.hull_gap_record`), ``window_low_V``,
         ``window_high_V`` (V vs Li/Li+; the row's own delithiated cell competes
-        for the oxidation limit when its metals can be oxidized, and ``error``
+        for the oxidation limit when its metals can be oxidized, and ``result_note``
         says when it sets it,
         :func:`~matscreen.physics.delithiation.window_with_delithiation`; a row
-        more than 0.1 eV/atom below its hull says in ``error`` that the window
+        more than 0.1 eV/atom below its hull says in ``result_note`` that the window
         is too wide, :func:`~matscreen.physics.checks.below_hull_note`), ``energy_per_atom``
         (MP2020 scale), ``method`` (``mlip``, ``reference`` or ``template``),
         ``calculator``, ``calculator_version`` and ``ordering`` (how a
@@ -317,7 +321,7 @@ def predict_stability_table(
     types of their stoichiometry (seeds/ prototypes and built-in reference
     structures, elements substituted, :mod:`matscreen.physics.templates`),
     each relaxed with the MLIP, the lowest kept (``method`` ``template``;
-    ``error`` names it, and the hull is an upper bound); a stoichiometry
+    ``result_note`` names it, and the hull is an upper bound); a stoichiometry
     with no known type fails with a reason.
     """
     from matscreen.featurize.composition import as_composition
@@ -405,7 +409,7 @@ def predict_stability_table(
             gap_columns, gap_note = hull_gap_record(symbols, references, hull.decomposition or ())
             res.update(
                 status="ok",
-                error="; ".join(filter(None, (template_note, gap_note or hull.error))) or None,
+                result_note=join_notes(template_note, gap_note or hull.error),
                 e_form_per_atom=hull.e_form_per_atom,
                 e_above_hull=hull.e_above_hull,
                 decomposition=hull.decomposition,
@@ -413,7 +417,7 @@ def predict_stability_table(
                 **gap_columns,
             )
             if window and is_li_ionic(comp) and gap_note:  # as the screening's physics stage
-                res["error"] += "; window not computed"
+                res["result_note"] += "; window not computed"
             elif window and is_li_ionic(comp):
                 from pymatgen.entries.computed_entries import ComputedEntry
 
@@ -427,10 +431,10 @@ def predict_stability_table(
                     res["window_low_V"], res["window_high_V"] = w.window_low_V, w.window_high_V
                 else:
                     delith_note = f"window: {w.error}"
-                res["error"] = "; ".join(filter(None, (res["error"], delith_note))) or None
+                res["result_note"] = join_notes(res["result_note"], delith_note)
             windowed = res["window_low_V"] is not None
             below = below_hull_note(hull.e_above_hull, "the window too wide" if windowed else "")
-            res["error"] = "; ".join(filter(None, (res["error"], below))) or None
+            res["result_note"] = join_notes(res["result_note"], below)
         except Exception as exc:  # noqa: BLE001 - one bad row must not stop the table
             logger.warning("stability row %d/%d failed: %s", len(results) + 1, len(df), exc)
             res.update(status="failed", error=_reason(exc), decomposition=None)
@@ -481,7 +485,9 @@ def predict_voltage_table(
     Returns
     -------
     pandas.DataFrame
-        The input plus ``status``, ``error``, ``voltage`` (V vs Li/Li+),
+        The input plus ``status``, ``error`` (why a row failed), ``result_note``
+        (an ``ok`` row's caveats: an extrapolation of the surrogate, a CIF on
+        one side only), ``voltage`` (V vs Li/Li+),
         ``voltage_std`` (ensemble spread of the surrogate and its training
         label noise in quadrature; NaN for the MLIP),
         ``method`` (``surrogate``/``mlip``), capacity (mAh/g of the discharged
@@ -560,7 +566,7 @@ def predict_voltage_table(
                 results[i].update(
                     status="ok", voltage=float(m), voltage_std=float(s), capacity_mAh_g=capacity,
                     energy_density_Wh_kg=capacity * float(m),
-                    error="; ".join(filter(None, (results[i].get("error"), note))) or None,
+                    result_note=join_notes(results[i].get("result_note"), note),
                 )  # fmt: skip
             else:
                 reason = pair_error(*results[i]["_pair"]) or (

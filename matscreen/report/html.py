@@ -40,7 +40,7 @@ TOP_COLUMNS_CATHODE = [
 PHYSICS_COLUMNS_REPORT = [
     "id", "formula", "physics_status", "mlip", "e_above_hull", "hull_complete", "decomposition",
     "window_low_V", "window_high_V", "moisture_reaction_eV_atom", "cathode_reaction_eV_atom",
-    "relax_converged", "relax_volume_change", "physics_error",
+    "relax_converged", "relax_volume_change", "physics_error", "physics_note",
 ]  # fmt: skip
 PHYSICS_NOTE = (
     "Relaxed with the MLIP (cell and positions) and placed on the convex hull of the reference "
@@ -54,6 +54,7 @@ PHYSICS_NOTE = (
 MD_COLUMNS_REPORT = [
     "id", "formula", "md_status", "md_activation_energy_eV", "md_log10_sigma_300K",
     "md_temperatures_K", "md_diffusivities_cm2_s", "log10_sigma", "bvse_barrier_3d", "md_error",
+    "md_note",
 ]  # fmt: skip
 MD_NOTE = (
     "Li transport from NVT molecular dynamics with the MLIP at the temperatures listed (relaxed "

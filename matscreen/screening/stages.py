@@ -193,7 +193,8 @@ def _cathode_voltage(
 
     The charged state removes as much Li as the transition metals can be
     oxidized for (the redox-limited capacity); a candidate with no redox
-    capacity gets no voltage (NaN) but stays ``ok``.
+    capacity gets no voltage (NaN) but stays ``ok``, with the reason in
+    ``voltage_note``, which also names a pair the surrogate extrapolates to.
     """
     import pandas as pd
     from pymatgen.core import Composition
@@ -205,6 +206,7 @@ def _cathode_voltage(
         columns=["formula_charged", "voltage", "voltage_std", "energy_density_Wh_kg"],
     )  # fmt: skip
     out["formula_charged"] = None
+    out["voltage_note"] = None
     pairs: list[tuple[int, str, str]] = []
     for i, row in enumerate(rows):
         if errors[i] is not None:
@@ -216,12 +218,19 @@ def _cathode_voltage(
         charged = delithiated_formula(row["formula"], n_removed)
         if charged is not None:
             pairs.append((i, charged, row["formula"]))
+        else:
+            out.loc[i, "voltage_note"] = (
+                "no redox capacity: no metal here can be oxidised further, so no charged "
+                "state and no voltage"
+            )
     if pairs:
-        mean, std = default_voltage_surrogate().predict(
-            [(c, d) for _, c, d in pairs], return_std=True
-        )
-        for (i, charged, _), v, s in zip(pairs, mean, std, strict=True):
+        model = default_voltage_surrogate()
+        given = [(c, d) for _, c, d in pairs]
+        mean, std = model.predict(given, return_std=True)
+        notes = model.domain_notes(given)
+        for (i, charged, _), v, s, note in zip(pairs, mean, std, notes, strict=True):
             out.loc[i, ["voltage", "voltage_std"]] = [v, s]
+            out.loc[i, "voltage_note"] = note
             out.loc[i, "formula_charged"] = charged
             out.loc[i, "energy_density_Wh_kg"] = v * props["capacity_redox_mAh_g"][i]
     return out

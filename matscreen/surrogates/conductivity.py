@@ -142,7 +142,7 @@ DOMAIN_QUANTILE = 0.95
 #: How :class:`CompositionDomain` scales the features (recorded in the manifest).
 DOMAIN_SCALING = "median / max(IQR/1.349, range/4)"
 OUTPUT_COLUMNS: tuple[str, ...] = (
-    "status", "error", "log10_sigma", "log10_sigma_std", "sigma_out_of_domain",
+    "status", "error", "result_note", "log10_sigma", "log10_sigma_std", "sigma_out_of_domain",
     "sigma_domain_distance",
 )  # fmt: skip
 
@@ -849,6 +849,9 @@ def predict_conductivity_table(
         - ``status``: ``"ok"`` or ``"failed"``;
         - ``error``: why a row failed (unparseable formula, no Li, element
           outside the model's table...), None when ok;
+        - ``result_note``: on an ``ok`` row, why the prediction is an extrapolation
+          (an element in no training compound, or the distance below), else
+          None;
         - ``log10_sigma``, ``log10_sigma_std``: prediction and calibrated
           1-sigma uncertainty, log10 S/cm (NaN only for failed rows);
         - ``sigma_out_of_domain``: True when the composition is farther from
@@ -883,6 +886,7 @@ def _predict_table(predictor: ConductivityPredictor, df: pd.DataFrame) -> pd.Dat
     n = len(df)
     inputs = normalize_inputs(df.reset_index(drop=True))
     errors: list[str | None] = [None] * n
+    notes: list[str | None] = [None] * n
     for i, entry in enumerate(inputs["entry"]):
         if entry is None or (isinstance(entry, float) and np.isnan(entry)):
             errors[i] = "missing formula"
@@ -910,19 +914,24 @@ def _predict_table(predictor: ConductivityPredictor, df: pd.DataFrame) -> pd.Dat
         mean[ok_idx], std[ok_idx] = rows.mean, rows.std
         d = predictor.domain.distance(rows.comp_features)
         dist[ok_idx] = d
-        unseen = np.array(
-            [
-                bool({el.symbol for el in as_composition(e).elements} - predictor.domain.elements)
-                if rows.errors[j] is None
-                else False
-                for j, e in enumerate(inputs["entry"].iloc[ok_idx])
-            ]
-        )
-        ood[ok_idx] = (d > predictor.domain.threshold) | unseen
+        threshold = predictor.domain.threshold
+        for j, (i, e) in enumerate(zip(ok_idx, inputs["entry"].iloc[ok_idx], strict=True)):
+            if rows.errors[j] is not None:
+                continue
+            unseen = {el.symbol for el in as_composition(e).elements} - predictor.domain.elements
+            ood[i] = d[j] > threshold or bool(unseen)
+            if unseen:
+                notes[i] = f"{', '.join(sorted(unseen))} in no training compound: an extrapolation"
+            elif d[j] > threshold:
+                notes[i] = (
+                    f"far from the training compositions (distance {d[j]:.2f} > {threshold:.2f}): "
+                    "an extrapolation"
+                )
     failed = np.array([e is not None for e in errors], dtype=bool)
     mean[failed], std[failed], dist[failed] = np.nan, np.nan, np.nan
     out["status"] = np.where(failed, "failed", "ok")
     out["error"] = errors
+    out["result_note"] = [None if bad else note for bad, note in zip(failed, notes, strict=True)]
     out["log10_sigma"] = mean
     out["log10_sigma_std"] = std
     # nullable: a failed row has no domain verdict (empty in the CSV, as in screen's table)

@@ -472,7 +472,7 @@ def test_out_that_cannot_be_a_file_is_refused_before_any_work(corpus: Path, tmp_
 
 def test_a_formula_that_its_cif_contradicts_is_named(corpus: Path):
     """The CIF is what the model reads; a row whose formula's stoichiometry says otherwise
-    keeps status ok and says so in error, one that names other elements (another compound)
+    keeps status ok and says so in result_note, one that names other elements (another compound)
     fails with no value. A voltage row with one CIF says the surrogate was used."""
     pd.DataFrame(
         {"formula": ["LiCl", "Li1.1Cl", "Li3InCl6"], "cif": [GOOD_CIF, GOOD_CIF, GOOD_CIF]}
@@ -481,9 +481,9 @@ def test_a_formula_that_its_cif_contradicts_is_named(corpus: Path):
     assert code == 1, output
     table = pd.read_csv("o.csv", keep_default_na=False)
     assert list(table["status"]) == ["ok", "ok", "failed"] and table["error"][0] == ""
-    assert (
-        table["error"][1]
-        == "formula Li1.1Cl differs from its CIF's composition LiCl; the CIF was used"
+    assert table["error"][1] == "" and table["result_note"][2] == ""  # error: failures only
+    assert table["result_note"][1].endswith(
+        "formula Li1.1Cl differs from its CIF's composition LiCl; the CIF was used"
     )
     assert table["error"][2] == (
         "formula Li3InCl6 and its CIF (LiCl) are different compounds (In on one side only)"
@@ -499,7 +499,8 @@ def test_a_formula_that_its_cif_contradicts_is_named(corpus: Path):
     code, output = _cli("predict", "voltage", str(corpus / "one_side.csv"), "--out", "v.csv")
     table = pd.read_csv("v.csv", keep_default_na=False)
     assert code == 1 and table["method"][0] == "surrogate", output
-    assert "only cif_discharge given: the composition surrogate was used" in table["error"][0]
+    assert "only cif_discharge given: the composition surrogate was used" in table["result_note"][0]
+    assert table["error"][0] == "" and table["status"][0] == "ok"
     # the one CIF given is still read against its formula: LiCl is not LiMn2O4
     assert table["status"][1] == "failed" and table["voltage"][1] == ""
     assert (
@@ -599,6 +600,9 @@ def test_formulas_as_users_write_them_in_stability_and_from_decorated_cifs(tmp_p
     assert "no reference phase" in table["error"][0]  # read, but no hydrate reference
     assert "decimal point" in table["error"][1]
     assert table["status"][2] == "ok" and table["hull_complete"][2] and not table["error"][2]
+    assert (
+        table["result_note"][2] == ""
+    )  # Li metal left over is a real product, not a missing phase
     assert table["status"][3] == "ok"
 
 

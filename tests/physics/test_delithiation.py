@@ -39,6 +39,6 @@ def test_lifepo4_oxidises_to_fepo4_near_its_plateau() -> None:
     fe, y = out.iloc[0], out.iloc[1]
     assert fe["status"] == "ok" and y["status"] == "ok"
     assert fe["window_high_V"] == pytest.approx(3.45, abs=0.4)
-    assert "own delithiation to FePO4" in fe["error"] and "without it" in fe["error"]
+    assert "own delithiation to FePO4" in fe["result_note"] and "without it" in fe["result_note"]
     assert fe["window_low_V"] < fe["window_high_V"]
-    assert y["window_high_V"] > 3.8 and "delithiation" not in str(y["error"])
+    assert y["window_high_V"] > 3.8 and "delithiation" not in str(y["result_note"])

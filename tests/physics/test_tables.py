@@ -111,7 +111,10 @@ def test_stability_table_builds_binaries_for_an_uncovered_system() -> None:
     # a formula-only row is not answered with a generated prototype: Li3N takes its
     # published cells (OBELiX) instead
     assert out.loc[1, "status"] == "ok" and out.loc[1, "method"] == "template"
-    assert "known structure: OBELiX" in out.loc[1, "error"] and "auto-" not in out.loc[1, "error"]
+    assert (
+        "known structure: OBELiX" in out.loc[1, "result_note"]
+        and "auto-" not in out.loc[1, "result_note"]
+    )
 
 
 def test_voltage_table_orders_disordered_cathodes() -> None:
@@ -157,6 +160,7 @@ def test_a_formula_alone_is_placed_on_the_hull_like_its_structure(licl: Structur
         assert out.loc[i, "e_above_hull"] == 0.0
         assert list(out.loc[i, "decomposition"]) == ["LiCl"]
         assert bool(out.loc[i, "hull_complete"]) and not out.loc[i, "error"]
+        assert not out.loc[i, "result_note"]
         assert out.loc[i, "e_form_per_atom"] < -1.5
     assert abs(out.loc[3, "e_above_hull"]) < 0.03
     assert str(out.loc[0, "window_low_V"]) == "0.0"  # no "-0.0" in the table
@@ -174,4 +178,5 @@ def test_an_incomplete_hull_leaves_the_window_empty(licl: Structure, monkeypatch
     out = predict_stability_table(pd.DataFrame({"structure": [licl]}), relax=False)
     assert out.loc[0, "status"] == "ok" and not out.loc[0, "hull_complete"]
     assert out.loc[0, "window_low_V"] is None and out.loc[0, "window_high_V"] is None
-    assert out.loc[0, "error"] == "competing phases of Cl missing; window not computed"
+    assert out.loc[0, "result_note"] == "competing phases of Cl missing; window not computed"
+    assert out.loc[0, "error"] is None

@@ -41,7 +41,8 @@ def test_a_formula_without_structure_or_reference_takes_its_best_template() -> N
     df = pd.DataFrame({"formula": ["Li3ScCl6", "LiZnPS9"]})
     out = predict_stability_table(df, relax=False)  # relaxation is tested in test_relax
     assert list(out["status"]) == ["ok", "failed"]
-    assert out.loc[0, "method"] == "template" and "upper bound" in out.loc[0, "error"]
+    assert out.loc[0, "method"] == "template" and "upper bound" in out.loc[0, "result_note"]
+    assert out.loc[0, "error"] is None and out.loc[1, "result_note"] is None
     assert "no known structure type of its stoichiometry (ABCD9)" in out.loc[1, "error"]
 
 
@@ -99,9 +100,9 @@ def test_a_doped_formula_gets_a_relaxed_template_hull() -> None:
     # an olivine solid solution sits on (or just above) the tie line of its end members
     assert sorted(out.loc[0, "decomposition"]) == ["LiFePO4", "LiMnPO4"]
     assert -0.01 < out.loc[0, "e_above_hull"] < 0.02
-    # how the shared Fe/Mn site was ordered goes where a CIF's ordering goes, not in error
+    # how the shared Fe/Mn site was ordered goes where a CIF's ordering goes, not in result_note
     assert out.loc[0, "ordering"].startswith("ordered from partial occupancies")
-    assert "ordered from" not in out.loc[0, "error"]
+    assert "ordered from" not in out.loc[0, "result_note"]
 
 
 def test_a_formula_beyond_the_shared_site_search_says_so() -> None:

@@ -67,3 +67,19 @@ def test_the_reports_physics_table_puts_lower_bounds_after_real_hulls() -> None:
     )
     assert list(physics_rows(results)["id"]) == ["d", "a", "e", "b"]
     assert "_lower" not in physics_rows(results).columns
+
+
+def test_a_cathode_without_redox_capacity_says_why_it_has_no_voltage() -> None:
+    """Li2MnO3 (Mn4+) cannot be charged by Mn redox: NaN voltage, ok, and the reason."""
+    from matscreen.screening.stages import _cathode_voltage
+
+    formulas = ["LiMn2O4", "Li2MnO3"]
+    caps = [capacities_mAh_g(Composition(f)) for f in formulas]
+    props = {
+        "capacity_li_mAh_g": [c[0] for c in caps],
+        "capacity_redox_mAh_g": [c[1] for c in caps],
+    }
+    out = _cathode_voltage([{"formula": f} for f in formulas], [None, None], props)
+    assert 3.0 < out.loc[0, "voltage"] < 5.0 and out.loc[0, "voltage_note"] is None
+    assert np.isnan(out.loc[1, "voltage"]) and out.loc[1, "formula_charged"] is None
+    assert out.loc[1, "voltage_note"].startswith("no redox capacity")

@@ -184,6 +184,7 @@ def test_physics_stage_relaxes_the_top_k_and_resumes_from_its_checkpoints(workfl
     # the one relaxed is the lowest BVSE barrier of the BVSE survivors
     assert row["bvse_barrier_3d"] == table["bvse_barrier_3d"].min()
     assert row["physics_status"] == "ok", row["physics_error"]
+    assert pd.isna(row["physics_error"]) and "physics_note" in table.columns  # failures only
     assert row["mlip"] == "chgnet" and abs(row["e_above_hull"]) < 0.5
     assert row["decomposition"]
     unchecked = table[table["physics_status"].isna()]

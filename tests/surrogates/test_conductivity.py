@@ -71,6 +71,18 @@ def test_bad_inputs_fail_with_reasons(shipped):
     assert out.loc[failed, "sigma_out_of_domain"].isna().all()  # no verdict for a failed row
 
 
+def test_an_extrapolation_is_named_in_note(shipped):
+    """sigma_out_of_domain says that a row is far out; result_note says why, on the row itself."""
+    df = pd.DataFrame({"formula": ["Li3InCl6", "Li2PuCl5", "Li3YBr6", "NaCl"]})
+    out = predict_conductivity_table(df, model=shipped)
+    notes = out["result_note"].tolist()
+    assert notes[0] is None and not out["sigma_out_of_domain"][0]
+    assert notes[1] == "Pu in no training compound: an extrapolation"
+    assert out["sigma_out_of_domain"][1] and out["error"][1] is None
+    assert out["sigma_out_of_domain"][2] == notes[2].startswith("far from the training")
+    assert notes[3] is None and out["status"][3] == "failed"  # error, not note, on failures
+
+
 def test_the_estimator_api_refuses_what_the_table_refuses(shipped):
     """A Li-ion model: predict() raises on no-Li and Li-metal rows as the table fails them;
     a one-column 2-D array (what sklearn column transformers pass) reads as formulas."""
