@@ -97,7 +97,8 @@ class ScreeningSection(StrictSection):
         default=0,
         ge=0,
         description="Physics stage: relax the top K candidates (electrolytes: lowest BVSE "
-        "barriers among the BVSE survivors; cathodes: best first-stage score) with the MLIP, "
+        "barriers among the BVSE survivors; cathodes: highest energy density; candidates with "
+        "an element in no shipped reference compound after the rest) with the MLIP, "
         "place them on the convex hull of the reference phases and, for electrolytes, compute "
         "the Li stability window (0 disables; about 10-60 s per candidate on 2 CPU cores).",
     )

@@ -633,15 +633,45 @@ def reference_entries(
     return out
 
 
+@lru_cache(maxsize=256)
+def _reference_element_sets(symbols: frozenset[str]) -> tuple[frozenset[str], ...]:
+    sets = [frozenset(el.symbol for el in e.composition) for e in load_mp_entries(symbols)]
+    for name in BUILTIN_REFERENCES:
+        els = frozenset(el.symbol for el in builtin_reference_structure(name).composition)
+        if els <= symbols:
+            sets.append(els)
+    return tuple(sets)
+
+
 def covered_binary_pairs(elements: Iterable[str]) -> set[frozenset[str]]:
     """Element pairs of a system with a binary compound in the shipped MP entries or built-ins."""
-    symbols = set(elements)
-    formulas = [e.composition for e in load_mp_entries(symbols)]
-    for name in BUILTIN_REFERENCES:
-        comp = builtin_reference_structure(name).composition
-        if {el.symbol for el in comp} <= symbols:
-            formulas.append(comp)
-    return {frozenset(el.symbol for el in c) for c in formulas if len(c.elements) == 2}
+    return {els for els in _reference_element_sets(frozenset(elements)) if len(els) == 2}
+
+
+def uncovered_elements(elements: Iterable[str]) -> list[str]:
+    """Elements that no compound among a system's shipped references contains.
+
+    Known from the formulas alone, before any MLIP run: a candidate with
+    such an element gets a hull that is only a lower bound
+    (:func:`~matscreen.physics.checks.missing_reference_elements` on the
+    entries that :func:`cached_reference_entries` builds says the same).
+
+    Parameters
+    ----------
+    elements
+        Symbols of the candidate.
+
+    Returns
+    -------
+    list[str]
+        Sorted symbols; empty when every element is in a reference compound
+        (or the candidate is an element).
+    """
+    symbols = frozenset(elements)
+    if len(symbols) < 2:
+        return []
+    covered = set().union(*(els for els in _reference_element_sets(symbols) if len(els) > 1))
+    return sorted(symbols - covered)
 
 
 @lru_cache(maxsize=64)

@@ -421,6 +421,8 @@ def _physics(
 
     Electrolytes: the K lowest BVSE barriers (rows without a barrier by
     first-stage score after them); cathodes: the K highest energy densities.
+    Candidates with an element that no shipped reference compound contains
+    (their hull can only be a lower bound) come after all the others.
     Rows not selected keep NaN physics columns and ``physics_status`` None.
     """
     from matscreen.physics.checks import PHYSICS_COLUMNS, PHYSICS_NUMERIC
@@ -431,14 +433,22 @@ def _physics(
     top_k = cfg.screening.mlip_top_k
     if not top_k or not ok.any():
         return
-    ranked = table.loc[ok]
+    ranked = table.loc[ok].assign(_gap=_hull_gaps(table.loc[ok, "formula"]))
     if cfg.is_electrolyte:
-        ranked = ranked.assign(_b=ranked["bvse_barrier_3d"].fillna(np.inf)).sort_values(
-            ["_b", "stage1_score"], ascending=[True, False], kind="stable"
-        )
+        ranked = ranked.assign(_b=ranked["bvse_barrier_3d"].fillna(np.inf))
+        keys, ascending = ["_b", "stage1_score"], [True, False]
     else:
-        ranked = ranked.sort_values("energy_density_Wh_kg", ascending=False, kind="stable")
+        keys, ascending = ["energy_density_Wh_kg"], [False]
+    ranked = ranked.sort_values(keys, ascending=ascending, kind="stable")
+    moved = int(ranked.head(top_k)["_gap"].sum())
+    ranked = ranked.sort_values("_gap", kind="stable")  # the order above within each group
     survivors = ranked.head(top_k)
+    moved -= int(survivors["_gap"].sum())
+    if moved:
+        logger.info(
+            "physics: %d candidate(s) with an element in no reference compound (a hull that "
+            "could only be a lower bound) gave their MLIP slots to the next ranked", moved,
+        )  # fmt: skip
     t = time.perf_counter()
     chunks = _chunk_rows(
         survivors, ["id", "status", "error", "structure"], cfg.screening.mlip_batch
@@ -453,6 +463,17 @@ def _physics(
     stage3 = run_chunks(client, physics_stage, chunks, options, store, "physics", progress=progress)
     timings["physics_s"] = time.perf_counter() - t
     _merge_stage(table, stage3, "physics", PHYSICS_COLUMNS, PHYSICS_NUMERIC)
+
+
+def _hull_gaps(formulas: pd.Series) -> np.ndarray:
+    """Per formula, whether an element is in no shipped reference compound of its system."""
+    from pymatgen.core import Composition
+
+    from matscreen.physics.hull import uncovered_elements
+
+    return np.array(
+        [bool(uncovered_elements(el.symbol for el in Composition(f))) for f in formulas]
+    )
 
 
 def _merge_stage(
