@@ -386,6 +386,41 @@ def design(
     typer.echo(f"wrote {out}/proposals.parquet and report.html: {len(proposals)} proposals")
 
 
+#: Options of ``matscreen`` itself, and whether each takes a value.
+GLOBAL_OPTIONS: dict[str, bool] = {"--debug": False, "--log-level": True}
+
+
+def hoist_global_options(argv: list[str]) -> list[str]:
+    """Move ``--debug`` and ``--log-level X`` written after the subcommand before it.
+
+    ``matscreen predict stability x.csv --out o.csv --debug`` then does what
+    ``matscreen --debug predict ...`` does (it was refused as an unknown option).
+    Arguments after ``--`` are left alone.
+
+    Examples
+    --------
+    >>> hoist_global_options(["predict", "voltage", "p.csv", "--debug", "--log-level", "DEBUG"])
+    ['--debug', '--log-level', 'DEBUG', 'predict', 'voltage', 'p.csv']
+    """
+    hoisted: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            rest += argv[i:]
+            break
+        name = arg.split("=", 1)[0]
+        if name in GLOBAL_OPTIONS:
+            takes_value = GLOBAL_OPTIONS[name] and "=" not in arg
+            hoisted += argv[i : i + 1 + takes_value]
+            i += 1 + takes_value
+            continue
+        rest.append(arg)
+        i += 1
+    return hoisted + rest
+
+
 def main() -> None:
     """Entry point of the ``matscreen`` console script.
 
@@ -403,7 +438,7 @@ def main() -> None:
     except ImportError:  # pragma: no cover - older Typer on top of click
         abort = getattr(click.exceptions, "Abort", ())
     try:
-        code = app(standalone_mode=False)
+        code = app(args=hoist_global_options(sys.argv[1:]), standalone_mode=False)
     except no_args as exc:  # `matscreen` alone: the help, as before
         typer.echo(exc.ctx.get_help() if exc.ctx else str(exc), err=True)
         sys.exit(2)

@@ -223,3 +223,21 @@ def test_an_interrupted_run_says_how_to_resume(monkeypatch):
     result = runner.invoke(app, ["screen", str(_files()), "--out", "o"])
     assert result.exit_code == 130
     assert "interrupted" in result.output and "--resume" in result.output
+
+
+def test_debug_works_after_the_subcommand_too(monkeypatch, capsys):
+    """`matscreen predict ... --debug` was refused ('No such option'); now it is --debug."""
+    import pytest
+
+    import matscreen.cli as cli
+
+    assert cli.hoist_global_options(["screen", "w.yaml", "--log-level=DEBUG", "--", "--debug"]) == [
+        "--log-level=DEBUG", "screen", "w.yaml", "--", "--debug",
+    ]  # fmt: skip
+    monkeypatch.setattr("sys.argv", ["matscreen", "predict", "conductivity", "nope.csv",
+                                     "--out", "o.csv", "--debug"])  # fmt: skip
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main()
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "No such option" not in err
+    assert "nope.csv" in err and "Traceback" in err  # the input error, with its traceback
