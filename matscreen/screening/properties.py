@@ -1,6 +1,6 @@
 """Per-candidate properties computed from composition alone.
 
-- raw-element cost (USD/kg, pymatgen's element cost table),
+- raw-element cost (USD/kg, the element prices shipped in ``datasets/element_prices``),
 - cathodes: theoretical capacity (Li-limited and redox-limited); the Mn3+
   fraction lives with the other cathode physics in
   :func:`matscreen.physics.voltage.mn3_fraction`.
@@ -27,21 +27,30 @@ MAX_STATES: dict[str, float] = {
 
 @lru_cache(maxsize=65536)
 def cost_usd_per_kg(formula: str) -> float:
-    """Return the raw-element cost of a composition in USD/kg (pymatgen cost table)."""
-    import warnings
+    """Return the raw-element cost of a composition in USD/kg.
 
-    from pymatgen.analysis.cost import CostAnalyzer
+    The mass-weighted mean of the element prices shipped in
+    ``datasets/element_prices`` (:func:`~matscreen.datasets.load_element_prices`,
+    mostly 2019-2020 market prices); NaN when an element has no price.
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return float(CostAnalyzer(_cost_db()).get_cost_per_kg(formula))
+    Examples
+    --------
+    >>> cost_usd_per_kg("LiFePO4") < cost_usd_per_kg("LiCoO2")
+    True
+    """
+    from pymatgen.core import Composition
 
+    from matscreen.datasets.element_prices import load_element_prices
 
-@lru_cache(maxsize=1)
-def _cost_db():  # noqa: ANN202 - pymatgen type
-    from pymatgen.analysis.cost import CostDBElements
-
-    return CostDBElements()
+    prices = load_element_prices()
+    comp = Composition(formula)
+    total = 0.0
+    for el, amount in comp.items():
+        price = prices.get(el.symbol)
+        if price is None:
+            return float("nan")
+        total += amount * float(el.atomic_mass) * price
+    return total / comp.weight
 
 
 def removable_li(comp: Composition) -> float:

@@ -47,7 +47,18 @@ def test_li2mno3_has_no_redox_capacity_from_mn4():
 
 
 def test_cost_orders_cathodes_sensibly():
-    assert cost_usd_per_kg("LiMn2O4") < cost_usd_per_kg("LiCoO2") < cost_usd_per_kg("Li7La3Zr2O12")
+    """Raw-element costs from the shipped 2019-2020 prices (pymatgen's 2013 table made
+    LiFePO4 30 times as costly as LiMn2O4: Fe 0.03, P 300 USD/kg)."""
+    cost = cost_usd_per_kg
+    assert cost("LiFePO4") == pytest.approx(cost("LiMn2O4"), rel=0.2)
+    assert cost("LiMn2O4") < cost("LiNi0.5Mn1.5O4") < cost("LiCoO2")
+    assert cost("Li3YCl6") < cost("Li3InCl6") < cost("Li3ScCl6")  # Sc, In: scarce metals
+    assert cost("Li6PS5Cl") < cost("Li10GeP2S12")  # germanium
+    # by hand: mass fractions times prices (Li 81.4, Mn 1.82, O 0.154 USD/kg)
+    li, mn, o = 6.941, 54.938, 15.999
+    by_hand = (li * 81.4 + 2 * mn * 1.82 + 4 * o * 0.154) / (li + 2 * mn + 4 * o)
+    assert cost("LiMn2O4") == pytest.approx(by_hand, rel=1e-3)
+    assert np.isnan(cost("Li2FrCl3"))  # no market price for francium
 
 
 def test_the_reports_physics_table_puts_lower_bounds_after_real_hulls() -> None:
