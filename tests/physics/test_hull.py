@@ -208,6 +208,17 @@ def test_lgps_competes_with_its_thio_lisicon_end_member() -> None:
     assert "Li4GeS4" in out.loc[1, "decomposition"]
 
 
+def test_the_thio_lisicon_selenides_are_references() -> None:
+    """Without Li4GeSe4 and Li4SnSe4 the Li4(Ge,Sn)(S,Se)4 OBELiX CIFs sat 13-89 meV/atom
+    below a Li2Se + GeSe2/SnSe2 hull flagged complete. The built-ins (the sulfide cells with
+    Se, scaled, relaxed) are now on the hull, and each one's window is the Li-rich selenide's."""
+    out = predict_stability_table(pd.DataFrame({"formula": ["Li4GeSe4", "Li4SnSe4"]}))
+    assert list(out["method"]) == ["reference", "reference"]
+    for i, name in enumerate(["Li4GeSe4", "Li4SnSe4"]):
+        assert out.loc[i, "e_above_hull"] == 0.0 and list(out.loc[i, "decomposition"]) == [name]
+        assert 1.0 < out.loc[i, "window_low_V"] < out.loc[i, "window_high_V"] < 3.0
+
+
 def test_static_energies_cache_keeps_entries_and_survives_a_corrupt_file(cu_fcc) -> None:
     """Keyed single points go to the user cache, adding to what is there; a cut-off cache
     file is ignored (and replaced), not raised."""
