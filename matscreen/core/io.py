@@ -197,6 +197,57 @@ def structure_to_json(structure: Structure | None) -> str | None:
     return json.dumps(structure.as_dict())
 
 
+def is_ase_atoms(obj: object) -> bool:
+    """Return whether ``obj`` is an ASE ``Atoms`` (subclasses too: pymatgen's ``MSONAtoms``)."""
+    from ase import Atoms
+
+    return isinstance(obj, Atoms)
+
+
+def to_structure(obj: Any, base_dir: str | Path | None = None) -> Structure:
+    """Return a pymatgen ``Structure`` from what a user may hold for one.
+
+    Parameters
+    ----------
+    obj
+        A ``Structure``, an ASE ``Atoms``, a structure dict, its JSON text (as
+        ``results.parquet`` stores it), or the path of a structure file (CIF,
+        POSCAR, extended XYZ, ... as ``Structure.from_file`` reads them).
+    base_dir
+        Folder a relative path is read from.
+
+    Raises
+    ------
+    ValueError
+        If a path does not exist, or a text is neither JSON nor a path.
+    TypeError
+        For any other type.
+    """
+    from pymatgen.core import Structure
+
+    if isinstance(obj, Structure):
+        return obj
+    if isinstance(obj, dict):
+        return Structure.from_dict(obj)
+    if isinstance(obj, Path | str) and not str(obj).lstrip().startswith("{"):
+        path = Path(obj)
+        if base_dir is not None and not path.is_absolute():
+            path = Path(base_dir) / path
+        if not path.is_file():
+            raise ValueError(
+                f"structure file {obj} not found (a structure is a Structure, ASE Atoms, a "
+                "dict, its JSON text or a structure file)"
+            )
+        return Structure.from_file(str(path))
+    if isinstance(obj, str):
+        return Structure.from_dict(json.loads(obj))
+    if is_ase_atoms(obj):
+        from pymatgen.io.ase import AseAtomsAdaptor
+
+        return AseAtomsAdaptor.get_structure(obj)
+    raise TypeError(f"cannot read a structure from {type(obj).__name__}")
+
+
 def structure_from_json(text: str | None) -> Structure | None:
     """Inverse of :func:`structure_to_json`."""
     if text is None or (isinstance(text, float) and text != text):

@@ -19,6 +19,7 @@ import numpy as np
 from pymatgen.core import Composition, DummySpecies, Element
 
 from matscreen.core.formula import check_amounts, parse_formula
+from matscreen.core.io import is_ase_atoms
 from matscreen.featurize.base import BatchFeaturizer
 
 MAGPIE_FEATURES: tuple[str, ...] = (
@@ -55,8 +56,8 @@ def as_composition(entry: object) -> Composition:
     Parameters
     ----------
     entry
-        A ``Composition``, a formula string, or anything with a
-        ``composition`` attribute (pymatgen ``Structure``).
+        A ``Composition``, a formula string, anything with a
+        ``composition`` attribute (pymatgen ``Structure``), or an ASE ``Atoms``.
 
     Raises
     ------
@@ -72,6 +73,8 @@ def as_composition(entry: object) -> Composition:
             raise ValueError(f"cannot parse formula {entry!r}: {exc}") from exc
     elif hasattr(entry, "composition"):
         comp = entry.composition
+    elif hasattr(entry, "get_chemical_symbols") and is_ase_atoms(entry):
+        comp = Composition(entry.get_chemical_formula(mode="hill"))
     else:
         raise ValueError(f"cannot read a composition from {type(entry).__name__}")
     if not isinstance(entry, str):  # parse_formula has checked a formula's amounts

@@ -187,7 +187,7 @@ def featurize(
     Parameters
     ----------
     entries
-        pymatgen Structures, Compositions or formula strings.
+        pymatgen Structures (or ASE Atoms), Compositions or formula strings.
     featurizers
         matscreen featurizers; their labels become the columns.
     client
@@ -213,6 +213,9 @@ def featurize(
     """
     import pandas as pd
 
+    from matscreen.core.io import is_ase_atoms, to_structure
+
+    entries = [to_structure(e) if is_ase_atoms(e) else e for e in entries]
     labels = [label for f in featurizers for label in f.feature_labels()]
     keys = [entry_key(e) for e in entries]
     signature = featurizer_signature(featurizers)

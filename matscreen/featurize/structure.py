@@ -51,8 +51,16 @@ def crystal_system(number: int) -> str:
     raise ValueError(f"space-group number {number} outside 1-230")
 
 
-def require_ordered(structure: Structure) -> None:
-    """Raise ``ValueError`` for a disordered or empty structure (``TypeError`` for no structure)."""
+def require_ordered(structure: Structure) -> Structure:
+    """Return the structure to featurize: an ASE ``Atoms`` converted, the rest checked.
+
+    Raises ``ValueError`` for a disordered or empty structure (``TypeError``
+    for no structure).
+    """
+    from matscreen.core.io import is_ase_atoms, to_structure
+
+    if is_ase_atoms(structure):
+        structure = to_structure(structure)
     if not (hasattr(structure, "lattice") and hasattr(structure, "is_ordered")):
         raise TypeError(
             f"a structure featurizer needs a pymatgen Structure, not {type(structure).__name__}"
@@ -63,6 +71,7 @@ def require_ordered(structure: Structure) -> None:
         raise ValueError("structure has partial occupancies; order it first")
     if not np.isfinite(structure.lattice.matrix).all() or structure.volume <= 1e-6:
         raise ValueError("lattice is not finite or has zero volume")
+    return structure
 
 
 @lru_cache(maxsize=1)
@@ -101,7 +110,7 @@ class DensityFeaturesFast(BatchFeaturizer):
 
     def featurize(self, s: Structure) -> list[float]:
         """Featurize one ordered structure."""
-        require_ordered(s)
+        s = require_ordered(s)
         z = atomic_numbers(s)
         volume = s.volume
         values = {
@@ -137,7 +146,7 @@ class SymmetryFeatures(BatchFeaturizer):
         """Featurize one ordered structure."""
         import spglib
 
-        require_ordered(s)
+        s = require_ordered(s)
         cell = (s.lattice.matrix, s.frac_coords, atomic_numbers(s))
         data = spglib.get_symmetry_dataset(
             cell, symprec=self.symprec, angle_tolerance=self.angle_tolerance
@@ -179,7 +188,7 @@ class CoordinationStatistics(BatchFeaturizer):
 
     def featurize(self, s: Structure) -> list[float]:
         """Featurize one ordered structure."""
-        require_ordered(s)
+        s = require_ordered(s)
         z = atomic_numbers(s)
         anion = is_anion(z)
         if not anion.any() or anion.all():

@@ -85,7 +85,7 @@ class LiTransportFeatures(BatchFeaturizer):
 
     def featurize(self, s: Structure) -> list[float]:
         """Featurize one ordered structure."""
-        require_ordered(s)
+        s = require_ordered(s)
         z = atomic_numbers(s)
         li = _require_li(z)
         anion = is_anion(z)
@@ -206,7 +206,7 @@ class BVSEBarrier(BatchFeaturizer):
 
         from bvlain import Lain
 
-        require_ordered(s)
+        s = require_ordered(s)
         _require_li(atomic_numbers(s))
         from matscreen.candidates.oxidation import average_oxidation_states
 

@@ -296,6 +296,7 @@ def physics_checks(
             decomposition=" + ".join(hull.decomposition),
             **gap_columns,
         )
+        notes.append(hull.note)
         if gap_note:
             notes.append(f"{gap_note}; window and reactivity not computed")
         if electrolyte and not gap_note:

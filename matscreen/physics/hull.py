@@ -28,6 +28,7 @@ from pymatgen.analysis.phase_diagram import PhaseDiagram
 from pymatgen.core import Composition, Element, Structure
 from pymatgen.entries.computed_entries import ComputedEntry, ComputedStructureEntry
 
+from matscreen.core.io import to_structure
 from matscreen.physics.calculators import (
     CalculatorInfo,
     calculator_info,
@@ -66,6 +67,9 @@ class HullRecord(BaseModel):
     formula: str = Field(description="Reduced formula.")
     status: Literal["ok", "failed"] = Field(description="'ok' or 'failed'.")
     error: str | None = Field(None, description="Reason for failure; None when ok.")
+    note: str | None = Field(
+        None, description="What to know about an ok record (a relaxation that did not converge)."
+    )
     energy_per_atom: float | None = Field(
         None, description="Energy in eV/atom on the MP2020-compatible scale."
     )
@@ -867,7 +871,8 @@ def structure_hull(
     Parameters
     ----------
     structure
-        Candidate structure.
+        Candidate structure (pymatgen ``Structure``, ASE ``Atoms``, or what
+        :func:`~matscreen.core.io.to_structure` reads).
     calculator
         ASE calculator or registry name (None: the DEFAULT_CALCULATOR setting, CHGNet
         unless set); must have an MP energy scale.
@@ -887,14 +892,15 @@ def structure_hull(
     Returns
     -------
     tuple[HullRecord, RelaxRecord | None]
-        The hull record (failed with a reason when relaxation failed) and the
-        relaxation record.
+        The hull record (failed with a reason when relaxation failed; ``note``
+        says when it did not converge within ``steps``) and the relaxation record.
     """
     from matscreen.physics.relax import static_energy
     from matscreen.physics.relax_cache import cached_relax
 
     calc = resolve_calculator(calculator)
     info = calculator_info(calc)
+    structure = to_structure(structure)
     formula = structure.composition.reduced_formula
     rec = None
     if relax:
@@ -938,5 +944,5 @@ def structure_hull(
         ), rec
     out = hull_record(entry, refs, info)
     if rec is not None and rec.status == "failed" and out.status == "ok":
-        out.error = f"relaxation: {rec.error}"
+        out.note = f"relaxation: {rec.error}"
     return out, rec

@@ -23,6 +23,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 from pymatgen.core import Structure
 
+from matscreen.core.io import to_structure
 from matscreen.physics.calculators import (
     calculator_info,
     resolve_calculator,
@@ -82,25 +83,6 @@ class RelaxRecord(BaseModel):
         from monty.json import MontyEncoder
 
         return json.loads(json.dumps(value.as_dict(), cls=MontyEncoder))
-
-
-def to_structure(obj: Any) -> Structure:
-    """Return a pymatgen ``Structure`` from a Structure, ASE ``Atoms`` or dict/JSON."""
-    if isinstance(obj, Structure):
-        return obj
-    if isinstance(obj, dict):
-        return Structure.from_dict(obj)
-    if isinstance(obj, str):
-        import json
-
-        return Structure.from_dict(json.loads(obj))
-    from ase import Atoms
-
-    if isinstance(obj, Atoms):
-        from pymatgen.io.ase import AseAtomsAdaptor
-
-        return AseAtomsAdaptor.get_structure(obj)
-    raise TypeError(f"cannot read a structure from {type(obj).__name__}")
 
 
 def min_interatomic_distance(structure: Structure) -> float:

@@ -26,7 +26,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from matscreen.physics.relax import RelaxRecord, relax_structure, to_structure
+from matscreen.core.io import to_structure
+from matscreen.physics.relax import RelaxRecord, relax_structure
 
 logger = logging.getLogger(__name__)
 

@@ -79,16 +79,9 @@ def _is_missing(value: Any) -> bool:
 
 def _read_structure(value: Any, base_dir: Path | None = None) -> Structure:
     """Read a structure cell: Structure, Atoms, dict, JSON string or CIF path."""
-    from matscreen.physics.relax import to_structure
+    from matscreen.core.io import to_structure
 
-    if isinstance(value, str) and not value.lstrip().startswith("{"):
-        path = Path(value)
-        if base_dir is not None and not path.is_absolute():
-            path = base_dir / path
-        if not path.exists():
-            raise ValueError(f"structure file {value} not found")
-        return Structure.from_file(str(path))
-    return to_structure(value)
+    return to_structure(value, base_dir)
 
 
 def _row_structure(
@@ -247,8 +240,8 @@ def _template_hull(
         f"no structure given: {label}, {how} (lowest of {len(placed)} structure type(s) "
         "tried); e_above_hull is an upper bound"
     )
-    if unconverged and hull.error:
-        note += f"; {hull.error}"
+    if unconverged and hull.note:
+        note += f"; {hull.note}"
     return hull, note, ordering, cell
 
 
@@ -409,7 +402,7 @@ def predict_stability_table(
             gap_columns, gap_note = hull_gap_record(symbols, references, hull.decomposition or ())
             res.update(
                 status="ok",
-                result_note=join_notes(template_note, gap_note or hull.error),
+                result_note=join_notes(template_note, gap_note, hull.note),
                 e_form_per_atom=hull.e_form_per_atom,
                 e_above_hull=hull.e_above_hull,
                 decomposition=hull.decomposition,
@@ -541,6 +534,7 @@ def predict_voltage_table(
                     mn3_fraction_discharge=rec.mn3_fraction_discharge,
                     calculator=rec.calculator,
                     calculator_version=rec.calculator_version,
+                    result_note=rec.note,
                 )
             else:
                 res.update(

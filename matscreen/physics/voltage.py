@@ -1364,6 +1364,9 @@ class VoltageRecord(BaseModel):
     formula_discharge: str = Field(description="Formula of the lithiated (discharged) cell.")
     status: Literal["ok", "failed"] = Field(description="'ok' or 'failed'.")
     error: str | None = Field(None, description="Reason for failure; None when ok.")
+    note: str | None = Field(
+        None, description="What to know about an ok record (a relaxation that did not converge)."
+    )
     voltage: float | None = Field(None, description="Average voltage, V vs Li/Li+.")
     x_li_charge: float | None = Field(None, description="Li per host formula unit, charged.")
     x_li_discharge: float | None = Field(None, description="Li per host formula unit, discharged.")
@@ -1459,6 +1462,7 @@ def mlip_voltage(
     VoltageRecord
         ``status="failed"`` with a reason when either structure cannot be handled.
     """
+    from matscreen.core.io import to_structure
     from matscreen.physics.calculators import calculator_info, resolve_calculator
     from matscreen.physics.relax import static_energy
     from matscreen.physics.relax_cache import cached_relax
@@ -1466,6 +1470,7 @@ def mlip_voltage(
     t0 = time.perf_counter()
     calc = resolve_calculator(calculator)
     info = calculator_info(calc)
+    discharged, charged = to_structure(discharged), to_structure(charged)
     fd, fc = discharged.composition.reduced_formula, charged.composition.reduced_formula
     base = dict(
         formula_charge=fc,
@@ -1478,14 +1483,15 @@ def mlip_voltage(
         x_c, x_d, host = insertion_pair(charged.composition, discharged.composition)
     except ValueError as exc:
         return VoltageRecord(status="failed", error=str(exc), **base)
-    energies, volumes = [], []
-    for s in (discharged, charged):
+    energies, volumes, notes = [], [], []
+    for side, s in (("discharged", discharged), ("charged", charged)):
         if relax:
             rec = cached_relax(s, calc, fmax=fmax, steps=steps)
             if rec.energy_per_atom is None or (rec.error and not rec.error.startswith("not conv")):
                 return VoltageRecord(status="failed", error=f"{rec.formula}: {rec.error}", **base)
             if not rec.converged:
                 logger.warning("%s not converged (%s); using last energy", rec.formula, rec.error)
+                notes.append(f"{side} {rec.formula} relaxation {rec.error}: its last energy used")
             energies.append(rec.energy_per_atom)
             volumes.append(rec.structure.volume)
         else:
@@ -1517,5 +1523,6 @@ def mlip_voltage(
         energy_charge_per_atom=float(energies[1]),
         energy_li_per_atom=float(e_li),
         wall_time_s=time.perf_counter() - t0,
+        note="; ".join(notes) or None,
         **base,
     )

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from matscreen.core.io import is_ase_atoms as _is_atoms
+
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
@@ -61,7 +63,7 @@ def normalize_inputs(X: Any) -> pd.DataFrame:
         n_rows = len(X)
         formulas = list(X["formula"]) if "formula" in X.columns else [None] * n_rows
         structures = list(X["structure"]) if "structure" in X.columns else [None] * n_rows
-        structures = [_as_structure(s) for s in structures]
+        structures = [_as_structure(s) for s in structures]  # JSON text of results.parquet too
         out = pd.DataFrame(index=range(n_rows))
         out["entry"] = [
             s if s is not None else f for f, s in zip(formulas, structures, strict=True)
@@ -78,7 +80,7 @@ def normalize_inputs(X: Any) -> pd.DataFrame:
     if isinstance(X, np.ndarray) and X.ndim == 2 and X.shape[1] == 1:
         X = X.ravel()  # one column, as sklearn column transformers pass it
     if isinstance(X, str) or _is_structure(X) or not isinstance(X, Sequence | np.ndarray):
-        if isinstance(X, str) or _is_structure(X) or hasattr(X, "elements"):
+        if isinstance(X, str) or _is_structure(X) or _is_atoms(X) or hasattr(X, "elements"):
             X = [X]
         else:
             X = list(X)
@@ -92,20 +94,18 @@ def normalize_inputs(X: Any) -> pd.DataFrame:
     return out
 
 
-def _is_atoms(obj: object) -> bool:
-    """Return whether ``obj`` is an ASE ``Atoms`` (subclasses too: pymatgen's ``MSONAtoms``)."""
-    from ase import Atoms
-
-    return isinstance(obj, Atoms)
-
-
 def _as_structure(obj: object) -> Any:
+    """Return a structure cell as a Structure (ASE Atoms, a dict or JSON text converted)."""
     if obj is None or (isinstance(obj, float) and np.isnan(obj)):
         return None
-    if _is_atoms(obj):
-        from pymatgen.io.ase import AseAtomsAdaptor
+    if (
+        _is_atoms(obj)
+        or isinstance(obj, dict)
+        or (isinstance(obj, str) and obj.lstrip().startswith("{"))
+    ):
+        from matscreen.core.io import to_structure
 
-        return AseAtomsAdaptor.get_structure(obj)
+        return to_structure(obj)
     return obj
 
 

@@ -24,6 +24,25 @@ FORMULAS = ["Li3YCl6", "LiMn2O4", "Li7La3Zr2O12", "LiNi0.5Mn1.5O4", "Li2.5Y0.5Zr
             "LiCl", "Li", "Li1.3Al0.3Ti1.7(PO4)3", "Li3OCl"]  # fmt: skip
 
 
+def test_ase_atoms_are_featurized_like_their_structure() -> None:
+    """INTERFACE.md: structures in are Structure or ASE Atoms (Atoms gave 'cannot read a
+    composition from MSONAtoms' in the engine and in the featurizers)."""
+    from pymatgen.core import Lattice, Structure
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    from matscreen.featurize.engine import featurize
+
+    licl = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.14), ["Li", "Cl"],
+                                     [[0, 0, 0], [0.5, 0.5, 0.5]])  # fmt: skip
+    atoms = AseAtomsAdaptor.get_atoms(licl)
+    table = featurize([atoms, licl], [StoichiometryNorms(), DensityFeaturesFast()])
+    assert table["featurize_error"].isna().all()
+    assert np.allclose(table.drop(columns="featurize_error").to_numpy(dtype=float)[0],
+                       table.drop(columns="featurize_error").to_numpy(dtype=float)[1])  # fmt: skip
+    assert ElementStatistics().featurize(atoms) == ElementStatistics().featurize(licl)
+    assert LiTransportFeatures().featurize(atoms) == LiTransportFeatures().featurize(licl)
+
+
 def _magpie():
     from matminer.featurizers.composition import ElementProperty
 

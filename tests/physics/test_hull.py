@@ -241,3 +241,16 @@ def test_static_energies_cache_keeps_entries_and_survives_a_corrupt_file(cu_fcc)
     path.write_text('{"version": "')
     assert static_energies([strained], calc, keys=["cu-b"])[0] == pytest.approx(e2)
     assert set(json.loads(path.read_text())["energies"]) == {"cu-b"}
+
+
+def test_an_unconverged_hull_is_ok_with_a_note_not_an_error(licl: Structure) -> None:
+    """HullRecord's contract: error only when failed. A relaxation cut short still places the
+    cell (its last energy), and says so in note (it was in error on an ok record)."""
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    big = licl.copy()
+    big.scale_lattice(licl.volume * 1.35)
+    hull, rec = structure_hull(AseAtomsAdaptor.get_atoms(big), "chgnet", steps=3)
+    assert rec is not None and not rec.converged
+    assert hull.status == "ok" and hull.error is None and hull.e_above_hull is not None
+    assert hull.note.startswith("relaxation: not converged")

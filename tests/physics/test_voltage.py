@@ -234,6 +234,22 @@ def test_mlip_lmo_and_lnmo_voltages() -> None:
     assert lnmo.mn3_fraction_discharge == pytest.approx(0.0)
 
 
+def test_an_unconverged_voltage_says_so_and_ase_atoms_are_read() -> None:
+    """Three relaxation steps of a 15 % expanded LiMn2O4: a voltage, ok, but not a clean one
+    (it read ok with no word); the cells given as ASE Atoms, as INTERFACE.md allows."""
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    lmo = cathode_structure("LiMn2O4", "chgnet")
+    lmo.scale_lattice(lmo.volume * 1.15)
+    mo = lmo.copy()
+    mo.remove_species(["Li"])
+    rec = mlip_voltage(AseAtomsAdaptor.get_atoms(lmo), AseAtomsAdaptor.get_atoms(mo), "chgnet",
+                       steps=3)  # fmt: skip
+    assert rec.status == "ok" and rec.error is None and rec.voltage is not None
+    assert "discharged LiMn2O4 relaxation not converged" in rec.note
+    assert "its last energy used" in rec.note
+
+
 def test_mlip_voltage_rejects_mismatched_hosts() -> None:
     rec = mlip_voltage(cathode_structure("LiMnPO4"), cathode_structure("Mn2O4"), "chgnet")
     assert rec.status == "failed" and "host" in rec.error

@@ -71,6 +71,23 @@ def test_bad_inputs_fail_with_reasons(shipped):
     assert out.loc[failed, "sigma_out_of_domain"].isna().all()  # no verdict for a failed row
 
 
+def test_a_lone_atoms_and_screen_json_structures_are_read(shipped):
+    """A single ASE Atoms was iterated atom by atom; the JSON structures of a screening
+    run's results.parquet failed every row ('cannot parse formula {"@module": ...')."""
+    from pymatgen.core import Lattice, Structure
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    from matscreen.core.io import structure_to_json
+
+    licl = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.14), ["Li", "Cl"],
+                                     [[0, 0, 0], [0.5, 0.5, 0.5]])  # fmt: skip
+    expected = shipped.ensemble.predict(licl)
+    assert shipped.ensemble.predict(AseAtomsAdaptor.get_atoms(licl)) == pytest.approx(expected)
+    table = pd.DataFrame({"formula": ["LiCl"], "structure": [structure_to_json(licl)]})
+    out = predict_conductivity_table(table, model=shipped)
+    assert out["status"][0] == "ok" and out["log10_sigma"][0] == pytest.approx(expected[0])
+
+
 def test_an_extrapolation_is_named_in_note(shipped):
     """sigma_out_of_domain says that a row is far out; result_note says why, on the row itself."""
     df = pd.DataFrame({"formula": ["Li3InCl6", "Li2PuCl5", "Li3YBr6", "NaCl"]})
