@@ -56,6 +56,9 @@ class CheckpointStore:
 
         return pd.read_parquet(self.path(stage, key))
 
-    def stages_present(self) -> bool:
-        """Whether any checkpoint exists (a run was started here)."""
-        return self.root.is_dir() and any(self.root.glob("*.parquet"))
+    def stages_present(self, ignore: tuple[str, ...] = ()) -> bool:
+        """Whether any checkpoint exists (a run was started here), other than ``ignore`` stages."""
+        if not self.root.is_dir():
+            return False
+        return any(not p.name.startswith(tuple(f"{s}-" for s in ignore)) for p in
+                   self.root.glob("*.parquet"))  # fmt: skip

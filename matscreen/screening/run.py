@@ -120,7 +120,9 @@ def screen(
             raise MatscreenInputError(str(exc)) from None
     store = CheckpointStore(out)
     with RunLock(out):
-        earlier = store.stages_present() or (out / "results.parquet").exists()
+        # the candidates alone (keyed by the space, made before the cluster starts) are no
+        # work to protect: a run whose cluster failed to start can simply be started again
+        earlier = store.stages_present(ignore=("candidates",)) or (out / "results.parquet").exists()
         if not resume and earlier:
             raise MatscreenInputError(
                 f"{out} already holds a run; pass --resume (resume=True from Python) to "

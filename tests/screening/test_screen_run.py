@@ -110,6 +110,23 @@ def test_rerun_without_resume_is_refused_and_resume_recomputes_nothing(workflow,
     ]
 
 
+def test_a_run_whose_cluster_never_started_can_be_started_again(workflow, client, monkeypatch):
+    """Only the candidates were written (before the cluster): no work to protect, so the
+    plain rerun is not refused with 'already holds a run; pass --resume'."""
+    import matscreen.screening.run as run
+
+    def no_cluster(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise RuntimeError("Nanny failed to start.")
+
+    with monkeypatch.context() as m:
+        m.setattr(run, "_maybe_client", no_cluster)
+        with pytest.raises(RuntimeError, match="Nanny"):
+            matscreen.screen(workflow, client=client, out="out")
+    assert [p.name.split("-")[0] for p in Path("out/checkpoints").iterdir()] == ["candidates"]
+    results = matscreen.screen(workflow, client=client, out="out")
+    assert (results["status"] == "ok").any()
+
+
 def test_resume_says_when_it_finds_no_run_or_another_workflow(workflow, client, caplog):
     """--resume on a folder with no run (a typo in OUT) starts afresh, and one under another
     workflow reuses what is unchanged: both are said, neither is silent."""
