@@ -153,6 +153,7 @@ def _conductivity(
 
     values: dict[str, list[Any]] = {c: [np.nan] * len(rows) for c in CONDUCTIVITY_COLUMNS}
     values["sigma_out_of_domain"] = [None] * len(rows)
+    values["sigma_note"] = [None] * len(rows)  # why a prediction is an extrapolation
     idx = [i for i, e in enumerate(errors) if e is None]
     if idx:
         table = pd.DataFrame(
@@ -168,6 +169,7 @@ def _conductivity(
                 continue
             for column in CONDUCTIVITY_COLUMNS:
                 values[column][i] = predicted[column].iloc[j]
+            values["sigma_note"][i] = predicted["result_note"].iloc[j]
     out = pd.DataFrame(values)
     out["sigma_out_of_domain"] = out["sigma_out_of_domain"].astype("boolean")
     return out

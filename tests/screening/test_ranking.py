@@ -94,3 +94,14 @@ def test_a_cathode_without_redox_capacity_says_why_it_has_no_voltage() -> None:
     assert 3.0 < out.loc[0, "voltage"] < 5.0 and out.loc[0, "voltage_note"] is None
     assert np.isnan(out.loc[1, "voltage"]) and out.loc[1, "formula_charged"] is None
     assert out.loc[1, "voltage_note"].startswith("no redox capacity")
+
+
+def test_an_out_of_domain_conductivity_says_why_in_the_screening_table() -> None:
+    """sigma_out_of_domain is a flag; sigma_note carries predict conductivity's reason."""
+    from matscreen.screening.stages import _conductivity
+
+    rows = [{"formula": "Li3InCl6"}, {"formula": "Li2PuCl5"}]
+    out = _conductivity(rows, [None, None], [None, None])
+    assert out.loc[0, "sigma_note"] is None and not out.loc[0, "sigma_out_of_domain"]
+    assert out.loc[1, "sigma_note"] == "Pu in no training compound: an extrapolation"
+    assert out.loc[1, "sigma_out_of_domain"]

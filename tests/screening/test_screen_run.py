@@ -77,6 +77,7 @@ def test_screen_writes_results_report_and_run_json(workflow, client):
     assert (ok["pareto_rank"] >= 1).all() and (ok["pareto_rank"] == 1).any()
     assert table.loc[table["status"] != "ok", "pareto_rank"].isna().all()  # no rank, not 0
     assert ok["bvse_barrier_3d"].notna().sum() == 2  # the top two by descriptor score
+    assert ok["sigma_note"].isna().all() and not ok["sigma_out_of_domain"].any()  # in domain
     run = json.loads(Path("out/run.json").read_text())
     assert run["seed"] == 3 and run["workflow"]["name"] == "tiny"
     assert {"pymatgen", "dask", "matscreen"} <= set(run["versions"])
