@@ -934,7 +934,10 @@ def _pairs(X: Any) -> tuple[list[str], list[str]]:
     Structures or ASE Atoms), or one such pair.
     """
     if isinstance(X, pd.DataFrame):
-        return [str(v) for v in X["formula_charge"]], [str(v) for v in X["formula_discharge"]]
+        return (
+            [_formula_of(v) for v in X["formula_charge"]],
+            [_formula_of(v) for v in X["formula_discharge"]],
+        )
     pairs = list(X)
     sequence = tuple | list | np.ndarray
     if len(pairs) == 2 and not any(isinstance(p, sequence) for p in pairs):
@@ -1159,6 +1162,9 @@ class VoltageSurrogate(RegressorMixin, BaseEstimator):
 
         check_is_fitted(self, "model_")
         charge, discharge = _pairs(X)
+        if not charge:  # no pairs: empty predictions, as the conductivity model gives
+            empty = np.empty(0)
+            return (empty, empty.copy()) if return_std else empty
         F = voltage_features(charge, discharge)
         ok = np.isfinite(F.values).all(axis=1)
         mean = np.full(len(F), np.nan)

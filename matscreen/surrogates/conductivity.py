@@ -317,7 +317,7 @@ def grouped_cv_predictions(
     aparams = {**DEFAULT_ATTENTION_PARAMS, **(attention_params or {})}
     forest = ConductivityForest(**fparams, calibrate=False, random_state=seed)
     comp, cell, errors, entries = forest.featurize(X)
-    ConductivityForest._check_training(errors, np.asarray(y, dtype=float), len(comp))
+    ConductivityForest._check_training(errors, np.asarray(y, dtype=float), len(comp), entries)
     y = np.asarray(y, dtype=float)
     groups = cv_groups(X, entries) if groups is None else np.asarray(groups)
     if len(groups) != len(y):
@@ -718,16 +718,23 @@ def load_conductivity_model(
     """Load a conductivity model folder (the shipped default when ``path`` is None).
 
     The shipped default is loaded once per process (see
-    :func:`default_conductivity_model`).
+    :func:`default_conductivity_model`) and shared: ``copy.deepcopy`` it
+    before changing its parameters.
     """
     if path is None:
         return default_conductivity_model(device=device)
     return _load(Path(path), device)
 
 
-@lru_cache(maxsize=2)
 def default_conductivity_model(device: str = "cpu") -> ConductivityPredictor:
-    """Return the shipped conductivity model, cached for the process."""
+    """Return the shipped conductivity model, cached for the process (one per device)."""
+    return _default_model(str(device))
+
+
+@lru_cache(maxsize=2)
+def _default_model(device: str) -> ConductivityPredictor:
+    # one cache key per device however it is passed (positional, keyword, default): the
+    # table and load_conductivity_model(device="cpu") loaded the 73 MB model twice
     return _load(DEFAULT_MODEL_DIR, device)
 
 

@@ -186,6 +186,13 @@ def test_surrogate_predict_with_std_and_bad_rows(caplog: pytest.LogCaptureFixtur
     assert notes[0] is None
     assert notes[1].startswith("Mn 4+ -> 6+ leaves the Mn states of the training pairs")
     assert "Co 0 -> 2+" in notes[2] and notes[2].endswith("an extrapolation")
+    # no pairs: empty arrays (a TypeError before); structures in a table's formula columns
+    assert model.predict([]).shape == (0,) and model.predict([], return_std=True)[1].shape == (0,)
+    import pandas as pd
+
+    cells = pd.DataFrame({"formula_charge": [cathode_structure("Mn2O4")],
+                          "formula_discharge": [cathode_structure("LiMn2O4")]})  # fmt: skip
+    assert model.predict(cells)[0] == pytest.approx(lmo)
 
 
 def test_surrogate_inputs_noise_floor_and_unfitted_error() -> None:

@@ -71,6 +71,16 @@ def test_bad_inputs_fail_with_reasons(shipped):
     assert out.loc[failed, "sigma_out_of_domain"].isna().all()  # no verdict for a failed row
 
 
+def test_fit_refuses_what_predict_refuses_and_the_default_loads_once():
+    """A Li-ion model: training rows without Li were accepted by fit (predict refused
+    them); the table and load_conductivity_model(device='cpu') loaded the model twice."""
+    from matscreen.surrogates.forest import ConductivityForest
+
+    with pytest.raises(ValueError, match=r"training row 2: no Li"):
+        ConductivityForest(n_estimators=5).fit(["LiCl", "Li3InCl6", "NaCl"], [-5.0, -3.0, -9.0])
+    assert load_conductivity_model(device="cpu") is default_conductivity_model()
+
+
 def test_a_lone_atoms_and_screen_json_structures_are_read(shipped):
     """A single ASE Atoms was iterated atom by atom; the JSON structures of a screening
     run's results.parquet failed every row ('cannot parse formula {"@module": ...')."""
