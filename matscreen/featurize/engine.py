@@ -42,6 +42,8 @@ def featurizer_signature(featurizers: Sequence[BatchFeaturizer]) -> str:
     """Return a hash naming a featurizer set with its parameters and labels."""
     spec = [
         {"class": type(f).__name__, "params": f.__dict__, "labels": f.feature_labels()}
+        # a featurizer whose values changed says so with a class ``version``
+        | ({"version": f.version} if getattr(f, "version", None) else {})
         for f in featurizers
     ]
     return config_hash(spec)

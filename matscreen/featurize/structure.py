@@ -87,6 +87,45 @@ def _element_column(name: str) -> np.ndarray:
     return out
 
 
+#: A cation whose nearest anion lies beyond the radius-sum cut-off (the 12-coordinate A-site Li
+#: of a perovskite: Li-O 2.74 A against 1.25 x (0.76 + 1.40) = 2.70 A) still bonds to its first
+#: shell: the anions within this factor of the nearest one.
+FIRST_SHELL_FACTOR = 1.1
+
+
+def bonded_pairs(
+    centers: np.ndarray, dists: np.ndarray, candidate: np.ndarray, cutoff: np.ndarray
+) -> np.ndarray:
+    """Mask of neighbour pairs that are bonds: within the radius cut-off, or the first shell.
+
+    Parameters
+    ----------
+    centers, dists
+        Centre index and distance of each neighbour pair (``get_neighbor_list``).
+    candidate
+        Pairs that may bond (cation centre, anion neighbour).
+    cutoff
+        Radius-sum cut-off of each pair (A).
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean mask: candidate pairs within ``cutoff``; for a centre with
+        none there, those within :data:`FIRST_SHELL_FACTOR` of its nearest
+        candidate.
+    """
+    n = int(centers.max()) + 1 if centers.size else 0
+    within = candidate & (dists <= cutoff)
+    bonded_somewhere = np.zeros(n, dtype=bool)
+    bonded_somewhere[centers[within]] = True
+    nearest = np.full(n, np.inf)
+    np.minimum.at(nearest, centers[candidate], dists[candidate])
+    shell = (
+        candidate & ~bonded_somewhere[centers] & (dists <= FIRST_SHELL_FACTOR * nearest[centers])
+    )
+    return within | shell
+
+
 def atomic_numbers(structure: Structure) -> np.ndarray:
     """Return the atomic number of each site of an ordered structure."""
     return np.array([site.specie.Z for site in structure], dtype=np.int64)
@@ -171,6 +210,9 @@ class CoordinationStatistics(BatchFeaturizer):
     coordination number, the mean cation-anion bond length (Å) and the mean
     bond-length distortion (std/mean within each polyhedron).
 
+    A cation whose nearest anion lies beyond that cut-off bonds to its first
+    shell instead (:func:`bonded_pairs`).
+
     Parameters
     ----------
     tolerance
@@ -178,6 +220,8 @@ class CoordinationStatistics(BatchFeaturizer):
     """
 
     input_kind = "structure"
+    #: Bumped when the values change for the same parameters (the feature cache key).
+    version = 2
 
     def __init__(self, tolerance: float = 1.25) -> None:
         self.tolerance = tolerance
@@ -196,8 +240,10 @@ class CoordinationStatistics(BatchFeaturizer):
         radius = ionic_radius_table()[z]
         r_cut = self.tolerance * (radius.max() * 2)
         centers, neighbors, _, dists = s.get_neighbor_list(r_cut)
-        keep = (~anion[centers]) & anion[neighbors]
-        keep &= dists <= self.tolerance * (radius[centers] + radius[neighbors])
+        keep = bonded_pairs(
+            centers, dists, (~anion[centers]) & anion[neighbors],
+            self.tolerance * (radius[centers] + radius[neighbors]),
+        )  # fmt: skip
         centers, dists = centers[keep], dists[keep]
         cation_idx = np.flatnonzero(~anion)
         cn = np.bincount(centers, minlength=len(s))[cation_idx]

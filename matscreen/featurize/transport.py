@@ -19,6 +19,7 @@ import numpy as np
 from matscreen.featurize.base import BatchFeaturizer
 from matscreen.featurize.structure import (
     atomic_numbers,
+    bonded_pairs,
     ionic_radius_table,
     is_anion,
     require_ordered,
@@ -48,7 +49,10 @@ class LiTransportFeatures(BatchFeaturizer):
     li_li_nn_mean, li_li_nn_min
         Mean and minimum over Li of the distance to the nearest other Li (Å).
     li_anion_cn_mean
-        Mean number of anions around Li within ``bond_tolerance`` x (r_Li + r_X).
+        Mean number of anions around Li within ``bond_tolerance`` x (r_Li + r_X),
+        or in its first shell when the nearest anion is farther
+        (:func:`~matscreen.featurize.structure.bonded_pairs`: 12 for the A-site Li of
+        a perovskite, which read 0).
     volume_per_anion
         Cell volume per anion (Å³).
     free_volume_fraction
@@ -70,6 +74,8 @@ class LiTransportFeatures(BatchFeaturizer):
     """
 
     input_kind = "structure"
+    #: Bumped when the values change for the same parameters (the feature cache key).
+    version = 2
 
     def __init__(self, hop_cutoff: float = 4.5, bond_tolerance: float = 1.25) -> None:
         self.hop_cutoff = hop_cutoff
@@ -104,7 +110,9 @@ class LiTransportFeatures(BatchFeaturizer):
         nn_li = nn[li_idx]
         nn_li = nn_li[np.isfinite(nn_li)]
 
-        bonded = anion[neighbors] & (dists <= self.bond_tolerance * (LI_RADIUS + radius[neighbors]))
+        bonded = bonded_pairs(
+            centers, dists, anion[neighbors], self.bond_tolerance * (LI_RADIUS + radius[neighbors])
+        )
         cn = np.bincount(centers[bonded], minlength=len(s))[li_idx]
 
         volume = s.volume

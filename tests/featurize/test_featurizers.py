@@ -199,3 +199,18 @@ def test_structure_featurizers_say_they_need_a_structure() -> None:
     for featurizer in (DensityFeaturesFast(), LiTransportFeatures()):
         with pytest.raises(TypeError, match="needs a pymatgen Structure, not Composition"):
             featurizer.featurize(Composition("LiCl"))
+
+
+def test_a_perovskite_a_site_li_has_its_twelve_oxygens() -> None:
+    """LLTO's A-site Li has 12 O at 2.74 A, beyond 1.25 x (0.76 + 1.40) = 2.70 A: it read as
+    uncoordinated (li_anion_cn_mean 0, cn_min 0); now its first shell counts."""
+    from pymatgen.core import Structure
+
+    from matscreen.core.paths import seeds_dir
+
+    llto = Structure.from_file(str(seeds_dir() / "prototypes" / "Li0.5La0.5TiO3_P4mmm.cif"))
+    transport = dict(zip(LiTransportFeatures().feature_labels(),
+                         LiTransportFeatures().featurize(llto), strict=True))  # fmt: skip
+    assert transport["li_anion_cn_mean"] == 12.0
+    coordination = CoordinationStatistics().featurize(llto)
+    assert coordination[1] == 6.0 and coordination[2] == 12.0  # Ti octahedra, La/Li A sites
