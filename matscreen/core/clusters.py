@@ -502,7 +502,10 @@ def check_cluster_name(cluster: str) -> None:
         return
     if cluster.startswith(SCHEDULER_SCHEMES) and cluster.split("://", 1)[1]:
         return
-    raise ValueError(f"--cluster {cluster!r} is not one of: local, slurm, pbs, tcp://HOST:PORT")
+    raise ValueError(
+        f"cluster {cluster!r} (--cluster, or cluster= in Python) is not one of: local, slurm, pbs, "
+        "tcp://HOST:PORT"
+    )
 
 
 @contextlib.contextmanager

@@ -4,8 +4,8 @@ Instead of matminer's ``featurize_dataframe`` (a multiprocessing pool, one
 entry at a time, columns inserted one by one), the engine
 
 1. looks every entry up in a Parquet cache keyed by the featurizer set and
-   the entry's content hash (structure hash, or reduced formula), so a rerun
-   computes nothing twice;
+   the entry's content (structure hash, or the formula with its amounts), so
+   a rerun computes nothing twice;
 2. splits the rest into chunks and featurizes each chunk with the featurizers'
    batched entry points (vectorized for compositions), on Dask workers when a
    client is given, one thread per task;
@@ -50,7 +50,7 @@ def featurizer_signature(featurizers: Sequence[BatchFeaturizer]) -> str:
 
 
 def entry_key(entry: Any) -> str:
-    """Return the cache key of an entry: structure hash, or reduced formula."""
+    """Return the cache key of an entry: structure hash, or its formula (Li6Cl6 is not LiCl)."""
     if hasattr(entry, "lattice"):
         return "s:" + structure_hash(entry)
     from matscreen.featurize.composition import as_composition

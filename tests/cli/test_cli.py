@@ -130,7 +130,10 @@ def test_slips_in_the_options_and_the_csv_are_named_before_any_work():
         result = runner.invoke(
             app, ["screen", workflow, "--out", "o", "--cluster", "bogus", *extra]
         )
-        assert result.exit_code == 2 and "--cluster 'bogus' is not one of" in result.output
+        assert (
+            result.exit_code == 2
+            and "cluster 'bogus' (--cluster, or cluster= in Python) is not one of" in result.output
+        )
         assert not Path("o").exists()
     result = runner.invoke(app, ["screen", workflow, "--out", "in.csv"])
     assert result.exit_code == 2 and "--out in.csv is a file" in result.output
