@@ -284,8 +284,26 @@ def run_chunks(
             bar.update()
     finally:
         bar.close()
-    frames = [done[k] for k in keys]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return concat_rows([done[k] for k in keys])
+
+
+def concat_rows(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Stack chunk tables; a column that is all-NA in one chunk does not set its dtype.
+
+    pandas deprecated that rule in ``concat`` (a FutureWarning on every run whose
+    physics chunks left a column empty); here the empty columns are left out
+    before stacking and restored after, and text columns hold None, not NaN.
+    """
+    import pandas as pd
+
+    if not frames:
+        return pd.DataFrame()
+    columns = list(dict.fromkeys(c for f in frames for c in f.columns))
+    kept = [f.dropna(axis=1, how="all") for f in frames]
+    out = pd.concat(kept, ignore_index=True).reindex(columns=columns)
+    for col in out.select_dtypes(include="object").columns:
+        out[col] = out[col].where(out[col].notna(), None)
+    return out
 
 
 def percentile_score(table: pd.DataFrame, terms: dict[str, bool], mask: np.ndarray) -> np.ndarray:

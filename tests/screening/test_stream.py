@@ -135,3 +135,23 @@ def test_a_failing_task_fails_its_rows_only(client, base_rows, tmp_path):
     assert list(table["id"]) == [r["id"] for r in base_rows[:4]]
     assert (table["status"] == "failed").all()
     assert table["error"].str.startswith("featurize task failed: AttributeError").all()
+
+
+def test_chunks_stack_without_pandas_all_na_deprecation() -> None:
+    """A chunk whose numeric column is all None (no window computed there) next to one with
+    numbers: pandas warned (FutureWarning) on every such run; the dtype stays float and text
+    columns keep None."""
+    import warnings
+
+    import pandas as pd
+
+    from matscreen.screening.run import concat_rows
+
+    a = pd.DataFrame({"id": ["a"], "x": pd.Series([None], dtype=object), "note": [None]})
+    b = pd.DataFrame({"id": ["b"], "x": [1.5], "note": ["deep below the hull"]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        out = concat_rows([a, b])
+    assert out["x"].dtype == float and out["x"].isna().tolist() == [True, False]
+    assert out["note"].tolist() == [None, "deep below the hull"]
+    assert list(out.columns) == ["id", "x", "note"] and concat_rows([]).empty
