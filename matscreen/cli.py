@@ -131,37 +131,47 @@ def _plan(cfg, out: Path, cluster: str, workers: int | None) -> str:  # noqa: AN
     space = load_candidate_space(cfg)  # a bad space fails the dry run too
     check_space_family(cfg, space)
     fz = cfg.featurize
-    lines = [
-        f"workflow     {cfg.name} ({cfg.family}), seed {cfg.seed}",
-        f"candidates   space {space.name} ({len(space.prototypes)} prototypes)"
-        + (f", first {cfg.candidates.limit}" if cfg.candidates.limit else ""),
-        f"stage 1      featurize (composition={fz.composition}, structure={fz.structure}, "
-        f"transport={fz.transport}), chunks of {fz.chunk_size or get_settings().CHUNK_SIZE}",
-    ]
     sc = cfg.screening
+    surrogate = (
+        "conductivity surrogate" if cfg.is_electrolyte
+        else "voltage surrogate, capacity and energy density"
+    )  # fmt: skip
+    stages = [
+        f"featurize (composition={fz.composition}, structure={fz.structure}, "
+        f"transport={fz.transport}) and {surrogate}, "
+        f"chunks of {fz.chunk_size or get_settings().CHUNK_SIZE}"
+    ]
+    filters = []
     if sc.max_cost_usd_per_kg:
-        lines.append(f"filter       raw-element cost <= {sc.max_cost_usd_per_kg:g} USD/kg")
+        filters.append(f"filter       raw-element cost <= {sc.max_cost_usd_per_kg:g} USD/kg")
     if cfg.is_electrolyte and sc.bvse_top_k:
-        lines.append(
-            f"stage 2      BVSE Li barrier (bvlain, {sc.bvse_resolution} Å) "
-            f"for the top {sc.bvse_top_k}"
+        stages.append(
+            f"BVSE Li barrier (bvlain, {sc.bvse_resolution} Å) for the top {sc.bvse_top_k}"
         )
     if sc.mlip_top_k:
         checks = (
             "hull, Li window, moisture and cathode reactivity" if cfg.is_electrolyte else "hull"
         )
-        lines.append(
-            f"stage 3      MLIP relaxation ({sc.calculator}, fmax {sc.mlip_fmax:g} eV/Å, "
+        stages.append(
+            f"MLIP relaxation ({sc.calculator}, fmax {sc.mlip_fmax:g} eV/Å, "
             f"<= {sc.mlip_steps} steps, device {sc.mlip_device}) and {checks} "
             f"for the top {sc.mlip_top_k}"
         )
     if cfg.is_electrolyte and sc.mlip_top_k and sc.md_top_k:
         temperatures = ", ".join(f"{t:g}" for t in sc.md_temperatures)
-        lines.append(
-            f"stage 4      MLIP MD at {temperatures} K ({sc.md_time_ps:g} ps each), Arrhenius "
+        stages.append(
+            f"MLIP MD at {temperatures} K ({sc.md_time_ps:g} ps each), Arrhenius "
             f"sigma at 300 K, for the top {sc.md_top_k} within {sc.md_max_e_above_hull:g} "
             "eV/atom of the hull"
         )
+    lines = [
+        f"workflow     {cfg.name} ({cfg.family}), seed {cfg.seed}",
+        f"candidates   space {space.name} ({len(space.prototypes)} prototypes)"
+        + (f", first {cfg.candidates.limit}" if cfg.candidates.limit else ""),
+        f"stage 1      {stages[0]}",
+        *filters,
+        *(f"stage {i}      {text}" for i, text in enumerate(stages[1:], start=2)),
+    ]
     lines += [
         "ranking      descriptor score + Pareto fronts",
         f"output       {out}/results.parquet, report.html, run.json "
@@ -321,7 +331,15 @@ def export(
     relaxed: Annotated[
         bool,
         typer.Option(
-            "--relaxed", help="The MLIP-relaxed cell where a row has one (its hull and window)."
+            "--relaxed",
+            help="The MLIP-relaxed cell where a row has one (its hull and window), the input "
+            "cell elsewhere; each file or frame says which.",
+        ),
+    ] = False,
+    relaxed_only: Annotated[
+        bool,
+        typer.Option(
+            "--relaxed-only", help="Only the rows with an MLIP-relaxed cell (the physics stage's)."
         ),
     ] = False,
 ) -> None:
@@ -335,7 +353,10 @@ def export(
     if out.exists() and not out.is_dir():
         _fail_usage(f"--out {out} is a file; give a folder")
     statuses = None if all_rows else ("ok",)
-    written = _run(export_structures, results, out, fmt=fmt, statuses=statuses, relaxed=relaxed)
+    written = _run(
+        export_structures, results, out, fmt=fmt, statuses=statuses, relaxed=relaxed,
+        relaxed_only=relaxed_only,
+    )  # fmt: skip
     typer.echo(f"wrote {len(written)} file(s) to {out}")
 
 

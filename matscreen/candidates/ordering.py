@@ -625,7 +625,7 @@ def order_structure(
         PmgStructure(base.lattice, [assignment[i] for i in keep], base.frac_coords[keep]),
         np.array([sub[i] in vacant for i in keep]),
     )
-    LOG.info("%s (input %s)", note, structure.composition.reduced_formula)
+    LOG.debug("%s (input %s)", note, structure.composition.reduced_formula)
     return OrderedStructure(ordered, scaling, error, energy, note)
 
 

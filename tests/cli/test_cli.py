@@ -197,7 +197,8 @@ def test_dry_run_prints_plan_and_writes_nothing():
     result = runner.invoke(app, ["screen", str(_files()), "--out", "o", "--dry-run"])
     assert result.exit_code == 0, result.output
     assert "workflow     tiny" in result.output and "stage 1" in result.output
-    assert "stage 3" not in result.output  # no MLIP stage in this workflow
+    assert "conductivity surrogate" in result.output
+    assert "stage 2" not in result.output  # no BVSE (bvse_top_k: 0) and no MLIP stage
     assert not Path("o").exists()
     Path("wf.yaml").write_text(
         WORKFLOW + "  mlip_top_k: 4\n  md_top_k: 2\n  max_cost_usd_per_kg: 50\n"
@@ -205,8 +206,14 @@ def test_dry_run_prints_plan_and_writes_nothing():
     result = runner.invoke(app, ["screen", "wf.yaml", "--out", "o", "--dry-run"])
     assert result.exit_code == 0, result.output
     assert "raw-element cost <= 50 USD/kg" in result.output
-    assert "stage 3      MLIP relaxation (chgnet" in result.output and "top 4" in result.output
-    assert "stage 4      MLIP MD" in result.output and "top 2" in result.output
+    # stages are numbered as they run: no BVSE here, so the MLIP stage is the second
+    assert "stage 2      MLIP relaxation (chgnet" in result.output and "top 4" in result.output
+    assert "stage 3      MLIP MD" in result.output and "top 2" in result.output
+    cathodes = Path(__file__).parents[2] / "workflows" / "mn_cathodes.yaml"
+    result = runner.invoke(app, ["screen", str(cathodes), "--out", "o", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "voltage surrogate" in result.output and "conductivity" not in result.output
+    assert "stage 2      MLIP relaxation" in result.output and "stage 3" not in result.output
 
 
 def test_run_with_failed_rows_exits_1_and_lists_them():
