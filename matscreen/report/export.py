@@ -97,6 +97,7 @@ def export_structures(
     fmt: ExportFormat = "cif",
     statuses: Sequence[str] | None = ("ok",),
     relaxed: bool = False,
+    relaxed_only: bool = False,
 ) -> list[Path]:
     """Write the structures of a results table to ``out``.
 
@@ -122,7 +123,12 @@ def export_structures(
         Write the MLIP-relaxed cell (``relaxed_structure``, the one its
         energies, hull and window refer to) of rows that have one, and the
         ``structure`` of the others; in extxyz the frame says which in
-        ``structure_source`` (``relaxed`` / ``input``).
+        ``structure_source`` (``relaxed`` / ``input``), in a CIF a comment
+        line ``# structure_source: relaxed`` (or ``input``) above the data
+        block, and the log counts each.
+    relaxed_only
+        Write only the rows that have an MLIP-relaxed cell (the candidates of
+        the physics stage), and that cell; implies ``relaxed``.
 
     Returns
     -------
@@ -156,9 +162,11 @@ def export_structures(
         raise ValueError("the results have no 'structure' column")
     if statuses is not None and "status" in table.columns:
         table = table[table["status"].isin(list(statuses))]
+    relaxed = relaxed or relaxed_only
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
+    sources = {"relaxed": 0, "input": 0}
     frames: list[Any] = []
     taken: set[str] = set()
     skipped = 0
@@ -168,6 +176,8 @@ def export_structures(
         cell = row.get("relaxed_structure")
         if relaxed and (isinstance(cell, Structure) or (isinstance(cell, str) and cell)):
             value, source = cell, "relaxed"
+        elif relaxed_only:
+            continue
         try:
             structure = value if isinstance(value, Structure) else structure_from_json(value)
         except (ValueError, TypeError, KeyError) as exc:  # one bad row never stops the export
@@ -180,7 +190,9 @@ def export_structures(
             from pymatgen.io.cif import CifWriter
 
             path = folder / f"{_file_stem(label, taken)}.cif"
-            written.append(atomic_write_text(path, str(CifWriter(structure))))
+            header = f"# structure_source: {source}\n" if relaxed else ""
+            written.append(atomic_write_text(path, header + str(CifWriter(structure))))
+            sources[source] += 1
         else:
             from pymatgen.io.ase import AseAtomsAdaptor
 
@@ -192,6 +204,7 @@ def export_structures(
             if relaxed:
                 atoms.info["structure_source"] = source
             frames.append(atoms)
+            sources[source] += 1
     if fmt == "extxyz" and frames:
         from ase.io import write
 
@@ -200,5 +213,10 @@ def export_structures(
         written.append(atomic_write_text(folder / EXTXYZ_NAME, buf.getvalue()))
     if skipped:
         logger.warning("%d row(s) with an unreadable structure were not exported", skipped)
+    if relaxed:
+        logger.info(
+            "%d MLIP-relaxed cell(s) and %d input cell(s) (rows without a relaxation) exported",
+            sources["relaxed"], sources["input"],
+        )  # fmt: skip
     logger.info("exported %d structure file(s) to %s", len(written), folder)
     return written

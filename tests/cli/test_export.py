@@ -110,6 +110,21 @@ def test_empty_strings_do_not_swallow_the_next_column_and_relaxed_cells_export(
     export_structures(results, tmp_path / "cif", relaxed=False)
     back = Structure.from_file(tmp_path / "cif" / "LiCl_rocksalt.cif")
     assert abs(back.volume - 5.13**3) < 1e-3
+    # --relaxed CIFs say which cell they hold; --relaxed-only writes just the relaxed rows
+    export_structures(results, tmp_path / "mixed", relaxed=True)
+    assert (
+        (tmp_path / "mixed" / "LiCl_rocksalt.cif")
+        .read_text()
+        .startswith("# structure_source: relaxed\n")
+    )
+    sources = {p.read_text().splitlines()[0] for p in (tmp_path / "mixed").glob("*.cif")}
+    assert sources == {"# structure_source: relaxed", "# structure_source: input"}
+    result = runner.invoke(app, ["export", str(results), "--out", str(tmp_path / "only"),
+                                 "--relaxed-only"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    only = list((tmp_path / "only").glob("*.cif"))
+    assert [p.name for p in only] == ["LiCl_rocksalt.cif"]
+    assert abs(Structure.from_file(only[0]).volume - 5.30**3) < 1e-3
 
 
 def test_export_of_a_csv_names_the_file_and_what_export_reads(tmp_path: Path) -> None:
