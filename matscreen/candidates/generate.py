@@ -200,9 +200,12 @@ def _record_id(prototype: str, substitution: dict[str, Any]) -> str:
 
 
 def _formula(amounts: dict[str, float]) -> str:
+    """Reduced formula as people write it (``Li2.5Ca0.25Br0.5Cl0.5O``, no ``O1``)."""
     from pymatgen.core import Composition
 
-    return Composition(amounts).reduced_formula
+    from matscreen.core.formula import display_formula
+
+    return display_formula(Composition(amounts))
 
 
 def generate_one(

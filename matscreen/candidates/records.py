@@ -25,7 +25,9 @@ class CandidateRecord(BaseModel):
         description="Stable identifier: prototype name plus a short hash of the substitution "
         "(same substitution and seed -> same id)."
     )
-    formula: str = Field(description="Reduced formula of the candidate (pymatgen convention).")
+    formula: str = Field(
+        description="Reduced formula of the candidate (pymatgen order; no amount of 1 written)."
+    )
     family: str = Field(
         description="Materials family: halide_electrolyte, oxide_electrolyte or mn_cathode."
     )

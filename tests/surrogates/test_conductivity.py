@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -158,15 +157,18 @@ def test_ase_atoms_from_pymatgen_are_read_as_structures(shipped, licl):
     assert np.isfinite(mean).all() and np.allclose(mean, mean[2]) and np.allclose(std, std[2])
 
 
-def test_ten_thousand_rows_take_seconds(shipped):
+def test_ten_thousand_rows_in_one_call(shipped):
+    """The batched path gives each row what a small call gives it (timing: the benchmark's
+    predict_10k_seconds)."""
     halides = [f"Li3{m}{x}6" for m in ("Y", "In", "Sc", "Er", "Ho") for x in ("Cl", "Br", "I")]
     formulas = [f"Li{3 - d:.3f}Y{1 - d:.3f}Zr{d:.3f}Cl6" for d in np.linspace(0, 0.9, 10_000)]
     df = pd.DataFrame({"formula": halides + formulas[: 10_000 - len(halides)]})
-    t0 = time.perf_counter()
     out = predict_conductivity_table(df, model=shipped)
-    elapsed = time.perf_counter() - t0
-    assert (out["status"] == "ok").all()
-    assert elapsed < 30, elapsed
+    assert (out["status"] == "ok").all() and np.isfinite(out["log10_sigma"]).all()
+    picks = [0, 14, 15, 5000, 9999]
+    small = predict_conductivity_table(df.iloc[picks], model=shipped)
+    assert np.allclose(small["log10_sigma"], out["log10_sigma"].iloc[picks], atol=1e-5)
+    assert np.allclose(small["log10_sigma_std"], out["log10_sigma_std"].iloc[picks], atol=1e-5)
 
 
 def test_train_and_load_roundtrip(tmp_path, obelix_train):
