@@ -81,7 +81,8 @@ def featurize_stage(rows: list[dict[str, Any]], options: dict[str, Any]) -> pd.D
     -------
     pandas.DataFrame
         One row per input row: ``id``, ``status``, ``error``, the features and
-        the composition-level properties.
+        the composition-level properties (raw-element cost; capacities and Mn3+
+        fraction for cathodes, NaN for electrolytes).
     """
     import pandas as pd
     from pymatgen.core import Composition
@@ -110,25 +111,23 @@ def featurize_stage(rows: list[dict[str, Any]], options: dict[str, Any]) -> pd.D
         "cost_usd_per_kg": [], "capacity_li_mAh_g": [], "capacity_redox_mAh_g": [],
         "mn3_fraction": [],
     }  # fmt: skip
+    family = options.get("family", "")
+    electrolyte = family.endswith("electrolyte")
     for i, row in enumerate(rows):
         values = [np.nan] * 4
         if errors[i] is None:
             try:
                 comp = Composition(row["formula"])
-                li_cap, redox_cap = capacities_mAh_g(comp)
-                values = [
-                    cost_usd_per_kg(comp.reduced_formula),
-                    li_cap,
-                    redox_cap,
-                    mn3_fraction(comp) or 0.0,
-                ]  # fmt: skip  (no Mn: no Mn3+)
+                values[0] = cost_usd_per_kg(comp.reduced_formula)
+                if not electrolyte:  # capacities and Mn3+ mean nothing for an electrolyte
+                    values[1:3] = capacities_mAh_g(comp)
+                    values[3] = mn3_fraction(comp) or 0.0  # no Mn: no Mn3+
             except Exception as exc:  # noqa: BLE001 - reported per row
                 errors[i] = f"properties: {type(exc).__name__}: {exc}"
         for key, value in zip(props, values, strict=True):
             props[key].append(value)
 
-    family = options.get("family", "")
-    if family.endswith("electrolyte"):
+    if electrolyte:
         predictions = _conductivity(rows, structures, errors)
     else:
         predictions = _cathode_voltage(rows, errors, props)

@@ -155,3 +155,15 @@ def test_chunks_stack_without_pandas_all_na_deprecation() -> None:
     assert out["x"].dtype == float and out["x"].isna().tolist() == [True, False]
     assert out["note"].tolist() == [None, "deep below the hull"]
     assert list(out.columns) == ["id", "x", "note"] and concat_rows([]).empty
+
+
+def test_cathode_properties_only_for_cathodes(base_rows):
+    """Capacities and the Mn3+ fraction are cathode columns: NaN in an electrolyte run."""
+    rows = [dict(r) for r in base_rows[:3]]
+    columns = ["capacity_li_mAh_g", "capacity_redox_mAh_g", "mn3_fraction"]
+    electrolyte = featurize_stage(rows, OPTIONS)
+    assert (electrolyte["status"] == "ok").all()
+    assert electrolyte[columns].isna().all().all()
+    assert (electrolyte["cost_usd_per_kg"] > 0).all()
+    cathode = featurize_stage(rows, {**OPTIONS, "family": "mn_cathode"})
+    assert (cathode["capacity_li_mAh_g"] > 0).all() and (cathode["mn3_fraction"] == 0).all()
