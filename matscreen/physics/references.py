@@ -168,12 +168,24 @@ def _li2mo3(metal: str, volume: float | None = None) -> Structure:
 
 @lru_cache(maxsize=1)
 def _aflow_library() -> dict[str, dict]:
-    """Return pymatgen's copy of the AFLOW prototype library, by label (Mehl et al. 2017)."""
+    """Return pymatgen's copy of the AFLOW prototype library (Mehl et al. 2017).
+
+    Keyed by label (``AB_oP8_62_c_c``: the last of the entries sharing it) and by
+    ``label/formula`` (``AB_oP8_62_c_c/GeS``) for labels that several structure
+    types share.
+    """
     import pymatgen
+    from pymatgen.util.provenance import StructureNL
 
     path = Path(pymatgen.__path__[0]) / "analysis" / "prototypes" / "aflow_prototypes.json.gz"
     with gzip.open(path, "rt") as fh:
-        return {e["tags"]["aflow"]: e["snl"] for e in json.load(fh)}
+        entries = json.load(fh)
+    library: dict[str, dict] = {}
+    for e in entries:
+        label = e["tags"]["aflow"]
+        formula = StructureNL.from_dict(e["snl"]).structure.composition.reduced_formula
+        library[label] = library[f"{label}/{formula}"] = e["snl"]
+    return library
 
 
 def _aflow(
@@ -181,7 +193,9 @@ def _aflow(
 ) -> Structure:
     """Return an AFLOW prototype structure by label, optionally substituted and rescaled.
 
-    ``volume`` is the cell volume (A^3) to scale to after a substitution.
+    ``label`` may name the prototype's formula too (``AB_oP8_62_c_c/GeS``) where
+    several structure types share a label; ``volume`` is the cell volume (A^3)
+    to scale to after a substitution.
     """
     from pymatgen.util.provenance import StructureNL
 
@@ -511,6 +525,32 @@ BUILTIN_REFERENCES: dict[str, Callable[[], Structure]] = {
     # Pna2_1 too, and a reference higher than the real phase only makes a hull less tight
     "Li4GeSe4": lambda: _selenide("Li4GeS4"),
     "Li4SnSe4": lambda: _selenide("Li4SnS4"),
+    # MgPS3 (Mg2P2S6; C2/m, FePS3 type: P2S6 dimers between Mg layers), cell of Ouvrard, Brec
+    # and Rouxel, Mater. Res. Bull. 20 (1985) 1181; sites the FePS3-type values of the MPS3
+    # family (rounded; P-P 2.2 A, P-S 2.05-2.1 A, Mg-S 2.6 A), relaxed with the MLIP: without it
+    # the Li-Mg-P-S OBELiX cells decomposed partly to elemental P (incomplete hulls)
+    "MgPS3": lambda: _sg(
+        12,
+        Lattice.monoclinic(6.109, 10.576, 6.835, 107.3),
+        ["Mg", "P", "S", "S"],
+        [[0, 0.333, 0], [0.056, 0, 0.170], [0.748, 0, 0.247], [0.249, 0.165, 0.247]],
+    ),
+    # Ge2+ sulfide (B16, Pnma; AFLOW's GeS at the experimental cell): without it a Li-Ge-P-S
+    # cell (OBELiX Li7Ge3PS12) decomposed partly to elemental Ge and its hull was incomplete
+    "GeS": lambda: _aflow("AB_oP8_62_c_c/GeS"),
+    # GeS2 with it: a built-in binary marks the Ge-S pair covered, so the prototype GeS2 cells
+    # that Li-Ge-P-S systems had before are no longer generated; this is the lowest of them
+    # after relaxation (CdI2 type, an approximant: GeS2 is a GeS4-tetrahedra network; AFLOW's
+    # Fdd2 cell as pymatgen ships it has 1.28 A Ge-S contacts and relaxed 0.1 eV/atom higher)
+    "GeS2": lambda: _prototype_binary("AB2_hP3_164_a_d", "Cd", "I", "Ge", 4, "S"),
+    # BPO4 (I-4, AFLOW H0_7 at the experimental cell): the one B-P-O compound, a competitor of
+    # Li borophosphates next to Li3PO4, P2O5 and B2O3
+    "BPO4": lambda: _aflow("AB4C_tI12_82_c_g_a"),
+    # NaNbO3: orthorhombic perovskite approximant (AFLOW's Pnma CaTiO3 with Na, Nb at the
+    # experimental 59.5 A^3 per formula unit; the room-temperature phase is Pbcm, a longer
+    # tilt sequence of the same perovskite): without it the Na-doped Li-La-Nb-O perovskites
+    # decomposed to Na2O + Nb2O5 (or to elemental Na and Nb)
+    "NaNbO3": lambda: _aflow("AB3C_oP20_62_c_cd_a", {"Ca": "Na", "Ti": "Nb"}, 4 * 59.5),
 }
 
 

@@ -17,6 +17,7 @@ from matscreen.physics.hull import (
     to_mp2020_entry,
 )
 from matscreen.physics.references import (
+    builtin_reference_structure,
     load_mp_entries,
     relaxed_reference,
 )
@@ -254,3 +255,25 @@ def test_an_unconverged_hull_is_ok_with_a_note_not_an_error(licl: Structure) -> 
     assert rec is not None and not rec.converged
     assert hull.status == "ok" and hull.error is None and hull.e_above_hull is not None
     assert hull.note.startswith("relaxation: not converged")
+
+
+@pytest.mark.parametrize("name", ["GeS", "GeS2", "BPO4", "NaNbO3", "MgPS3"])
+def test_ges_bpo4_nanbo3_mgps3_are_references(name: str) -> None:
+    """Competitors that were missing (Li-Ge-P-S, Li-B-P-O, Na-Li-La-Nb-O and Li-Mg-P-S cells
+    decomposed partly to elements or to binaries only): each is built in, shipped relaxed and
+    on the hull of its system's shipped references. GeS2 comes with GeS (a built-in binary
+    stops the prototype binaries of its pair, which had supplied GeS2)."""
+    from pymatgen.analysis.phase_diagram import PhaseDiagram
+
+    from matscreen.physics.hull import cached_reference_entries
+    from matscreen.physics.references import formula_of_builtin
+
+    elements = tuple(sorted(el.symbol for el in builtin_reference_structure(name).composition))
+    entries = cached_reference_entries("chgnet", elements)
+    mine = [e for e in entries if e.entry_id == f"chgnet-{name}"]
+    assert len(mine) == 1 and formula_of_builtin(name) == name
+    pd_ = PhaseDiagram(entries)
+    assert abs(pd_.get_e_above_hull(mine[0])) < 1e-9
+    # stable against what it would split into: the other phases' hull is above it
+    others = PhaseDiagram([e for e in entries if e is not mine[0]])
+    assert others.get_e_above_hull(mine[0], allow_negative=True) < 0
