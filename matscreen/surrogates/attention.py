@@ -207,16 +207,13 @@ class AttentionConductivityRegressor(RegressorMixin, BaseEstimator):
         Raises
         ------
         ValueError
-            If a composition cannot be read or ``y`` is not finite.
+            If a composition cannot be read, has no Li (the model predicts Li-ion
+            conductivity) or ``y`` is not finite.
         """
         import torch
 
-        z, frac, cell = self._encode(X, raise_errors=True, fit_cell=True)
         y = np.asarray(y, dtype=float).ravel()
-        if len(y) != len(z):
-            raise ValueError(f"X has {len(z)} rows but y has {len(y)}")
-        if not np.isfinite(y).all():
-            raise ValueError("y contains NaN or inf")
+        z, frac, cell = self._encode(X, raise_errors=True, fit_cell=True, y=y)
         self.y_mean_ = float(y.mean())
         self.y_std_ = float(y.std()) or 1.0
         device = resolve_device(self.device, fallback=True)
@@ -244,13 +241,17 @@ class AttentionConductivityRegressor(RegressorMixin, BaseEstimator):
 
     # -- internals -------------------------------------------------------
     def _encode(
-        self, X: Any, raise_errors: bool, fit_cell: bool = False
+        self, X: Any, raise_errors: bool, fit_cell: bool = False, y: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        from matscreen.surrogates.inputs import normalize_inputs
+        """Encode ``X``; with training targets ``y``, refuse what the forest's fit refuses."""
+        from matscreen.surrogates.inputs import check_training_rows, normalize_inputs
 
         inputs = normalize_inputs(X)
-        z, frac, errors = encode_compositions(list(inputs["entry"]))
-        if raise_errors:
+        entries = list(inputs["entry"])
+        z, frac, errors = encode_compositions(entries)
+        if y is not None:  # as the forest: a Li-ion model fits only what it would predict
+            check_training_rows(errors, y, len(z), entries)
+        elif raise_errors:
             bad = [(i, e) for i, e in enumerate(errors) if e is not None]
             if bad:
                 raise ValueError(f"row {bad[0][0]}: {bad[0][1]} ({len(bad)} bad rows)")

@@ -312,12 +312,13 @@ def grouped_cv_predictions(
 
     from matscreen.surrogates.attention import AttentionConductivityRegressor
     from matscreen.surrogates.forest import ConductivityForest, forest_center_std
+    from matscreen.surrogates.inputs import check_training_rows
 
     fparams = {**DEFAULT_FOREST_PARAMS, **(forest_params or {})}
     aparams = {**DEFAULT_ATTENTION_PARAMS, **(attention_params or {})}
     forest = ConductivityForest(**fparams, calibrate=False, random_state=seed)
     comp, cell, errors, entries = forest.featurize(X)
-    ConductivityForest._check_training(errors, np.asarray(y, dtype=float), len(comp), entries)
+    check_training_rows(errors, np.asarray(y, dtype=float), len(comp), entries)
     y = np.asarray(y, dtype=float)
     groups = cv_groups(X, entries) if groups is None else np.asarray(groups)
     if len(groups) != len(y):

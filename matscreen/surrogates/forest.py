@@ -406,10 +406,12 @@ class ConductivityForest(RegressorMixin, BaseEstimator):
         ValueError
             If a row cannot be featurized or ``y`` is not finite.
         """
+        from matscreen.surrogates.inputs import check_training_rows
+
         _check_aggregate(self.aggregate)
         comp, cell, errors, entries = self.featurize(X)
         y = np.asarray(y, dtype=float).ravel()
-        self._check_training(errors, y, len(comp), entries)
+        check_training_rows(errors, y, len(comp), entries)
         has_cell = np.isfinite(cell).all(axis=1)
         groups = near_duplicate_groups(entries, table_sources(X))
         self.comp_model_ = self._forest(cell=False).fit(
@@ -448,27 +450,6 @@ class ConductivityForest(RegressorMixin, BaseEstimator):
             [tree_predictions(cell_forest, full), tree_predictions(comp_forest, comp)]
         )
         return _combine_trees(per_tree, aggregate)
-
-    @staticmethod
-    def _check_training(
-        errors: list[str | None], y: np.ndarray, n: int, entries: list[Any] | None = None
-    ) -> None:
-        """Refuse training rows that cannot be read, are no Li compound, or have no finite y."""
-        from matscreen.featurize.composition import as_composition
-        from matscreen.surrogates.inputs import li_compound_error
-
-        if len(y) != n:
-            raise ValueError(f"X has {n} rows but y has {len(y)}")
-        if entries is not None:  # a Li-ion model: what predict refuses, fit refuses too
-            errors = [
-                e if e is not None else li_compound_error(as_composition(entry))
-                for e, entry in zip(errors, entries, strict=True)
-            ]
-        bad = [(i, e) for i, e in enumerate(errors) if e is not None]
-        if bad:
-            raise ValueError(f"training row {bad[0][0]}: {bad[0][1]} ({len(bad)} bad rows)")
-        if not np.isfinite(y).all():
-            raise ValueError("y contains NaN or inf")
 
     def _calibrate(
         self,

@@ -125,3 +125,43 @@ def li_count_error(has_li: bool, n_elements: int) -> str | None:
     if n_elements < 2:
         return "Li metal, not a compound (the model predicts Li-ion conductivity)"
     return None
+
+
+def check_training_rows(
+    errors: list[str | None], y: np.ndarray, n: int, entries: list[Any] | None = None
+) -> None:
+    """Refuse training rows that cannot be read, are no Li compound, or have no finite ``y``.
+
+    Parameters
+    ----------
+    errors
+        Per-row reading errors (None where the row was read).
+    y
+        Targets.
+    n
+        Number of rows of ``X``.
+    entries
+        The rows' compositions (or anything
+        :func:`~matscreen.featurize.composition.as_composition` reads): when
+        given, rows that :func:`li_compound_error` refuses are refused here too
+        (a Li-ion model fits only what it would predict).
+
+    Raises
+    ------
+    ValueError
+        Naming the first bad row and the number of bad rows.
+    """
+    from matscreen.featurize.composition import as_composition
+
+    if len(y) != n:
+        raise ValueError(f"X has {n} rows but y has {len(y)}")
+    if entries is not None:
+        errors = [
+            e if e is not None else li_compound_error(as_composition(entry))
+            for e, entry in zip(errors, entries, strict=True)
+        ]
+    bad = [(i, e) for i, e in enumerate(errors) if e is not None]
+    if bad:
+        raise ValueError(f"training row {bad[0][0]}: {bad[0][1]} ({len(bad)} bad rows)")
+    if not np.isfinite(y).all():
+        raise ValueError("y contains NaN or inf")

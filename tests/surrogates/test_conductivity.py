@@ -73,10 +73,16 @@ def test_bad_inputs_fail_with_reasons(shipped):
 def test_fit_refuses_what_predict_refuses_and_the_default_loads_once():
     """A Li-ion model: training rows without Li were accepted by fit (predict refused
     them); the table and load_conductivity_model(device='cpu') loaded the model twice."""
+    from matscreen.surrogates.attention import AttentionConductivityRegressor
     from matscreen.surrogates.forest import ConductivityForest
 
+    X, y = ["LiCl", "Li3InCl6", "NaCl"], [-5.0, -3.0, -9.0]
     with pytest.raises(ValueError, match=r"training row 2: no Li"):
-        ConductivityForest(n_estimators=5).fit(["LiCl", "Li3InCl6", "NaCl"], [-5.0, -3.0, -9.0])
+        ConductivityForest(n_estimators=5).fit(X, y)
+    with pytest.raises(ValueError, match=r"training row 2: no Li"):  # the torch model too
+        AttentionConductivityRegressor(n_members=1, epochs=1).fit(X, y)
+    with pytest.raises(ValueError, match=r"training row 0: Li metal"):
+        AttentionConductivityRegressor(n_members=1, epochs=1).fit(["Li", "LiCl"], [-1.0, -5.0])
     assert load_conductivity_model(device="cpu") is default_conductivity_model()
 
 
