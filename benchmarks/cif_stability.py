@@ -24,6 +24,15 @@ Run:  python benchmarks/cif_stability.py [--max-sites 130] [--csv out.csv]
 (2 shared cores: ~15 min for the 52 CIFs of <= 130 sites with an empty reference
 cache, several minutes per garnet cell of ~190 atoms beyond that.)
 
+Result (2026-11-28, eighteenth session, at 24ed858, relaxations reused from disk, so the time per
+row is no timing; ``results/cif_stability_2026-11-28j.log`` and ``.csv``): ok 1.000, complete
+0.942 (0.923 before), near hull 1.000; median of the complete hulls -0.032 eV/atom (-0.042).
+With GeS, GeS2, BPO4, NaNbO3 and MgPS3 built in: Li7Ge3PS12's hull is complete (-0.004 against
+Li4GeS4 + Li3PS4 + GeS2 + GeS; it left elemental Ge), Li3BP2O8 -0.082 -> +0.004 (Li3PO4 + BPO4),
+NaLi2BP2O8 -0.244 -> -0.159, the Na-Li-La-Nb-O perovskites -0.07..-0.17 -> -0.05..-0.09. The two
+Li-Mg-P-S cells still leave elemental P (now next to MgPS3): CHGNet puts Li4P2S6 1 meV/atom above
+Li3PS4 + P2S5 + P, so the P4+ thiophosphates split that way.
+
 Result (2026-11-28, fifteenth session, at cf0eb55, relaxation cache off;
 ``results/cif_stability_2026-11-28g.log`` and ``.csv``): ok 1.000, complete 0.923, near hull
 1.000, as in the 28e run. One row's oxidation limit is now set by its own delithiated cell
