@@ -65,11 +65,11 @@ def _report_failures(table, label: str = "id") -> int:  # noqa: ANN001 - DataFra
 
 def _run(func, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
     """Call the API; turn input errors into exit code 2."""
-    from matscreen.core.errors import MatscreenInputError, OutputLockedError
+    from matscreen.core.errors import ClusterStartError, MatscreenInputError, OutputLockedError
 
     try:
         return func(*args, **kwargs)
-    except (MatscreenInputError, OutputLockedError, OSError, ValueError) as exc:
+    except (ClusterStartError, MatscreenInputError, OutputLockedError, OSError, ValueError) as exc:
         if _STATE["debug"]:  # the traceback too, same exit code
             import traceback
 
@@ -179,9 +179,13 @@ def _plan(cfg, out: Path, cluster: str, workers: int | None) -> str:  # noqa: AN
         f"cluster      {cluster}" + (f", {workers} workers" if workers else ""),
     ]
     if cluster in ("slurm", "pbs"):
-        from matscreen.core.clusters import job_script
+        from matscreen.core.clusters import job_script, missing_submit_command
 
-        lines += ["", f"worker job script ({cluster}):", job_script(cluster, workers=workers)]
+        script = job_script(cluster, workers=workers)
+        missing = missing_submit_command(cluster)
+        if missing:
+            lines.append(f"WARNING      {missing}")
+        lines += ["", f"worker job script ({cluster}):", script]
     return "\n".join(lines)
 
 

@@ -24,10 +24,17 @@ Batch-system settings are dask config keys ``jobqueue.slurm.*`` and
 ``hpc/jobqueue.yaml`` in the repository is a commented template. Unlike
 dask-jobqueue, matscreen has no silent defaults for ``walltime``, ``memory``
 and ``cores``: a batch cluster without them raises :class:`ValueError`
-naming the key. Unless the user passes ``--lifetime`` in
+naming the key, and so does a key dask-jobqueue does not know (``partition:``
+for ``queue:``), which dask-jobqueue itself would ignore. Unless the user passes ``--lifetime`` in
 ``worker-extra-args``, workers get a ``--lifetime`` shorter than the
 walltime, so they retire cleanly (and are replaced) before the batch system
 kills them.
+
+While a batch cluster is open, a watcher logs how many worker jobs wait in the
+queue, and ends the run with :class:`~matscreen.core.errors.ClusterStartError`
+(raised in the main thread) when the batch system refused the worker jobs and
+none is left queued or running: dask-jobqueue would otherwise wait for them
+for ever.
 
 :func:`job_script` renders the worker job script without starting anything
 (``matscreen screen --dry-run``).
@@ -38,10 +45,14 @@ Dask is imported inside the functions, so importing this module is cheap.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import ipaddress
 import logging
 import os
 import re
+import shutil
+import threading
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -59,6 +70,7 @@ __all__ = [
     "default_lifetime",
     "job_script",
     "load_config",
+    "missing_submit_command",
     "open_client",
     "parse_walltime",
 ]
@@ -81,6 +93,25 @@ _WHERE = (
     f"${CONFIG_ENV_VAR}, or in the `config` passed to open_client/job_script "
     "(template: hpc/jobqueue.yaml)."
 )
+#: Keys users reach for that dask-jobqueue spells differently.
+_KEY_HINTS = {
+    "partition": "queue",
+    "qos": "job-extra-directives (e.g. ['--qos=normal'])",
+    "time": "walltime",
+    "time-limit": "walltime",
+    "wallclock": "walltime",
+    "mem": "memory",
+    "ncpus": "cores",
+    "cpus": "cores",
+    "cpus-per-task": "cores",
+    "project": "account",
+    "extra-directives": "job-extra-directives",
+    "directives": "job-extra-directives",
+    "prologue": "job-script-prologue",
+    "env": "job-script-prologue",
+    "workers": "processes (per job), or --workers on the command line",
+    "n-workers": "processes (per job), or --workers on the command line",
+}
 _REQUIRED_HELP = {
     "walltime": "the batch job time limit, e.g. '02:00:00'",
     "memory": "memory per job, e.g. '16GB'",
@@ -291,14 +322,84 @@ def _job_class(scheduler: str) -> tuple[type[JobQueueCluster], type[Job]]:
     if scheduler == "slurm":
         from dask_jobqueue.slurm import SLURMCluster, SLURMJob
 
+        _undo_jobqueue_sigint()
         return SLURMCluster, SLURMJob
     if scheduler == "pbs":
         from dask_jobqueue.pbs import PBSCluster, PBSJob
 
+        _undo_jobqueue_sigint()
         return PBSCluster, PBSJob
     raise ValueError(
         f"cluster {scheduler!r} is not a batch system: use one of {', '.join(JOBQUEUE_SCHEDULERS)}"
     )
+
+
+def _undo_jobqueue_sigint() -> None:
+    """Give Ctrl-C back its ``KeyboardInterrupt`` after dask-jobqueue took it.
+
+    Importing ``dask_jobqueue`` (0.9) sets ``SIGINT -> sys.exit()`` for the
+    whole process, so Ctrl-C would end a run as ``SystemExit(None)``, exit
+    status 0. Only that handler is replaced, and only in the main thread.
+    """
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    handler = signal.getsignal(signal.SIGINT)
+    if getattr(handler, "__module__", None) == "dask_jobqueue.runner":
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _known_keys(section: str) -> set[str]:
+    """Keys dask-jobqueue's packaged defaults give the dotted config ``section``."""
+    import dask.config
+
+    known: set[str] = set()
+    for defaults in dask.config.defaults:
+        values = dask.config.get(section, None, config=defaults)
+        if isinstance(values, Mapping):
+            known |= {_canon(str(k)) for k in values}
+    return known
+
+
+def _check_keys(scheduler: str) -> None:
+    """Refuse keys in ``jobqueue.<scheduler>`` that dask-jobqueue would silently ignore.
+
+    Must be called with the user's overrides applied to ``dask.config``.
+
+    Raises
+    ------
+    ValueError
+        Naming each unknown key and the key it most likely meant.
+    """
+    import dask.config
+
+    known = _known_keys(f"jobqueue.{scheduler}")
+    if not known:  # dask-jobqueue not registered: nothing to compare with
+        return
+    given = dask.config.get(f"jobqueue.{scheduler}", None) or {}
+    unknown = sorted(str(k) for k in given if _canon(str(k)) not in known)
+    if unknown:
+        named = []
+        for key in unknown:
+            hint = _KEY_HINTS.get(_canon(key)) or next(
+                iter(difflib.get_close_matches(_canon(key), sorted(known), n=1, cutoff=0.6)), None
+            )
+            named.append(f"{key!r} (did you mean {hint}?)" if hint else repr(key))
+        raise ValueError(
+            f"jobqueue.{scheduler} has keys dask-jobqueue does not know and would ignore: "
+            f"{', '.join(named)}. The template hpc/jobqueue.yaml lists the keys; "
+            "dask_jobqueue/jobqueue.yaml in your installation lists them all."
+        )
+    sections = dask.config.get("jobqueue", None) or {}
+    stray = sorted(str(k) for k in sections if _canon(str(k)) not in _known_keys("jobqueue"))
+    if stray:
+        logger.warning(
+            "jobqueue config has sections no batch system of dask-jobqueue reads: %s "
+            "(this run uses jobqueue.%s)",
+            ", ".join(stray),
+            scheduler,
+        )
 
 
 def _job_kwargs(scheduler: str, overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -311,6 +412,7 @@ def _job_kwargs(scheduler: str, overrides: Mapping[str, Any]) -> dict[str, Any]:
     def get(key: str) -> Any:
         return dask.config.get(f"jobqueue.{scheduler}.{key}", None)
 
+    _check_keys(scheduler)
     for key in REQUIRED_KEYS:
         full = f"jobqueue.{scheduler}.{key}"
         if get(key) is None or not _is_explicit(full, overrides):
@@ -395,8 +497,9 @@ def job_script(
     Raises
     ------
     ValueError
-        If ``cluster`` is not a batch system, or walltime, memory or cores is
-        not set.
+        If ``cluster`` is not a batch system, walltime, memory or cores is
+        not set, or a ``jobqueue.<cluster>`` key is not one dask-jobqueue
+        knows.
     """
     import dask.config
 
@@ -421,6 +524,33 @@ def _local_workers() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not on Linux
         return os.cpu_count() or 1
+
+
+def missing_submit_command(cluster: str) -> str | None:
+    """Say why worker jobs could not be submitted from here, if they could not.
+
+    Parameters
+    ----------
+    cluster
+        ``"slurm"`` or ``"pbs"``; anything else needs no submit command.
+
+    Returns
+    -------
+    str or None
+        A one-line message when the batch system's submit command
+        (``sbatch``, ``qsub``) is not on ``PATH``; None when it is.
+    """
+    if cluster not in JOBQUEUE_SCHEDULERS:
+        return None
+    _, job_cls = _job_class(cluster)
+    command = str(job_cls.submit_command).split()[0]
+    if shutil.which(command) is not None:
+        return None
+    return (
+        f"--cluster {cluster} submits worker jobs with `{command}`, which is not on PATH here: "
+        f"run matscreen on a login node of the {cluster.upper()} cluster (or load the module "
+        f"that provides {command})"
+    )
 
 
 @contextlib.contextmanager
@@ -462,7 +592,11 @@ def open_client(
     ------
     ValueError
         If ``cluster`` is unknown, ``workers`` < 1, or a batch cluster lacks
-        walltime, memory or cores.
+        walltime, memory or cores or has a key dask-jobqueue does not know.
+    ClusterStartError
+        For a batch cluster: before anything starts when the submit command
+        is not on ``PATH``; from inside the ``with`` block when the batch
+        system refused the worker jobs and none is queued or running.
 
     Examples
     --------
@@ -574,6 +708,160 @@ def _remote_client(address: str, workers: int | None) -> Iterator[Client]:
         client.close()  # only our connection; never client.shutdown()
 
 
+def _submit_error(exc: BaseException) -> str:
+    """Return the batch system's own words from a failed submission (dask-jobqueue wraps them)."""
+    text = str(exc)
+    if "stderr:" in text:  # dask-jobqueue: "Command exited with non-zero exit code ... stderr:"
+        text = text.split("stderr:", 1)[1]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return "; ".join(lines) or type(exc).__name__
+
+
+class _JobWatch:
+    """What the driver knows of its worker jobs: submitted, refused, closed.
+
+    Filled in from dask-jobqueue's event loop by :func:`_watched_job_class`,
+    read by the watcher thread of :func:`_jobqueue_client`.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.submitted: set[str] = set()
+        self.closed: set[str] = set()
+        self.refusals: list[str] = []
+
+    def submit_ok(self, job_id: str | None) -> None:
+        with self._lock:
+            self.submitted.add(str(job_id))
+
+    def submit_failed(self, reason: str) -> None:
+        with self._lock:
+            self.refusals.append(reason)
+
+    def job_closed(self, job_id: str | None) -> None:
+        with self._lock:
+            if job_id is not None:
+                self.closed.add(str(job_id))
+
+    def counts(self) -> tuple[int, int]:
+        """``(jobs submitted and not closed, refused submissions)``."""
+        with self._lock:
+            return len(self.submitted - self.closed), len(self.refusals)
+
+
+def _watched_job_class(job_cls: type[Job], watch: _JobWatch) -> type[Job]:
+    """Subclass ``job_cls`` so that submissions and closes are reported to ``watch``."""
+
+    class Watched(job_cls):  # type: ignore[misc,valid-type]
+        async def start(self) -> None:
+            try:
+                await super().start()
+            except Exception as exc:
+                from distributed.core import Status
+
+                watch.submit_failed(_submit_error(exc))
+                self.status = Status.failed  # so that closing the cluster does not trip on it
+                raise
+            watch.submit_ok(self.job_id)
+
+        async def close(self) -> None:
+            watch.job_closed(self.job_id)
+            await super().close()
+
+    Watched.__name__ = Watched.__qualname__ = job_cls.__name__
+    return Watched
+
+
+class _Watcher(threading.Thread):
+    """Log the wait for worker jobs; end the run when none can ever come.
+
+    Every ``poll`` seconds: while fewer workers than wanted are connected,
+    log (at most every ``report_every`` seconds, and when the counts change)
+    how many jobs wait in the queue. When submissions were refused, no
+    worker is connected and no submitted job is left, interrupt the main
+    thread (``SIGINT``); :func:`_jobqueue_client` turns that into
+    :class:`ClusterStartError`. A watcher not made in the main thread, or
+    made with ``interrupt=False``, only logs the error and sets ``fatal``.
+    """
+
+    def __init__(
+        self,
+        cluster: JobQueueCluster,
+        watch: _JobWatch,
+        wanted: int,
+        submit: str,
+        *,
+        poll: float = 1.0,
+        report_every: float = 60.0,
+        interrupt: bool = True,
+    ) -> None:
+        super().__init__(name="matscreen-jobqueue-watch", daemon=True)
+        self.cluster, self.watch, self.wanted, self.submit = cluster, watch, wanted, submit
+        self.poll, self.report_every = poll, report_every
+        self.fatal: str | None = None
+        self.stopped = threading.Event()
+        self._main = interrupt and threading.current_thread() is threading.main_thread()
+        self._state_lock = threading.Lock()
+
+    def stop(self) -> None:
+        with self._state_lock:
+            self.stopped.set()
+        self.join(timeout=5)
+
+    def _connected(self) -> int:
+        info = getattr(self.cluster, "scheduler_info", None) or {}
+        return len(info.get("workers", {}))
+
+    def run(self) -> None:
+        t0 = time.monotonic()
+        last_report, last_state, refusals_told = t0, None, 0
+        while not self.stopped.wait(self.poll):
+            connected = self._connected()
+            alive, refused = self.watch.counts()
+            if refused > refusals_told:
+                logger.error(
+                    "%s refused %d worker job(s): %s",
+                    self.submit,
+                    refused - refusals_told,
+                    self.watch.refusals[-1],
+                )
+                refusals_told = refused
+            if refused and not connected and not alive:
+                self._end(
+                    f"{self.submit} refused every worker job, so no worker can ever connect: "
+                    f"{self.watch.refusals[-1]} (fix the jobqueue settings; --dry-run shows "
+                    "the job script)"
+                )
+                return
+            state = (connected, alive)
+            now = time.monotonic()
+            changed = state != last_state and alive > 0  # alive 0: still submitting
+            if connected < self.wanted and (changed or now - last_report >= self.report_every):
+                logger.info(
+                    "waiting for workers: %d of %d connected; %d worker job(s) submitted and "
+                    "not connected yet (queued or starting); %.0f s since the cluster started",
+                    connected,
+                    self.wanted,
+                    max(alive - connected, 0),
+                    now - t0,
+                )
+                last_report = now
+            elif connected >= self.wanted and last_state is not None and state != last_state:
+                logger.info("all %d workers connected", connected)
+            last_state = state
+
+    def _end(self, message: str) -> None:
+        import signal
+
+        with self._state_lock:
+            if self.stopped.is_set():
+                return
+            self.fatal = message
+            logger.error("%s", message)
+            if self._main:
+                signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+
+
 @contextlib.contextmanager
 def _jobqueue_client(
     scheduler: str, workers: int | None, overrides: Mapping[str, Any]
@@ -581,11 +869,22 @@ def _jobqueue_client(
     import dask.config
     from distributed import Client
 
-    cluster_cls, _ = _job_class(scheduler)
+    from matscreen.core.errors import ClusterStartError
+
+    missing = missing_submit_command(scheduler)
+    if missing:
+        raise ClusterStartError(missing)
+    cluster_cls, job_cls = _job_class(scheduler)
     kwargs = _job_kwargs(scheduler, overrides)
     options = _scheduler_options(scheduler)
     n = workers or int(dask.config.get(f"jobqueue.{scheduler}.processes", None) or 1)
-    with _sigterm_raises(), cluster_cls(scheduler_options=options, **kwargs) as jq:
+    watch = _JobWatch()
+    with (
+        _sigterm_raises(),
+        cluster_cls(
+            scheduler_options=options, job_cls=_watched_job_class(job_cls, watch), **kwargs
+        ) as jq,
+    ):
         logger.info(
             "%s: keeping %d workers as batch jobs (scheduler %s); job script:\n%s",
             cluster_cls.__name__,
@@ -593,6 +892,15 @@ def _jobqueue_client(
             jq.scheduler_address,
             jq.job_script(),
         )
+        watcher = _Watcher(jq, watch, n, str(job_cls.submit_command).split()[0])
         jq.adapt(minimum=n, maximum=n)
-        with Client(jq) as client:
-            yield client
+        watcher.start()
+        try:
+            with Client(jq) as client:
+                yield client
+        except KeyboardInterrupt:
+            if watcher.fatal:
+                raise ClusterStartError(watcher.fatal) from None
+            raise
+        finally:
+            watcher.stop()

@@ -22,6 +22,10 @@ class OutputLockedError(RuntimeError):
     """Another matscreen run holds the output directory."""
 
 
+class ClusterStartError(RuntimeError):
+    """The batch system took no worker job (bad partition, no ``sbatch``...): nothing can run."""
+
+
 def join_notes(*parts: object) -> str | None:
     """Join the non-empty text parts with ``"; "``; None when there are none.
 

@@ -198,6 +198,98 @@ def test_shipped_template_renders() -> None:
         assert "--lifetime" in script
 
 
+def test_unknown_jobqueue_keys_are_named_with_the_key_meant() -> None:
+    """Keys dask-jobqueue would silently drop (partition:, a typo) stop the run, named."""
+    bad = _slurm(partition="debug", wallclock="10", **{"extra-directives": ["--qos=x"]})
+    with pytest.raises(ValueError) as err:
+        job_script("slurm", config=bad)
+    text = str(err.value).splitlines()[0]
+    assert "'partition' (did you mean queue?)" in text
+    assert "'wallclock' (did you mean walltime?)" in text
+    assert "'extra-directives' (did you mean job-extra-directives?)" in text
+    assert "'walltim' (did you mean walltime?)" in _first_error(_slurm(walltim="1"))
+    # underscores are dask's other spelling of the same key
+    script = job_script("slurm", config=_slurm(job_extra_directives=["--qos=normal"]))
+    assert "#SBATCH --qos=normal" in script
+
+
+def _first_error(config: dict) -> str:
+    with pytest.raises(ValueError) as err:
+        job_script("slurm", config=config)
+    return str(err.value)
+
+
+def test_missing_submit_command_fails_before_a_cluster_starts(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """--cluster pbs without qsub on PATH: ClusterStartError at once, not a hang."""
+    from matscreen.core.clusters import missing_submit_command
+    from matscreen.core.errors import ClusterStartError
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # an empty folder: no qsub, no sbatch
+    assert missing_submit_command("local") is None
+    message = missing_submit_command("pbs")
+    assert message is not None and "`qsub`, which is not on PATH" in message
+    pbs = {"jobqueue": {"pbs": {"cores": 1, "memory": "1GB", "walltime": "00:10:00"}}}
+    with pytest.raises(ClusterStartError, match="qsub"):
+        with open_client("pbs", config=pbs):
+            pass  # pragma: no cover
+
+
+def test_ctrl_c_stays_keyboard_interrupt_after_dask_jobqueue_is_imported() -> None:
+    """dask-jobqueue sets SIGINT -> sys.exit() on import (exit status 0 on Ctrl-C);
+    matscreen gives SIGINT back its KeyboardInterrupt once it has loaded a job class."""
+    code = (
+        "import signal, dask_jobqueue\n"
+        "assert signal.getsignal(signal.SIGINT) is not signal.default_int_handler\n"
+        "from matscreen.core.clusters import job_script\n"
+        "job_script('slurm', config={'jobqueue': {'slurm': "
+        "{'cores': 1, 'memory': '1GB', 'walltime': '00:10:00'}}})\n"
+        "print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert out.stdout.strip() == "True", out.stderr
+
+
+def test_watcher_reports_queued_jobs_and_gives_up_only_when_none_is_left(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The wait for queued worker jobs is logged; one refused submission while others are
+    queued is an error but not the end; refused with nothing left queued ends the run."""
+    import time
+
+    from matscreen.core.clusters import _JobWatch, _Watcher
+
+    class Cluster:  # what the watcher reads of a JobQueueCluster
+        scheduler_info: dict = {"workers": {}}
+
+    def until(predicate: object) -> None:
+        end = time.monotonic() + 30
+        while not predicate() and time.monotonic() < end:  # type: ignore[operator]
+            time.sleep(0.01)
+
+    watch = _JobWatch()
+    watcher = _Watcher(Cluster(), watch, 3, "sbatch", poll=0.01, interrupt=False)
+    with caplog.at_level("INFO", logger="matscreen.core.clusters"):
+        watcher.start()
+        watch.submit_ok("11")
+        watch.submit_ok("12")
+        until(lambda: "waiting for workers" in caplog.text)
+        watch.submit_failed("sbatch: error: QOSMaxSubmitJobPerUserLimit")
+        until(lambda: "refused 1 worker job" in caplog.text)
+        assert watcher.fatal is None and watcher.is_alive()  # two jobs are still queued
+        watch.job_closed("11")
+        watch.job_closed("12")
+        until(lambda: watcher.fatal is not None)
+    watcher.stop()
+    assert "0 of 3 connected; 2 worker job(s) submitted and not connected yet" in caplog.text
+    assert watcher.fatal is not None
+    assert "sbatch refused every worker job" in watcher.fatal
+    assert "QOSMaxSubmitJobPerUserLimit" in watcher.fatal
+
+
 def test_unknown_cluster_is_rejected() -> None:
     """Unknown cluster kinds and workers < 1 are usage errors."""
     with pytest.raises(ValueError, match="not a batch system"):

@@ -106,6 +106,25 @@ def test_cancelled_worker_job_is_replaced(slurm: Any, tmp_path: Path, slurm_conf
     _poll(lambda: not _jobs(name), 60, "the worker jobs to be cancelled")
 
 
+def test_refused_worker_jobs_end_the_run_instead_of_hanging(
+    slurm: Any, slurm_config: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A partition SLURM does not have: sbatch refuses every worker job, and the driver
+    gets ClusterStartError with sbatch's own words (dask-jobqueue alone waits for ever)."""
+    from matscreen.core.errors import ClusterStartError
+
+    name = f"mst-{uuid.uuid4().hex[:8]}"
+    config = slurm_config(name)
+    config["jobqueue"]["slurm"]["queue"] = "no-such-partition"
+    with pytest.raises(ClusterStartError) as err:
+        with open_client("slurm", workers=2, config=config) as client:
+            # a TimeoutError here (not ClusterStartError) would fail the test
+            client.wait_for_workers(2, timeout=WORKER_START_TIMEOUT)
+    assert "sbatch refused every worker job" in str(err.value)
+    assert "invalid partition" in str(err.value).lower()
+    assert not _jobs(name)
+
+
 FAKE_MATSCREEN = """#!/usr/bin/env bash
 # stands in for the real CLI: records its arguments, runs "long" on the first start
 echo "ARGS $* RESTART=${SLURM_RESTART_COUNT:-0}" >> "$FAKE_LOG"
