@@ -605,7 +605,7 @@ def _note_resume(cfg: WorkflowConfig, out: Path, earlier: bool) -> None:
     way, but a user who changed the workflow by mistake should hear of it.
     """
     if not earlier:
-        logger.warning("--resume: %s holds no earlier run; starting a fresh one", out)
+        logger.info("--resume: %s holds no earlier run; starting a fresh one", out)
         return
     try:
         before = json.loads((out / "run.json").read_text()).get("workflow")

@@ -130,10 +130,14 @@ def test_a_run_whose_cluster_never_started_can_be_started_again(workflow, client
 
 def test_resume_says_when_it_finds_no_run_or_another_workflow(workflow, client, caplog):
     """--resume on a folder with no run (a typo in OUT) starts afresh, and one under another
-    workflow reuses what is unchanged: both are said, neither is silent."""
-    with caplog.at_level("WARNING", logger="matscreen.screening.run"):
+    workflow reuses what is unchanged: both are said, neither is silent. The first is INFO
+    (every first run of a batch script that always passes --resume says it), the second a
+    WARNING."""
+    with caplog.at_level("INFO", logger="matscreen.screening.run"):
         matscreen.screen(workflow, client=client, out="out", resume=True)
-    assert "--resume: out holds no earlier run; starting a fresh one" in caplog.text
+    said = [r for r in caplog.records if "holds no earlier run" in r.getMessage()]
+    assert [r.levelname for r in said] == ["INFO"]
+    assert said[0].getMessage() == "--resume: out holds no earlier run; starting a fresh one"
     caplog.clear()
     with caplog.at_level("WARNING", logger="matscreen.screening.run"):
         matscreen.screen(workflow, client=client, out="out", resume=True)
