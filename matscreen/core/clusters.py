@@ -890,7 +890,8 @@ def _jobqueue_client(
             cluster_cls.__name__,
             n,
             jq.scheduler_address,
-            jq.job_script(),
+            # dask-jobqueue renders it for a worker named "dummy-name"; each job gets its own
+            jq.job_script().replace("dummy-name", "<worker-name>"),
         )
         watcher = _Watcher(jq, watch, n, str(job_cls.submit_command).split()[0])
         jq.adapt(minimum=n, maximum=n)
