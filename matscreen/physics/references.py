@@ -26,7 +26,7 @@ import json
 import logging
 import warnings
 from collections.abc import Callable, Iterable
-from functools import cache, lru_cache
+from functools import cache, lru_cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -552,6 +552,35 @@ BUILTIN_REFERENCES: dict[str, Callable[[], Structure]] = {
     # decomposed to Na2O + Nb2O5 (or to elemental Na and Nb)
     "NaNbO3": lambda: _aflow("AB3C_oP20_62_c_cd_a", {"Ca": "Na", "Ti": "Nb"}, 4 * 59.5),
 }
+
+
+#: Built-ins read from ``datasets/reference_structures/phonondb_structures.json.gz``: Materials
+#: Project structures (re-relaxed with PBEsol in A. Togo's phonondb, via WMD-group/phononDB;
+#: CC BY 4.0, see that folder's SOURCE.md), competitors the oxide, phosphate, borate and
+#: germanate systems lacked. TiP2O7 (only a computed polymorph there), LaNb3O9 (an ordering
+#: made up by MP) and Li2MoO4 (absent) are not among them.
+PHONONDB_REFERENCES: tuple[str, ...] = (
+    "LaNbO4", "LaPO4", "AlPO4", "ZrP2O7", "Li4P2O7", "LiPO3", "LiBO2", "Li3BO3", "Sm2Si2O7",
+    "La2Ti2O7", "Li3NbO4", "Li4GeO4", "Li2GeO3", "TaPO5",
+)  # fmt: skip
+
+
+@lru_cache(maxsize=1)
+def _phonondb_structures() -> dict[str, dict]:
+    from matscreen.core.paths import datasets_dir
+
+    path = datasets_dir() / "reference_structures" / "phonondb_structures.json.gz"
+    with gzip.open(path, "rt") as fh:
+        return json.load(fh)["structures"]
+
+
+def _phonondb(name: str) -> Structure:
+    """Return a shipped Materials Project structure (see :data:`PHONONDB_REFERENCES`)."""
+    return Structure.from_dict(_phonondb_structures()[name]["structure"])
+
+
+for _name in PHONONDB_REFERENCES:
+    BUILTIN_REFERENCES[_name] = partial(_phonondb, _name)
 
 
 #: Shannon radius ratio Se2- / S2- (six-coordinate, 1.98 / 1.84 A).
