@@ -16,6 +16,13 @@ Run::
    workflow with ``--cluster slurm`` over ``--cluster local`` (one worker
    each), printed as ``slurm_overhead_ratio``.
 
+4. ``matscreen predict stability`` on a folder of seed prototypes (CIFs
+   of at most 40 sites; relaxation cache off, reference phases warmed up
+   first): wall time in this process one row after another, then with
+   ``--workers 2`` (one Dask task per row); prints
+   ``predict_stability_scaling_2_workers`` and checks both give the same
+   ``e_above_hull``.
+
 Candidates are the halide-electrolyte space (``generate_candidates``), made
 distinct by small lattice strains and generated lazily as JSON rows, so the
 driver never holds the whole set. The headline ``name: value`` lines come
@@ -213,6 +220,43 @@ def slurm_overhead(limit: int) -> tuple[float, float] | None:
     return times["local"], times["slurm"]
 
 
+def predict_scaling(max_sites: int = 40) -> tuple[int, float, float] | None:
+    """Time ``predict stability`` on seed CIFs serially and with 2 local Dask workers."""
+    import pandas as pd
+    from pymatgen.core import Structure
+
+    repo = Path(__file__).resolve().parents[1]
+    work = Path(tempfile.mkdtemp(prefix="matscreen-predict-bench-"))
+    folder = work / "cifs"
+    folder.mkdir()
+    for cif in sorted((repo / "seeds" / "prototypes").glob("*.cif")):
+        if len(Structure.from_file(cif)) <= max_sites:
+            shutil.copy(cif, folder / cif.name)
+    n = len(list(folder.iterdir()))
+    env = {**os.environ, "MATSCREEN_CACHE_DIR": str(work / "cache"),
+           "MATSCREEN_RELAX_CACHE": "false"}  # fmt: skip
+    times, tables = {}, {}
+    for label, extra in (("warm-up", []), ("serial", []), ("2 workers", ["--workers", "2"])):
+        out = work / f"{label.replace(' ', '-')}.csv"
+        cmd = [sys.executable, "-m", "matscreen.cli", "--log-level", "WARNING", "predict",
+               "stability", str(folder), "--out", str(out), *extra]  # fmt: skip
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3600, env=env)
+        times[label] = time.perf_counter() - t0
+        print(f"  predict stability ({label}): exit {proc.returncode}, {times[label]:.1f} s")
+        if proc.returncode not in (0, 1):
+            print("  " + proc.stderr.strip().replace("\n", "\n  ")[-2000:])
+            return None
+        tables[label] = pd.read_csv(out)
+    a, b = tables["serial"], tables["2 workers"]
+    same = bool((a["status"] == b["status"]).all()) and bool(
+        ((a["e_above_hull"] - b["e_above_hull"]).abs().fillna(0) < 1e-4).all()
+    )
+    print(f"  {n} CIFs; same status and e_above_hull (to 0.1 meV/atom) both ways: {same}")
+    shutil.rmtree(work, ignore_errors=True)
+    return (n, times["serial"], times["2 workers"]) if same else None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmarks and print the headline lines last."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -221,16 +265,51 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chunk-size", type=int, default=256)
     parser.add_argument("--slurm-limit", type=int, default=32, help="candidates in the workflow")
     parser.add_argument("--skip-slurm", action="store_true")
+    parser.add_argument("--skip-stream", action="store_true", help="skip [1] and [2]")
+    parser.add_argument("--skip-predict", action="store_true", help="skip [4]")
     args = parser.parse_args(argv)
 
     print(f"machine: {os.cpu_count()} CPUs, {psutil.virtual_memory().total / 2**30:.1f} GiB, "
           f"load average {os.getloadavg()[0]:.2f} (shared machine: timings are noisy)")  # fmt: skip
+    headline: list[str] = []
+    if not args.skip_stream:
+        stream_sections(args, headline)
+    else:
+        print("[1], [2] streaming throughput and memory: skipped (--skip-stream)")
+
+    if args.skip_slurm:
+        print("[3] SLURM: skipped (--skip-slurm)")
+    elif not slurm_answers():
+        print("[3] SLURM: sinfo does not answer; skipped")
+    else:
+        print(f"[3] SLURM vs local, workflow of {args.slurm_limit} halide candidates, 1 worker")
+        result = slurm_overhead(args.slurm_limit)
+        if result is not None:
+            local, slurm = result
+            headline.append(f"slurm_local_s: {local:.1f}")
+            headline.append(f"slurm_slurm_s: {slurm:.1f}")
+            headline.append(f"slurm_overhead_ratio: {slurm / local:.2f}")
+    if args.skip_predict:
+        print("[4] predict stability: skipped (--skip-predict)")
+    else:
+        print("[4] predict stability on seed CIFs: in this process vs 2 local Dask workers")
+        scaled = predict_scaling()
+        if scaled is not None:
+            n, serial, parallel = scaled
+            headline.append(f"predict_stability_serial_s_per_row: {serial / n:.1f}")
+            headline.append(f"predict_stability_scaling_2_workers: {serial / parallel:.2f}")
+    print()
+    for line in headline:
+        print(line)
+    return 0
+
+
+def stream_sections(args: argparse.Namespace, headline: list[str]) -> None:
+    """Sections [1] throughput per worker count and [2] peak memory of the streaming stage."""
     t0 = time.perf_counter()
     bases = base_rows()
     print(f"{len(bases)} base candidates in {time.perf_counter() - t0:.1f} s; "
           f"copies made distinct by lattice strains, generated lazily")  # fmt: skip
-    headline: list[str] = []
-
     print(f"[1] throughput, {args.n_throughput} candidates, chunks of {args.chunk_size}")
     t1, _, _ = run_stream(bases, args.n_throughput, 1, args.chunk_size)
     t2, _, _ = run_stream(bases, args.n_throughput, 2, args.chunk_size)
@@ -249,23 +328,6 @@ def main(argv: list[str] | None = None) -> int:
     headline.append(f"peak_mem_driver_GB: {mem.peak_driver / 1e9:.2f}")
     headline.append(f"peak_mem_time_s: {tm:.0f}")
     headline.append(f"peak_mem_{label}_GB: {mem.peak / 1e9:.2f}")
-
-    if args.skip_slurm:
-        print("[3] SLURM: skipped (--skip-slurm)")
-    elif not slurm_answers():
-        print("[3] SLURM: sinfo does not answer; skipped")
-    else:
-        print(f"[3] SLURM vs local, workflow of {args.slurm_limit} halide candidates, 1 worker")
-        result = slurm_overhead(args.slurm_limit)
-        if result is not None:
-            local, slurm = result
-            headline.append(f"slurm_local_s: {local:.1f}")
-            headline.append(f"slurm_slurm_s: {slurm:.1f}")
-            headline.append(f"slurm_overhead_ratio: {slurm / local:.2f}")
-    print()
-    for line in headline:
-        print(line)
-    return 0
 
 
 if __name__ == "__main__":

@@ -238,12 +238,28 @@ def predict(
             "(default: the shipped model).",
         ),
     ] = None,
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            "--cluster",
+            help="stability, voltage: compute the rows as Dask tasks on local, slurm, pbs or "
+            "tcp://HOST:PORT (default: one after another in this process).",
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", min=1, help="Dask workers (alone: a local cluster)."),
+    ] = None,
 ) -> None:
     """Predict a property for every row of INPUT; write OUT.csv (input order, columns kept)."""
+    from matscreen.core.clusters import check_cluster_name
     from matscreen.core.io import atomic_write_text
     from matscreen.core.locks import RunLock
-    from matscreen.core.predict import predict_file
 
+    if cluster is None and workers is not None:
+        cluster = "local"
+    if cluster is not None:
+        _run(check_cluster_name, cluster)
     _check_output_file(out)  # before the work, which may take hours
     if out.resolve() == input_path.resolve():
         _fail_usage(f"--out {out} is the input file; write the results to another file")
@@ -254,7 +270,10 @@ def predict(
     _run(lock.acquire)
     done = False
     try:
-        table = _run(predict_file, prop, input_path, checkpoint=partial, model=model)
+        table = _run(
+            _predict_on, cluster if prop != "conductivity" else None, workers,
+            prop, input_path, checkpoint=partial, model=model,
+        )  # fmt: skip
         _run(atomic_write_text, out, _csv_text(table))
         done = True
     except KeyboardInterrupt:
@@ -274,6 +293,18 @@ def predict(
             partial.rmdir()
     typer.echo(f"wrote {out}: {table['status'].value_counts().to_dict()}")
     raise typer.Exit(_report_failures(table.assign(id=_row_labels(table, input_path))))
+
+
+def _predict_on(cluster: str | None, workers: int | None, *args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    """Run predict_file with a Dask client on ``cluster``, or in this process when None."""
+    from matscreen.core.predict import predict_file
+
+    if cluster is None:
+        return predict_file(*args, **kwargs)
+    from matscreen.core.clusters import open_client
+
+    with open_client(cluster, workers=workers) as client:
+        return predict_file(*args, client=client, **kwargs)
 
 
 def _clear_checkpoint(folder: Path, keep: Path) -> None:

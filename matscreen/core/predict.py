@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -19,6 +19,7 @@ from matscreen.core.inputs import read_predict_input
 
 if TYPE_CHECKING:
     import pandas as pd
+    from distributed import Client
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +79,7 @@ def predict_file(
     *,
     checkpoint: str | Path | None = None,
     model: str | Path | None = None,
+    client: Client | None = None,
 ) -> pd.DataFrame:
     """Predict one property for every row of a CSV, a CIF or a folder of CIFs.
 
@@ -98,6 +100,12 @@ def predict_file(
         Conductivity only: a model folder written by
         :func:`~matscreen.surrogates.conductivity.train_conductivity_model`
         (default: the shipped model).
+    client
+        Stability and voltage: a Dask client whose workers compute the rows,
+        one task per row (see :func:`matscreen.core.clusters.open_client`);
+        finished rows are checkpointed by this process as they arrive.
+        Without one the rows run here, one after another. Conductivity
+        always runs here (10,000 rows take seconds).
 
     Returns
     -------
@@ -168,7 +176,7 @@ def predict_file(
         predicted = predictor.predict_table(model_input.loc[good])
     elif good.any():
         predicted = _predict_rows(
-            prop, model_input.loc[good], Path(checkpoint) if checkpoint else None
+            prop, model_input.loc[good], Path(checkpoint) if checkpoint else None, client
         )
     else:
         predicted = pd.DataFrame(columns=list(results))
@@ -195,41 +203,107 @@ def predict_file(
     return out
 
 
-def _predict_rows(prop: str, rows: pd.DataFrame, checkpoint: Path | None) -> pd.DataFrame:
-    """Run the model on readable rows; with a checkpoint folder one row at a time, each saved."""
+def _predict_rows(
+    prop: str, rows: pd.DataFrame, checkpoint: Path | None, client: Client | None = None
+) -> pd.DataFrame:
+    """Run the model on readable rows: one at a time (here or as Dask tasks), each saved."""
     import pandas as pd
-    from tqdm.auto import tqdm
 
     model = _model(prop)
-    if checkpoint is None or prop == "conductivity":  # conductivity: 10,000 rows in seconds
+    if prop == "conductivity" or (checkpoint is None and client is None):
+        if client is not None:
+            logger.info("%s runs in this process (10,000 rows take seconds), not on Dask", prop)
         return model(rows)
-    from matscreen.core.io import atomic_write_json, to_builtin
-
     results = list(result_columns(prop))
-    files = [checkpoint / f"{prop}-{_row_key(prop, row)}.json" for _, row in rows.iterrows()]
-    saved = [_read_record(file) for file in files]
-    saved = [r if r is not None and r.get("status") == "ok" else None for r in saved]
-    done = sum(r is not None for r in saved)
-    if done:
-        logger.info("%s: %d of %d rows already done in %s", prop, done, len(rows), checkpoint)
-    records: list[dict[str, Any]] = []
-    for index, file, record in tqdm(
-        zip(rows.index, files, saved, strict=True), total=len(rows), desc=prop, unit="row",
-        disable=None,
-    ):  # fmt: skip
-        if record is not None:
-            records.append(record)
-            continue
-        part = model(rows.loc[[index]], progress=False)
-        record = {c: to_builtin(part[c].iloc[0]) for c in results}
-        if record["status"] == "ok":  # a failure may be passing (memory, disk): tried again
+    files: list[Path | None] = [
+        checkpoint / f"{prop}-{_row_key(prop, row)}.json" if checkpoint else None
+        for _, row in rows.iterrows()
+    ]
+    records: dict[Any, dict[str, Any]] = {}
+    for index, file in zip(rows.index, files, strict=True):
+        saved = _read_record(file) if file is not None else None
+        if saved is not None and saved.get("status") == "ok":
+            records[index] = saved
+    if records:
+        logger.info(
+            "%s: %d of %d rows already done in %s", prop, len(records), len(rows), checkpoint
+        )
+    todo = {i: f for i, f in zip(rows.index, files, strict=True) if i not in records}
+    for index, record in _computed_rows(prop, rows, list(todo), client, done=len(records)):
+        records[index] = record
+        file = todo[index]
+        if file is not None and record["status"] == "ok":  # a failure may pass: tried again
+            from matscreen.core.io import atomic_write_json
+
             atomic_write_json(file, record)
-        records.append(record)
         logger.info(
             "%s row %d/%d: %s%s", prop, len(records), len(rows), record["status"],
             f" ({record['error']})" if record["error"] else "",
         )  # fmt: skip
-    return pd.DataFrame.from_records(records, columns=results, index=rows.index)
+    return pd.DataFrame.from_records(
+        [records[i] for i in rows.index], columns=results, index=rows.index
+    )
+
+
+def predict_row(prop: str, row: pd.DataFrame) -> dict[str, Any]:
+    """Compute one row of a slow property; the unit of work of a Dask task.
+
+    Parameters
+    ----------
+    prop
+        ``stability`` or ``voltage``.
+    row
+        A one-row table, as :func:`predict_file` passes to the model.
+
+    Returns
+    -------
+    dict
+        The result columns (:func:`result_columns`) as plain Python values.
+    """
+    from matscreen.core.io import to_builtin
+
+    part = _model(prop)(row, progress=False)
+    return {c: to_builtin(part[c].iloc[0]) for c in result_columns(prop)}
+
+
+def _computed_rows(
+    prop: str,
+    rows: pd.DataFrame,
+    todo: list[Any],
+    client: Client | None,
+    done: int,
+) -> Iterator[tuple[Any, dict[str, Any]]]:
+    """Yield ``(index, record)`` for the rows in ``todo``, as they finish."""
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(rows), initial=done, desc=prop, unit="row", disable=None)
+    try:
+        if client is None:
+            for index in todo:
+                yield index, predict_row(prop, rows.loc[[index]])
+                bar.update()
+            return
+        from distributed import as_completed
+
+        futures = {
+            client.submit(predict_row, prop, rows.loc[[index]], pure=False): index for index in todo
+        }
+        for future in as_completed(futures):
+            index = futures[future]
+            try:
+                record = future.result()
+            except Exception as exc:  # noqa: BLE001 - a lost worker fails its row, not the run
+                record = _failed_record(prop, f"{type(exc).__name__} on a Dask worker: {exc}")
+            bar.update()
+            yield index, record
+    finally:
+        bar.close()
+
+
+def _failed_record(prop: str, error: str) -> dict[str, Any]:
+    record: dict[str, Any] = dict.fromkeys(result_columns(prop))
+    record.update(status="failed", error=error)
+    return record
 
 
 def _read_record(file: Path) -> dict[str, Any] | None:
