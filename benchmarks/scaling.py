@@ -184,6 +184,19 @@ def slurm_answers() -> bool:
     return out.returncode == 0 and any(s in ("idle", "mix", "alloc") for s in out.stdout.split())
 
 
+def _timed_cli(args: list[str], env: dict[str, str], label: str, timeout: int) -> float | None:
+    """Run ``matscreen ARGS`` in a fresh process; return its wall time (None if it failed)."""
+    cmd = [sys.executable, "-m", "matscreen.cli", "--log-level", "WARNING", *args]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    seconds = time.perf_counter() - t0
+    print(f"  {label}: exit {proc.returncode}, {seconds:.1f} s")
+    if proc.returncode not in (0, 1):  # 1: some rows failed, which a benchmark may hold
+        print("  " + proc.stderr.strip().replace("\n", "\n  ")[-2000:])
+        return None
+    return seconds
+
+
 def slurm_overhead(limit: int) -> tuple[float, float] | None:
     """Time the same small workflow with ``--cluster local`` and ``--cluster slurm``."""
     work = Path(tempfile.mkdtemp(prefix="matscreen-slurm-bench-"))
@@ -206,16 +219,12 @@ def slurm_overhead(limit: int) -> tuple[float, float] | None:
     # that neither timed run pays for it.
     for cluster in ("warm-up", "local", "slurm"):
         out = str(work / f"run-{cluster}")
-        cmd = [sys.executable, "-m", "matscreen.cli", "--log-level", "WARNING", "screen", str(wf),
-               "--out", out, "--cluster", cluster.replace("warm-up", "local"),
-               "--workers", "1"]  # fmt: skip
-        t0 = time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
-        times[cluster] = time.perf_counter() - t0
-        print(f"  screen --cluster {cluster}: exit {proc.returncode}, {times[cluster]:.1f} s")
-        if proc.returncode not in (0, 1):
-            print("  " + proc.stderr.strip().replace("\n", "\n  ")[-2000:])
+        args = ["screen", str(wf), "--out", out, "--cluster", cluster.replace("warm-up", "local"),
+                "--workers", "1"]  # fmt: skip
+        seconds = _timed_cli(args, env, f"screen --cluster {cluster}", timeout=900)
+        if seconds is None:
             return None
+        times[cluster] = seconds
     shutil.rmtree(work, ignore_errors=True)
     return times["local"], times["slurm"]
 
@@ -238,15 +247,11 @@ def predict_scaling(max_sites: int = 40) -> tuple[int, float, float] | None:
     times, tables = {}, {}
     for label, extra in (("warm-up", []), ("serial", []), ("2 workers", ["--workers", "2"])):
         out = work / f"{label.replace(' ', '-')}.csv"
-        cmd = [sys.executable, "-m", "matscreen.cli", "--log-level", "WARNING", "predict",
-               "stability", str(folder), "--out", str(out), *extra]  # fmt: skip
-        t0 = time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3600, env=env)
-        times[label] = time.perf_counter() - t0
-        print(f"  predict stability ({label}): exit {proc.returncode}, {times[label]:.1f} s")
-        if proc.returncode not in (0, 1):
-            print("  " + proc.stderr.strip().replace("\n", "\n  ")[-2000:])
+        args = ["predict", "stability", str(folder), "--out", str(out), *extra]
+        seconds = _timed_cli(args, env, f"predict stability ({label})", timeout=3600)
+        if seconds is None:
             return None
+        times[label] = seconds
         tables[label] = pd.read_csv(out)
     a, b = tables["serial"], tables["2 workers"]
     same = bool((a["status"] == b["status"]).all()) and bool(
