@@ -103,6 +103,7 @@ def screen(
     if dry_run:
         typer.echo(_run(_plan, cfg, out, cluster, workers))
         return
+    _run(_check_batch_cluster, cluster, workers)  # before the candidates are made
     from matscreen.screening.run import screen as run_screen
 
     try:
@@ -112,16 +113,30 @@ def screen(
         # Ctrl-C, or SIGTERM from the batch system (turned into exit 143 while matscreen owns
         # the cluster; with --cluster tcp://... a SIGTERM ends the process without this note)
         if code in (130, 143):
-            typer.echo(
-                f"matscreen: interrupted; finished chunks are kept in {out}/checkpoints: "
-                f"rerun with --resume to continue",
-                err=True,
-            )
+            kept = out / "checkpoints"
+            if kept.is_dir() and any(kept.iterdir()):
+                hint = f"finished chunks are kept in {kept}: rerun with --resume to continue"
+            else:
+                hint = "no chunk had finished"
+            typer.echo(f"matscreen: interrupted; {hint}", err=True)
             raise typer.Exit(code) from None
         raise
     counts = results["status"].value_counts().to_dict()
     typer.echo(f"wrote {out}/results.parquet, report.html, run.json: {counts}")
     raise typer.Exit(_report_failures(results))
+
+
+def _check_batch_cluster(cluster: str, workers: int | None) -> None:
+    """Refuse a batch cluster whose settings or submit command are wrong, before any work."""
+    from matscreen.core.clusters import JOBQUEUE_SCHEDULERS, job_script, missing_submit_command
+    from matscreen.core.errors import ClusterStartError
+
+    if cluster not in JOBQUEUE_SCHEDULERS:
+        return
+    job_script(cluster, workers=workers)  # the jobqueue settings: ValueError naming the key
+    missing = missing_submit_command(cluster)
+    if missing:
+        raise ClusterStartError(missing)
 
 
 def _plan(cfg, out: Path, cluster: str, workers: int | None) -> str:  # noqa: ANN001

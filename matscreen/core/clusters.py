@@ -149,6 +149,12 @@ def _read_yaml(path: str | os.PathLike[str], source: str) -> dict[str, Any]:
         data = yaml.safe_load(fh) or {}
     if not isinstance(data, Mapping):
         raise ValueError(f"{source}: {p} must hold a YAML mapping (a `jobqueue:` section)")
+    bare = sorted(str(k) for k in data if str(k) in JOBQUEUE_SCHEDULERS)
+    if bare:
+        raise ValueError(
+            f"{source}: {p} has a top-level `{bare[0]}:` section; dask reads it only under "
+            f"`jobqueue:` (jobqueue: -> {bare[0]}: -> walltime: ...), as in hpc/jobqueue.yaml"
+        )
     return dict(data)
 
 
@@ -424,13 +430,79 @@ def _job_kwargs(scheduler: str, overrides: Mapping[str, Any]) -> dict[str, Any]:
     walltime_s = parse_walltime(walltime, scheduler)
     if walltime_s <= 0:
         raise ValueError(f"jobqueue.{scheduler}.walltime must be positive, got {walltime!r}")
+    cores, memory = _check_values(scheduler, get)
     extra = list(get("worker-extra-args") or [])
     return {
-        "cores": int(get("cores")),
-        "memory": str(get("memory")),
+        "cores": cores,
+        "memory": memory,
         "walltime": walltime,
         "worker_extra_args": _with_lifetime(extra, walltime_s, scheduler),
     }
+
+
+#: Keys dask-jobqueue reads as lists: a string there is split into characters.
+LIST_KEYS = (
+    "worker-extra-args", "job-extra-directives", "job-script-prologue", "job-directives-skip",
+    "extra", "job-extra", "env-extra",
+)  # fmt: skip
+
+
+def _check_values(scheduler: str, get: Any) -> tuple[int, str]:
+    """Refuse values dask-jobqueue would turn into a broken job script or a traceback.
+
+    Returns
+    -------
+    tuple
+        ``(cores, memory)`` as dask-jobqueue wants them.
+
+    Raises
+    ------
+    ValueError
+        Naming the key, the value and what is expected.
+    """
+    from dask.utils import parse_bytes
+
+    where = f"jobqueue.{scheduler}"
+    for key in LIST_KEYS:
+        value = get(key)
+        if value is not None and not isinstance(value, list | tuple):
+            # worker options are separate arguments; directives and shell lines are whole lines
+            example = str(value).split() if key in ("worker-extra-args", "extra") else [str(value)]
+            raise ValueError(
+                f"{where}.{key} must be a list, e.g. {example!r}, got the "
+                f"{type(value).__name__} {value!r} (a string would be split into characters)"
+            )
+
+    def count(key: str, default: int | None = None) -> int:
+        value = get(key)
+        if value is None and default is not None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise ValueError(f"{where}.{key} must be a whole number >= 1, got {value!r}")
+        try:
+            number = int(value)
+        except ValueError:
+            raise ValueError(f"{where}.{key} must be a whole number >= 1, got {value!r}") from None
+        if number < 1:
+            raise ValueError(f"{where}.{key} must be a whole number >= 1, got {value!r}")
+        return number
+
+    cores, processes = count("cores"), count("processes", default=1)
+    if processes > cores:
+        raise ValueError(
+            f"{where}.processes ({processes}) is more than cores ({cores}): each worker process "
+            "needs at least one core"
+        )
+    memory = get("memory")
+    try:
+        size = parse_bytes(memory) if isinstance(memory, str) else None
+    except ValueError:
+        size = None
+    if size is None or size < 2**20 or not re.search(r"[A-Za-z]", str(memory)):
+        raise ValueError(
+            f"{where}.memory must be a size with its unit, e.g. '16GB', got {memory!r}"
+        )
+    return cores, str(memory)
 
 
 def _scheduler_options(scheduler: str) -> dict[str, Any]:
@@ -718,35 +790,48 @@ def _submit_error(exc: BaseException) -> str:
 
 
 class _JobWatch:
-    """What the driver knows of its worker jobs: submitted, refused, closed.
+    """What the driver knows of its worker jobs: submitted, refused, closed, vanished.
 
     Filled in from dask-jobqueue's event loop by :func:`_watched_job_class`,
-    read by the watcher thread of :func:`_jobqueue_client`.
+    and by the watcher thread of :func:`_jobqueue_client` (vanished jobs).
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self.submitted: set[str] = set()
+        self.submitted: list[str] = []
         self.closed: set[str] = set()
+        self.vanished: set[str] = set()
         self.refusals: list[str] = []
+        self._refused_since_success = 0
 
     def submit_ok(self, job_id: str | None) -> None:
         with self._lock:
-            self.submitted.add(str(job_id))
+            self.submitted.append(str(job_id))
+            self._refused_since_success = 0
 
     def submit_failed(self, reason: str) -> None:
         with self._lock:
             self.refusals.append(reason)
+            self._refused_since_success += 1
 
     def job_closed(self, job_id: str | None) -> None:
         with self._lock:
             if job_id is not None:
                 self.closed.add(str(job_id))
 
-    def counts(self) -> tuple[int, int]:
-        """``(jobs submitted and not closed, refused submissions)``."""
+    def job_vanished(self, job_id: str) -> None:
         with self._lock:
-            return len(self.submitted - self.closed), len(self.refusals)
+            self.vanished.add(job_id)
+
+    def alive(self) -> list[str]:
+        """Jobs submitted and neither closed by dask nor gone from the batch system."""
+        with self._lock:
+            return [j for j in self.submitted if j not in self.closed and j not in self.vanished]
+
+    def refused_since_success(self) -> int:
+        """Refused submissions since the last one the batch system took."""
+        with self._lock:
+            return self._refused_since_success
 
 
 def _watched_job_class(job_cls: type[Job], watch: _JobWatch) -> type[Job]:
@@ -772,16 +857,48 @@ def _watched_job_class(job_cls: type[Job], watch: _JobWatch) -> type[Job]:
     return Watched
 
 
-class _Watcher(threading.Thread):
-    """Log the wait for worker jobs; end the run when none can ever come.
+def _slurm_live_jobs(job_ids: list[str]) -> set[str] | None:
+    """Return which of ``job_ids`` SLURM still lists as waiting or running (None: unknown)."""
+    import getpass
+    import subprocess
 
-    Every ``poll`` seconds: while fewer workers than wanted are connected,
-    log (at most every ``report_every`` seconds, and when the counts change)
-    how many jobs wait in the queue. When submissions were refused, no
-    worker is connected and no submitted job is left, interrupt the main
-    thread (``SIGINT``); :func:`_jobqueue_client` turns that into
-    :class:`ClusterStartError`. A watcher not made in the main thread, or
-    made with ``interrupt=False``, only logs the error and sets ``fatal``.
+    try:
+        out = subprocess.run(
+            ["squeue", "-h", "-u", getpass.getuser(), "-o", "%i"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        logger.debug("squeue failed: %s", exc)
+        return None
+    if out.returncode != 0:
+        logger.debug("squeue failed (%d): %s", out.returncode, out.stderr.strip())
+        return None
+    listed = {line.strip() for line in out.stdout.splitlines()}
+    return {j for j in job_ids if j in listed}
+
+
+#: How each batch system lists its live jobs (PBS: not yet, so no vanished jobs are seen there).
+_LIVE_JOBS = {"sbatch": _slurm_live_jobs}
+
+
+class _Watcher(threading.Thread):
+    """Log the wait for worker jobs; end the run when no worker can ever come.
+
+    Every ``poll`` seconds it reads what the driver knows:
+
+    - while fewer workers than wanted are connected, it logs (on a change
+      and every ``report_every`` s) how many submitted jobs have not connected;
+    - every ``queue_every`` s it asks the batch system which jobs still wait
+      or run: a job missing twice running, whose worker never connected, is
+      logged as gone (dask-jobqueue never learns of it nor replaces it);
+    - it warns when a connected worker is paused for memory;
+    - when no worker is connected, no job is left waiting or running, and the
+      last submissions were refused or the jobs vanished, for ``grace`` s
+      running, it interrupts the main thread (``SIGINT``), which
+      :func:`_jobqueue_client` turns into :class:`ClusterStartError`.
+
+    A watcher not made in the main thread, or made with ``interrupt=False``,
+    only logs the error and sets ``fatal``.
     """
 
     def __init__(
@@ -793,11 +910,16 @@ class _Watcher(threading.Thread):
         *,
         poll: float = 1.0,
         report_every: float = 60.0,
+        queue_every: float = 30.0,
+        grace: float = 30.0,
         interrupt: bool = True,
     ) -> None:
         super().__init__(name="matscreen-jobqueue-watch", daemon=True)
         self.cluster, self.watch, self.wanted, self.submit = cluster, watch, wanted, submit
-        self.poll, self.report_every = poll, report_every
+        self.poll, self.report_every, self.queue_every, self.grace = (
+            poll, report_every, queue_every, grace,
+        )  # fmt: skip
+        self.live_jobs = _LIVE_JOBS.get(submit)
         self.fatal: str | None = None
         self.stopped = threading.Event()
         self._main = interrupt and threading.current_thread() is threading.main_thread()
@@ -808,47 +930,104 @@ class _Watcher(threading.Thread):
             self.stopped.set()
         self.join(timeout=5)
 
-    def _connected(self) -> int:
+    def _workers(self) -> dict[str, Any]:
         info = getattr(self.cluster, "scheduler_info", None) or {}
-        return len(info.get("workers", {}))
+        return dict(info.get("workers", {}))
+
+    def _paused(self) -> list[str]:
+        """Names of connected workers the scheduler has paused (memory above the pause level)."""
+        scheduler = getattr(self.cluster, "scheduler", None)
+        try:
+            states = list(getattr(scheduler, "workers", {}).values())
+        except RuntimeError:  # changed while read: next time
+            return []
+        return sorted(str(ws.name) for ws in states if getattr(ws.status, "name", "") == "paused")
 
     def run(self) -> None:
         t0 = time.monotonic()
         last_report, last_state, refusals_told = t0, None, 0
+        last_queue, missing_once, stuck_since = t0, set(), None
+        paused_told: set[str] = set()
         while not self.stopped.wait(self.poll):
-            connected = self._connected()
-            alive, refused = self.watch.counts()
+            now = time.monotonic()
+            connected = len(self._workers())
+            refused = len(self.watch.refusals)
             if refused > refusals_told:
                 logger.error(
-                    "%s refused %d worker job(s): %s",
-                    self.submit,
-                    refused - refusals_told,
-                    self.watch.refusals[-1],
-                )
+                    "%s refused %d worker job(s) (dask-jobqueue does not submit them again): %s",
+                    self.submit, refused - refusals_told, self.watch.refusals[-1],
+                )  # fmt: skip
                 refusals_told = refused
-            if refused and not connected and not alive:
-                self._end(
-                    f"{self.submit} refused every worker job, so no worker can ever connect: "
-                    f"{self.watch.refusals[-1]} (fix the jobqueue settings; --dry-run shows "
-                    "the job script)"
+            if self.live_jobs is not None and now - last_queue >= self.queue_every:
+                last_queue = now
+                missing_once = self._check_queue(missing_once)
+            paused = set(self._paused())
+            for name in sorted(paused - paused_told):
+                logger.warning(
+                    "worker %s is paused: its memory use passed the pause level "
+                    "(distributed.worker.memory.pause) and its tasks wait; give the workers "
+                    "more memory (the job's memory is split over its processes)",
+                    name,
                 )
-                return
-            state = (connected, alive)
-            now = time.monotonic()
-            changed = state != last_state and alive > 0  # alive 0: still submitting
+            paused_told = paused
+            alive = self.watch.alive()
+            gone = self.watch.vanished - self.watch.closed
+            cause = self.watch.refused_since_success() or gone
+            if not connected and not alive and cause:
+                stuck_since = stuck_since if stuck_since is not None else now
+                if now - stuck_since >= self.grace:
+                    self._end(self._fatal_message(gone))
+                    return
+            else:
+                stuck_since = None
+            state = (connected, len(alive))
+            changed = state != last_state and alive  # none alive: still submitting
             if connected < self.wanted and (changed or now - last_report >= self.report_every):
                 logger.info(
                     "waiting for workers: %d of %d connected; %d worker job(s) submitted and "
-                    "not connected yet (queued or starting); %.0f s since the cluster started",
-                    connected,
-                    self.wanted,
-                    max(alive - connected, 0),
+                    "not connected yet (queued or starting)%s; %.0f s since the cluster started",
+                    connected, self.wanted, max(len(alive) - connected, 0),
+                    f"; {refused} refused and {len(gone)} gone, not replaced"
+                    if refused or gone else "",
                     now - t0,
-                )
+                )  # fmt: skip
                 last_report = now
             elif connected >= self.wanted and last_state is not None and state != last_state:
                 logger.info("all %d workers connected", connected)
             last_state = state
+
+    def _check_queue(self, missing_once: set[str]) -> set[str]:
+        """Mark jobs missing from the queue at two polls running as vanished; return the rest."""
+        alive = self.watch.alive()
+        if not alive or self.live_jobs is None:
+            return set()
+        listed = self.live_jobs(alive)
+        if listed is None:
+            return missing_once
+        missing = set(alive) - listed
+        for job_id in sorted(missing & missing_once):
+            self.watch.job_vanished(job_id)
+            logger.error(
+                "worker job %s ended without its worker connecting to the scheduler, and is not "
+                "replaced: see its output (jobqueue log-directory, else the folder it was "
+                "submitted from); a failing job-script-prologue or no matscreen on the compute "
+                "node are the usual causes",
+                job_id,
+            )
+        return missing - missing_once
+
+    def _fatal_message(self, gone: set[str]) -> str:
+        if self.watch.refused_since_success():
+            return (
+                f"{self.submit} refused the worker jobs and none is queued or running, so no "
+                f"worker can ever connect: {self.watch.refusals[-1]} (fix the jobqueue "
+                "settings; --dry-run shows the job script)"
+            )
+        return (
+            f"worker job(s) {', '.join(sorted(gone))} ended without a worker connecting, and "
+            "none is queued or running: see the job output (jobqueue log-directory); "
+            "--dry-run shows the job script"
+        )
 
     def _end(self, message: str) -> None:
         import signal

@@ -224,6 +224,7 @@ def test_run_with_failed_rows_exits_1_and_lists_them():
 
 
 def test_an_interrupted_run_says_how_to_resume(monkeypatch):
+    """Ctrl-C: exit 130; --resume is suggested when a chunk had finished, not before."""
     import matscreen.screening.run as run
 
     def interrupted(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
@@ -232,7 +233,12 @@ def test_an_interrupted_run_says_how_to_resume(monkeypatch):
     monkeypatch.setattr(run, "screen", interrupted)
     result = runner.invoke(app, ["screen", str(_files()), "--out", "o"])
     assert result.exit_code == 130
-    assert "interrupted" in result.output and "--resume" in result.output
+    assert "interrupted; no chunk had finished" in result.output
+    Path("o/checkpoints").mkdir(parents=True)
+    Path("o/checkpoints/featurize-abc.parquet").write_bytes(b"")
+    result = runner.invoke(app, ["screen", str(_files()), "--out", "o", "--resume"])
+    assert result.exit_code == 130
+    assert "finished chunks are kept in o/checkpoints: rerun with --resume" in result.output
 
 
 def test_debug_works_after_the_subcommand_too(monkeypatch, capsys):

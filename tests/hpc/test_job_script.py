@@ -271,23 +271,94 @@ def test_watcher_reports_queued_jobs_and_gives_up_only_when_none_is_left(
             time.sleep(0.01)
 
     watch = _JobWatch()
-    watcher = _Watcher(Cluster(), watch, 3, "sbatch", poll=0.01, interrupt=False)
+    watcher = _Watcher(
+        Cluster(), watch, 3, "pbs-submit", poll=0.01, report_every=0.05, grace=0, interrupt=False
+    )
     with caplog.at_level("INFO", logger="matscreen.core.clusters"):
         watcher.start()
         watch.submit_ok("11")
         watch.submit_ok("12")
         until(lambda: "waiting for workers" in caplog.text)
         watch.submit_failed("sbatch: error: QOSMaxSubmitJobPerUserLimit")
-        until(lambda: "refused 1 worker job" in caplog.text)
+        until(lambda: "pbs-submit refused 1 worker job" in caplog.text)
+        until(lambda: "1 refused and 0 gone" in caplog.text)
         assert watcher.fatal is None and watcher.is_alive()  # two jobs are still queued
         watch.job_closed("11")
         watch.job_closed("12")
         until(lambda: watcher.fatal is not None)
     watcher.stop()
     assert "0 of 3 connected; 2 worker job(s) submitted and not connected yet" in caplog.text
+    assert "; 1 refused and 0 gone, not replaced" in caplog.text
     assert watcher.fatal is not None
-    assert "sbatch refused every worker job" in watcher.fatal
+    assert "pbs-submit refused the worker jobs and none is queued or running" in watcher.fatal
     assert "QOSMaxSubmitJobPerUserLimit" in watcher.fatal
+
+
+def test_a_refusal_before_a_success_does_not_end_a_run_between_two_jobs(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A refused submission, then one the batch system took: when that job ends (cancelled,
+    lifetime) there is a moment with no worker and no job before its replacement is
+    submitted; that is no reason to end the run. Jobs that vanish from the queue without
+    their worker connecting are: dask-jobqueue never replaces them."""
+    import time
+
+    from matscreen.core.clusters import _JobWatch, _Watcher
+
+    class Cluster:
+        scheduler_info: dict = {"workers": {}}
+
+    queue: set[str] = {"7"}
+    watch = _JobWatch()
+    watch.submit_failed("sbatch: error: Socket timed out")
+    watch.submit_ok("7")
+    watcher = _Watcher(
+        Cluster(), watch, 1, "sbatch", poll=0.01, grace=0, queue_every=0.01, interrupt=False
+    )
+    watcher.live_jobs = lambda ids: {j for j in ids if j in queue}
+    with caplog.at_level("INFO", logger="matscreen.core.clusters"):
+        watcher.start()
+        watch.job_closed("7")  # cancelled: no job, no worker, until the replacement comes
+        time.sleep(0.2)
+        assert watcher.fatal is None
+        watch.submit_ok("8")  # the replacement; its job then dies before its worker connects
+        end = time.monotonic() + 30
+        while watcher.fatal is None and time.monotonic() < end:
+            time.sleep(0.01)
+    watcher.stop()
+    assert watcher.fatal is not None
+    assert watcher.fatal.startswith("worker job(s) 8 ended without a worker connecting")
+    assert "worker job 8 ended without its worker connecting" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        ({"memory": 4}, "memory must be a size with its unit, e.g. '16GB', got 4"),
+        ({"memory": "4"}, "memory must be a size with its unit"),
+        ({"cores": 0}, "cores must be a whole number >= 1, got 0"),
+        ({"processes": 8}, "processes (8) is more than cores (4)"),
+        (
+            {"job-extra-directives": "--qos=x"},
+            "job-extra-directives must be a list, e.g. ['--qos=x']",
+        ),
+        ({"worker_extra_args": "--lifetime 8m"}, "e.g. ['--lifetime', '8m'], got the str"),
+    ],
+)
+def test_values_that_would_break_the_job_script_are_named(extra: dict, needle: str) -> None:
+    """dask-jobqueue turns these into a traceback (memory: 4, cores: 0), a worker with no
+    thread (processes > cores) or one #SBATCH line per character (a string for a list)."""
+    with pytest.raises(ValueError) as err:
+        job_script("slurm", config=_slurm(**extra))
+    assert needle in str(err.value)
+
+
+def test_a_config_file_without_the_jobqueue_level_says_so(tmp_path: Path) -> None:
+    """A `slurm:` section at the top of the file is read by nobody: named, with the fix."""
+    path = tmp_path / "jq.yaml"
+    path.write_text("slurm:\n  cores: 1\n  memory: 1GB\n  walltime: '00:10:00'\n")
+    with pytest.raises(ValueError, match="top-level `slurm:` section; dask reads it only under"):
+        job_script("slurm", config=path)
 
 
 def test_unknown_cluster_is_rejected() -> None:

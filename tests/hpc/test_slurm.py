@@ -120,9 +120,25 @@ def test_refused_worker_jobs_end_the_run_instead_of_hanging(
         with open_client("slurm", workers=2, config=config) as client:
             # a TimeoutError here (not ClusterStartError) would fail the test
             client.wait_for_workers(2, timeout=WORKER_START_TIMEOUT)
-    assert "sbatch refused every worker job" in str(err.value)
+    assert "sbatch refused the worker jobs and none is queued or running" in str(err.value)
     assert "invalid partition" in str(err.value).lower()
     assert not _jobs(name)
+
+
+def test_live_jobs_are_read_from_squeue(slurm: Any, tmp_path: Path) -> None:
+    """The watcher's view of the queue: a held job is live; once cancelled it is not."""
+    from matscreen.core.clusters import _slurm_live_jobs
+
+    jid = subprocess.run(
+        ["sbatch", "--parsable", "--hold", "-p", slurm.partition, "-o", str(tmp_path / "o"),
+         "--wrap", "sleep 60"],
+        capture_output=True, text=True, check=True, timeout=30,
+    ).stdout.strip().split(";")[0]  # fmt: skip
+    try:
+        assert _slurm_live_jobs([jid, "999999999"]) == {jid}
+    finally:
+        subprocess.run(["scancel", jid], timeout=30)
+    _poll(lambda: _slurm_live_jobs([jid]) == set(), 60, "the cancelled job to leave squeue")
 
 
 FAKE_MATSCREEN = """#!/usr/bin/env bash
