@@ -288,12 +288,14 @@ def _computed_rows(
         futures = {
             client.submit(predict_row, prop, rows.loc[[index]], pure=False): index for index in todo
         }
-        for future in as_completed(futures):
-            index = futures[future]
+        for future in as_completed(list(futures)):
+            index = futures.pop(future)
             try:
                 record = future.result()
             except Exception as exc:  # noqa: BLE001 - a lost worker fails its row, not the run
                 record = _failed_record(prop, f"{type(exc).__name__} on a Dask worker: {exc}")
+            finally:
+                future.release()  # held here now: not recomputed if its worker goes away
             bar.update()
             yield index, record
     finally:

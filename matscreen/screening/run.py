@@ -267,7 +267,7 @@ def run_chunks(
     }
     try:
         for future in as_completed(list(futures)):
-            key, chunk = futures[future]
+            key, chunk = futures.pop(future)
             try:
                 table = future.result()
             except Exception as exc:  # noqa: BLE001 - the chunk fails, the run goes on
@@ -279,6 +279,10 @@ def run_chunks(
                 )  # fmt: skip
                 bar.update()
                 continue
+            finally:
+                # the driver holds the result now: a worker that retires or dies later must
+                # not have the scheduler compute it again to keep it
+                future.release()
             store.save(stage, key, table)
             done[key] = table
             bar.update()
