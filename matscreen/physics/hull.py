@@ -39,7 +39,8 @@ from matscreen.physics.references import (
     BUILTIN_REFERENCES,
     DATA_DIR,
     binary_prototype_references,
-    builtin_reference_structure,
+    builtin_reference_elements,
+    builtin_reference_formula,
     load_mp_entries,
     mp_elemental_references,
     relaxed_reference,
@@ -611,9 +612,8 @@ def reference_entries(
     todo: dict[str, Structure | str] = {}
     if builtins:
         for name in BUILTIN_REFERENCES:
-            struct = builtin_reference_structure(name)
-            els = {el.symbol for el in struct.composition}
-            if els <= symbols and len(els) > 1 and struct.composition.reduced_formula not in have:
+            els = builtin_reference_elements(name)
+            if els <= symbols and len(els) > 1 and builtin_reference_formula(name) not in have:
                 todo[name] = name
     for name, struct in (extra_structures or {}).items():
         todo[name] = struct
@@ -641,7 +641,7 @@ def reference_entries(
 def _reference_element_sets(symbols: frozenset[str]) -> tuple[frozenset[str], ...]:
     sets = [frozenset(el.symbol for el in e.composition) for e in load_mp_entries(symbols)]
     for name in BUILTIN_REFERENCES:
-        els = frozenset(el.symbol for el in builtin_reference_structure(name).composition)
+        els = builtin_reference_elements(name)
         if els <= symbols:
             sets.append(els)
     return tuple(sets)

@@ -866,6 +866,27 @@ def _builtin(name: str) -> Structure:
     return BUILTIN_REFERENCES[name]()
 
 
+@cache
+def builtin_reference_formula(name: str) -> str:
+    """Return the reduced formula of the built-in reference ``name``, without building it.
+
+    Every name is a formula, with a suffix after ``-`` for a second
+    polymorph (``MnO2-spinel``); a test checks each against its structure.
+    """
+    from pymatgen.core import Composition
+
+    if name not in BUILTIN_REFERENCES:
+        raise KeyError(f"no built-in reference {name!r}; known: {sorted(BUILTIN_REFERENCES)}")
+    return Composition(name.split("-")[0]).reduced_formula
+
+
+def builtin_reference_elements(name: str) -> frozenset[str]:
+    """Return the element symbols of the built-in reference ``name``, without building it."""
+    from pymatgen.core import Composition
+
+    return frozenset(el.symbol for el in Composition(builtin_reference_formula(name)))
+
+
 def builtin_reference_structure(name: str) -> Structure:
     """Return (a copy of) the unrelaxed built-in reference structure called ``name``."""
     try:

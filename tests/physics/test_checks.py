@@ -110,6 +110,58 @@ def test_shipped_references_were_relaxed_from_the_structures_the_builders_make_n
     assert stale == []
 
 
+def test_builtin_names_give_the_formula_of_their_structure() -> None:
+    """Hull systems pick built-ins by the formula in their name (no structure built): every
+    name must give its structure's reduced formula."""
+    from matscreen.physics.references import (
+        BUILTIN_REFERENCES,
+        builtin_reference_elements,
+        builtin_reference_formula,
+        builtin_reference_structure,
+    )
+
+    wrong = {
+        name: builtin_reference_structure(name).composition.reduced_formula
+        for name in BUILTIN_REFERENCES
+        if builtin_reference_structure(name).composition.reduced_formula
+        != builtin_reference_formula(name)
+    }
+    assert wrong == {}
+    assert builtin_reference_elements("MnO2-spinel") == {"Mn", "O"}
+
+
+def test_shipped_prototype_binaries_match_what_the_builder_makes_now() -> None:
+    """CHGNet and SevenNet relaxations of the prototype binaries met so far ship with the
+    package (first use of Li-Nb-O took minutes). Each must have been relaxed from the
+    structure binary_prototype_references builds today, else it is relaxed again at run
+    time; both calculators ship the same keys."""
+    import json
+
+    from pymatgen.core import Composition
+
+    from matscreen.physics.references import (
+        AUTO_PREFIX,
+        _shipped_cache_path,
+        _structure_hash,
+        binary_prototype_references,
+    )
+
+    shipped = json.loads(_shipped_cache_path("chgnet").read_text())["entries"]
+    auto = {k: v for k, v in shipped.items() if k.startswith(AUTO_PREFIX)}
+    assert len(auto) >= 90
+    sevenn = json.loads(_shipped_cache_path("sevenn").read_text())["entries"]
+    assert {k: v["built_from"] for k, v in sevenn.items() if k.startswith(AUTO_PREFIX)} == {
+        k: v["built_from"] for k, v in auto.items()
+    }
+    built: dict = {}
+    for formula in {key.split("-")[1] for key in auto}:
+        built.update(binary_prototype_references({e.symbol for e in Composition(formula)}, set()))
+    stale = [
+        k for k, v in auto.items() if k not in built or v["built_from"] != _structure_hash(built[k])
+    ]
+    assert stale == []
+
+
 def test_a_cached_reference_from_another_built_structure_is_relaxed_again() -> None:
     """A user-cache entry whose recorded built structure differs from the builder's is not
     used. The shipped relaxation is used when it was made from the current structure (an
