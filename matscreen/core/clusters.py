@@ -293,20 +293,22 @@ def _option_value(args: list[str], option: str) -> str | None:
     return None
 
 
+_LIFETIME_TOLD: set[tuple[str, int]] = set()
+
+
 def _with_lifetime(extra: list[str], walltime_s: int, scheduler: str) -> list[str]:
     from dask.utils import parse_timedelta
 
     given = _option_value(extra, "--lifetime")
     if given is None:
         lifetime, stagger = default_lifetime(walltime_s)
-        logger.info(
-            "workers get --lifetime %ds --lifetime-stagger %ds (walltime %ds); "
-            "set jobqueue.%s.worker-extra-args to choose your own",
-            lifetime,
-            stagger,
-            walltime_s,
-            scheduler,
-        )
+        if (scheduler, walltime_s) not in _LIFETIME_TOLD:  # the dry run and the start both ask
+            _LIFETIME_TOLD.add((scheduler, walltime_s))
+            logger.info(
+                "workers get --lifetime %ds --lifetime-stagger %ds (walltime %ds); "
+                "set jobqueue.%s.worker-extra-args to choose your own",
+                lifetime, stagger, walltime_s, scheduler,
+            )  # fmt: skip
         return [*extra, "--lifetime", f"{lifetime}s", "--lifetime-stagger", f"{stagger}s"]
     lifetime_s = parse_timedelta(given)
     stagger_s = parse_timedelta(_option_value(extra, "--lifetime-stagger") or 0)
