@@ -805,16 +805,28 @@ class _JobWatch:
         self.vanished: set[str] = set()
         self.refusals: list[str] = []
         self._refused_since_success = 0
+        self.names: dict[str, str] = {}  # job id -> dask's name for its worker spec
+        self._dead: list[str] = []  # worker specs whose job was refused or vanished
 
-    def submit_ok(self, job_id: str | None) -> None:
+    def submit_ok(self, job_id: str | None, name: str | None = None) -> None:
         with self._lock:
             self.submitted.append(str(job_id))
             self._refused_since_success = 0
+            if name is not None:
+                self.names[str(job_id)] = name
 
-    def submit_failed(self, reason: str) -> None:
+    def submit_failed(self, reason: str, name: str | None = None) -> None:
         with self._lock:
             self.refusals.append(reason)
             self._refused_since_success += 1
+            if name is not None:
+                self._dead.append(name)
+
+    def take_dead(self) -> list[str]:
+        """Worker specs whose job was refused or vanished since the last call."""
+        with self._lock:
+            dead, self._dead = self._dead, []
+            return dead
 
     def job_closed(self, job_id: str | None) -> None:
         with self._lock:
@@ -824,6 +836,8 @@ class _JobWatch:
     def job_vanished(self, job_id: str) -> None:
         with self._lock:
             self.vanished.add(job_id)
+            if job_id in self.names:
+                self._dead.append(self.names[job_id])
 
     def alive(self) -> list[str]:
         """Jobs submitted and neither closed by dask nor gone from the batch system."""
@@ -846,10 +860,10 @@ def _watched_job_class(job_cls: type[Job], watch: _JobWatch) -> type[Job]:
             except Exception as exc:
                 from distributed.core import Status
 
-                watch.submit_failed(_submit_error(exc))
+                watch.submit_failed(_submit_error(exc), getattr(self, "name", None))
                 self.status = Status.failed  # so that closing the cluster does not trip on it
                 raise
-            watch.submit_ok(self.job_id)
+            watch.submit_ok(self.job_id, getattr(self, "name", None))
 
         async def close(self) -> None:
             watch.job_closed(self.job_id)
@@ -950,13 +964,20 @@ class _Watcher(threading.Thread):
         last_report, last_state, refusals_told = t0, None, 0
         last_queue, missing_once, stuck_since = t0, set(), None
         paused_told: set[str] = set()
+        seen: set[str] = set()  # names of the workers that ever connected
+        replaced = 0  # jobs replaced since a new worker last connected
         while not self.stopped.wait(self.poll):
             now = time.monotonic()
-            connected = len(self._workers())
+            workers = self._workers()
+            connected = len(workers)
+            names = {str(w.get("name")) for w in workers.values()}
+            if names - seen:
+                seen |= names
+                replaced = 0
             refused = len(self.watch.refusals)
             if refused > refusals_told:
                 logger.error(
-                    "%s refused %d worker job(s) (dask-jobqueue does not submit them again): %s",
+                    "%s refused %d worker job(s): %s",
                     self.submit, refused - refusals_told, self.watch.refusals[-1],
                 )  # fmt: skip
                 refusals_told = refused
@@ -972,6 +993,9 @@ class _Watcher(threading.Thread):
                     name,
                 )
             paused_told = paused
+            # before any worker connected a lost job means wrong settings: the end rule below
+            for name in self.watch.take_dead() if seen else []:
+                replaced = self._replace(name, replaced)
             alive = self.watch.alive()
             gone = self.watch.vanished - self.watch.closed
             cause = self.watch.refused_since_success() or gone
@@ -989,7 +1013,7 @@ class _Watcher(threading.Thread):
                     "waiting for workers: %d of %d connected; %d worker job(s) submitted and "
                     "not connected yet (queued or starting)%s; %.0f s since the cluster started",
                     connected, self.wanted, max(len(alive) - connected, 0),
-                    f"; {refused} refused and {len(gone)} gone, not replaced"
+                    f"; so far {refused} refused and {len(gone)} gone before connecting"
                     if refused or gone else "",
                     now - t0,
                 )  # fmt: skip
@@ -1010,13 +1034,39 @@ class _Watcher(threading.Thread):
         for job_id in sorted(missing & missing_once):
             self.watch.job_vanished(job_id)
             logger.error(
-                "worker job %s ended without its worker connecting to the scheduler, and is not "
-                "replaced: see its output (jobqueue log-directory, else the folder it was "
-                "submitted from); a failing job-script-prologue or no matscreen on the compute "
-                "node are the usual causes",
+                "worker job %s ended without its worker connecting to the scheduler: see its "
+                "output (jobqueue log-directory, else the folder it was submitted from); a "
+                "failing job-script-prologue or no matscreen on the compute node are the usual "
+                "causes",
                 job_id,
             )
         return missing - missing_once
+
+    def _replace(self, name: str, replaced: int) -> int:
+        """Have dask-jobqueue submit a new job for the dead worker spec ``name``.
+
+        dask-jobqueue keeps a refused or vanished job's spec for good, so its
+        worker would never come. Called once some worker has connected, and
+        done at most ``wanted`` times until a new worker connects, so a broken
+        node or prologue cannot make it submit for ever. Returns the new count
+        of replacements.
+        """
+        if replaced >= self.wanted:
+            logger.error(
+                "worker %s is not replaced (%d replacements since a worker last connected): "
+                "the run goes on with the workers it has",
+                name, replaced,
+            )  # fmt: skip
+            return replaced
+        cluster = self.cluster
+
+        def drop() -> None:  # on the cluster's event loop; adapt then submits a new job
+            cluster.worker_spec.pop(name, None)
+            cluster.workers.pop(name, None)
+
+        cluster.loop.add_callback(drop)
+        logger.warning("worker %s: submitting a new job in place of its lost one", name)
+        return replaced + 1
 
     def _fatal_message(self, gone: set[str]) -> str:
         if self.watch.refused_since_success():

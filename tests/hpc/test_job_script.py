@@ -288,7 +288,7 @@ def test_watcher_reports_queued_jobs_and_gives_up_only_when_none_is_left(
         until(lambda: watcher.fatal is not None)
     watcher.stop()
     assert "0 of 3 connected; 2 worker job(s) submitted and not connected yet" in caplog.text
-    assert "; 1 refused and 0 gone, not replaced" in caplog.text
+    assert "; so far 1 refused and 0 gone before connecting" in caplog.text
     assert watcher.fatal is not None
     assert "pbs-submit refused the worker jobs and none is queued or running" in watcher.fatal
     assert "QOSMaxSubmitJobPerUserLimit" in watcher.fatal
@@ -359,6 +359,43 @@ def test_a_config_file_without_the_jobqueue_level_says_so(tmp_path: Path) -> Non
     path.write_text("slurm:\n  cores: 1\n  memory: 1GB\n  walltime: '00:10:00'\n")
     with pytest.raises(ValueError, match="top-level `slurm:` section; dask reads it only under"):
         job_script("slurm", config=path)
+
+
+def test_lost_jobs_are_replaced_once_a_worker_has_connected_but_not_for_ever(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """dask-jobqueue keeps a refused job's spec for good (its worker never comes). Once some
+    worker has connected, the watcher drops such specs so that adapt submits new jobs, at
+    most `wanted` times until another worker connects."""
+    import time
+
+    from matscreen.core.clusters import _JobWatch, _Watcher
+
+    class Loop:
+        def add_callback(self, func: object) -> None:
+            func()  # type: ignore[operator]
+
+    class Cluster:
+        def __init__(self) -> None:
+            self.scheduler_info = {"workers": {"tcp://a": {"name": "w0"}}}
+            self.worker_spec = {f"w{i}": {} for i in range(5)}
+            self.workers = {f"w{i}": object() for i in range(5)}
+            self.loop = Loop()
+
+    cluster, watch = Cluster(), _JobWatch()
+    watch.submit_ok("10", "w0")
+    watcher = _Watcher(cluster, watch, 2, "sbatch", poll=0.01, interrupt=False)
+    with caplog.at_level("INFO", logger="matscreen.core.clusters"):
+        watcher.start()
+        for name in ("w1", "w2", "w3"):
+            watch.submit_failed("sbatch: error: node failure", name)
+        end = time.monotonic() + 30
+        while "w3 is not replaced" not in caplog.text and time.monotonic() < end:
+            time.sleep(0.01)
+    watcher.stop()
+    assert set(cluster.worker_spec) == {"w0", "w3", "w4"}  # w1, w2 dropped: adapt replaces them
+    assert "worker w1: submitting a new job in place of its lost one" in caplog.text
+    assert "w3 is not replaced (2 replacements since a worker last connected)" in caplog.text
 
 
 def test_unknown_cluster_is_rejected() -> None:
