@@ -897,6 +897,11 @@ def _slurm_live_jobs(job_ids: list[str]) -> set[str] | None:
 _LIVE_JOBS = {"sbatch": _slurm_live_jobs}
 
 
+def _connected_once(spec: str | None, seen: set[str]) -> bool:
+    """Whether a worker of job spec ``spec`` (``NAME``, or ``NAME-<i>`` per process) connected."""
+    return spec is not None and any(n == spec or n.startswith(f"{spec}-") for n in seen)
+
+
 class _Watcher(threading.Thread):
     """Log the wait for worker jobs; end the run when no worker can ever come.
 
@@ -983,7 +988,7 @@ class _Watcher(threading.Thread):
                 refusals_told = refused
             if self.live_jobs is not None and now - last_queue >= self.queue_every:
                 last_queue = now
-                missing_once = self._check_queue(missing_once)
+                missing_once = self._check_queue(missing_once, seen)
             paused = set(self._paused())
             for name in sorted(paused - paused_told):
                 logger.warning(
@@ -993,8 +998,7 @@ class _Watcher(threading.Thread):
                     name,
                 )
             paused_told = paused
-            # before any worker connected a lost job means wrong settings: the end rule below
-            for name in self.watch.take_dead() if seen else []:
+            for name in self.watch.take_dead():
                 replaced = self._replace(name, replaced)
             alive = self.watch.alive()
             gone = self.watch.vanished - self.watch.closed
@@ -1022,9 +1026,14 @@ class _Watcher(threading.Thread):
                 logger.info("all %d workers connected", connected)
             last_state = state
 
-    def _check_queue(self, missing_once: set[str]) -> set[str]:
-        """Mark jobs missing from the queue at two polls running as vanished; return the rest."""
-        alive = self.watch.alive()
+    def _check_queue(self, missing_once: set[str], seen: set[str]) -> set[str]:
+        """Mark jobs missing from the queue at two polls running as vanished; return the rest.
+
+        Jobs whose worker has connected (its name in ``seen``) are left to dask,
+        which replaces them after ``distributed.deploy.lost-worker-timeout``.
+        """
+        names = self.watch.names
+        alive = [j for j in self.watch.alive() if not _connected_once(names.get(j), seen)]
         if not alive or self.live_jobs is None:
             return set()
         listed = self.live_jobs(alive)
@@ -1046,10 +1055,11 @@ class _Watcher(threading.Thread):
         """Have dask-jobqueue submit a new job for the dead worker spec ``name``.
 
         dask-jobqueue keeps a refused or vanished job's spec for good, so its
-        worker would never come. Called once some worker has connected, and
-        done at most ``wanted`` times until a new worker connects, so a broken
-        node or prologue cannot make it submit for ever. Returns the new count
-        of replacements.
+        worker would never come (a passing sbatch timeout cost a worker for
+        the whole run). Done at most ``wanted`` times until a new worker
+        connects, so wrong settings, a broken node or a broken prologue cannot
+        make it submit for ever (the run then ends, or goes on with the
+        workers it has). Returns the new count of replacements.
         """
         if replaced >= self.wanted:
             logger.error(

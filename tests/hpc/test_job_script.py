@@ -398,6 +398,30 @@ def test_lost_jobs_are_replaced_once_a_worker_has_connected_but_not_for_ever(
     assert "w3 is not replaced (2 replacements since a worker last connected)" in caplog.text
 
 
+def test_a_job_whose_worker_connected_is_left_to_dask_when_it_leaves_the_queue() -> None:
+    """A cancelled job whose worker had connected is dask's to replace (after its
+    lost-worker-timeout, which may be minutes): it is never counted as vanished, nor ends
+    the run (the second review saw exit 2 with lost-worker-timeout 120 s)."""
+    import time
+
+    from matscreen.core.clusters import _JobWatch, _Watcher
+
+    class Cluster:
+        scheduler_info: dict = {"workers": {"tcp://a": {"name": "SLURMCluster-0"}}}
+
+    cluster, watch = Cluster(), _JobWatch()
+    watch.submit_ok("10", "SLURMCluster-0")
+    watcher = _Watcher(cluster, watch, 1, "sbatch", poll=0.01, queue_every=0.01, grace=0,
+                       interrupt=False)  # fmt: skip
+    watcher.live_jobs = lambda ids: set()  # scancel: gone from squeue
+    watcher.start()
+    time.sleep(0.3)
+    cluster.scheduler_info = {"workers": {}}  # its worker leaves; dask has not closed it yet
+    time.sleep(0.3)
+    watcher.stop()
+    assert watch.vanished == set() and watcher.fatal is None
+
+
 def test_unknown_cluster_is_rejected() -> None:
     """Unknown cluster kinds and workers < 1 are usage errors."""
     with pytest.raises(ValueError, match="not a batch system"):
