@@ -844,6 +844,11 @@ class _JobWatch:
         with self._lock:
             return [j for j in self.submitted if j not in self.closed and j not in self.vanished]
 
+    def gone(self) -> set[str]:
+        """Jobs that left the batch system without their worker connecting (dask never knew)."""
+        with self._lock:  # the event loop adds to both sets while the watcher reads them
+            return self.vanished - self.closed
+
     def refused_since_success(self) -> int:
         """Refused submissions since the last one the batch system took."""
         with self._lock:
@@ -1001,7 +1006,7 @@ class _Watcher(threading.Thread):
             for name in self.watch.take_dead():
                 replaced = self._replace(name, replaced)
             alive = self.watch.alive()
-            gone = self.watch.vanished - self.watch.closed
+            gone = self.watch.gone()
             cause = self.watch.refused_since_success() or gone
             if not connected and not alive and cause:
                 stuck_since = stuck_since if stuck_since is not None else now
