@@ -209,11 +209,10 @@ def _predict_rows(
     """Run the model on readable rows: one at a time (here or as Dask tasks), each saved."""
     import pandas as pd
 
-    model = _model(prop)
     if prop == "conductivity" or (checkpoint is None and client is None):
         if client is not None:
             logger.info("%s runs in this process (10,000 rows take seconds), not on Dask", prop)
-        return model(rows)
+        return _model(prop)(rows)
     results = list(result_columns(prop))
     files: list[Path | None] = [
         checkpoint / f"{prop}-{_row_key(prop, row)}.json" if checkpoint else None
