@@ -93,7 +93,7 @@ def screen(
     ] = False,
 ) -> None:
     """Run a screening workflow; write results.parquet, report.html and run.json."""
-    from matscreen.core.clusters import check_cluster_name
+    from matscreen.core.clusters import check_batch_cluster, check_cluster_name
     from matscreen.core.config import load_workflow
 
     cfg = _run(load_workflow, workflow)
@@ -103,7 +103,7 @@ def screen(
     if dry_run:
         typer.echo(_run(_plan, cfg, out, cluster, workers))
         return
-    _run(_check_batch_cluster, cluster, workers)  # before the candidates are made
+    _run(check_batch_cluster, cluster, workers=workers)  # before the candidates are made
     from matscreen.screening.run import screen as run_screen
 
     try:
@@ -124,19 +124,6 @@ def screen(
     counts = results["status"].value_counts().to_dict()
     typer.echo(f"wrote {out}/results.parquet, report.html, run.json: {counts}")
     raise typer.Exit(_report_failures(results))
-
-
-def _check_batch_cluster(cluster: str, workers: int | None) -> None:
-    """Refuse a batch cluster whose settings or submit command are wrong, before any work."""
-    from matscreen.core.clusters import JOBQUEUE_SCHEDULERS, job_script, missing_submit_command
-    from matscreen.core.errors import ClusterStartError
-
-    if cluster not in JOBQUEUE_SCHEDULERS:
-        return
-    job_script(cluster, workers=workers)  # the jobqueue settings: ValueError naming the key
-    missing = missing_submit_command(cluster)
-    if missing:
-        raise ClusterStartError(missing)
 
 
 def _plan(cfg, out: Path, cluster: str, workers: int | None) -> str:  # noqa: ANN001
@@ -194,12 +181,14 @@ def _plan(cfg, out: Path, cluster: str, workers: int | None) -> str:  # noqa: AN
         f"cluster      {cluster}" + (f", {workers} workers" if workers else ""),
     ]
     if cluster in ("slurm", "pbs"):
-        from matscreen.core.clusters import job_script, missing_submit_command
+        from matscreen.core.clusters import check_batch_cluster, job_script
+        from matscreen.core.errors import ClusterStartError
 
-        script = job_script(cluster, workers=workers)
-        missing = missing_submit_command(cluster)
-        if missing:
-            lines.append(f"WARNING      {missing}")
+        script = job_script(cluster, workers=workers)  # wrong settings fail the dry run
+        try:
+            check_batch_cluster(cluster, workers=workers)  # what only stops the start
+        except (ClusterStartError, ValueError) as exc:
+            lines.append(f"WARNING      {exc}")
         lines += ["", f"worker job script ({cluster}):", script]
     return "\n".join(lines)
 
@@ -267,7 +256,7 @@ def predict(
     ] = None,
 ) -> None:
     """Predict a property for every row of INPUT; write OUT.csv (input order, columns kept)."""
-    from matscreen.core.clusters import check_cluster_name
+    from matscreen.core.clusters import check_batch_cluster, check_cluster_name
     from matscreen.core.io import atomic_write_text
     from matscreen.core.locks import RunLock
 
@@ -275,6 +264,8 @@ def predict(
         cluster = "local"
     if cluster is not None:
         _run(check_cluster_name, cluster)
+        if prop != "conductivity":  # conductivity runs in this process
+            _run(check_batch_cluster, cluster, workers=workers)
     _check_output_file(out)  # before the work, which may take hours
     if out.resolve() == input_path.resolve():
         _fail_usage(f"--out {out} is the input file; write the results to another file")

@@ -285,6 +285,9 @@ def default_lifetime(walltime_s: int) -> tuple[int, int]:
 
 
 def _option_value(args: list[str], option: str) -> str | None:
+    # an element may hold an option and its value together ("--lifetime 8m"); the job
+    # script joins them with spaces, so the worker reads them as two arguments
+    args = [part for arg in args for part in str(arg).split()]
     for i, arg in enumerate(args):
         if arg == option and i + 1 < len(args):
             return str(args[i + 1])
@@ -293,17 +296,18 @@ def _option_value(args: list[str], option: str) -> str | None:
     return None
 
 
-_LIFETIME_TOLD: set[tuple[str, int]] = set()
+def _with_lifetime(extra: list[str], walltime_s: int, scheduler: str, tell: bool) -> list[str]:
+    """Add a worker lifetime that ends before the walltime, unless the user gave one.
 
-
-def _with_lifetime(extra: list[str], walltime_s: int, scheduler: str) -> list[str]:
+    ``tell`` logs what was chosen (or a lifetime that outlives the walltime); the
+    check made before a run passes False, so the start of the run tells it once.
+    """
     from dask.utils import parse_timedelta
 
     given = _option_value(extra, "--lifetime")
     if given is None:
         lifetime, stagger = default_lifetime(walltime_s)
-        if (scheduler, walltime_s) not in _LIFETIME_TOLD:  # the dry run and the start both ask
-            _LIFETIME_TOLD.add((scheduler, walltime_s))
+        if tell:
             logger.info(
                 "workers get --lifetime %ds --lifetime-stagger %ds (walltime %ds); "
                 "set jobqueue.%s.worker-extra-args to choose your own",
@@ -312,7 +316,7 @@ def _with_lifetime(extra: list[str], walltime_s: int, scheduler: str) -> list[st
         return [*extra, "--lifetime", f"{lifetime}s", "--lifetime-stagger", f"{stagger}s"]
     lifetime_s = parse_timedelta(given)
     stagger_s = parse_timedelta(_option_value(extra, "--lifetime-stagger") or 0)
-    if lifetime_s is not None and lifetime_s + (stagger_s or 0) >= walltime_s:
+    if tell and lifetime_s is not None and lifetime_s + (stagger_s or 0) >= walltime_s:
         logger.warning(
             "jobqueue.%s.worker-extra-args: --lifetime %s (+ stagger) is not shorter than the "
             "walltime (%ds): workers will be killed by the batch system instead of retiring",
@@ -410,10 +414,13 @@ def _check_keys(scheduler: str) -> None:
         )
 
 
-def _job_kwargs(scheduler: str, overrides: Mapping[str, Any]) -> dict[str, Any]:
+def _job_kwargs(
+    scheduler: str, overrides: Mapping[str, Any], *, tell: bool = True
+) -> dict[str, Any]:
     """Resolve the job keywords matscreen sets itself; the rest come from dask config.
 
-    Must be called with ``overrides`` already applied to ``dask.config``.
+    Must be called with ``overrides`` already applied to ``dask.config``; ``tell``
+    logs the worker lifetime chosen.
     """
     import dask.config
 
@@ -438,7 +445,7 @@ def _job_kwargs(scheduler: str, overrides: Mapping[str, Any]) -> dict[str, Any]:
         "cores": cores,
         "memory": memory,
         "walltime": walltime,
-        "worker_extra_args": _with_lifetime(extra, walltime_s, scheduler),
+        "worker_extra_args": _with_lifetime(extra, walltime_s, scheduler, tell),
     }
 
 
@@ -540,6 +547,49 @@ def _scheduler_options(scheduler: str) -> dict[str, Any]:
     return options
 
 
+def _check_interface(scheduler: str) -> None:
+    """Refuse a network interface the scheduler would listen on that this machine lacks.
+
+    Must be called with the overrides applied to ``dask.config``. ``interface``
+    names the scheduler's interface too unless ``scheduler-options`` gives a
+    host or an interface of its own; the workers' interface is on the compute
+    nodes and cannot be checked from here.
+    """
+    import dask.config
+    import psutil
+
+    options = dask.config.get(f"jobqueue.{scheduler}.scheduler-options", None) or {}
+    if options.get("interface"):
+        key, name = "scheduler-options.interface", options["interface"]
+    elif not options.get("host"):
+        key, name = "interface", dask.config.get(f"jobqueue.{scheduler}.interface", None)
+    else:
+        return
+    here = sorted(psutil.net_if_addrs())
+    if name and name not in here:
+        raise ValueError(
+            f"jobqueue.{scheduler}.{key} is {name!r}, which is not a network interface of this "
+            f"machine, so the scheduler cannot listen on it; this machine has: {', '.join(here)}"
+        )
+
+
+def _checked_job_kwargs(
+    scheduler: str, overrides: Mapping[str, Any], *, tell: bool
+) -> dict[str, Any]:
+    """All the checks made before a batch cluster starts; the job keywords it would use.
+
+    Must be called with ``overrides`` already applied to ``dask.config``.
+    """
+    from matscreen.core.errors import ClusterStartError
+
+    kwargs = _job_kwargs(scheduler, overrides, tell=tell)
+    _check_interface(scheduler)
+    missing = missing_submit_command(scheduler)
+    if missing:
+        raise ClusterStartError(missing)
+    return kwargs
+
+
 # ------------------------------------------------------------------------ public API
 
 
@@ -598,6 +648,48 @@ def _local_workers() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not on Linux
         return os.cpu_count() or 1
+
+
+def check_batch_cluster(
+    cluster: str,
+    *,
+    workers: int | None = None,
+    config: ConfigLike | None = None,
+) -> None:
+    """Refuse a batch cluster that could not start, before any work is done.
+
+    Checks what :func:`open_client` checks when it starts one: the
+    ``jobqueue.<cluster>`` settings, the scheduler's network interface and
+    the submit command. Silent (nothing logged) when all is well; any other
+    cluster kind passes.
+
+    Parameters
+    ----------
+    cluster
+        The ``--cluster`` value.
+    workers
+        Number of Dask workers the run would keep.
+    config
+        Dask config overrides, as for :func:`open_client`.
+
+    Raises
+    ------
+    ValueError
+        Naming the setting that is missing or wrong, or ``workers`` < 1.
+    ClusterStartError
+        When the batch system's submit command is not on ``PATH``.
+    """
+    import dask.config
+
+    if cluster not in JOBQUEUE_SCHEDULERS:
+        return
+    if workers is not None and workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    # imported outside the override: dask-jobqueue's defaults would go with it on exit
+    _job_class(cluster)
+    overrides = load_config(config)
+    with dask.config.set(overrides):
+        _checked_job_kwargs(cluster, overrides, tell=False)
 
 
 def missing_submit_command(cluster: str) -> str | None:
@@ -666,7 +758,8 @@ def open_client(
     ------
     ValueError
         If ``cluster`` is unknown, ``workers`` < 1, or a batch cluster lacks
-        walltime, memory or cores or has a key dask-jobqueue does not know.
+        walltime, memory or cores, has a key dask-jobqueue does not know, or
+        names a network interface this machine lacks.
     ClusterStartError
         For a batch cluster: before anything starts when the submit command
         is not on ``PATH``; from inside the ``with`` block when the batch
@@ -682,6 +775,8 @@ def open_client(
 
     if workers is not None and workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
+    if cluster in JOBQUEUE_SCHEDULERS:
+        _job_class(cluster)  # imported outside the override, which would take its defaults away
     overrides = load_config(config)
     with dask.config.set(overrides):
         if cluster == "local":
@@ -1117,11 +1212,8 @@ def _jobqueue_client(
 
     from matscreen.core.errors import ClusterStartError
 
-    missing = missing_submit_command(scheduler)
-    if missing:
-        raise ClusterStartError(missing)
+    kwargs = _checked_job_kwargs(scheduler, overrides, tell=True)
     cluster_cls, job_cls = _job_class(scheduler)
-    kwargs = _job_kwargs(scheduler, overrides)
     options = _scheduler_options(scheduler)
     n = workers or int(dask.config.get(f"jobqueue.{scheduler}.processes", None) or 1)
     watch = _JobWatch()

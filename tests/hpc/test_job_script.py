@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import subprocess
 import sys
@@ -71,6 +72,68 @@ def test_user_lifetime_is_kept() -> None:
     script = job_script("slurm", config=_slurm(**{"worker-extra-args": extra}))
     assert "--lifetime 50m --lifetime-stagger 2m" in script
     assert script.count("--lifetime ") == 1
+
+
+def test_lifetime_given_with_its_value_in_one_element_is_kept() -> None:
+    """'--lifetime 8m' as one list element is the user's lifetime too: none is added."""
+    script = job_script("slurm", config=_slurm(**{"worker-extra-args": ["--lifetime 8m"]}))
+    assert script.count("--lifetime") == 1
+    assert "--lifetime 8m" in script
+
+
+def test_check_batch_cluster_is_silent_and_the_script_tells_the_lifetime(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The check before a run logs nothing (the start tells the lifetime once); rendering
+    the script tells it; a missing interface is named with the ones this machine has."""
+    from matscreen.core.clusters import check_batch_cluster
+    from matscreen.core.errors import ClusterStartError
+
+    (tmp_path / "sbatch").write_text("#!/bin/sh\nexit 1\n")
+    (tmp_path / "sbatch").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    with caplog.at_level(logging.INFO, logger="matscreen.core.clusters"):
+        check_batch_cluster("slurm", workers=2, config=_slurm(interface="lo"))
+        assert caplog.records == []
+        job_script("slurm", config=_slurm())
+    assert [r.getMessage().startswith("workers get --lifetime") for r in caplog.records] == [True]
+    with pytest.raises(ValueError, match=r"'nosuch0'.*not a network interface.*\blo\b"):
+        check_batch_cluster("slurm", config=_slurm(interface="nosuch0"))
+    options = {"interface": "nosuch1"}
+    with pytest.raises(ValueError, match="scheduler-options.interface is 'nosuch1'"):
+        check_batch_cluster(
+            "slurm", config=_slurm(interface="lo", **{"scheduler-options": options})
+        )
+    # a scheduler host of its own: the workers' interface is on the nodes, not checked here
+    check_batch_cluster(
+        "slurm", config=_slurm(interface="ib9", **{"scheduler-options": {"host": "127.0.0.1"}})
+    )
+    check_batch_cluster("local")  # not a batch cluster: nothing to check
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(ClusterStartError, match="sbatch"):
+        check_batch_cluster("slurm", config=_slurm(interface="lo"))
+
+
+def test_dask_jobqueue_defaults_outlive_the_first_check(tmp_path: Path) -> None:
+    """The check made before a run is the first import of dask-jobqueue in the CLI; its
+    defaults must stay in dask config after the check's overrides are undone (the cluster
+    started next reads them: a KeyError 'shared-temp-directory' before)."""
+    code = (
+        "import os, dask.config\n"
+        "from matscreen.core.clusters import check_batch_cluster\n"
+        "os.environ['PATH'] = os.environ['PATH'] + ':' + os.environ['FAKE_BIN']\n"
+        "check_batch_cluster('slurm', config={'jobqueue': {'slurm': "
+        "{'cores': 1, 'memory': '1GB', 'walltime': '00:10:00'}}})\n"
+        "print(dask.config.get('jobqueue.slurm.shared-temp-directory', 'lost'))\n"
+    )
+    (tmp_path / "sbatch").write_text("#!/bin/sh\nexit 1\n")  # looked up, never run
+    (tmp_path / "sbatch").chmod(0o755)
+    env = {**os.environ, "FAKE_BIN": str(tmp_path)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() not in ("", "lost")
 
 
 def test_too_long_user_lifetime_warns(caplog: pytest.LogCaptureFixture) -> None:
