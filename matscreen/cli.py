@@ -110,15 +110,17 @@ def screen(
         results = _run(run_screen, cfg, out=out, cluster=cluster, workers=workers, resume=resume)
     except (KeyboardInterrupt, SystemExit) as exc:
         code = 130 if isinstance(exc, KeyboardInterrupt) else exc.code
-        # Ctrl-C, or SIGTERM from the batch system (turned into exit 143 while matscreen owns
-        # the cluster; with --cluster tcp://... a SIGTERM ends the process without this note)
-        if code in (130, 143):
+        # Ctrl-C, SIGTERM from the batch system or SIGHUP from a dropped session (exit 143,
+        # 129 while matscreen owns the cluster; with --cluster tcp://... they end the process
+        # without this note)
+        if code in (129, 130, 143):
             kept = out / "checkpoints"
             if kept.is_dir() and any(kept.iterdir()):
                 hint = f"finished chunks are kept in {kept}: rerun with --resume to continue"
             else:
                 hint = "no chunk had finished"
-            typer.echo(f"matscreen: interrupted; {hint}", err=True)
+            with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone
+                typer.echo(f"matscreen: interrupted; {hint}", err=True)
             raise typer.Exit(code) from None
         raise
     counts = results["status"].value_counts().to_dict()

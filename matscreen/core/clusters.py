@@ -813,33 +813,36 @@ def check_cluster_name(cluster: str) -> None:
 
 @contextlib.contextmanager
 def _sigterm_raises() -> Iterator[None]:
-    """Turn SIGTERM into ``SystemExit(143)`` while a cluster we own is open.
+    """Turn SIGTERM and SIGHUP into ``SystemExit(128 + signal)`` while a cluster we own is open.
 
     Batch systems stop a job (``scancel``, time limit, preemption) with SIGTERM,
-    which by default ends Python without running ``finally`` blocks: the worker
-    jobs of a ``--cluster slurm`` run would keep running (and billing) until
-    their own walltime. Only done in the main thread, and only when SIGTERM
-    still has its default handler (an application's own handler is kept).
+    and a dropped ssh session sends SIGHUP; by default either ends Python without
+    running ``finally`` blocks: the worker jobs of a ``--cluster slurm`` run would
+    keep running (and billing) until their death timeout or walltime. Only done
+    in the main thread, and only for a signal that still has its default handler
+    (an application's own handler, or ``nohup``'s ignore, is kept).
     """
     import signal
     import threading
 
-    if (
-        threading.current_thread() is not threading.main_thread()
-        or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
-    ):
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def _raise(signum: int, frame: object) -> None:
-        logger.warning("SIGTERM received: closing the cluster")
+        logger.warning("%s received: closing the cluster", signal.Signals(signum).name)
         raise SystemExit(128 + signum)
 
-    signal.signal(signal.SIGTERM, _raise)
+    taken = [
+        sig for sig in (signal.SIGTERM, signal.SIGHUP) if signal.getsignal(sig) is signal.SIG_DFL
+    ]
+    for sig in taken:
+        signal.signal(sig, _raise)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        for sig in taken:
+            signal.signal(sig, signal.SIG_DFL)
 
 
 @contextlib.contextmanager

@@ -231,12 +231,16 @@ with open_client("slurm", workers=2, config=config) as client:
 """
 
 
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP"])
 def test_sigterm_to_driver_cancels_worker_jobs(
-    slurm: Any, tmp_path: Path, slurm_config: Any
+    slurm: Any, tmp_path: Path, slurm_config: Any, signame: str
 ) -> None:
-    """A driver stopped with SIGTERM (scancel, time limit) still cancels its worker jobs."""
+    """A driver stopped with SIGTERM (scancel, time limit) or SIGHUP (a dropped ssh
+    session) still cancels its worker jobs, and exits 128 + the signal's number."""
     import signal
     import sys
+
+    sig = signal.Signals[signame]
 
     name = f"mst-{uuid.uuid4().hex[:8]}"
     code = DRIVER.format(config=slurm_config(name))
@@ -247,8 +251,8 @@ def test_sigterm_to_driver_cancels_worker_jobs(
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == "ready"
         assert len(_jobs(name)) == 2
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=60) == 143
+        proc.send_signal(sig)
+        assert proc.wait(timeout=60) == 128 + sig
         _poll(lambda: not _jobs(name), 30, "the worker jobs to be cancelled")
     finally:
         if proc.poll() is None:
