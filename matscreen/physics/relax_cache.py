@@ -16,6 +16,11 @@ model version) are cached: any other ASE calculator may hold parameters a
 key cannot see. Records without an energy (a calculator error, a structure
 refused before running) are not kept, so a transient failure is retried.
 The ``RELAX_CACHE`` setting (``MATSCREEN_RELAX_CACHE=false``) turns it off.
+
+:func:`cached_relax_together` does the same for many cells at once (the
+screen's physics stage, ``predict stability`` over a table of structures):
+those not on disk are relaxed batched (CHGNet) and kept under the same keys,
+the batched FIRE being the same per cell as the one-by-one relaxation.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +114,33 @@ def _path(key: str) -> Path:
     return cache_dir() / "relaxed" / f"{key}.json"
 
 
+def _read(key: str) -> RelaxRecord | None:
+    """Read the record kept under ``key``; None when there is none or it cannot be read."""
+    path = _path(key)
+    try:
+        record = RelaxRecord.model_validate(json.loads(path.read_text()))
+    except FileNotFoundError:
+        return None
+    except Exception as exc:  # noqa: BLE001 - a corrupt or foreign file is relaxed again
+        logger.warning("relaxation cache file %s unreadable (%s); relaxing again", path, exc)
+        return None
+    logger.info("%s (%d atoms): relaxation reused from %s", record.formula, record.n_atoms, path)
+    return record
+
+
+def _keep(key: str | None, record: RelaxRecord) -> None:
+    """Store a record that has an energy under ``key`` (None: not cacheable)."""
+    from matscreen.core.io import atomic_write_text
+
+    if key is None or record.energy_per_atom is None:
+        return
+    path = _path(key)
+    try:
+        atomic_write_text(path, record.model_dump_json())
+    except OSError as exc:
+        logger.warning("cannot write the relaxation cache file %s (%s)", path, exc)
+
+
 def cached_relax(structure: Any, calculator: Any = None, **settings: Any) -> RelaxRecord:
     """Relax a structure as :func:`~matscreen.physics.relax.relax_structure` does, once.
 
@@ -129,32 +162,90 @@ def cached_relax(structure: Any, calculator: Any = None, **settings: Any) -> Rel
         has an energy. A cache file that cannot be read or written only
         costs the relaxation (a warning is logged).
     """
-    from matscreen.core.io import atomic_write_text
     from matscreen.physics.calculators import resolve_calculator
 
     calc = resolve_calculator(calculator)
     key = relax_key(structure, calc, **settings) if relax_cache_enabled() else None
-    if key is None:
-        return relax_structure(structure, calc, **settings)
-    path = _path(key)
-    try:
-        record = RelaxRecord.model_validate(json.loads(path.read_text()))
-    except FileNotFoundError:
-        pass
-    except Exception as exc:  # noqa: BLE001 - a corrupt or foreign file is relaxed again
-        logger.warning("relaxation cache file %s unreadable (%s); relaxing again", path, exc)
-    else:
-        logger.info(
-            "%s (%d atoms): relaxation reused from %s", record.formula, record.n_atoms, path
-        )
-        return record
-    record = relax_structure(structure, calc, **settings)
-    if record.energy_per_atom is not None:
-        try:
-            atomic_write_text(path, record.model_dump_json())
-        except OSError as exc:
-            logger.warning("cannot write the relaxation cache file %s (%s)", path, exc)
+    record = _read(key) if key is not None else None
+    if record is None:
+        record = relax_structure(structure, calc, **settings)
+        _keep(key, record)
     return record
 
 
-__all__ = ["CACHE_SCHEMA", "cached_relax", "relax_cache_enabled", "relax_key"]
+#: Cells per batched relaxation (one CHGNet forward pass over all unconverged ones per step).
+BATCH_CELLS = 32
+
+
+def cached_relax_together(
+    structures: Sequence[Any],
+    calculator: Any = None,
+    *,
+    fmax: float = 0.05,
+    steps: int = 300,
+    device: str = "cpu",
+) -> list[RelaxRecord]:
+    """Relax many structures once each, batched where the MLIP allows it.
+
+    The cells found on disk (:func:`cached_relax`'s keys) are read back; the
+    others are relaxed together, :data:`BATCH_CELLS` at a time
+    (:func:`~matscreen.physics.relax.relax_together`: batched CHGNet, the same
+    FIRE per cell as :func:`~matscreen.physics.relax.relax_structure`, else one
+    by one), and kept.
+
+    Parameters
+    ----------
+    structures
+        Structures (pymatgen, ASE or dicts).
+    calculator
+        ASE calculator, registry name or None (the DEFAULT_CALCULATOR setting).
+    fmax, steps
+        As in :func:`~matscreen.physics.relax.relax_structure`.
+    device
+        Torch device of a registry MLIP.
+
+    Returns
+    -------
+    list[RelaxRecord]
+        In input order; a structure that cannot be relaxed has a failed record.
+    """
+    from matscreen.physics.calculators import resolve_calculator
+    from matscreen.physics.relax import relax_together
+
+    calc = resolve_calculator(calculator, device=device)
+    enabled = relax_cache_enabled()
+    keys = [relax_key(s, calc, fmax=fmax, steps=steps) if enabled else None for s in structures]
+    records: list[RelaxRecord | None] = [_read(k) if k is not None else None for k in keys]
+    # the same cell twice (the same key) is relaxed once
+    first_of: dict[str, int] = {}
+    todo, copies = [], []
+    for i, record in enumerate(records):
+        if record is not None:
+            continue
+        if keys[i] is not None and keys[i] in first_of:
+            copies.append(i)
+            continue
+        todo.append(i)
+        if keys[i] is not None:
+            first_of[keys[i]] = i
+    for start in range(0, len(todo), BATCH_CELLS):
+        part = todo[start : start + BATCH_CELLS]
+        fresh = relax_together(
+            [structures[i] for i in part], calc, fmax=fmax, steps=steps, device=device
+        )
+        for i, record in zip(part, fresh, strict=True):
+            records[i] = record
+            _keep(keys[i], record)
+    for i in copies:
+        records[i] = records[first_of[keys[i]]].model_copy(deep=True)
+    return [r for r in records if r is not None]
+
+
+__all__ = [
+    "BATCH_CELLS",
+    "CACHE_SCHEMA",
+    "cached_relax",
+    "cached_relax_together",
+    "relax_cache_enabled",
+    "relax_key",
+]

@@ -245,6 +245,52 @@ def _template_hull(
     return hull, note, ordering, cell
 
 
+def _read_row_structures(
+    df: pd.DataFrame, base: Path | None
+) -> list[tuple[Structure | None, str] | Exception]:
+    """Each row's ``(structure, ordering)`` (None without one), or why it cannot be read."""
+    read: list[tuple[Structure | None, str] | Exception] = []
+    for _, row in df.iterrows():
+        try:
+            read.append(_row_structure(row, ("structure", "cif"), base))
+        except Exception as exc:  # noqa: BLE001 - raised again as that row's failure
+            read.append(exc)
+    return read
+
+
+def _relax_given_structures(
+    read: list[tuple[Structure | None, str] | Exception],
+    calculator: Any,
+    device: str,
+    fmax: float,
+    steps: int,
+) -> dict[int, Any]:
+    """Relax the rows' given structures together; ``{row position: RelaxRecord}``.
+
+    Only structures the MLIP covers; fewer than two are left to the row itself
+    (:func:`~matscreen.physics.hull.structure_hull`, the same cache).
+    """
+    from matscreen.physics.calculators import resolve_calculator, unsupported_elements
+    from matscreen.physics.relax_cache import cached_relax_together
+
+    given = {k: got[0] for k, got in enumerate(read) if not isinstance(got, Exception) and got[0]}
+    if len(given) < 2:
+        return {}
+    calc = resolve_calculator(calculator, device=device)
+    given = {
+        k: s
+        for k, s in given.items()
+        if not unsupported_elements(calc, {el.symbol for el in s.composition.element_composition})
+    }
+    if len(given) < 2:
+        return {}
+    logger.info("stability: relaxing the %d given structures together", len(given))
+    records = cached_relax_together(
+        list(given.values()), calc, fmax=fmax, steps=steps, device=device
+    )
+    return dict(zip(given, records, strict=True))
+
+
 def predict_stability_table(
     df: pd.DataFrame,
     *,
@@ -255,6 +301,7 @@ def predict_stability_table(
     window: bool = True,
     base_dir: str | Path | None = None,
     progress: bool | None = None,
+    device: str = "auto",
 ) -> pd.DataFrame:
     """Add hull stability (and Li windows) to a table of candidates.
 
@@ -277,6 +324,11 @@ def predict_stability_table(
         Folder that relative ``cif`` paths refer to.
     progress
         Progress bar over the rows (tqdm); None: on a terminal only.
+    device
+        Torch device of a registry MLIP: ``auto`` (a GPU when torch sees one),
+        ``cpu``, ``cuda``. The given structures of the table are relaxed
+        together first (batched CHGNet,
+        :func:`~matscreen.physics.relax_cache.cached_relax_together`).
 
     Returns
     -------
@@ -317,6 +369,7 @@ def predict_stability_table(
     ``result_note`` names it, and the hull is an upper bound); a stoichiometry
     with no known type fails with a reason.
     """
+    from matscreen.core.devices import resolve_device
     from matscreen.featurize.composition import as_composition
     from matscreen.physics.calculators import (
         calculator_info,
@@ -332,20 +385,25 @@ def predict_stability_table(
     base = Path(base_dir) if base_dir is not None else None
     out = df.copy()
     results: list[dict[str, Any]] = []
+    device = resolve_device(device, fallback=True)
     calc = None
     refs = None
-    for _, row in _rows(df, "stability", progress):
+    read = _read_row_structures(df, base)
+    pre_relaxed = _relax_given_structures(read, calculator, device, fmax, steps) if relax else {}
+    for k, (_, row) in enumerate(_rows(df, "stability", progress)):
         res: dict[str, Any] = dict.fromkeys(STABILITY_COLUMNS)
         res["decomposition"] = []
         try:
-            structure, res["ordering"] = _row_structure(row, ("structure", "cif"), base)
+            if isinstance(read[k], Exception):
+                raise read[k]
+            structure, res["ordering"] = read[k]
             formula = row.get("formula")
             if structure is None and _is_missing(formula):
                 raise ValueError("row has neither a formula nor a structure")
             # unknown symbols (Xx), empty or non-finite amounts: a reason naming the formula
             comp = as_composition(structure if structure is not None else str(formula))
             if calc is None:
-                calc = resolve_calculator(calculator)
+                calc = resolve_calculator(calculator, device=device)
                 named = calculator is None or isinstance(calculator, str)  # a registry MLIP
                 refs = _References(calculator_info(calc).name if named else calc)
             info = calculator_info(calc)
@@ -376,8 +434,9 @@ def predict_stability_table(
                 entry_energy = hull.energy_per_atom
             elif structure is not None:
                 hull, rec = structure_hull(
-                    structure, calc, relax=relax, references=references, fmax=fmax, steps=steps
-                )
+                    structure, calc, relax=relax, references=references, fmax=fmax,
+                    steps=steps, relaxed=pre_relaxed.get(k),
+                )  # fmt: skip
                 res["method"] = "mlip"
                 entry_energy = hull.energy_per_atom
                 relaxed = rec.structure if rec is not None else None

@@ -270,8 +270,10 @@ def physics_stage(rows: list[dict[str, Any]], options: dict[str, Any]) -> pd.Dat
     Options: ``calculator``, ``electrolyte`` (bool), ``fmax``, ``steps``, ``device``
     (``auto``/``cpu``/``cuda``). A chunk of several CHGNet candidates is relaxed together
     (:func:`matscreen.physics.relax.batched_relax`: one vectorised pass over all
-    unconverged cells per step, the same FIRE per cell); the rest of the checks run
-    per candidate. Returns ``id`` and the :data:`matscreen.physics.checks.PHYSICS_COLUMNS`.
+    unconverged cells per step, the same FIRE per cell), each kept on disk and reused
+    by a later run (:func:`matscreen.physics.relax_cache.cached_relax_together`); the
+    rest of the checks run per candidate. Returns ``id`` and the
+    :data:`matscreen.physics.checks.PHYSICS_COLUMNS`.
     """
     import pandas as pd
 
@@ -285,9 +287,9 @@ def physics_stage(rows: list[dict[str, Any]], options: dict[str, Any]) -> pd.Dat
     valid = [i for i, s in enumerate(structures) if s is not None]
     relaxed: dict[int, Any] = {}
     if len(valid) > 1:
-        from matscreen.physics.relax import relax_together
+        from matscreen.physics.relax_cache import cached_relax_together
 
-        recs = relax_together(
+        recs = cached_relax_together(
             [structures[i] for i in valid], calculator, fmax=fmax, steps=steps, device=device
         )
         relaxed = dict(zip(valid, recs, strict=True))

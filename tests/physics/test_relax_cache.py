@@ -98,3 +98,41 @@ def test_failed_relaxation_without_energy_is_not_kept(
     assert not (own_cache_dir / "physics" / "relaxed").exists() or not any(
         (own_cache_dir / "physics" / "relaxed").rglob("*.json")
     )
+
+
+def test_cells_relaxed_together_are_kept_and_read_back(
+    licl: Structure,
+    monkeypatch: pytest.MonkeyPatch,
+    own_cache_dir,  # noqa: ANN001
+) -> None:
+    """cached_relax_together relaxes the cells not on disk in one batch, keeps those with an
+    energy under cached_relax's keys (so either reads them back), and fails a bad cell alone."""
+    import matscreen.physics.relax as relax_module
+
+    strained = licl.copy()
+    strained.apply_strain(0.04)
+    overlapping = licl.copy()
+    overlapping.translate_sites([0], overlapping[1].coords - overlapping[0].coords, False)
+    batches: list[int] = []
+    real = relax_module.relax_together
+
+    def spy(structures, *args, **kw):  # noqa: ANN001, ANN002, ANN003, ANN202
+        batches.append(len(structures))
+        return real(structures, *args, **kw)
+
+    monkeypatch.setattr(relax_module, "relax_together", spy)
+    first = relax_cache.cached_relax_together(
+        [licl, strained, overlapping, licl.copy()], "chgnet", fmax=0.05, steps=200
+    )
+    assert batches == [3]  # the second LiCl is the same cell: relaxed once
+    assert [r.status for r in first] == ["ok", "ok", "failed", "ok"]
+    assert first[3].energy_per_atom == first[0].energy_per_atom
+    assert (first[2].error or "").startswith("overlapping atoms")
+    # the strained cell relaxes back to rock salt: the same energy as the relaxed cell
+    assert abs(first[1].energy_per_atom - first[0].energy_per_atom) < 2e-3
+    # read back: by the batch function (no new relaxation) and by the one-cell cache
+    again = relax_cache.cached_relax_together([strained, licl], "chgnet", fmax=0.05, steps=200)
+    assert batches == [3]
+    assert [r.energy_per_atom for r in again] == [r.energy_per_atom for r in first[1::-1]]
+    monkeypatch.setattr(relax_cache, "relax_structure", None)  # would raise if called
+    assert cached_relax(strained, "chgnet", fmax=0.05, steps=200).steps == first[1].steps

@@ -180,3 +180,41 @@ def test_an_incomplete_hull_leaves_the_window_empty(licl: Structure, monkeypatch
     assert out.loc[0, "window_low_V"] is None and out.loc[0, "window_high_V"] is None
     assert out.loc[0, "result_note"] == "competing phases of Cl missing; window not computed"
     assert out.loc[0, "error"] is None
+
+
+def test_given_structures_are_relaxed_together_and_rows_stay_apart(
+    licl: Structure,
+    monkeypatch,
+    own_cache_dir,  # noqa: ANN001
+) -> None:
+    """The table's given structures are relaxed in one batch (not a formula row, not a cell
+    with an element the MLIP lacks); each row still gets its own hull and failure."""
+    import matscreen.physics.relax_cache as relax_cache
+
+    strained = licl.copy()
+    strained.apply_strain(0.03)
+    overlapping = licl.copy()
+    overlapping.append("Li", overlapping[0].coords + [0.1, 0, 0], coords_are_cartesian=True)
+    uncovered = licl.copy()
+    uncovered.replace_species({"Cl": "Am"})
+    seen: list[list[str]] = []
+    real = relax_cache.cached_relax_together
+
+    def spy(structures, *args, **kw):  # noqa: ANN001, ANN002, ANN003, ANN202
+        seen.append([s.composition.reduced_formula for s in structures])
+        return real(structures, *args, **kw)
+
+    monkeypatch.setattr(relax_cache, "cached_relax_together", spy)
+    df = pd.DataFrame(
+        {
+            "formula": ["LiCl", "LiCl", "LiCl", "LiCl", "LiAm"],
+            "structure": [licl, None, strained, overlapping, uncovered],
+        }
+    )
+    out = predict_stability_table(df, window=False, device="cpu")
+    assert seen == [["LiCl", "LiCl", "Li2Cl"]]  # the overlapping cell fails in the batch
+    assert list(out["status"]) == ["ok", "ok", "ok", "failed", "failed"]
+    assert list(out["method"][:3]) == ["mlip", "reference", "mlip"]
+    assert abs(out.loc[2, "e_above_hull"] - out.loc[0, "e_above_hull"]) < 2e-3
+    assert "overlapping" in out.loc[3, "error"]
+    assert "Am not covered by chgnet" in out.loc[4, "error"]
