@@ -587,6 +587,8 @@ def _checked_job_kwargs(
     missing = missing_submit_command(scheduler)
     if missing:
         raise ClusterStartError(missing)
+    if scheduler == "slurm":
+        _check_slurm_queue()
     return kwargs
 
 
@@ -659,8 +661,9 @@ def check_batch_cluster(
     """Refuse a batch cluster that could not start, before any work is done.
 
     Checks what :func:`open_client` checks when it starts one: the
-    ``jobqueue.<cluster>`` settings, the scheduler's network interface and
-    the submit command. Silent (nothing logged) when all is well; any other
+    ``jobqueue.<cluster>`` settings, the scheduler's network interface, the
+    submit command and, on SLURM, that the queue is a partition ``sinfo``
+    lists. Silent (nothing logged) when all is well; any other
     cluster kind passes.
 
     Parameters
@@ -889,6 +892,28 @@ def _submit_error(exc: BaseException) -> str:
     return "; ".join(lines) or type(exc).__name__
 
 
+class _RefusalTracebackFilter(logging.Filter):
+    """Drop tornado's traceback of a refused submission: the watcher reports it in one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not (
+            isinstance(exc, RuntimeError)
+            and str(exc).startswith("Command exited with non-zero exit code")
+        )
+
+
+@contextlib.contextmanager
+def _quiet_refusal_tracebacks() -> Iterator[None]:
+    quiet = _RefusalTracebackFilter()
+    tornado_log = logging.getLogger("tornado.application")
+    tornado_log.addFilter(quiet)
+    try:
+        yield
+    finally:
+        tornado_log.removeFilter(quiet)
+
+
 class _JobWatch:
     """What the driver knows of its worker jobs: submitted, refused, closed, vanished.
 
@@ -976,24 +1001,50 @@ def _watched_job_class(job_cls: type[Job], watch: _JobWatch) -> type[Job]:
     return Watched
 
 
-def _slurm_live_jobs(job_ids: list[str]) -> set[str] | None:
-    """Return which of ``job_ids`` SLURM still lists as waiting or running (None: unknown)."""
-    import getpass
+def _command_lines(args: list[str], timeout: float = 60) -> list[str] | None:
+    """Run a batch system's query command; its output lines, or None when it failed."""
     import subprocess
 
     try:
-        out = subprocess.run(
-            ["squeue", "-h", "-u", getpass.getuser(), "-o", "%i"],
-            capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
+        out = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        logger.debug("squeue failed: %s", exc)
+        logger.debug("%s failed: %s", args[0], exc)
         return None
     if out.returncode != 0:
-        logger.debug("squeue failed (%d): %s", out.returncode, out.stderr.strip())
+        logger.debug("%s failed (%d): %s", args[0], out.returncode, out.stderr.strip())
         return None
-    listed = {line.strip() for line in out.stdout.splitlines()}
-    return {j for j in job_ids if j in listed}
+    return [line.strip() for line in out.stdout.splitlines() if line.strip()]
+
+
+def _slurm_live_jobs(job_ids: list[str]) -> set[str] | None:
+    """Return which of ``job_ids`` SLURM still lists as waiting or running (None: unknown)."""
+    import getpass
+
+    listed = _command_lines(["squeue", "-h", "-u", getpass.getuser(), "-o", "%i"])
+    return None if listed is None else {j for j in job_ids if j in set(listed)}
+
+
+def _check_slurm_queue() -> None:
+    """Refuse a ``jobqueue.slurm.queue`` that names no partition ``sinfo`` lists.
+
+    Must be called with the overrides applied to ``dask.config``. Nothing is
+    checked when no queue is set (SLURM's default partition) or ``sinfo`` does
+    not answer.
+    """
+    import dask.config
+
+    queue = dask.config.get("jobqueue.slurm.queue", None)
+    if not queue:
+        return
+    partitions = _command_lines(["sinfo", "-h", "-o", "%R"], timeout=30)
+    if not partitions:
+        return
+    unknown = [p for p in str(queue).split(",") if p.strip() and p.strip() not in partitions]
+    if unknown:
+        raise ValueError(
+            f"jobqueue.slurm.queue is {queue!r}, but {', '.join(map(repr, unknown))} is no "
+            f"partition of this SLURM cluster; sinfo lists: {', '.join(sorted(set(partitions)))}"
+        )
 
 
 #: How each batch system lists its live jobs (PBS: not yet, so no vanished jobs are seen there).
@@ -1167,8 +1218,9 @@ class _Watcher(threading.Thread):
         if replaced >= self.wanted:
             logger.error(
                 "worker %s is not replaced (%d replacements since a worker last connected): "
-                "the run goes on with the workers it has",
-                name, replaced,
+                "the run goes on with the workers it has, and ends if none is queued, running "
+                "or connected %.0f s from now",
+                name, replaced, self.grace,
             )  # fmt: skip
             return replaced
         cluster = self.cluster
@@ -1221,6 +1273,7 @@ def _jobqueue_client(
     n = workers or int(dask.config.get(f"jobqueue.{scheduler}.processes", None) or 1)
     watch = _JobWatch()
     with (
+        _quiet_refusal_tracebacks(),
         _sigterm_raises(),
         cluster_cls(
             scheduler_options=options, job_cls=_watched_job_class(job_cls, watch), **kwargs

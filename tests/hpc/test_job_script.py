@@ -89,8 +89,9 @@ def test_check_batch_cluster_is_silent_and_the_script_tells_the_lifetime(
     from matscreen.core.clusters import check_batch_cluster
     from matscreen.core.errors import ClusterStartError
 
-    (tmp_path / "sbatch").write_text("#!/bin/sh\nexit 1\n")
-    (tmp_path / "sbatch").chmod(0o755)
+    for command, body in (("sbatch", "exit 1"), ("sinfo", "echo short")):  # never the real ones
+        (tmp_path / command).write_text(f"#!/bin/sh\n{body}\n")
+        (tmp_path / command).chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
     with caplog.at_level(logging.INFO, logger="matscreen.core.clusters"):
         check_batch_cluster("slurm", workers=2, config=_slurm(interface="lo"))
@@ -134,6 +135,24 @@ def test_dask_jobqueue_defaults_outlive_the_first_check(tmp_path: Path) -> None:
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() not in ("", "lost")
+
+
+def test_slurm_queue_must_be_a_partition_sinfo_lists(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A queue sinfo does not list is refused before any job, naming the partitions; a list
+    of known partitions passes; without an answer from sinfo nothing is checked."""
+    from matscreen.core.clusters import check_batch_cluster
+
+    for command, body in (("sbatch", "exit 1"), ("sinfo", "printf 'debug\\ngpu\\ngpu\\n'")):
+        (tmp_path / command).write_text(f"#!/bin/sh\n{body}\n")
+        (tmp_path / command).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    with pytest.raises(ValueError, match=r"'compute' is no partition.*sinfo lists: debug, gpu$"):
+        check_batch_cluster("slurm", config=_slurm(queue="compute", interface="lo"))
+    check_batch_cluster("slurm", config=_slurm(queue="debug,gpu", interface="lo"))
+    (tmp_path / "sinfo").write_text("#!/bin/sh\necho 'sinfo: timeout' >&2; exit 1\n")
+    check_batch_cluster("slurm", config=_slurm(queue="compute", interface="lo"))
 
 
 def test_too_long_user_lifetime_warns(caplog: pytest.LogCaptureFixture) -> None:

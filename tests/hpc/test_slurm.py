@@ -109,19 +109,30 @@ def test_cancelled_worker_job_is_replaced(slurm: Any, tmp_path: Path, slurm_conf
 def test_refused_worker_jobs_end_the_run_instead_of_hanging(
     slurm: Any, slurm_config: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A partition SLURM does not have: sbatch refuses every worker job, and the driver
-    gets ClusterStartError with sbatch's own words (dask-jobqueue alone waits for ever)."""
+    """More memory than any node has: sbatch refuses every worker job, and the driver gets
+    ClusterStartError with sbatch's own words (dask-jobqueue alone waits for ever), without
+    tornado's traceback of each refusal. A partition SLURM does not have is refused before
+    any job is submitted."""
     from matscreen.core.errors import ClusterStartError
 
     name = f"mst-{uuid.uuid4().hex[:8]}"
     config = slurm_config(name)
-    config["jobqueue"]["slurm"]["queue"] = "no-such-partition"
+    config["jobqueue"]["slurm"]["memory"] = "900TB"
     with pytest.raises(ClusterStartError) as err:
         with open_client("slurm", workers=2, config=config) as client:
             # a TimeoutError here (not ClusterStartError) would fail the test
             client.wait_for_workers(2, timeout=WORKER_START_TIMEOUT)
     assert "sbatch refused the worker jobs and none is queued or running" in str(err.value)
-    assert "invalid partition" in str(err.value).lower()
+    assert "memory specification can not be satisfied" in str(err.value).lower()
+    assert "worker job(s): sbatch: error: Memory specification" in caplog.text
+    assert not [r for r in caplog.records if r.name == "tornado.application"]
+    assert not _jobs(name)
+
+    config = slurm_config(name)
+    config["jobqueue"]["slurm"]["queue"] = f"{slurm.partition},no-such-partition"
+    with pytest.raises(ValueError, match="'no-such-partition' is no partition of this SLURM"):
+        with open_client("slurm", workers=2, config=config):
+            pass  # pragma: no cover
     assert not _jobs(name)
 
 
