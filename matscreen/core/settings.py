@@ -36,9 +36,10 @@ class MatscreenSettings(BaseSettings):
     PREDICT_BATCH: int = Field(
         default=8,
         ge=1,
-        description="Rows of `matscreen predict stability` per unit of work (a Dask task, or a "
-        "step in one process): their given structures are relaxed together (batched CHGNet); "
-        "each row is checkpointed once its batch is done. Larger on a GPU; 1: row by row.",
+        description="Rows of `matscreen predict stability|voltage` per unit of work (a Dask "
+        "task, or a step in one process): their given structures are relaxed together (batched "
+        "CHGNet); each row is checkpointed once its batch is done. Larger on a GPU; 1: row by "
+        "row.",
     )
     LOG_LEVEL: str = Field(default="INFO", description="Logging level of the CLI.")
     RELAX_CACHE: bool = Field(

@@ -245,35 +245,46 @@ def _template_hull(
     return hull, note, ordering, cell
 
 
+_Read = tuple[Structure | None, str] | Exception
+
+
 def _read_row_structures(
-    df: pd.DataFrame, base: Path | None
-) -> list[tuple[Structure | None, str] | Exception]:
+    df: pd.DataFrame, base: Path | None, columns: tuple[str, str] = ("structure", "cif")
+) -> list[_Read]:
     """Each row's ``(structure, ordering)`` (None without one), or why it cannot be read."""
-    read: list[tuple[Structure | None, str] | Exception] = []
+    read: list[_Read] = []
     for _, row in df.iterrows():
         try:
-            read.append(_row_structure(row, ("structure", "cif"), base))
+            read.append(_row_structure(row, columns, base))
         except Exception as exc:  # noqa: BLE001 - raised again as that row's failure
             read.append(exc)
     return read
 
 
+def _given(read: list[_Read], tag: str | None = None) -> dict[Any, Structure]:
+    """Return the structures read, keyed by row position (or ``(position, tag)``)."""
+    return {
+        (k if tag is None else (k, tag)): got[0]
+        for k, got in enumerate(read)
+        if not isinstance(got, Exception) and got[0] is not None
+    }
+
+
 def _relax_given_structures(
-    read: list[tuple[Structure | None, str] | Exception],
+    given: dict[Any, Structure],
     calculator: Any,
     device: str,
     fmax: float,
     steps: int,
-) -> dict[int, Any]:
-    """Relax the rows' given structures together; ``{row position: RelaxRecord}``.
+) -> dict[Any, Any]:
+    """Relax the rows' given structures together; ``{key: RelaxRecord}``.
 
     Only structures the MLIP covers; fewer than two are left to the row itself
-    (:func:`~matscreen.physics.hull.structure_hull`, the same cache).
+    (:func:`~matscreen.physics.relax_cache.cached_relax`, the same cache).
     """
     from matscreen.physics.calculators import resolve_calculator, unsupported_elements
     from matscreen.physics.relax_cache import cached_relax_together
 
-    given = {k: got[0] for k, got in enumerate(read) if not isinstance(got, Exception) and got[0]}
     if len(given) < 2:
         return {}
     calc = resolve_calculator(calculator, device=device)
@@ -284,7 +295,7 @@ def _relax_given_structures(
     }
     if len(given) < 2:
         return {}
-    logger.info("stability: relaxing the %d given structures together", len(given))
+    logger.info("relaxing the %d given structures together", len(given))
     records = cached_relax_together(
         list(given.values()), calc, fmax=fmax, steps=steps, device=device
     )
@@ -389,7 +400,9 @@ def predict_stability_table(
     calc = None
     refs = None
     read = _read_row_structures(df, base)
-    pre_relaxed = _relax_given_structures(read, calculator, device, fmax, steps) if relax else {}
+    pre_relaxed = (
+        _relax_given_structures(_given(read), calculator, device, fmax, steps) if relax else {}
+    )
     for k, (_, row) in enumerate(_rows(df, "stability", progress)):
         res: dict[str, Any] = dict.fromkeys(STABILITY_COLUMNS)
         res["decomposition"] = []
@@ -512,6 +525,7 @@ def predict_voltage_table(
     base_dir: str | Path | None = None,
     surrogate: Any = None,
     progress: bool | None = None,
+    device: str = "auto",
 ) -> pd.DataFrame:
     """Add average voltages to a table of electrode pairs.
 
@@ -533,6 +547,9 @@ def predict_voltage_table(
         composition-only rows; default: trained on the shipped data.
     progress
         Progress bar over the rows (tqdm); None: on a terminal only.
+    device
+        Torch device of a registry MLIP (``auto``: a GPU when torch sees one).
+        The structures of the table's pairs are relaxed together first.
 
     Returns
     -------
@@ -547,6 +564,7 @@ def predict_voltage_table(
         and for MLIP rows volume change (%) and ``ordering`` (as in
         :func:`predict_stability_table`).
     """
+    from matscreen.core.devices import resolve_device
     from matscreen.physics.voltage import (
         default_voltage_surrogate,
         insertion_pair,
@@ -560,11 +578,23 @@ def predict_voltage_table(
     out = df.copy()
     results: list[dict[str, Any]] = []
     surrogate_rows: list[int] = []
+    device = resolve_device(device, fallback=True)
+    read_c = _read_row_structures(df, base, ("structure_charge", "cif_charge"))
+    read_d = _read_row_structures(df, base, ("structure_discharge", "cif_discharge"))
+    pre_relaxed: dict[Any, Any] = {}
+    if relax:
+        given_c, given_d = _given(read_c, "c"), _given(read_d, "d")
+        both = {k for k, _ in given_c} & {k for k, _ in given_d}  # the others: the surrogate
+        pairs = {key: s for key, s in {**given_c, **given_d}.items() if key[0] in both}
+        pre_relaxed = _relax_given_structures(pairs, calculator, device, fmax, steps)
     for i, (_, row) in enumerate(_rows(df, "voltage", progress)):
         res: dict[str, Any] = dict.fromkeys(VOLTAGE_COLUMNS)
         try:
-            s_c, note_c = _row_structure(row, ("structure_charge", "cif_charge"), base)
-            s_d, note_d = _row_structure(row, ("structure_discharge", "cif_discharge"), base)
+            for got in (read_c[i], read_d[i]):
+                if isinstance(got, Exception):
+                    raise got
+            s_c, note_c = read_c[i]  # type: ignore[misc]
+            s_d, note_d = read_d[i]  # type: ignore[misc]
             res["ordering"] = "; ".join(
                 f"{side}: {note}" for side, note in (("charge", note_c), ("discharge", note_d))
                 if note
@@ -579,7 +609,10 @@ def predict_voltage_table(
                 raise ValueError("row needs formula_charge and formula_discharge")
             insertion_pair(str(f_c), str(f_d))  # validates the pair
             if s_c is not None and s_d is not None:
-                rec = mlip_voltage(s_d, s_c, calculator, relax=relax, fmax=fmax, steps=steps)
+                rec = mlip_voltage(
+                    s_d, s_c, calculator, relax=relax, fmax=fmax, steps=steps, device=device,
+                    relaxed=(pre_relaxed.get((i, "d")), pre_relaxed.get((i, "c"))),
+                )  # fmt: skip
                 if rec.status != "ok":
                     raise ValueError(rec.error)
                 res.update(

@@ -1444,6 +1444,8 @@ def mlip_voltage(
     fmax: float = 0.05,
     steps: int = 300,
     li_energy: float | None = None,
+    device: str = "cpu",
+    relaxed: tuple[Any, Any] | None = None,
 ) -> VoltageRecord:
     """Average voltage between a lithiated and a delithiated structure with an MLIP.
 
@@ -1462,6 +1464,13 @@ def mlip_voltage(
         Relaxation settings.
     li_energy
         Li metal reference (eV/atom); default bcc Li relaxed with the same calculator.
+    device
+        Torch device of a registry MLIP.
+    relaxed
+        ``(discharged, charged)`` relaxation records
+        (:class:`~matscreen.physics.relax.RelaxRecord`) of these structures already
+        computed with ``calculator`` (either may be None), e.g. by a batched
+        relaxation of a whole table; used instead of relaxing again.
 
     Returns
     -------
@@ -1474,7 +1483,7 @@ def mlip_voltage(
     from matscreen.physics.relax_cache import cached_relax
 
     t0 = time.perf_counter()
-    calc = resolve_calculator(calculator)
+    calc = resolve_calculator(calculator, device=device)
     info = calculator_info(calc)
     discharged, charged = to_structure(discharged), to_structure(charged)
     fd, fc = discharged.composition.reduced_formula, charged.composition.reduced_formula
@@ -1490,9 +1499,10 @@ def mlip_voltage(
     except ValueError as exc:
         return VoltageRecord(status="failed", error=str(exc), **base)
     energies, volumes, notes = [], [], []
-    for side, s in (("discharged", discharged), ("charged", charged)):
+    given = relaxed or (None, None)
+    for side, s, done in (("discharged", discharged, given[0]), ("charged", charged, given[1])):
         if relax:
-            rec = cached_relax(s, calc, fmax=fmax, steps=steps)
+            rec = done or cached_relax(s, calc, fmax=fmax, steps=steps)
             if rec.energy_per_atom is None or (rec.error and not rec.error.startswith("not conv")):
                 return VoltageRecord(status="failed", error=f"{rec.formula}: {rec.error}", **base)
             if not rec.converged:

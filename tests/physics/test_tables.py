@@ -218,3 +218,36 @@ def test_given_structures_are_relaxed_together_and_rows_stay_apart(
     assert abs(out.loc[2, "e_above_hull"] - out.loc[0, "e_above_hull"]) < 2e-3
     assert "overlapping" in out.loc[3, "error"]
     assert "Am not covered by chgnet" in out.loc[4, "error"]
+
+
+def test_voltage_pairs_are_relaxed_together(monkeypatch, own_cache_dir) -> None:  # noqa: ANN001
+    """The two cells of every pair with both structures go into one batched relaxation; a
+    formula-only pair (the surrogate) and a pair with one cell add nothing to it."""
+    import matscreen.physics.relax_cache as relax_cache
+    from matscreen.physics.references import cathode_structure
+
+    seen: list[list[str]] = []
+    real = relax_cache.cached_relax_together
+
+    def spy(structures, *args, **kw):  # noqa: ANN001, ANN002, ANN003, ANN202
+        seen.append(sorted(s.composition.reduced_formula for s in structures))
+        return real(structures, *args, **kw)
+
+    monkeypatch.setattr(relax_cache, "cached_relax_together", spy)
+    charged, discharged = cathode_structure("Mn2O4"), cathode_structure("LiMn2O4")
+    df = pd.DataFrame(
+        {
+            "formula_charge": ["Mn2O4", "FePO4", "Mn2O4"],
+            "formula_discharge": ["LiMn2O4", "LiFePO4", "LiMn2O4"],
+            "structure_charge": [charged, None, None],
+            "structure_discharge": [discharged, None, discharged],
+        }
+    )
+    out = predict_voltage_table(df, steps=3, device="cpu")  # 3 FIRE steps: not converged
+    assert seen == [["LiMn2O4", "MnO2"]]
+    assert list(out["status"]) == ["ok", "ok", "ok"]
+    assert list(out["method"]) == ["mlip", "surrogate", "surrogate"]
+    assert "relaxation not converged" in out.loc[0, "result_note"]
+    assert 2.0 < out.loc[0, "voltage"] < 6.0
+    kept = list((own_cache_dir / "physics" / "relaxed" / "chgnet").glob("*.json"))
+    assert len(kept) >= 2  # both cells (and Li metal, relaxed on its own)
