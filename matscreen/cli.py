@@ -109,23 +109,37 @@ def screen(
     try:
         results = _run(run_screen, cfg, out=out, cluster=cluster, workers=workers, resume=resume)
     except (KeyboardInterrupt, SystemExit) as exc:
-        code = 130 if isinstance(exc, KeyboardInterrupt) else exc.code
-        # Ctrl-C, SIGTERM from the batch system or SIGHUP from a dropped session (exit 143,
-        # 129 while matscreen owns the cluster; with --cluster tcp://... they end the process
-        # without this note)
-        if code in (129, 130, 143):
-            kept = out / "checkpoints"
-            if kept.is_dir() and any(kept.iterdir()):
-                hint = f"finished chunks are kept in {kept}: rerun with --resume to continue"
-            else:
-                hint = "no chunk had finished"
-            with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone
-                typer.echo(f"matscreen: interrupted; {hint}", err=True)
-            raise typer.Exit(code) from None
-        raise
+        code = _interrupted(exc)
+        if code is None:
+            raise
+        kept = out / "checkpoints"
+        if kept.is_dir() and any(kept.iterdir()):
+            hint = f"finished chunks are kept in {kept}: rerun with --resume to continue"
+        else:
+            hint = "no chunk had finished"
+        _say_interrupted(hint)
+        raise typer.Exit(code) from None
     counts = results["status"].value_counts().to_dict()
     typer.echo(f"wrote {out}/results.parquet, report.html, run.json: {counts}")
     raise typer.Exit(_report_failures(results))
+
+
+def _interrupted(exc: BaseException) -> int | None:
+    """Return the exit status of an interruption, or None for any other exit.
+
+    Ctrl-C (130), and SIGTERM from the batch system or SIGHUP from a dropped session
+    (143, 129: turned into SystemExit while matscreen owns a cluster; with
+    ``--cluster tcp://...`` or in one process they end it without a note).
+    """
+    if isinstance(exc, KeyboardInterrupt):
+        return 130
+    code = getattr(exc, "code", None)
+    return code if code in (129, 143) else None
+
+
+def _say_interrupted(hint: str) -> None:
+    with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone
+        typer.echo(f"matscreen: interrupted; {hint}", err=True)
 
 
 def _plan(cfg, out: Path, cluster: str, workers: int | None) -> str:  # noqa: ANN001
@@ -284,15 +298,17 @@ def predict(
         )  # fmt: skip
         _run(atomic_write_text, out, _csv_text(table))
         done = True
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit) as exc:
+        code = _interrupted(exc)
+        if code is None:
+            raise
         kept = len(list(partial.glob("*.json")))
-        hint = (
+        _say_interrupted(
             f"the {kept} finished row(s) are kept in {partial}: rerun the same command to continue"
             if kept
             else "no row had finished"
         )
-        typer.echo(f"matscreen: interrupted; {hint}", err=True)
-        raise typer.Exit(130) from None
+        raise typer.Exit(code) from None
     finally:
         if done or not any(partial.glob("*.json")):  # written, or nothing to resume from
             _clear_checkpoint(partial, keep=lock.path)  # while still holding the lock

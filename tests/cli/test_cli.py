@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from matscreen.cli import app
@@ -90,13 +91,17 @@ def test_the_console_script_gives_usage_errors_in_one_line(tmp_path):
     assert result.exit_code == 2 and not (tmp_path / "v.csv.partial").exists()
 
 
-def test_an_interrupted_predict_keeps_its_rows_and_says_so(monkeypatch, tmp_path):
+@pytest.mark.parametrize(
+    ("stop", "code"), [(KeyboardInterrupt(), 130), (SystemExit(143), 143), (SystemExit(129), 129)]
+)
+def test_an_interrupted_predict_keeps_its_rows_and_says_so(monkeypatch, tmp_path, stop, code):
+    """Ctrl-C, and SIGTERM/SIGHUP while a cluster is open (SystemExit 143/129 then)."""
     import matscreen.core.predict as predict
 
     def interrupted(prop, input_path, checkpoint, model):  # noqa: ANN001, ANN202
         checkpoint.mkdir(exist_ok=True)
         (checkpoint / "stability-row1.json").write_text("{}")  # one row had finished
-        raise KeyboardInterrupt
+        raise stop
 
     monkeypatch.setattr(predict, "predict_file", interrupted)
     (tmp_path / "f.csv").write_text("formula\nLiCl\nLi3YCl6\n")
@@ -104,7 +109,7 @@ def test_an_interrupted_predict_keeps_its_rows_and_says_so(monkeypatch, tmp_path
     result = runner.invoke(
         app, ["predict", "stability", str(tmp_path / "f.csv"), "--out", str(out)]
     )
-    assert result.exit_code == 130
+    assert result.exit_code == code
     assert "interrupted" in result.output and "1 finished row(s) are kept" in result.output
     assert (tmp_path / "s.csv.partial" / "stability-row1.json").is_file() and not out.exists()
 
