@@ -306,7 +306,7 @@ def predict(
         _say_interrupted(
             f"the {kept} finished row(s) are kept in {partial}: rerun the same command to continue"
             if kept
-            else "no row had finished"
+            else "no row had been saved (rows are saved a batch at a time, MATSCREEN_PREDICT_BATCH)"
         )
         raise typer.Exit(code) from None
     finally:

@@ -51,6 +51,7 @@ import logging
 import os
 import re
 import shutil
+import socket
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -565,11 +566,55 @@ def _check_interface(scheduler: str) -> None:
         key, name = "interface", dask.config.get(f"jobqueue.{scheduler}.interface", None)
     else:
         return
-    here = sorted(psutil.net_if_addrs())
+    addresses = psutil.net_if_addrs()
+    here = sorted(addresses)
     if name and name not in here:
         raise ValueError(
             f"jobqueue.{scheduler}.{key} is {name!r}, which is not a network interface of this "
             f"machine, so the scheduler cannot listen on it; this machine has: {', '.join(here)}"
+        )
+    if name and not any(a.family == socket.AF_INET for a in addresses[name]):
+        usable = [n for n in here if any(a.family == socket.AF_INET for a in addresses[n])]
+        raise ValueError(
+            f"jobqueue.{scheduler}.{key} is {name!r}, which has no IPv4 address here (down or "
+            f"unconfigured), so the scheduler cannot listen on it; interfaces with one: "
+            f"{', '.join(usable) or 'none'}"
+        )
+
+
+def _check_scheduler_options(scheduler: str) -> None:
+    """Refuse a ``scheduler-options`` key the Dask scheduler does not take.
+
+    Must be called with the overrides applied to ``dask.config``. Such a key
+    reaches ``distributed.Scheduler(**options)`` only once the run has started,
+    as a ``TypeError`` inside a traceback.
+    """
+    import inspect
+
+    import dask.config
+    from distributed import Scheduler
+    from distributed.core import Server
+
+    options = dask.config.get(f"jobqueue.{scheduler}.scheduler-options", None) or {}
+    if not isinstance(options, Mapping):
+        raise ValueError(
+            f"jobqueue.{scheduler}.scheduler-options must be a mapping (e.g. {{host: 10.0.0.5}}), "
+            f"got {options!r}"
+        )
+    known = {
+        name
+        for cls in (Scheduler, Server)
+        for name in inspect.signature(cls.__init__).parameters
+        if name not in ("self", "kwargs")
+    }
+    for key in options:
+        if key in known:
+            continue
+        close = difflib.get_close_matches(str(key).replace("-", "_"), sorted(known), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(
+            f"jobqueue.{scheduler}.scheduler-options.{key} is not an option of the Dask "
+            f"scheduler{hint}"
         )
 
 
@@ -583,6 +628,7 @@ def _checked_job_kwargs(
     from matscreen.core.errors import ClusterStartError
 
     kwargs = _job_kwargs(scheduler, overrides, tell=tell)
+    _check_scheduler_options(scheduler)
     _check_interface(scheduler)
     missing = missing_submit_command(scheduler)
     if missing:
@@ -661,7 +707,8 @@ def check_batch_cluster(
     """Refuse a batch cluster that could not start, before any work is done.
 
     Checks what :func:`open_client` checks when it starts one: the
-    ``jobqueue.<cluster>`` settings, the scheduler's network interface, the
+    ``jobqueue.<cluster>`` settings and ``scheduler-options`` keys, the
+    scheduler's network interface (present, with an IPv4 address), the
     submit command and, on SLURM, that the queue is a partition ``sinfo``
     lists. Silent (nothing logged) when all is well; any other
     cluster kind passes.

@@ -334,7 +334,9 @@ def predict_stability_table(
     base_dir
         Folder that relative ``cif`` paths refer to.
     progress
-        Progress bar over the rows (tqdm); None: on a terminal only.
+        Progress bar over the rows (tqdm); None: on a terminal only. False also
+        logs each row at DEBUG only (the caller reports them, as
+        :func:`~matscreen.core.predict.predict_file` does).
     device
         Torch device of a registry MLIP: ``auto`` (a GPU when torch sees one),
         ``cpu``, ``cuda``. The given structures of the table are relaxed
@@ -501,10 +503,12 @@ def predict_stability_table(
             below = below_hull_note(hull.e_above_hull, "the window too wide" if windowed else "")
             res["result_note"] = join_notes(res["result_note"], below)
         except Exception as exc:  # noqa: BLE001 - one bad row must not stop the table
-            logger.warning("stability row %d/%d failed: %s", len(results) + 1, len(df), exc)
+            (logger.warning if progress is not False else logger.debug)(
+                "stability row %d/%d failed: %s", len(results) + 1, len(df), exc
+            )
             res.update(status="failed", error=_reason(exc), decomposition=None)
         else:
-            (logger.info if len(df) > 1 else logger.debug)(
+            (logger.info if len(df) > 1 and progress is not False else logger.debug)(
                 "stability row %d/%d: %s e_above_hull %.3f eV/atom (%s)",
                 len(results) + 1, len(df), display_formula(comp), res["e_above_hull"],
                 res["method"],
@@ -546,7 +550,9 @@ def predict_voltage_table(
         A fitted :class:`~matscreen.physics.voltage.VoltageSurrogate` for
         composition-only rows; default: trained on the shipped data.
     progress
-        Progress bar over the rows (tqdm); None: on a terminal only.
+        Progress bar over the rows (tqdm); None: on a terminal only. False also
+        logs each row at DEBUG only (the caller reports them, as
+        :func:`~matscreen.core.predict.predict_file` does).
     device
         Torch device of a registry MLIP (``auto``: a GPU when torch sees one).
         The structures of the table's pairs are relaxed together first.
@@ -638,7 +644,9 @@ def predict_voltage_table(
                 res["_pair"] = (str(f_c), str(f_d))
                 surrogate_rows.append(i)
         except Exception as exc:  # noqa: BLE001
-            logger.warning("voltage row failed: %s", exc)
+            (logger.warning if progress is not False else logger.debug)(
+                "voltage row %d/%d failed: %s", i + 1, len(df), exc
+            )
             res.update(status="failed", error=_reason(exc))
         results.append(res)
     if surrogate_rows:

@@ -137,6 +137,45 @@ def test_dask_jobqueue_defaults_outlive_the_first_check(tmp_path: Path) -> None:
     assert out.stdout.strip() not in ("", "lost")
 
 
+def test_an_interface_without_ipv4_and_unknown_scheduler_options_are_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """An interface that is down (no IPv4 address) and a scheduler-options key the Dask
+    scheduler does not take: a ValueError naming them before any work (a traceback from
+    inside the started cluster before)."""
+    import socket
+    from collections import namedtuple
+
+    import psutil
+
+    from matscreen.core.clusters import check_batch_cluster
+
+    for command, body in (("sbatch", "exit 1"), ("sinfo", "echo short")):
+        (tmp_path / command).write_text(f"#!/bin/sh\n{body}\n")
+        (tmp_path / command).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    addr = namedtuple("addr", "family address netmask broadcast ptp")
+    fake = {
+        "lo": [addr(socket.AF_INET, "127.0.0.1", "255.0.0.0", None, None)],
+        "down0": [addr(getattr(socket, "AF_PACKET", 17), "aa:bb:cc:dd:ee:ff", None, None, None)],
+    }
+    monkeypatch.setattr(psutil, "net_if_addrs", lambda: fake)
+    with pytest.raises(ValueError, match=r"'down0', which has no IPv4 address.*with one: lo$"):
+        check_batch_cluster("slurm", config=_slurm(interface="down0"))
+    check_batch_cluster("slurm", config=_slurm(interface="lo"))
+
+    def check(options: dict) -> None:
+        check_batch_cluster(
+            "slurm", config=_slurm(interface="lo", **{"scheduler-options": options})
+        )
+
+    with pytest.raises(ValueError, match=r"dashboard-address is not an.*'dashboard_address'"):
+        check({"dashboard-address": ":0"})
+    with pytest.raises(ValueError, match=r"scheduler-options.bogus is not an option"):
+        check({"bogus": 1})
+    check({"dashboard_address": ":0", "port": 0, "idle_timeout": "1h"})
+
+
 def test_slurm_queue_must_be_a_partition_sinfo_lists(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
