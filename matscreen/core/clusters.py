@@ -1094,8 +1094,24 @@ def _check_slurm_queue() -> None:
         )
 
 
-#: How each batch system lists its live jobs (PBS: not yet, so no vanished jobs are seen there).
-_LIVE_JOBS = {"sbatch": _slurm_live_jobs}
+def _pbs_live_jobs(job_ids: list[str]) -> set[str] | None:
+    """Return which of ``job_ids`` PBS still lists (None: unknown).
+
+    ``qselect -u $USER`` prints the full id of each of the user's jobs that is not
+    finished (``1234.server``; PBS Pro and Torque); dask-jobqueue keeps the number
+    only. Not tested against a real PBS here (the tests use a stand-in ``qselect``).
+    """
+    import getpass
+
+    listed = _command_lines(["qselect", "-u", getpass.getuser()])
+    if listed is None:
+        return None
+    numbers = {line.split(".", 1)[0] for line in listed}
+    return {j for j in job_ids if str(j).split(".", 1)[0] in numbers}
+
+
+#: How each batch system lists its live jobs, by its submit command.
+_LIVE_JOBS = {"sbatch": _slurm_live_jobs, "qsub": _pbs_live_jobs}
 
 
 def _connected_once(spec: str | None, seen: set[str]) -> bool:

@@ -176,6 +176,20 @@ def test_an_interface_without_ipv4_and_unknown_scheduler_options_are_refused(
     check({"dashboard_address": ":0", "port": 0, "idle_timeout": "1h"})
 
 
+def test_pbs_live_jobs_are_read_from_qselect(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    """qselect prints full ids (1234.server); dask-jobqueue holds the number: matched on it.
+    A qselect that fails says nothing (None), so no job is ever counted as vanished."""
+    from matscreen.core.clusters import _LIVE_JOBS, _pbs_live_jobs
+
+    assert _LIVE_JOBS["qsub"] is _pbs_live_jobs
+    (tmp_path / "qselect").write_text("#!/bin/sh\nprintf '1234.pbs01\\n1240.pbs01.hpc.edu\\n'\n")
+    (tmp_path / "qselect").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    assert _pbs_live_jobs(["1234", "1235", "1240"]) == {"1234", "1240"}
+    (tmp_path / "qselect").write_text("#!/bin/sh\necho 'qselect: cannot connect' >&2; exit 2\n")
+    assert _pbs_live_jobs(["1234"]) is None
+
+
 def test_slurm_queue_must_be_a_partition_sinfo_lists(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
