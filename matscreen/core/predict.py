@@ -171,7 +171,12 @@ def predict_file(
             "%s: input column(s) named like result columns kept as %s", path,
             ", ".join(f"{old} -> {new}" for old, new in renamed.items()),
         )  # fmt: skip
-    good = pd.Series([e is None for e in given.errors], index=table.index)
+    errors = list(given.errors)
+    notes = _structure_notes(prop, table, given.structures)
+    for i, (note, contradicts) in enumerate(notes):
+        if contradicts and errors[i] is None:  # another compound: not worth its relaxations
+            errors[i] = note
+    good = pd.Series([e is None for e in errors], index=table.index)
     if predictor is not None and good.any():
         predicted = predictor.predict_table(model_input.loc[good])
     elif good.any():
@@ -186,17 +191,10 @@ def predict_file(
             values.loc[good] = predicted[column].to_numpy()
         out[column] = values
     out.loc[~good, "status"] = "failed"
-    out.loc[~good, "error"] = [e for e in given.errors if e is not None]
-    for i, (note, contradicts) in enumerate(_structure_notes(prop, table, given.structures)):
+    out.loc[~good, "error"] = [e for e in errors if e is not None]
+    for i, (note, contradicts) in enumerate(notes):
         row = table.index[i]
-        if not note or out.at[row, "status"] != "ok":
-            continue
-        if contradicts:  # another compound: its numbers must not pass for the formula's
-            for column in result_columns(prop):
-                if column in out.columns and column != "status":
-                    out.at[row, column] = None
-            out.at[row, "status"], out.at[row, "error"] = "failed", note
-        else:
+        if note and not contradicts and out.at[row, "status"] == "ok":
             out.at[row, "result_note"] = join_notes(out.at[row, "result_note"], note)
     out = out.infer_objects()
     logger.info("%s: %d rows, %d failed", prop, len(out), int((out["status"] != "ok").sum()))
@@ -236,12 +234,20 @@ def _predict_rows(
 
             atomic_write_json(file, record)
         logger.info(
-            "%s row %d/%d: %s%s", prop, len(records), len(rows), record["status"],
-            f" ({record['error']})" if record["error"] else "",
+            "%s: %s %s%s (%d/%d done)", prop, _row_name(index), record["status"],
+            f" ({record['error']})" if record["error"] else "", len(records), len(rows),
         )  # fmt: skip
     return pd.DataFrame.from_records(
         [records[i] for i in rows.index], columns=results, index=rows.index
     )
+
+
+def _row_name(index: Any) -> str:
+    """``row N`` (1-based, as the failure summary counts input rows) for a table index."""
+    try:
+        return f"row {int(index) + 1}"
+    except (TypeError, ValueError):
+        return f"row {index}"
 
 
 def _batch_rows(prop: str) -> int:

@@ -228,6 +228,11 @@ def cached_relax_together(
         todo.append(i)
         if keys[i] is not None:
             first_of[keys[i]] = i
+    if todo:
+        logger.info(
+            "relaxing %d cell(s) together (%d read from the cache, %d repeated)",
+            len(todo), len(structures) - len(todo) - len(copies), len(copies),
+        )  # fmt: skip
     for start in range(0, len(todo), BATCH_CELLS):
         part = todo[start : start + BATCH_CELLS]
         fresh = relax_together(

@@ -215,13 +215,23 @@ def _template_hull(
         )
     placed = []
     reasons = []
-    for i, (label, trial) in enumerate(trials, start=1):
-        # minutes per trial on a CPU for the larger ordered cells: say what is running
-        logger.info(
-            "%s: trial structure %d/%d, %s (%d atoms)",
-            display_formula(comp), i, len(trials), label.split(";")[0], len(trial),
+    # minutes per trial on a CPU for the larger ordered cells: say what is running
+    logger.info(
+        "%s: %d trial structure(s): %s", display_formula(comp), len(trials),
+        ", ".join(f"{label.split(';')[0]} ({len(trial)} atoms)" for label, trial in trials),
+    )  # fmt: skip
+    relaxed: list[Any] = [None] * len(trials)
+    if relax_settings.get("relax", True) and len(trials) > 1:
+        from matscreen.physics.relax_cache import cached_relax_together
+
+        relaxed = cached_relax_together(  # together: batched CHGNet
+            [trial for _, trial in trials], calc,
+            fmax=relax_settings.get("fmax", 0.05), steps=relax_settings.get("steps", 300),
         )  # fmt: skip
-        hull, rec = structure_hull(trial, calc, references=references, **relax_settings)
+    for (label, trial), done in zip(trials, relaxed, strict=True):
+        hull, rec = structure_hull(
+            trial, calc, references=references, relaxed=done, **relax_settings
+        )
         if hull.status == "ok":
             converged = rec is None or rec.status == "ok"
             ordering = trial.properties.get("ordering", "")
@@ -295,7 +305,6 @@ def _relax_given_structures(
     }
     if len(given) < 2:
         return {}
-    logger.info("relaxing the %d given structures together", len(given))
     records = cached_relax_together(
         list(given.values()), calc, fmax=fmax, steps=steps, device=device
     )
@@ -519,6 +528,20 @@ def predict_stability_table(
     return out
 
 
+def _is_pair(row: pd.Series, charged: Structure, discharged: Structure) -> bool:
+    """Whether a row's formulas (where given) and cells are each an insertion pair."""
+    from matscreen.physics.voltage import insertion_pair
+
+    formulas = (row.get("formula_charge"), row.get("formula_discharge"))
+    try:
+        insertion_pair(charged.composition, discharged.composition)
+        if not any(_is_missing(f) for f in formulas):
+            insertion_pair(str(formulas[0]), str(formulas[1]))
+    except Exception:  # noqa: BLE001 - the row's own pass says why
+        return False
+    return True
+
+
 def predict_voltage_table(
     df: pd.DataFrame,
     *,
@@ -590,7 +613,11 @@ def predict_voltage_table(
     pre_relaxed: dict[Any, Any] = {}
     if relax:
         given_c, given_d = _given(read_c, "c"), _given(read_d, "d")
-        both = {k for k, _ in given_c} & {k for k, _ in given_d}  # the others: the surrogate
+        both = {  # the others take the surrogate, or fail before any relaxation
+            k for k, _ in given_c
+            if (k, "d") in given_d
+            and _is_pair(df.iloc[k], given_c[(k, "c")], given_d[(k, "d")])
+        }  # fmt: skip
         pairs = {key: s for key, s in {**given_c, **given_d}.items() if key[0] in both}
         pre_relaxed = _relax_given_structures(pairs, calculator, device, fmax, steps)
     for i, (_, row) in enumerate(_rows(df, "voltage", progress)):

@@ -220,9 +220,10 @@ def test_given_structures_are_relaxed_together_and_rows_stay_apart(
     assert "Am not covered by chgnet" in out.loc[4, "error"]
 
 
-def test_voltage_pairs_are_relaxed_together(monkeypatch, own_cache_dir) -> None:  # noqa: ANN001
+def test_voltage_pairs_are_relaxed_together(monkeypatch, own_cache_dir, licl) -> None:  # noqa: ANN001
     """The two cells of every pair with both structures go into one batched relaxation; a
-    formula-only pair (the surrogate) and a pair with one cell add nothing to it."""
+    formula-only pair (the surrogate), a pair with one cell and cells that are no insertion
+    pair (they fail without a relaxation) add nothing to it."""
     import matscreen.physics.relax_cache as relax_cache
     from matscreen.physics.references import cathode_structure
 
@@ -237,16 +238,17 @@ def test_voltage_pairs_are_relaxed_together(monkeypatch, own_cache_dir) -> None:
     charged, discharged = cathode_structure("Mn2O4"), cathode_structure("LiMn2O4")
     df = pd.DataFrame(
         {
-            "formula_charge": ["Mn2O4", "FePO4", "Mn2O4"],
-            "formula_discharge": ["LiMn2O4", "LiFePO4", "LiMn2O4"],
-            "structure_charge": [charged, None, None],
-            "structure_discharge": [discharged, None, discharged],
+            "formula_charge": ["Mn2O4", "FePO4", "Mn2O4", "Mn2O4"],
+            "formula_discharge": ["LiMn2O4", "LiFePO4", "LiMn2O4", "LiMn2O4"],
+            "structure_charge": [charged, None, None, charged],
+            "structure_discharge": [discharged, None, discharged, licl],
         }
     )
     out = predict_voltage_table(df, steps=3, device="cpu")  # 3 FIRE steps: not converged
     assert seen == [["LiMn2O4", "MnO2"]]
-    assert list(out["status"]) == ["ok", "ok", "ok"]
-    assert list(out["method"]) == ["mlip", "surrogate", "surrogate"]
+    assert list(out["status"]) == ["ok", "ok", "ok", "failed"]
+    assert list(out["method"][:3]) == ["mlip", "surrogate", "surrogate"]
+    assert "host" in out.loc[3, "error"]
     assert "relaxation not converged" in out.loc[0, "result_note"]
     assert 2.0 < out.loc[0, "voltage"] < 6.0
     kept = list((own_cache_dir / "physics" / "relaxed" / "chgnet").glob("*.json"))
