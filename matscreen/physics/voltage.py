@@ -1435,6 +1435,12 @@ def li_metal_energy(calculator: Any = None) -> float:
     return float(relaxed_reference("Li", calculator)["energy_per_atom"])
 
 
+#: An MLIP voltage pair beyond these gets a note: no Li insertion electrode changes its
+#: volume by more than ~25 % (Li-rich, conversion-like ones) or sits outside 0-6 V vs Li.
+IMPLAUSIBLE_VOLUME_CHANGE_PCT = 50.0
+IMPLAUSIBLE_VOLTAGE_V = 6.0
+
+
 def mlip_voltage(
     discharged: Structure,
     charged: Structure,
@@ -1525,6 +1531,17 @@ def mlip_voltage(
     voltage = -(e_d - e_c - dx * e_li) / dx
     capacity = pair_capacity_mAh_g(charged.composition, discharged.composition)
     v_d, v_c = volumes[0] / f_d, volumes[1] / f_c
+    change = 100.0 * (v_c - v_d) / v_d
+    if abs(change) > IMPLAUSIBLE_VOLUME_CHANGE_PCT:
+        notes.append(
+            f"volume change {change:+.0f} % between the relaxed cells: a cell far from any "
+            "equilibrium (atoms too far apart to bind?) or not the same host; check the CIFs"
+        )
+    if not 0.0 < voltage < IMPLAUSIBLE_VOLTAGE_V:
+        notes.append(
+            f"{voltage:.2f} V is outside the 0-{IMPLAUSIBLE_VOLTAGE_V:g} V of Li insertion "
+            "electrodes; check the cells"
+        )
     return VoltageRecord(
         status="ok",
         voltage=float(voltage),
@@ -1532,7 +1549,7 @@ def mlip_voltage(
         x_li_discharge=x_d,
         capacity_mAh_g=float(capacity),
         energy_density_Wh_kg=float(capacity * voltage),
-        volume_change_pct=float(100.0 * (v_c - v_d) / v_d),
+        volume_change_pct=float(change),
         mn3_fraction_discharge=mn3_fraction(discharged.composition),
         mn3_fraction_charge=mn3_fraction(charged.composition),
         energy_discharge_per_atom=float(energies[0]),

@@ -257,6 +257,21 @@ def test_an_unconverged_voltage_says_so_and_ase_atoms_are_read() -> None:
     assert "its last energy used" in rec.note
 
 
+def test_mlip_voltage_names_an_implausible_pair() -> None:
+    """A charged cell blown up 40x in volume (isolated atoms, no forces to bring them back)
+    gives a number, but with a note on the volume change and the voltage range."""
+    lmo = cathode_structure("LiMn2O4", "chgnet")
+    mo = lmo.copy()
+    mo.remove_species(["Li"])
+    mo.scale_lattice(mo.volume * 40)
+    rec = mlip_voltage(lmo, mo, "chgnet", relax=False)
+    assert rec.status == "ok" and rec.volume_change_pct > 1000
+    assert "between the relaxed cells: a cell far from any equilibrium" in rec.note
+    assert "outside the 0-6 V of Li insertion electrodes" in rec.note
+    clean = mlip_voltage(lmo, lmo.copy().remove_species(["Li"]), "chgnet", relax=False)
+    assert clean.note is None or "volume change" not in clean.note
+
+
 def test_mlip_voltage_rejects_mismatched_hosts() -> None:
     rec = mlip_voltage(cathode_structure("LiMnPO4"), cathode_structure("Mn2O4"), "chgnet")
     assert rec.status == "failed" and "host" in rec.error
