@@ -524,8 +524,7 @@ def _scheduler_options(scheduler: str) -> dict[str, Any]:
         # No dashboard, and the scheduler's small HTTP server (health/metrics) on a free
         # port instead of 8787, which is often taken on shared login nodes.
         options.update(dashboard=False, dashboard_address=":0")
-    interface = dask.config.get(f"jobqueue.{scheduler}.interface", None)
-    if not interface and not options.get("host") and not options.get("interface"):
+    if _scheduler_listens_on(scheduler) == (None, None):
         # distributed's get_ip() asks the routing table for a route to 8.8.8.8 and,
         # with none (typical on compute/login nodes), falls back to a loopback address
         # that workers on other nodes cannot reach.
@@ -548,23 +547,34 @@ def _scheduler_options(scheduler: str) -> dict[str, Any]:
     return options
 
 
+def _scheduler_listens_on(scheduler: str) -> tuple[str | None, str | None]:
+    """Return ``(key, value)`` of the setting that places the scheduler; ``(None, None)``.
+
+    ``scheduler-options.interface`` or ``.host`` when given, else ``interface``
+    (which dask-jobqueue gives the scheduler too); ``(None, None)`` when nothing
+    is set and distributed picks the address itself. Must be called with the
+    overrides applied to ``dask.config``.
+    """
+    import dask.config
+
+    options = dask.config.get(f"jobqueue.{scheduler}.scheduler-options", None) or {}
+    for key in ("interface", "host"):
+        if options.get(key):
+            return f"scheduler-options.{key}", str(options[key])
+    interface = dask.config.get(f"jobqueue.{scheduler}.interface", None)
+    return ("interface", str(interface)) if interface else (None, None)
+
+
 def _check_interface(scheduler: str) -> None:
     """Refuse a network interface the scheduler would listen on that this machine lacks.
 
-    Must be called with the overrides applied to ``dask.config``. ``interface``
-    names the scheduler's interface too unless ``scheduler-options`` gives a
-    host or an interface of its own; the workers' interface is on the compute
-    nodes and cannot be checked from here.
+    Must be called with the overrides applied to ``dask.config``. The workers'
+    interface is on the compute nodes and cannot be checked from here.
     """
-    import dask.config
     import psutil
 
-    options = dask.config.get(f"jobqueue.{scheduler}.scheduler-options", None) or {}
-    if options.get("interface"):
-        key, name = "scheduler-options.interface", options["interface"]
-    elif not options.get("host"):
-        key, name = "interface", dask.config.get(f"jobqueue.{scheduler}.interface", None)
-    else:
+    key, name = _scheduler_listens_on(scheduler)
+    if key is None or key.endswith(".host"):
         return
     addresses = psutil.net_if_addrs()
     here = sorted(addresses)
