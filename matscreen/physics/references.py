@@ -873,8 +873,6 @@ def builtin_reference_formula(name: str) -> str:
     Every name is a formula, with a suffix after ``-`` for a second
     polymorph (``MnO2-spinel``); a test checks each against its structure.
     """
-    from pymatgen.core import Composition
-
     if name not in BUILTIN_REFERENCES:
         raise KeyError(f"no built-in reference {name!r}; known: {sorted(BUILTIN_REFERENCES)}")
     return Composition(name.split("-")[0]).reduced_formula
@@ -882,8 +880,6 @@ def builtin_reference_formula(name: str) -> str:
 
 def builtin_reference_elements(name: str) -> frozenset[str]:
     """Return the element symbols of the built-in reference ``name``, without building it."""
-    from pymatgen.core import Composition
-
     return frozenset(el.symbol for el in Composition(builtin_reference_formula(name)))
 
 
@@ -1042,8 +1038,3 @@ def _structure_hash(structure: Structure) -> str:
         sorted((s.species_string, *(r(c) % 1.0 + 0.0 for c in s.frac_coords)) for s in structure)
     )
     return hashlib.sha1(payload.encode()).hexdigest()[:12]
-
-
-def formula_of_builtin(name: str) -> str:
-    """Return the reduced formula of a built-in reference (``MnO2-spinel`` -> MnO2)."""
-    return Composition(builtin_reference_structure(name).composition).reduced_formula
