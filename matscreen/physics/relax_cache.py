@@ -20,7 +20,8 @@ The ``RELAX_CACHE`` setting (``MATSCREEN_RELAX_CACHE=false``) turns it off.
 :func:`cached_relax_together` does the same for many cells at once (the
 screen's physics stage, ``predict stability`` over a table of structures):
 those not on disk are relaxed batched (CHGNet) and kept under the same keys,
-the batched FIRE being the same per cell as the one-by-one relaxation.
+the batched FIRE being the same per cell as the one-by-one relaxation. A cell
+given twice is relaxed once, with the cache off too.
 """
 
 from __future__ import annotations
@@ -214,9 +215,11 @@ def cached_relax_together(
 
     calc = resolve_calculator(calculator, device=device)
     enabled = relax_cache_enabled()
-    keys = [relax_key(s, calc, fmax=fmax, steps=steps) if enabled else None for s in structures]
-    records: list[RelaxRecord | None] = [_read(k) if k is not None else None for k in keys]
-    # the same cell twice (the same key) is relaxed once
+    # keys also without the cache: the same cell twice (the same key) is relaxed once
+    keys = [relax_key(s, calc, fmax=fmax, steps=steps) for s in structures]
+    records: list[RelaxRecord | None] = [
+        _read(k) if enabled and k is not None else None for k in keys
+    ]
     first_of: dict[str, int] = {}
     todo, copies = [], []
     for i, record in enumerate(records):
@@ -240,7 +243,8 @@ def cached_relax_together(
         )
         for i, record in zip(part, fresh, strict=True):
             records[i] = record
-            _keep(keys[i], record)
+            if enabled:
+                _keep(keys[i], record)
     for i in copies:
         records[i] = records[first_of[keys[i]]].model_copy(deep=True)
     return [r for r in records if r is not None]

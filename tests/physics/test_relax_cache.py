@@ -136,3 +136,38 @@ def test_cells_relaxed_together_are_kept_and_read_back(
     assert [r.energy_per_atom for r in again] == [r.energy_per_atom for r in first[1::-1]]
     monkeypatch.setattr(relax_cache, "relax_structure", None)  # would raise if called
     assert cached_relax(strained, "chgnet", fmax=0.05, steps=200).steps == first[1].steps
+
+
+def test_cache_off_still_relaxes_a_repeated_cell_once(
+    licl: Structure,
+    monkeypatch: pytest.MonkeyPatch,
+    own_cache_dir,  # noqa: ANN001
+) -> None:
+    """With RELAX_CACHE off nothing is read or written, but a cell given twice in one call is
+    still relaxed once (it was relaxed twice before 2026-11-29)."""
+    import matscreen.physics.relax as relax_module
+
+    sizes: list[int] = []
+    real = relax_module.relax_together
+
+    def spy(structures, *args, **kw):  # noqa: ANN001, ANN002, ANN003, ANN202
+        sizes.append(len(structures))
+        return real(structures, *args, **kw)
+
+    monkeypatch.setattr(relax_module, "relax_together", spy)
+    monkeypatch.setenv("MATSCREEN_RELAX_CACHE", "false")
+    get_settings.cache_clear()
+    try:
+        out = relax_cache.cached_relax_together([licl, licl.copy()], "chgnet", steps=20)
+        again = relax_cache.cached_relax_together([licl], "chgnet", steps=20)
+    finally:
+        monkeypatch.delenv("MATSCREEN_RELAX_CACHE")
+        get_settings.cache_clear()
+    assert sizes == [1, 1]  # once per call: the copy shares the first relaxation, none is read
+    assert out[0].energy_per_atom == out[1].energy_per_atom is not None
+    assert out[1] is not out[0] and again[0].energy_per_atom == pytest.approx(
+        out[0].energy_per_atom
+    )
+    assert not (own_cache_dir / "physics" / "relaxed").exists() or not any(
+        (own_cache_dir / "physics" / "relaxed").rglob("*.json")
+    )
