@@ -47,6 +47,12 @@ class MatscreenSettings(BaseSettings):
         description="Keep MLIP relaxations of structures (templates of a formula, CIF cells) "
         "under CACHE_DIR and reuse them for the same cell, calculator version and settings.",
     )
+    RELAX_CACHE_MAX_MB: float = Field(
+        default=2048.0,
+        gt=0,
+        description="Size cap of the relaxation cache (MB, all calculators): past it the files "
+        "read or written longest ago are deleted, down to 90 % of the cap.",
+    )
     DEFAULT_CALCULATOR: CalculatorName = Field(
         default="chgnet",
         description="MLIP used where none is named: `matscreen predict stability|voltage` and "

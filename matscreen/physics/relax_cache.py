@@ -15,7 +15,9 @@ registry MLIP's name and version and the relaxation settings, and keeps the
 model version) are cached: any other ASE calculator may hold parameters a
 key cannot see. Records without an energy (a calculator error, a structure
 refused before running) are not kept, so a transient failure is retried.
-The ``RELAX_CACHE`` setting (``MATSCREEN_RELAX_CACHE=false``) turns it off.
+The ``RELAX_CACHE`` setting (``MATSCREEN_RELAX_CACHE=false``) turns it off;
+``RELAX_CACHE_MAX_MB`` caps its size (:func:`prune_relax_cache`: the files used
+longest ago go first, a read counting as a use).
 
 :func:`cached_relax_together` does the same for many cells at once (the
 screen's physics stage, ``predict stability`` over a table of structures):
@@ -26,6 +28,7 @@ given twice is relaxed once, with the cache off too.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import logging
@@ -126,6 +129,8 @@ def _read(key: str) -> RelaxRecord | None:
         logger.warning("relaxation cache file %s unreadable (%s); relaxing again", path, exc)
         return None
     logger.info("%s (%d atoms): relaxation reused from %s", record.formula, record.n_atoms, path)
+    with contextlib.suppress(OSError):  # a use: the size cap deletes the least recently used
+        path.touch()
     return record
 
 
@@ -140,6 +145,58 @@ def _keep(key: str | None, record: RelaxRecord) -> None:
         atomic_write_text(path, record.model_dump_json())
     except OSError as exc:
         logger.warning("cannot write the relaxation cache file %s (%s)", path, exc)
+        return
+    global _WRITES
+    _WRITES += 1
+    if _WRITES % PRUNE_EVERY == 1:  # the first write of a process, then every PRUNE_EVERY-th
+        prune_relax_cache()
+
+
+#: Writes between two size checks of the cache in one process (the first write checks too).
+PRUNE_EVERY = 100
+_WRITES = 0
+
+
+def prune_relax_cache(max_mb: float | None = None) -> int:
+    """Delete the relaxation files used longest ago while the cache is over its cap.
+
+    Parameters
+    ----------
+    max_mb
+        The cap in MB (None: the ``RELAX_CACHE_MAX_MB`` setting). Past it,
+        files are deleted oldest modification time first (a read touches its
+        file) until the cache is at 90 % of the cap.
+
+    Returns
+    -------
+    int
+        Number of files deleted. Several processes may prune at once: a file
+        another one deleted first is skipped.
+    """
+    from matscreen.core.settings import get_settings
+    from matscreen.physics.references import cache_dir
+
+    cap = (get_settings().RELAX_CACHE_MAX_MB if max_mb is None else max_mb) * 1e6
+    files = []
+    for path in (cache_dir() / "relaxed").glob("*/*.json"):
+        with contextlib.suppress(OSError):
+            st = path.stat()
+            files.append((st.st_mtime, st.st_size, path))
+    total = sum(size for _, size, _ in files)
+    if total <= cap:
+        return 0
+    deleted = 0
+    for _, size, path in sorted(files):
+        if total <= 0.9 * cap:
+            break
+        with contextlib.suppress(OSError):
+            path.unlink()
+            deleted += 1
+        total -= size
+    logger.info(
+        "relaxation cache over %.0f MB: %d file(s) used longest ago deleted", cap / 1e6, deleted
+    )
+    return deleted
 
 
 def cached_relax(structure: Any, calculator: Any = None, **settings: Any) -> RelaxRecord:
@@ -255,6 +312,7 @@ __all__ = [
     "CACHE_SCHEMA",
     "cached_relax",
     "cached_relax_together",
+    "prune_relax_cache",
     "relax_cache_enabled",
     "relax_key",
 ]

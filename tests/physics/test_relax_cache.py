@@ -171,3 +171,31 @@ def test_cache_off_still_relaxes_a_repeated_cell_once(
     assert not (own_cache_dir / "physics" / "relaxed").exists() or not any(
         (own_cache_dir / "physics" / "relaxed").rglob("*.json")
     )
+
+
+def test_size_cap_deletes_the_files_used_longest_ago(
+    licl: Structure,
+    own_cache_dir,  # noqa: ANN001
+) -> None:
+    """Past RELAX_CACHE_MAX_MB the least recently used records go first (a read counts as a
+    use), down to 90 % of the cap; under the cap nothing is deleted."""
+    import os
+
+    from matscreen.physics.relax_cache import prune_relax_cache
+
+    first = cached_relax(licl, "chgnet", steps=5)
+    folder = own_cache_dir / "physics" / "relaxed" / "chgnet"
+    (kept,) = folder.glob("*.json")
+    size = kept.stat().st_size
+    names = []
+    for i in range(4):  # four more records of the same size, each older than the last
+        path = folder / f"old{i}.json"
+        path.write_text(kept.read_text())
+        os.utime(path, (1e9 - i * 1e3, 1e9 - i * 1e3))
+        names.append(path.name)
+    os.utime(kept, (1e8, 1e8))  # the oldest of all, until it is read
+    assert cached_relax(licl, "chgnet", steps=5).steps == first.steps  # read back: touched
+    assert prune_relax_cache(max_mb=10 * size / 1e6) == 0
+    # cap at 3.5 files: down to 3.15 files' worth, so the two oldest of the copies go
+    assert prune_relax_cache(max_mb=3.5 * size / 1e6) == 2
+    assert sorted(p.name for p in folder.glob("*.json")) == sorted([kept.name, *names[:2]])
