@@ -49,7 +49,10 @@ __all__ = ["MLIPPhysicsEvaluator", "check_structure", "relax_batch"]
 
 
 def relax_batch(payloads: list[str], settings: dict[str, Any]) -> list[dict[str, Any]]:
-    """Relax structures (JSON) together with the workflow's MLIP (one Dask task).
+    """Relax structures (JSON) together with the workflow's MLIP (one Dask task), once each.
+
+    Relaxations are kept on disk and read back for the same cell
+    (:func:`~matscreen.physics.relax_cache.cached_relax_together`).
 
     Returns, per payload, ``structure`` (dict), ``energy_per_atom`` and
     ``converged``, or ``error`` when that relaxation failed.
@@ -57,11 +60,11 @@ def relax_batch(payloads: list[str], settings: dict[str, Any]) -> list[dict[str,
     import torch
     from pymatgen.core import Structure
 
-    from matscreen.physics.relax import relax_together
+    from matscreen.physics.relax_cache import cached_relax_together
 
     torch.set_num_threads(1)
     structures = [Structure.from_dict(json.loads(p)) for p in payloads]
-    recs = relax_together(
+    recs = cached_relax_together(  # a structure relaxed before (a rerun, a repeat) is read back
         structures, settings["calculator"], fmax=settings["fmax"], steps=settings["relax_steps"]
     )
     out = []

@@ -31,6 +31,31 @@ def test_round_relaxed_together_matches_one_by_one() -> None:
         assert a["relax_converged"] == b["relax_converged"]
 
 
+def test_a_round_relaxed_before_is_read_back(
+    monkeypatch: pytest.MonkeyPatch,
+    own_cache_dir,  # noqa: ANN001
+) -> None:
+    """relax_batch keeps its relaxations (relax_cache): a rerun of the loop, or a structure
+    proposed again, reads them back instead of relaxing again."""
+    import matscreen.physics.relax as relax_module
+
+    settings = PhysicsSettings(relax=True, bvse=False, relax_steps=30, fmax=0.05).model_dump()
+    payloads = [_payload("Cl", 5.0), _payload("Br", 5.7)]
+    sizes: list[int] = []
+    real = relax_module.relax_together
+
+    def spy(structures, *args, **kw):  # noqa: ANN001, ANN002, ANN003, ANN202
+        sizes.append(len(structures))
+        return real(structures, *args, **kw)
+
+    monkeypatch.setattr(relax_module, "relax_together", spy)
+    first = relax_batch(payloads, settings)
+    again = relax_batch([payloads[1], _payload("Cl", 5.0)], settings)
+    assert sizes == [2]  # the second round relaxed nothing
+    assert [r["energy_per_atom"] for r in again] == [r["energy_per_atom"] for r in first[::-1]]
+    assert len(list((own_cache_dir / "physics" / "relaxed").rglob("*.json"))) == 2
+
+
 def test_failed_relaxation_in_a_batch_is_a_failed_row() -> None:
     settings = PhysicsSettings(relax=True, bvse=False).model_dump()
     out = check_structure(_payload("Cl", 5.0), settings, {"error": "relaxation: exploding"})
