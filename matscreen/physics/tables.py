@@ -280,6 +280,18 @@ def _given(read: list[_Read], tag: str | None = None) -> dict[Any, Structure]:
     }
 
 
+def _rows_from(given: dict[Any, Structure], start: int, stop: int) -> dict[Any, Structure]:
+    """Return the structures of ``given`` whose row (the key, or its first item) is in a range.
+
+    A long table is relaxed a part at a time, just before its rows: ``[start, stop)``.
+    """
+    return {
+        key: s
+        for key, s in given.items()
+        if start <= (key[0] if isinstance(key, tuple) else key) < stop
+    }
+
+
 def _relax_given_structures(
     given: dict[Any, Structure],
     calculator: Any,
@@ -348,9 +360,9 @@ def predict_stability_table(
         :func:`~matscreen.core.predict.predict_file` does).
     device
         Torch device of a registry MLIP: ``auto`` (a GPU when torch sees one),
-        ``cpu``, ``cuda``. The given structures of the table are relaxed
-        together first (batched CHGNet,
-        :func:`~matscreen.physics.relax_cache.cached_relax_together`).
+        ``cpu``, ``cuda``. The given structures are relaxed together (batched
+        CHGNet, :func:`~matscreen.physics.relax_cache.cached_relax_together`),
+        ``BATCH_CELLS`` (32) rows at a time, just before those rows.
 
     Returns
     -------
@@ -402,6 +414,7 @@ def predict_stability_table(
     from matscreen.physics.delithiation import window_with_delithiation
     from matscreen.physics.hull import hull_record, lowest_entry, structure_hull
     from matscreen.physics.references import AUTO_PREFIX
+    from matscreen.physics.relax_cache import BATCH_CELLS
     from matscreen.physics.templates import MAX_DOPED_ELEMENTS
 
     base = Path(base_dir) if base_dir is not None else None
@@ -411,10 +424,12 @@ def predict_stability_table(
     calc = None
     refs = None
     read = _read_row_structures(df, base)
-    pre_relaxed = (
-        _relax_given_structures(_given(read), calculator, device, fmax, steps) if relax else {}
-    )
+    given = _given(read) if relax else {}
+    pre_relaxed: dict[Any, Any] = {}
     for k, (_, row) in enumerate(_rows(df, "stability", progress)):
+        if given and k % BATCH_CELLS == 0:  # the next rows' given cells, relaxed together
+            part = _rows_from(given, k, k + BATCH_CELLS)
+            pre_relaxed = _relax_given_structures(part, calculator, device, fmax, steps)
         res: dict[str, Any] = dict.fromkeys(STABILITY_COLUMNS)
         res["decomposition"] = []
         try:
@@ -578,7 +593,8 @@ def predict_voltage_table(
         :func:`~matscreen.core.predict.predict_file` does).
     device
         Torch device of a registry MLIP (``auto``: a GPU when torch sees one).
-        The structures of the table's pairs are relaxed together first.
+        The pairs' structures are relaxed together, 16 rows (32 cells) at a
+        time, just before those rows.
 
     Returns
     -------
@@ -594,6 +610,7 @@ def predict_voltage_table(
         :func:`predict_stability_table`).
     """
     from matscreen.core.devices import resolve_device
+    from matscreen.physics.relax_cache import BATCH_CELLS
     from matscreen.physics.voltage import (
         default_voltage_surrogate,
         insertion_pair,
@@ -611,6 +628,7 @@ def predict_voltage_table(
     read_c = _read_row_structures(df, base, ("structure_charge", "cif_charge"))
     read_d = _read_row_structures(df, base, ("structure_discharge", "cif_discharge"))
     pre_relaxed: dict[Any, Any] = {}
+    pairs: dict[Any, Structure] = {}
     if relax:
         given_c, given_d = _given(read_c, "c"), _given(read_d, "d")
         both = {  # the others take the surrogate, or fail before any relaxation
@@ -619,8 +637,11 @@ def predict_voltage_table(
             and _is_pair(df.iloc[k], given_c[(k, "c")], given_d[(k, "d")])
         }  # fmt: skip
         pairs = {key: s for key, s in {**given_c, **given_d}.items() if key[0] in both}
-        pre_relaxed = _relax_given_structures(pairs, calculator, device, fmax, steps)
+    rows_per_part = BATCH_CELLS // 2  # two cells a row
     for i, (_, row) in enumerate(_rows(df, "voltage", progress)):
+        if pairs and i % rows_per_part == 0:  # the next rows' pairs, relaxed together
+            part = _rows_from(pairs, i, i + rows_per_part)
+            pre_relaxed = _relax_given_structures(part, calculator, device, fmax, steps)
         res: dict[str, Any] = dict.fromkeys(VOLTAGE_COLUMNS)
         try:
             for got in (read_c[i], read_d[i]):

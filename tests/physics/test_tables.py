@@ -253,3 +253,38 @@ def test_voltage_pairs_are_relaxed_together(monkeypatch, own_cache_dir, licl) ->
     assert 2.0 < out.loc[0, "voltage"] < 6.0
     kept = list((own_cache_dir / "physics" / "relaxed" / "chgnet").glob("*.json"))
     assert len(kept) >= 2  # both cells (and Li metal, relaxed on its own)
+
+
+def test_long_table_is_relaxed_a_part_at_a_time(monkeypatch, own_cache_dir, licl) -> None:  # noqa: ANN001
+    """From Python, a table longer than BATCH_CELLS rows is relaxed a part at a time, each
+    part just before its rows (not every structure before the first hull)."""
+    import matscreen.physics.relax_cache as relax_cache
+
+    monkeypatch.setattr(relax_cache, "BATCH_CELLS", 2)
+    cells = []
+    for strain in (0.0, 0.02, 0.03, 0.04):
+        s = licl.copy()
+        s.apply_strain(strain)
+        cells.append(s)
+    events: list[str] = []
+    real = relax_cache.cached_relax_together
+
+    def spy(structures, *args, **kw):  # noqa: ANN001, ANN002, ANN003, ANN202
+        events.append(f"relax {len(structures)}")
+        return real(structures, *args, **kw)
+
+    monkeypatch.setattr(relax_cache, "cached_relax_together", spy)
+    import matscreen.physics.hull as hull
+
+    real_hull = hull.structure_hull
+
+    def hull_spy(*args, **kw):  # noqa: ANN002, ANN003, ANN202
+        events.append("hull")
+        return real_hull(*args, **kw)
+
+    monkeypatch.setattr(hull, "structure_hull", hull_spy)
+    df = pd.DataFrame({"formula": ["LiCl"] * 4, "structure": cells})
+    out = predict_stability_table(df, window=False, device="cpu", steps=60)
+    assert events == ["relax 2", "hull", "hull", "relax 2", "hull", "hull"]
+    assert list(out["status"]) == ["ok"] * 4
+    assert out["e_above_hull"].max() - out["e_above_hull"].min() < 2e-3
