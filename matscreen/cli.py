@@ -63,6 +63,26 @@ def _report_failures(table, label: str = "id") -> int:  # noqa: ANN001 - DataFra
     return 1
 
 
+def _report_caveats(table) -> None:  # noqa: ANN001 - DataFrame
+    """Say on stderr how many ``ok`` rows come with a caveat.
+
+    A hull that lacks competing phases (``hull_complete`` False: e_above_hull a
+    lower bound), or a ``result_note``.
+    """
+    ok = table[table["status"] == "ok"]
+    said = []
+    if "hull_complete" in ok:
+        lower = int((ok["hull_complete"].astype("object") == False).sum())  # noqa: E712
+        if lower:
+            said.append(f"{lower} with an incomplete hull (e_above_hull a lower bound)")
+    if "result_note" in ok:
+        noted = int(ok["result_note"].fillna("").astype(str).str.len().gt(0).sum())
+        if noted:
+            said.append(f"{noted} with a result_note")
+    if said:
+        typer.echo(f"of the {len(ok)} ok row(s): {'; '.join(said)}", err=True)
+
+
 def _run(func, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
     """Call the API; turn input errors into exit code 2."""
     from matscreen.core.errors import ClusterStartError, MatscreenInputError, OutputLockedError
@@ -316,6 +336,7 @@ def predict(
         with contextlib.suppress(OSError):  # left alone if another run locked it meanwhile
             partial.rmdir()
     typer.echo(f"wrote {out}: {table['status'].value_counts().to_dict()}")
+    _report_caveats(table)
     raise typer.Exit(_report_failures(table.assign(id=_row_labels(table, input_path))))
 
 

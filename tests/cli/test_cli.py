@@ -262,3 +262,25 @@ def test_debug_works_after_the_subcommand_too(monkeypatch, capsys):
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and "No such option" not in err
     assert "nope.csv" in err and "Traceback" in err  # the input error, with its traceback
+
+
+def test_caveats_of_ok_rows_are_counted_on_stderr(capsys) -> None:  # noqa: ANN001
+    """After 'wrote OUT', predict says how many ok rows carry a caveat: an incomplete hull
+    (a lower bound) or a result_note; failed rows are left to the failure list."""
+    import pandas as pd
+
+    from matscreen.cli import _report_caveats
+
+    table = pd.DataFrame({
+        "status": ["ok", "ok", "ok", "failed"],
+        "hull_complete": [True, False, None, None],
+        "result_note": ["", "a lower bound", None, None],
+    })  # fmt: skip
+    _report_caveats(table)
+    err = capsys.readouterr().err
+    assert err.strip() == (
+        "of the 3 ok row(s): 1 with an incomplete hull (e_above_hull a lower bound); "
+        "1 with a result_note"
+    )
+    _report_caveats(pd.DataFrame({"status": ["ok"], "result_note": [""]}))
+    assert capsys.readouterr().err == ""
