@@ -551,6 +551,15 @@ BUILTIN_REFERENCES: dict[str, Callable[[], Structure]] = {
     # tilt sequence of the same perovskite): without it the Na-doped Li-La-Nb-O perovskites
     # decomposed to Na2O + Nb2O5 (or to elemental Na and Nb)
     "NaNbO3": lambda: _aflow("AB3C_oP20_62_c_cd_a", {"Ca": "Na", "Ti": "Nb"}, 4 * 59.5),
+    # Li2MoO4, the Li molybdate the Li-M-Mo-O NASICON-type molybdates (Li3M(MoO4)3) split off:
+    # without it they sat 0.15-0.20 eV/atom below a MoO3 + Li2O + LiMO2 hull flagged complete.
+    # The ground state (phenakite type, R-3, 42 atoms per primitive cell, Li and Mo both in
+    # tetrahedra) is in no structure source here; this is an approximant with the same
+    # all-tetrahedral coordination: the defect-chalcopyrite Al2CdS4 type (AFLOW, I-4) with Mo
+    # for Cd and Li for Al, at the phenakite volume per formula unit (a 14.33, c 9.58 A, Z 18:
+    # 94.7 A^3). Relaxed with CHGNet it is 1 meV/atom below the spinel (Na2MoO4) type. A
+    # reference higher than the real phase only leaves a hull less tight
+    "Li2MoO4": lambda: _aflow("A2BC4_tI14_82_bc_a_g", {"Al": "Li", "Cd": "Mo", "S": "O"}, 94.7),
 }
 
 
@@ -562,6 +571,14 @@ BUILTIN_REFERENCES: dict[str, Callable[[], Structure]] = {
 PHONONDB_REFERENCES: tuple[str, ...] = (
     "LaNbO4", "LaPO4", "AlPO4", "ZrP2O7", "Li4P2O7", "LiPO3", "LiBO2", "Li3BO3", "Sm2Si2O7",
     "La2Ti2O7", "Li3NbO4", "Li4GeO4", "Li2GeO3", "TaPO5",
+    # Sr-Nb-O, Na-P-O, Na-B-O and Li-Ga-O competitors of the Sr-Li-Nb-O perovskites, Na-doped
+    # Li borophosphates and Ga-doped Li germanates (added 2026-11-29)
+    "SrNb2O6", "Sr2Nb2O7", "Na3PO4", "Na4P2O7", "NaPO3", "NaBO2", "Na3BO3", "LiGaO2",
+    "Li5GaO4", "LiGa5O8",
+    # alpha-quartz and the Li silicates (LISICON-type electrolytes; before, the Si-O pair had
+    # only rutile/CdI2/fluorite prototype SiO2 cells ~0.1 eV/atom too high), and beta-Ga2O3
+    # (C2/m, the Ga2O3 ground state; the built-in corundum Ga2O3 is alpha)
+    "SiO2", "Li2SiO3", "Li2Si2O5", "Li6Si2O7", "Ga2O3-beta",
 )  # fmt: skip
 
 
