@@ -24,6 +24,17 @@ Run:  python benchmarks/cif_stability.py [--max-sites 130] [--csv out.csv]
 (2 shared cores: ~15 min for the 52 CIFs of <= 130 sites with an empty reference
 cache, several minutes per garnet cell of ~190 atoms beyond that.)
 
+Result (2026-11-29, twenty-first session, at 63094db with the relaxation cache off, other jobs
+sharing the cores; ``results/cif_stability_2026-11-29c.log`` and ``.csv``): ok 1.000, complete
+0.942, near hull 1.000; 25.3 s per row (no timing: contended). With Li2MoO4, SrNb2O6, Sr2Nb2O7,
+Na4P2O7 and the other Na phosphates and borates, the Li gallates and the Li silicates built in,
+the rows that sat furthest below their complete hulls moved up: Li3CrMo3O12 -0.160 -> -0.033,
+Li3FeMo3O12 -0.154 -> -0.022, Li2Mg2Mo3O12 -0.200 -> -0.090 (MgMoO4 still missing), NaLi2BP2O8
+-0.134 -> -0.019, Sr3Li4Nb6O20 -0.107 -> +0.023, Sr3Li4Nb5.77Fe0.23O19.77 -0.137 -> -0.008,
+LiGaGeO4 -0.040 -> -0.023; their windows narrowed (the molybdates' reduction limits 1.8 -> 2.9-3.0
+V). Every other row is unchanged to 0.5 meV/atom. The lowest complete hull is now Li3AlN2 (-0.141,
+against Li3N + AlN: a real compound the references lack).
+
 Result (2026-11-28, eighteenth session, at 24ed858, relaxations reused from disk, so the time per
 row is no timing; ``results/cif_stability_2026-11-28j.log`` and ``.csv``): ok 1.000, complete
 0.942 (0.923 before), near hull 1.000; median of the complete hulls -0.032 eV/atom (-0.042).
