@@ -34,6 +34,22 @@ def own_cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN
     get_settings.cache_clear()  # monkeypatch restores the variable after this teardown
 
 
+@pytest.fixture
+def relax_together_sizes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Record the cells of every batched relaxation (calls of ``relax.relax_together``)."""
+    import matscreen.physics.relax as relax_module
+
+    sizes: list[int] = []
+    real = relax_module.relax_together
+
+    def spy(structures, *args, **kw):  # noqa: ANN001, ANN002, ANN003, ANN202
+        sizes.append(len(structures))
+        return real(structures, *args, **kw)
+
+    monkeypatch.setattr(relax_module, "relax_together", spy)
+    return sizes
+
+
 @pytest.fixture(scope="session")
 def test_dir() -> Path:
     """The tests folder."""

@@ -32,23 +32,14 @@ def test_round_relaxed_together_matches_one_by_one() -> None:
 
 
 def test_a_round_relaxed_before_is_read_back(
-    monkeypatch: pytest.MonkeyPatch,
     own_cache_dir,  # noqa: ANN001
+    relax_together_sizes: list[int],
 ) -> None:
     """relax_batch keeps its relaxations (relax_cache): a rerun of the loop, or a structure
     proposed again, reads them back instead of relaxing again."""
-    import matscreen.physics.relax as relax_module
-
     settings = PhysicsSettings(relax=True, bvse=False, relax_steps=30, fmax=0.05).model_dump()
     payloads = [_payload("Cl", 5.0), _payload("Br", 5.7)]
-    sizes: list[int] = []
-    real = relax_module.relax_together
-
-    def spy(structures, *args, **kw):  # noqa: ANN001, ANN002, ANN003, ANN202
-        sizes.append(len(structures))
-        return real(structures, *args, **kw)
-
-    monkeypatch.setattr(relax_module, "relax_together", spy)
+    sizes = relax_together_sizes
     first = relax_batch(payloads, settings)
     again = relax_batch([payloads[1], _payload("Cl", 5.0)], settings)
     assert sizes == [2]  # the second round relaxed nothing

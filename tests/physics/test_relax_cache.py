@@ -104,23 +104,15 @@ def test_cells_relaxed_together_are_kept_and_read_back(
     licl: Structure,
     monkeypatch: pytest.MonkeyPatch,
     own_cache_dir,  # noqa: ANN001
+    relax_together_sizes: list[int],
 ) -> None:
     """cached_relax_together relaxes the cells not on disk in one batch, keeps those with an
     energy under cached_relax's keys (so either reads them back), and fails a bad cell alone."""
-    import matscreen.physics.relax as relax_module
-
     strained = licl.copy()
     strained.apply_strain(0.04)
     overlapping = licl.copy()
     overlapping.translate_sites([0], overlapping[1].coords - overlapping[0].coords, False)
-    batches: list[int] = []
-    real = relax_module.relax_together
-
-    def spy(structures, *args, **kw):  # noqa: ANN001, ANN002, ANN003, ANN202
-        batches.append(len(structures))
-        return real(structures, *args, **kw)
-
-    monkeypatch.setattr(relax_module, "relax_together", spy)
+    batches = relax_together_sizes
     first = relax_cache.cached_relax_together(
         [licl, strained, overlapping, licl.copy()], "chgnet", fmax=0.05, steps=200
     )
@@ -142,19 +134,11 @@ def test_cache_off_still_relaxes_a_repeated_cell_once(
     licl: Structure,
     monkeypatch: pytest.MonkeyPatch,
     own_cache_dir,  # noqa: ANN001
+    relax_together_sizes: list[int],
 ) -> None:
     """With RELAX_CACHE off nothing is read or written, but a cell given twice in one call is
     still relaxed once (it was relaxed twice before 2026-11-29)."""
-    import matscreen.physics.relax as relax_module
-
-    sizes: list[int] = []
-    real = relax_module.relax_together
-
-    def spy(structures, *args, **kw):  # noqa: ANN001, ANN002, ANN003, ANN202
-        sizes.append(len(structures))
-        return real(structures, *args, **kw)
-
-    monkeypatch.setattr(relax_module, "relax_together", spy)
+    sizes = relax_together_sizes
     monkeypatch.setenv("MATSCREEN_RELAX_CACHE", "false")
     get_settings.cache_clear()
     try:
