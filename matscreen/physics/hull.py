@@ -620,6 +620,7 @@ def reference_entries(
     if todo:
         calc = resolve_calculator(calculator)
         info = calculator_info(calc)
+        _say_uncached(todo, info, symbols)
         for name, item in todo.items():
             try:
                 rec = relaxed_reference(item, calc, key=name)
@@ -635,6 +636,28 @@ def reference_entries(
     out = ReferenceSet(fitted.apply(e) for e in entries) if fitted else ReferenceSet(entries)
     out.correction = fitted
     return out
+
+
+def _say_uncached(todo: dict[str, Any], info: Any, symbols: Iterable[str]) -> None:
+    """Log, before a silent stretch, how many reference cells are relaxed now, once."""
+    from matscreen.physics.references import ReferenceCache
+
+    cache = ReferenceCache(info.name, info.version)
+    new = [name for name in todo if cache.get(name) is None]
+    if new:
+        generated = sum(name.startswith(AUTO_PREFIX) for name in new)
+        what = (
+            f" ({generated} of them named {AUTO_PREFIX}*: prototype cells generated for element "
+            "pairs without a known binary)"
+            if generated
+            else ""
+        )
+        logger.info(
+            "%s: %d reference cell(s) not cached yet, relaxed now with %s and kept for later "
+            "runs%s: %s",
+            "-".join(sorted(symbols)), len(new), info.name, what,
+            ", ".join(new[:6]) + (", ..." if len(new) > 6 else ""),
+        )  # fmt: skip
 
 
 @lru_cache(maxsize=256)

@@ -304,3 +304,28 @@ def test_references_added_2026_11_29_are_on_the_hull_predict_stability_uses(name
     assert PhaseDiagram(entries).get_e_above_hull(mine) < 0.005
     others = PhaseDiagram([e for e in entries if e is not mine])
     assert others.get_e_above_hull(mine, allow_negative=True) < 0.005
+
+
+def test_reference_cells_relaxed_now_are_announced_once(licl, own_cache_dir, caplog) -> None:  # noqa: ANN001
+    """Before the silent stretch of relaxing references on first use, one line says how many
+    and which; the second call (all cached) says nothing."""
+    import logging
+
+    strained = licl.copy()
+    strained.apply_strain(0.02)
+    with caplog.at_level(logging.INFO, logger="matscreen.physics.hull"):
+        first = reference_entries(
+            ["Li", "Cl"], "chgnet", mp_source="none", extra_structures={"auto-LiCl-test": strained}
+        )
+        said = [r.getMessage() for r in caplog.records if "not cached yet" in r.getMessage()]
+        assert said == [
+            "Cl-Li: 1 reference cell(s) not cached yet, relaxed now with chgnet and kept for later "
+            "runs (1 of them named auto-*: prototype cells generated for element pairs without a "
+            "known binary): auto-LiCl-test"
+        ]
+        caplog.clear()
+        again = reference_entries(
+            ["Li", "Cl"], "chgnet", mp_source="none", extra_structures={"auto-LiCl-test": strained}
+        )
+        assert not [r for r in caplog.records if "not cached yet" in r.getMessage()]
+    assert [e.energy for e in again] == [e.energy for e in first]
