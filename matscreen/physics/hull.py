@@ -38,6 +38,7 @@ from matscreen.physics.references import (
     AUTO_PREFIX,
     BUILTIN_REFERENCES,
     DATA_DIR,
+    ReferenceCache,
     binary_prototype_references,
     builtin_reference_elements,
     builtin_reference_formula,
@@ -620,10 +621,11 @@ def reference_entries(
     if todo:
         calc = resolve_calculator(calculator)
         info = calculator_info(calc)
-        _say_uncached(todo, info, symbols)
+        cache = ReferenceCache(info.name, info.version)  # read once for all of them
+        _say_uncached(todo, cache, symbols)
         for name, item in todo.items():
             try:
-                rec = relaxed_reference(item, calc, key=name)
+                rec = relaxed_reference(item, calc, key=name, cache=cache)
             except RuntimeError as exc:
                 if not name.startswith(AUTO_PREFIX):  # built-ins and given structures must relax
                     raise
@@ -638,11 +640,8 @@ def reference_entries(
     return out
 
 
-def _say_uncached(todo: dict[str, Any], info: Any, symbols: Iterable[str]) -> None:
+def _say_uncached(todo: dict[str, Any], cache: ReferenceCache, symbols: Iterable[str]) -> None:
     """Log, before a silent stretch, how many reference cells are relaxed now, once."""
-    from matscreen.physics.references import ReferenceCache
-
-    cache = ReferenceCache(info.name, info.version)
     new = [name for name in todo if cache.get(name) is None]
     if new:
         generated = sum(name.startswith(AUTO_PREFIX) for name in new)
@@ -655,7 +654,7 @@ def _say_uncached(todo: dict[str, Any], info: Any, symbols: Iterable[str]) -> No
         logger.info(
             "%s: %d reference cell(s) not cached yet, relaxed now with %s and kept for later "
             "runs%s: %s",
-            "-".join(sorted(symbols)), len(new), info.name, what,
+            "-".join(sorted(symbols)), len(new), cache.calc_name, what,
             ", ".join(new[:6]) + (", ..." if len(new) > 6 else ""),
         )  # fmt: skip
 

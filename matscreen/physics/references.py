@@ -985,6 +985,7 @@ def relaxed_reference(
     key: str | None = None,
     fmax: float = 0.05,
     steps: int = 400,
+    cache: ReferenceCache | None = None,
 ) -> dict[str, Any]:
     """Relax a reference structure with ``calculator`` once and cache the result.
 
@@ -999,6 +1000,10 @@ def relaxed_reference(
         Cache key for a structure given directly (default: formula + hash).
     fmax, steps
         Relaxation settings.
+    cache
+        An open :class:`ReferenceCache` of this calculator, read and added to
+        (a caller relaxing many references reads the cache files once); None:
+        opened here.
 
     Returns
     -------
@@ -1020,7 +1025,8 @@ def relaxed_reference(
         structure = name_or_structure
         key = key or f"{structure.composition.reduced_formula}-{_structure_hash(structure)}"
     built_from = _structure_hash(structure)
-    cache = ReferenceCache(info.name, info.version)
+    if cache is None:
+        cache = ReferenceCache(info.name, info.version)
     hit = cache.get(key, built_from)
     if hit is not None and hit.get("built_from", built_from) == built_from:
         return hit
