@@ -41,7 +41,24 @@ def _main(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    for noisy in ("distributed", "tornado", "asyncio"):
+    _quiet_dask_logging()
+
+
+def _quiet_dask_logging() -> None:
+    """Keep Dask's INFO chatter (and its shutdown tracebacks) off stderr.
+
+    ``distributed`` sets its own loggers from the dask config ``logging`` key when
+    it is first imported, which is after this callback: setting the level here
+    alone was undone (the main job printed ~30 scheduler lines, and a SLURM run a
+    ``CommClosedError`` traceback logged at INFO as the workers left). A
+    ``logging.distributed`` the user set in their dask config is kept.
+    """
+    import dask.config
+
+    if dask.config.get("logging.distributed", None) is not None:
+        return
+    dask.config.set({"logging.distributed": "warning"})  # read when distributed loads
+    for noisy in ("distributed", "tornado", "asyncio"):  # for when it is loaded already
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

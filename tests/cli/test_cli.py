@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -46,6 +48,26 @@ def test_importing_matscreen_is_light_and_lists_screen():
         "assert not {'dask', 'torch', 'pymatgen'} & set(sys.modules), sorted(sys.modules)"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_dask_info_chatter_stays_off_stderr_unless_the_user_configured_it():
+    """distributed resets its loggers from the dask config when first imported, after
+    the CLI set them: the CLI must leave WARNING in that config (the main job printed
+    ~30 scheduler lines; a SLURM run a CommClosedError traceback logged at INFO)."""
+    code = (
+        "import logging; from matscreen.cli import _main; _main(debug=False, log_level='INFO'); "
+        "import distributed; "
+        "print(logging.getLogger('distributed.scheduler').getEffectiveLevel(), "
+        "logging.getLogger('distributed.batched').getEffectiveLevel())"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DASK_LOGGING")}
+    quiet = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True, timeout=120, env=env)  # fmt: skip
+    assert quiet.stdout.split() == [str(logging.WARNING)] * 2
+    mine = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, timeout=120,
+                          env={**env, "DASK_LOGGING__DISTRIBUTED": "info"})  # fmt: skip
+    assert mine.stdout.split()[0] == str(logging.INFO)  # the user's own setting is kept
 
 
 def test_help_lists_commands():
