@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from matscreen.core.errors import MatscreenInputError, join_notes
 from matscreen.core.inputs import read_predict_input
+from matscreen.core.progress import time_left
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -226,16 +228,19 @@ def _predict_rows(
             "%s: %d of %d rows already done in %s", prop, len(records), len(rows), checkpoint
         )
     todo = {i: f for i, f in zip(rows.index, files, strict=True) if i not in records}
+    started, computed = time.monotonic(), 0
     for index, record in _computed_rows(prop, rows, list(todo), client, done=len(records)):
         records[index] = record
+        computed += 1
         file = todo[index]
         if file is not None and record["status"] == "ok":  # a failure may pass: tried again
             from matscreen.core.io import atomic_write_json
 
             atomic_write_json(file, record)
         logger.info(
-            "%s: %s %s%s (%d/%d done)", prop, _row_name(index), record["status"],
+            "%s: %s %s%s (%d/%d done%s)", prop, _row_name(index), record["status"],
             f" ({record['error']})" if record["error"] else "", len(records), len(rows),
+            time_left(time.monotonic() - started, computed, len(rows) - len(records)),
         )  # fmt: skip
     return pd.DataFrame.from_records(
         [records[i] for i in rows.index], columns=results, index=rows.index

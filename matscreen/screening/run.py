@@ -24,6 +24,7 @@ from matscreen.core.errors import MatscreenInputError
 from matscreen.core.hashing import config_hash
 from matscreen.core.io import atomic_write_json, atomic_write_parquet
 from matscreen.core.locks import RunLock
+from matscreen.core.progress import time_left
 from matscreen.screening.checkpoint import CheckpointStore
 
 if TYPE_CHECKING:
@@ -260,6 +261,15 @@ def run_chunks(
     logger.info("%s: %d chunks (%d from checkpoints)", stage, len(chunks), len(done))
     store.reused[stage] = store.reused.get(stage, 0) + len(done)
     bar = tqdm(total=len(chunks), initial=len(done), desc=stage, unit="chunk", disable=not progress)
+    started, finished = time.monotonic(), 0
+
+    def log_chunk() -> None:  # without a bar (batch jobs write logs), a line per chunk
+        if not progress:
+            logger.info(
+                "%s: %d/%d chunks done%s", stage, len(done), len(chunks),
+                time_left(time.monotonic() - started, finished, len(chunks) - len(done)),
+            )  # fmt: skip
+
     # The rows travel inside each task (never scattered), so the scheduler can rerun a
     # task elsewhere when its worker dies.
     futures = {
@@ -278,6 +288,8 @@ def run_chunks(
                      "error": f"{stage} task failed: {type(exc).__name__}: {exc}"}
                 )  # fmt: skip
                 bar.update()
+                finished += 1
+                log_chunk()
                 continue
             finally:
                 # the driver holds the result now: a worker that retires or dies later must
@@ -286,6 +298,8 @@ def run_chunks(
             store.save(stage, key, table)
             done[key] = table
             bar.update()
+            finished += 1
+            log_chunk()
     finally:
         bar.close()
     return concat_rows([done[k] for k in keys])

@@ -269,3 +269,13 @@ def test_display_formula_leaves_out_unit_amounts_of_fractional_formulas() -> Non
     assert display_formula(Composition("LiFe0.5Mn0.5PO4")) == "LiMn0.5Fe0.5PO4"
     for kept in ("Li10Ge(PS6)2", "Li6.4La3Zr1.4Ta0.6O12", "Li3YCl6", "Li1.1Mn1.9O4"):
         assert display_formula(Composition(kept)) == Composition(kept).reduced_formula
+
+
+def test_time_left_follows_this_runs_pace() -> None:
+    from matscreen.core.progress import time_left
+
+    assert time_left(120.0, 4, 0) == ""  # the last unit
+    assert time_left(0.0, 0, 5) == ""  # nothing finished yet: no pace
+    assert time_left(120.0, 4, 8) == "; about 4 min left"
+    assert time_left(10.0, 4, 8) == "; under 1 min left"
+    assert time_left(3600.0, 10, 30) == "; about 3.0 h left"

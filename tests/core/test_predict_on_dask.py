@@ -45,10 +45,11 @@ def test_rows_on_two_worker_processes_give_the_in_process_table(rows_csv: Path) 
 
 
 def test_a_task_that_raises_fails_its_row_alone_and_a_rerun_resumes(
-    rows_csv: Path, monkeypatch: pytest.MonkeyPatch
+    rows_csv: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """An exception on a worker (here: raised by the row function) marks that row failed
-    with the reason; the others finish and are checkpointed; a rerun computes only it."""
+    with the reason; the others finish and are checkpointed; a rerun computes only it.
+    Each row's log line says how long the rest should take (batch logs have no bar)."""
     from distributed import Client, LocalCluster
 
     log = Path("calls.txt").resolve()  # tasks are pickled: a list here would not see them
@@ -80,7 +81,11 @@ def test_a_task_that_raises_fails_its_row_alone_and_a_rerun_resumes(
         ) as cluster,
         Client(cluster) as c,
     ):  # fmt: skip
-        first = predict.predict_file("stability", rows_csv, checkpoint=checkpoint, client=c)
+        with caplog.at_level("INFO", logger="matscreen.core.predict"):
+            first = predict.predict_file("stability", rows_csv, checkpoint=checkpoint, client=c)
+        progress = [r.getMessage() for r in caplog.records if "done" in r.getMessage()]
+        assert [m.split("(")[-1] for m in progress][-1] == "4/4 done)"
+        assert all(m.endswith("min left)") for m in progress[:-1]) and len(progress) == 4
         assert list(first["status"]) == ["ok", "ok", "failed", "failed"]
         assert first["error"].iloc[3] == "RuntimeError on a Dask worker: boom"
         assert first["error"].iloc[2] == "Zz is not an element"

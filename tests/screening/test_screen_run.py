@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -138,6 +139,11 @@ def test_resume_says_when_it_finds_no_run_or_another_workflow(workflow, client, 
     said = [r for r in caplog.records if "holds no earlier run" in r.getMessage()]
     assert [r.levelname for r in said] == ["INFO"]
     assert said[0].getMessage() == "--resume: out holds no earlier run; starting a fresh one"
+    # without a progress bar (not a terminal: a batch job's log), a line per finished chunk
+    chunks = [re.fullmatch(r"(\w+): (\d+)/(\d+) chunks done(; .* left)?", r.getMessage())
+              for r in caplog.records if " chunks done" in r.getMessage()]  # fmt: skip
+    assert {m[1] for m in chunks} >= {"featurize", "bvse"}
+    assert all((m[2] == m[3]) == (m[4] is None) for m in chunks)  # an estimate until the last
     caplog.clear()
     with caplog.at_level("WARNING", logger="matscreen.screening.run"):
         matscreen.screen(workflow, client=client, out="out", resume=True)

@@ -1,0 +1,32 @@
+"""Progress for logs: batch jobs write to files, where tqdm bars are off."""
+
+from __future__ import annotations
+
+
+def time_left(elapsed: float, finished: int, remaining: int) -> str:
+    """Return ``"; about N min left"`` at the pace so far, or ``""`` without one.
+
+    Parameters
+    ----------
+    elapsed
+        Seconds since this run's work started.
+    finished
+        Units (rows, chunks) finished by this run in that time; units read back
+        from checkpoints do not count, they took no time.
+    remaining
+        Units still to do.
+
+    Returns
+    -------
+    str
+        ``""`` when nothing remains or nothing has finished yet, else the
+        estimate, to append inside a log line's parentheses.
+    """
+    if remaining <= 0 or finished <= 0:
+        return ""
+    minutes = elapsed / finished * remaining / 60
+    if minutes < 1:
+        return "; under 1 min left"
+    if minutes < 90:
+        return f"; about {minutes:.0f} min left"
+    return f"; about {minutes / 60:.1f} h left"
