@@ -174,6 +174,17 @@ def _interrupted(exc: BaseException) -> int | None:
     return code if code in (129, 143) else None
 
 
+def _relaxations_kept(prop: str) -> str:
+    """Say what a rerun still reuses after an interruption that saved no row."""
+    if prop == "conductivity":
+        return ""
+    from matscreen.physics.relax_cache import relax_cache_enabled
+
+    if not relax_cache_enabled():
+        return ""
+    return "; finished MLIP relaxations are kept in the relaxation cache and a rerun reuses them"
+
+
 def _say_interrupted(hint: str) -> None:
     with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone
         typer.echo(f"matscreen: interrupted; {hint}", err=True)
@@ -344,6 +355,7 @@ def predict(
             f"the {kept} finished row(s) are kept in {partial}: rerun the same command to continue"
             if kept
             else "no row had been saved (rows are saved a batch at a time, MATSCREEN_PREDICT_BATCH)"
+            + _relaxations_kept(prop)
         )
         raise typer.Exit(code) from None
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -134,6 +135,14 @@ def test_an_interrupted_predict_keeps_its_rows_and_says_so(monkeypatch, tmp_path
     assert result.exit_code == code
     assert "interrupted" in result.output and "1 finished row(s) are kept" in result.output
     assert (tmp_path / "s.csv.partial" / "stability-row1.json").is_file() and not out.exists()
+    # stopped in the first batch: no row saved, but the relaxations it finished were cached
+    shutil.rmtree(tmp_path / "s.csv.partial")
+    monkeypatch.setattr(predict, "predict_file", lambda *a, **k: (_ for _ in ()).throw(stop))
+    result = runner.invoke(
+        app, ["predict", "stability", str(tmp_path / "f.csv"), "--out", str(out)]
+    )
+    assert result.exit_code == code and "no row had been saved" in result.output
+    assert "relaxations are kept in the relaxation cache" in result.output
 
 
 def test_slips_in_the_options_and_the_csv_are_named_before_any_work():
