@@ -583,6 +583,12 @@ PHONONDB_REFERENCES: tuple[str, ...] = (
     # (YF3 Pnma, ZrF4 P4_2/m, Ga2S3 Cc, hexagonal BN), and the Cs-Li-Cl ternaries of Cs-doped
     # chlorides
     "YF3", "ZrF4", "Ga2S3", "BN", "CsLiCl2", "CsLi2Cl3",
+    # Ta2O5 (C2/c; the ReO3-type approximants were 0.09 eV/atom above it with CHGNet), the
+    # antimony oxides (Sb2O5 C2/c, Sb2O3 valentinite Pccn, SbO2 cervantite Pna2_1: Sb-doped
+    # garnets and Li antimonates; the prototypes were 0.21 and 0.06 eV/atom above the first two,
+    # and no prototype has the mixed-valence SbO2), and P3N5 (the Li-P-N system of LiPON-type
+    # nitrides had no P-N compound: added 2026-11-29b)
+    "Ta2O5", "Sb2O5", "Sb2O3", "SbO2", "P3N5",
 )  # fmt: skip
 
 
