@@ -589,6 +589,9 @@ PHONONDB_REFERENCES: tuple[str, ...] = (
     # and no prototype has the mixed-valence SbO2), and P3N5 (the Li-P-N system of LiPON-type
     # nitrides had no P-N compound: added 2026-11-29b)
     "Ta2O5", "Sb2O5", "Sb2O3", "SbO2", "P3N5",
+    # fluorides: PF5 (no MX5 prototype is made: LiPF6 split into LiF + F2 + P), quartz-type BeF2,
+    # SbF3 and InF3 (the prototype cells were 0.28, 0.03 and 0.04 eV/atom above them with CHGNet)
+    "PF5", "BeF2", "SbF3", "InF3",
 )  # fmt: skip
 
 

@@ -285,7 +285,7 @@ def test_ges_bpo4_nanbo3_mgps3_are_references(name: str) -> None:
         "Li2MoO4", "SrNb2O6", "Sr2Nb2O7", "Na3PO4", "Na4P2O7", "NaPO3", "NaBO2", "Na3BO3",
         "LiGaO2", "Li5GaO4", "LiGa5O8", "SiO2", "Li2SiO3", "Li2Si2O5", "Li6Si2O7", "Ga2O3-beta",
         "YF3", "ZrF4", "Ga2S3", "BN", "CsLiCl2", "CsLi2Cl3", "Ta2O5", "Sb2O5", "Sb2O3", "SbO2",
-        "P3N5",
+        "P3N5", "PF5", "BeF2", "SbF3", "InF3",
     ],
 )  # fmt: skip
 def test_references_added_2026_11_29_are_on_the_hull_predict_stability_uses(name: str) -> None:
