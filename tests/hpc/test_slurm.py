@@ -232,7 +232,8 @@ def test_screen_sbatch_requeues_on_time_limit_signal(
 
 
 DRIVER = """
-import sys, time
+import logging, sys, time
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 from matscreen.core.clusters import open_client
 config = {config!r}
 with open_client("slurm", workers=2, config=config) as client:
@@ -255,15 +256,22 @@ def test_sigterm_to_driver_cancels_worker_jobs(
 
     name = f"mst-{uuid.uuid4().hex[:8]}"
     code = DRIVER.format(config=slurm_config(name))
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-    )
+    log = tmp_path / "driver.log"  # read when it does not exit: where did the close hang?
+    with log.open("w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=err, text=True
+        )
     try:
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == "ready"
         assert len(_jobs(name)) == 2
         proc.send_signal(sig)
-        assert proc.wait(timeout=60) == 128 + sig
+        try:
+            status = proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            tail = "\n".join(log.read_text().splitlines()[-30:])
+            pytest.fail(f"the driver did not exit within 60 s of {signame}; its log:\n{tail}")
+        assert status == 128 + sig
         _poll(lambda: not _jobs(name), 30, "the worker jobs to be cancelled")
     finally:
         if proc.poll() is None:
