@@ -261,14 +261,19 @@ def run_chunks(
     logger.info("%s: %d chunks (%d from checkpoints)", stage, len(chunks), len(done))
     store.reused[stage] = store.reused.get(stage, 0) + len(done)
     bar = tqdm(total=len(chunks), initial=len(done), desc=stage, unit="chunk", disable=not progress)
-    started, finished = time.monotonic(), 0
+    started, finished, last_said = time.monotonic(), 0, 0.0
 
-    def log_chunk() -> None:  # without a bar (batch jobs write logs), a line per chunk
-        if not progress:
-            logger.info(
-                "%s: %d/%d chunks done%s", stage, len(done), len(chunks),
-                time_left(time.monotonic() - started, finished, len(chunks) - len(done)),
-            )  # fmt: skip
+    def log_chunk() -> None:
+        """Without a bar (a batch job's log): the first and last chunk, else every 30 s."""
+        nonlocal last_said
+        now = time.monotonic()
+        if progress or not (finished == 1 or len(done) == len(chunks) or now - last_said >= 30):
+            return
+        last_said = now
+        logger.info(
+            "%s: %d/%d chunks done%s", stage, len(done), len(chunks),
+            time_left(now - started, finished, len(chunks) - len(done)),
+        )  # fmt: skip
 
     # The rows travel inside each task (never scattered), so the scheduler can rerun a
     # task elsewhere when its worker dies.

@@ -144,6 +144,9 @@ def test_resume_says_when_it_finds_no_run_or_another_workflow(workflow, client, 
               for r in caplog.records if " chunks done" in r.getMessage()]  # fmt: skip
     assert {m[1] for m in chunks} >= {"featurize", "bvse"}
     assert all((m[2] == m[3]) == (m[4] is None) for m in chunks)  # an estimate until the last
+    for stage in {m[1] for m in chunks}:  # its first and last chunk at least (else every 30 s)
+        said = [(m[2], m[3]) for m in chunks if m[1] == stage]
+        assert said[0][0] == "1" and said[-1][0] == said[-1][1]
     caplog.clear()
     with caplog.at_level("WARNING", logger="matscreen.screening.run"):
         matscreen.screen(workflow, client=client, out="out", resume=True)
