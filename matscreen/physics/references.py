@@ -720,6 +720,29 @@ def _prototype_binary(label: str, proto_cation: str, proto_anion: str, cation: s
     return s
 
 
+#: Halide anions whose MX3 binaries also get the Ga2Cl6-dimer cell (:func:`_dimer_mx3`).
+DIMER_HALIDES: frozenset[str] = frozenset({"Cl", "Br", "I"})
+#: Key of the dimer prototypes (``auto-<formula>-<this>``).
+DIMER_LABEL = "M2X6-dimer_GaCl3_mC8_12"
+
+
+def _dimer_mx3(cation: str, q: int, anion: str) -> Structure:
+    """MX3 as a molecular crystal of M2X6 dimers: the GaCl3 cell, substituted and scaled.
+
+    GaCl3, GaBr3, GaI3, AlBr3, AlI3 and InI3 crystallise as M2X6 dimers, which no
+    AFLOW prototype here has: with CHGNet the layered AlCl3/BiI3 cells were 0.09-0.10
+    eV/atom above this one for the gallium halides (LiGaBr4 and LiGaI4 came out 0.08-0.10
+    eV/atom below their hulls), 0.02-0.03 for AlBr3 and AlI3. The template is the
+    Materials Project GaCl3 cell (mp-30952, phonondb), its lattice scaled by the ratio of
+    the Shannon M-X bond lengths to Ga-Cl.
+    """
+    s = Structure.from_dict(_phonondb_structures()["GaCl3"]["structure"])
+    s.replace_species({"Ga": cation, "Cl": anion})
+    ratio = (_radius(cation, q) + _radius(anion, -1)) / (_radius("Ga", 3) + _radius("Cl", -1))
+    s.scale_lattice(s.volume * ratio**3)
+    return s
+
+
 #: ReO3 supercells of the M2X5 approximants (:func:`_m2x5_approximant`).
 M2X5_SUPERCELLS: tuple[tuple[int, int, int], ...] = ((2, 2, 1), (3, 2, 1))
 
@@ -778,7 +801,8 @@ def binary_prototype_references(
     the true binary's energy, so a candidate's ``e_above_hull`` against it
     can still come out too low, but no longer by the whole binary formation
     energy. MX4 comes only as the SiF4-type molecular crystal (SnCl4, TiCl4,
-    GeCl4); M2O5 (Nb2O5, Ta2O5, V2O5, Sb2O5) as vacancy-ordered ReO3 cells
+    GeCl4); MX3 chlorides, bromides and iodides also as M2X6 dimers
+    (:func:`_dimer_mx3`); M2O5 (Nb2O5, Ta2O5, V2O5, Sb2O5) as vacancy-ordered ReO3 cells
     (:func:`_m2x5_approximant`, one per :data:`M2X5_SUPERCELLS`); P2O5 and
     P2S5 are built-in references. Binaries with no prototype here (M2X5 of
     the other chalcogens, MX5, MX6, M3X2 such as Mg3N2) are not made.
@@ -815,6 +839,9 @@ def binary_prototype_references(
                 ratio = (x // g, q // g)  # cations : anions
                 if ratio == (2, 5) and anion == "O":  # M2O5: ReO3 cells with O vacancies
                     out |= _m2x5_approximants(cation, q, anion)
+                if ratio == (1, 3) and anion in DIMER_HALIDES:  # GaCl3-type M2X6 dimers
+                    s = _dimer_mx3(cation, q, anion)
+                    out[f"{AUTO_PREFIX}{s.composition.reduced_formula}-{DIMER_LABEL}"] = s
                 for label, pc, pa in BINARY_PROTOTYPES:
                     comp = _aflow(label).composition
                     if comp[pc] * ratio[1] != comp[pa] * ratio[0]:
