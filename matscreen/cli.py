@@ -41,25 +41,36 @@ def _main(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    _quiet_dask_logging()
+    _quiet_dask_logging(level)
 
 
-def _quiet_dask_logging() -> None:
+def _quiet_dask_logging(level: int) -> None:
     """Keep Dask's INFO chatter (and its shutdown tracebacks) off stderr.
 
-    ``distributed`` sets its own loggers from the dask config ``logging`` key when
-    it is first imported, which is after this callback: setting the level here
-    alone was undone (the main job printed ~30 scheduler lines, and a SLURM run a
-    ``CommClosedError`` traceback logged at INFO as the workers left). A
-    ``logging.distributed`` the user set in their dask config is kept.
+    ``distributed`` sets its own loggers from the dask config (``logging``) when it
+    is first imported, which is after this callback: setting the level here alone
+    was undone (the main job printed ~30 scheduler lines, and a SLURM run a
+    ``CommClosedError`` traceback logged at INFO as the workers left). So the
+    level goes into the dask config too: WARNING, or ``level`` when higher. With
+    ``--log-level DEBUG`` distributed keeps its own INFO; a logging set-up of the
+    user's own in the dask config (``logging``, ``logging-file-config``, also under
+    ``distributed.``) is left alone.
     """
     import dask.config
 
-    if dask.config.get("logging.distributed", None) is not None:
+    quiet = max(level, logging.WARNING)
+    for noisy in ("tornado", "asyncio"):
+        logging.getLogger(noisy).setLevel(quiet)
+    if level < logging.INFO:
         return
-    dask.config.set({"logging.distributed": "warning"})  # read when distributed loads
-    for noisy in ("distributed", "tornado", "asyncio"):  # for when it is loaded already
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    if "distributed" in sys.modules:  # loaded already: its loggers are set
+        logging.getLogger("distributed").setLevel(quiet)
+        return
+    own = ("logging", "logging-file-config", "distributed.logging",
+           "distributed.logging-file-config")  # fmt: skip
+    if any(dask.config.get(key, None) is not None for key in own):
+        return
+    dask.config.set({"logging.distributed": logging.getLevelName(quiet).lower()})
 
 
 def _fail_usage(message: str) -> None:

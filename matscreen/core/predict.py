@@ -229,19 +229,21 @@ def _predict_rows(
         )
     todo = {i: f for i, f in zip(rows.index, files, strict=True) if i not in records}
     started, computed = time.monotonic(), 0
-    for index, record in _computed_rows(prop, rows, list(todo), client, done=len(records)):
-        records[index] = record
-        computed += 1
-        file = todo[index]
-        if file is not None and record["status"] == "ok":  # a failure may pass: tried again
-            from matscreen.core.io import atomic_write_json
+    for batch in _computed_rows(prop, rows, list(todo), client, done=len(records)):
+        computed += len(batch)  # a batch's rows finish together: one estimate per batch
+        left = time_left(time.monotonic() - started, computed, len(todo) - computed)
+        for k, (index, record) in enumerate(batch):
+            records[index] = record
+            file = todo[index]
+            if file is not None and record["status"] == "ok":  # a failure may pass: tried again
+                from matscreen.core.io import atomic_write_json
 
-            atomic_write_json(file, record)
-        logger.info(
-            "%s: %s %s%s (%d/%d done%s)", prop, _row_name(index), record["status"],
-            f" ({record['error']})" if record["error"] else "", len(records), len(rows),
-            time_left(time.monotonic() - started, computed, len(rows) - len(records)),
-        )  # fmt: skip
+                atomic_write_json(file, record)
+            logger.info(
+                "%s: %s %s%s (%d/%d done%s)", prop, _row_name(index), record["status"],
+                f" ({record['error']})" if record["error"] else "", len(records), len(rows),
+                left if k == len(batch) - 1 else "",
+            )  # fmt: skip
     return pd.DataFrame.from_records(
         [records[i] for i in rows.index], columns=results, index=rows.index
     )
@@ -299,8 +301,8 @@ def _computed_rows(
     todo: list[Any],
     client: Client | None,
     done: int,
-) -> Iterator[tuple[Any, dict[str, Any]]]:
-    """Yield ``(index, record)`` for the rows in ``todo``, a batch at a time as they finish.
+) -> Iterator[list[tuple[Any, dict[str, Any]]]]:
+    """Yield the ``(index, record)`` pairs of the rows in ``todo``, a batch as it finishes.
 
     On Dask, a batch whose task raises (a lost worker, memory) is tried again one row
     per task, so that only the row that causes it fails, with the reason.
@@ -312,7 +314,7 @@ def _computed_rows(
     try:
         if client is None:
             for batch in _batches(todo, size):
-                yield from zip(batch, predict_rows(prop, rows.loc[batch]), strict=True)
+                yield list(zip(batch, predict_rows(prop, rows.loc[batch]), strict=True))
                 bar.update(len(batch))
             return
         from distributed import as_completed
@@ -344,7 +346,7 @@ def _computed_rows(
             finally:
                 future.release()  # held here now: not recomputed if its worker goes away
             bar.update(len(batch))
-            yield from zip(batch, records, strict=True)
+            yield list(zip(batch, records, strict=True))
     finally:
         bar.close()
 

@@ -6,6 +6,11 @@ from __future__ import annotations
 def time_left(elapsed: float, finished: int, remaining: int) -> str:
     """Return ``"; about N min left"`` at the pace so far, or ``""`` without one.
 
+    Also ``"; under 1 min left"`` and, from 90 min, ``"; about H.H h left"``. The
+    pace is units finished per second since the start; on several workers the first
+    estimates are too long (the units in flight on the other workers do not count
+    yet) until each worker has finished some.
+
     Parameters
     ----------
     elapsed

@@ -722,8 +722,9 @@ def _prototype_binary(label: str, proto_cation: str, proto_anion: str, cation: s
 
 #: Halide anions whose MX3 binaries also get the Ga2Cl6-dimer cell (:func:`_dimer_mx3`).
 DIMER_HALIDES: frozenset[str] = frozenset({"Cl", "Br", "I"})
-#: Key of the dimer prototypes (``auto-<formula>-<this>``).
-DIMER_LABEL = "M2X6-dimer_GaCl3_mC8_12"
+#: Key of the dimer prototypes (``auto-<formula>-<this>``; mC16_12: GaCl3's Pearson symbol and
+#: space group, in the style of the AFLOW labels, though it is no AFLOW prototype).
+DIMER_LABEL = "M2X6-dimer_GaCl3_mC16_12"
 
 
 def _dimer_mx3(cation: str, q: int, anion: str) -> Structure:
@@ -817,7 +818,8 @@ def binary_prototype_references(
     Returns
     -------
     dict[str, Structure]
-        ``{"auto-<formula>-<AFLOW label>": structure}``.
+        ``{"auto-<formula>-<label>": structure}``: the AFLOW label, or for the cells
+        built here ``A5B2-ReO3-<supercell>`` (M2O5) and :data:`DIMER_LABEL` (MX3).
     """
     from math import gcd
 

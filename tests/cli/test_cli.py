@@ -51,24 +51,43 @@ def test_importing_matscreen_is_light_and_lists_screen():
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
-def test_dask_info_chatter_stays_off_stderr_unless_the_user_configured_it():
+def test_dask_info_chatter_stays_off_stderr_unless_the_user_configured_it(tmp_path: Path) -> None:
     """distributed resets its loggers from the dask config when first imported, after
-    the CLI set them: the CLI must leave WARNING in that config (the main job printed
-    ~30 scheduler lines; a SLURM run a CommClosedError traceback logged at INFO)."""
+    the CLI set them: the CLI must leave its level in that config (the main job printed
+    ~30 scheduler lines; a SLURM run a CommClosedError traceback logged at INFO). DEBUG
+    keeps distributed's own INFO, ERROR is kept, and a logging set-up of the user's own
+    in the dask config (a level, or a logging file, which may not meet a `logging` key)
+    is left alone."""
     code = (
-        "import logging; from matscreen.cli import _main; _main(debug=False, log_level='INFO'); "
-        "import distributed; "
+        "import logging, sys; from matscreen.cli import _main; "
+        "_main(debug=False, log_level=sys.argv[1]); import distributed; "
         "print(logging.getLogger('distributed.scheduler').getEffectiveLevel(), "
         "logging.getLogger('distributed.batched').getEffectiveLevel())"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DASK_LOGGING")}
-    quiet = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                           check=True, timeout=120, env=env)  # fmt: skip
-    assert quiet.stdout.split() == [str(logging.WARNING)] * 2
-    mine = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True, timeout=120,
-                          env={**env, "DASK_LOGGING__DISTRIBUTED": "info"})  # fmt: skip
-    assert mine.stdout.split()[0] == str(logging.INFO)  # the user's own setting is kept
+    # no DASK_* from this environment, and no ~/.config/dask of the user running the tests
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DASK_")} | {
+        "HOME": str(tmp_path)
+    }
+
+    def levels(log_level: str, **extra: str) -> list[int]:
+        done = subprocess.run([sys.executable, "-c", code, log_level], capture_output=True,
+                              text=True, check=True, timeout=120, env=env | extra)  # fmt: skip
+        return [int(v) for v in done.stdout.split()]
+
+    assert levels("INFO") == [logging.WARNING] * 2
+    assert levels("ERROR") == [logging.ERROR] * 2
+    assert levels("DEBUG") == [logging.INFO] * 2  # distributed's own default
+    assert levels("INFO", DASK_LOGGING__DISTRIBUTED="info") == [logging.INFO] * 2
+    ini = tmp_path / "log.ini"
+    ini.write_text(
+        "[loggers]\nkeys=root\n[handlers]\nkeys=h\n[formatters]\nkeys=\n"
+        "[logger_root]\nlevel=ERROR\nhandlers=h\n"
+        "[handler_h]\nclass=StreamHandler\nargs=(sys.stderr,)\n"
+    )
+    (tmp_path / "dask").mkdir()
+    (tmp_path / "dask" / "logging.yaml").write_text(f"logging-file-config: {ini}\n")
+    # the file's ERROR level, and no "'logging-file-config' and 'logging' are mutually exclusive"
+    assert levels("INFO", DASK_CONFIG=str(tmp_path / "dask")) == [logging.ERROR] * 2
 
 
 def test_help_lists_commands():
@@ -136,13 +155,29 @@ def test_an_interrupted_predict_keeps_its_rows_and_says_so(monkeypatch, tmp_path
     assert "interrupted" in result.output and "1 finished row(s) are kept" in result.output
     assert (tmp_path / "s.csv.partial" / "stability-row1.json").is_file() and not out.exists()
     # stopped in the first batch: no row saved, but the relaxations it finished were cached
+    from matscreen.core.settings import get_settings
+
     shutil.rmtree(tmp_path / "s.csv.partial")
+    monkeypatch.delenv("MATSCREEN_RELAX_CACHE", raising=False)  # the default: on
+    get_settings.cache_clear()
     monkeypatch.setattr(predict, "predict_file", lambda *a, **k: (_ for _ in ()).throw(stop))
     result = runner.invoke(
         app, ["predict", "stability", str(tmp_path / "f.csv"), "--out", str(out)]
     )
     assert result.exit_code == code and "no row had been saved" in result.output
     assert "relaxations are kept in the relaxation cache" in result.output
+    # with the relaxation cache off nothing is kept, and nothing is claimed
+    monkeypatch.setenv("MATSCREEN_RELAX_CACHE", "false")
+    get_settings.cache_clear()
+    try:
+        result = runner.invoke(
+            app, ["predict", "stability", str(tmp_path / "f.csv"), "--out", str(out)]
+        )
+    finally:
+        monkeypatch.delenv("MATSCREEN_RELAX_CACHE")
+        get_settings.cache_clear()
+    assert result.exit_code == code and "no row had been saved" in result.output
+    assert "relaxation cache" not in result.output
 
 
 def test_slips_in_the_options_and_the_csv_are_named_before_any_work():
