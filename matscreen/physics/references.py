@@ -587,7 +587,7 @@ PHONONDB_REFERENCES: tuple[str, ...] = (
     # antimony oxides (Sb2O5 C2/c, Sb2O3 valentinite Pccn, SbO2 cervantite Pna2_1: Sb-doped
     # garnets and Li antimonates; the prototypes were 0.21 and 0.06 eV/atom above the first two,
     # and no prototype has the mixed-valence SbO2), and P3N5 (the Li-P-N system of LiPON-type
-    # nitrides had no P-N compound: added 2026-11-29b)
+    # nitrides had no P-N compound; all added 2026-11-29)
     "Ta2O5", "Sb2O5", "Sb2O3", "SbO2", "P3N5",
     # fluorides: PF5 (no MX5 prototype is made: LiPF6 split into LiF + F2 + P), quartz-type BeF2,
     # SbF3 and InF3 (the prototype cells were 0.28, 0.03 and 0.04 eV/atom above them with CHGNet)
@@ -692,7 +692,8 @@ BINARY_PROTOTYPES: tuple[tuple[str, str, str], ...] = (
     ("A2B3_hR5_166_c_ac", "Bi", "Te"),  # tetradymite
     ("A4B_cI10_217_c_a", "Si", "F"),  # SiF4 (molecular crystal)
 )
-#: Name prefix of the generated prototype references (``auto-<formula>-<AFLOW label>``).
+#: Name prefix of the generated prototype references (``auto-<formula>-<label>``, the label
+#: an AFLOW one or that of a cell built here: see :func:`binary_prototype_references`).
 AUTO_PREFIX = "auto-"
 #: Anions of the prototype binaries and their charges.
 BINARY_ANIONS: dict[str, int] = {
