@@ -321,8 +321,8 @@ def test_ges_bpo4_nanbo3_mgps3_are_references(name: str) -> None:
 )  # fmt: skip
 def test_references_added_2026_11_29_are_on_the_hull_predict_stability_uses(name: str) -> None:
     """Competitors that Li molybdates, Sr-Li-Nb-O perovskites, Na-doped borophosphates, Ga
-    germanates, silicates, tantalates, antimonates and Li-P-N nitrides lacked (they sat 0.1-0.4
-    eV/atom below hulls flagged complete, or the Li-P-N hulls were incomplete):
+    germanates, silicates, tantalates, antimonates, Li fluorides and Li-P-N nitrides lacked (they
+    sat 0.1-0.4 eV/atom below hulls flagged complete, or the Li-P-N / Li-P-F hulls were incomplete):
     each is on the CHGNet hull of its system as `predict stability` builds it (prototype binaries
     included), within 5 meV/atom, and so below, or as low as, what it would split into without
     it. They are Materials Project phases on or near its hull (Li2MoO4: an approximant of one);
