@@ -24,6 +24,13 @@ Run:  python benchmarks/cif_stability.py [--max-sites 130] [--csv out.csv]
 (2 shared cores: ~15 min for the 52 CIFs of <= 130 sites with an empty reference
 cache, several minutes per garnet cell of ~190 atoms beyond that.)
 
+Result (2026-11-29, twenty-second session, at 31fb3ae with the relaxation cache off;
+``results/cif_stability_2026-11-29d.log`` and ``.csv``): ok 1.000, complete 0.942, near hull
+1.000, median of the complete hulls -0.012 eV/atom; 17.1 s per row. With Ta2O5, the Sb oxides,
+P3N5, four fluorides and the M2X6-dimer prototype added, one row moved: LiTa2PO8 -0.026 -> -0.016
+(now TaPO5 + Ta2O5 + Li3PO4); Na0.3Li0.2La0.5Nb2O6 -0.015 -> -0.008 with the same decomposition
+(relaxation noise); every other row within 0.5 meV/atom.
+
 Result (2026-11-29, twenty-first session, at 63094db with the relaxation cache off, other jobs
 sharing the cores; ``results/cif_stability_2026-11-29c.log`` and ``.csv``): ok 1.000, complete
 0.942, near hull 1.000; 25.3 s per row (no timing: contended). With Li2MoO4, SrNb2O6, Sr2Nb2O7,
