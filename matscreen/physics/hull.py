@@ -42,6 +42,8 @@ from matscreen.physics.references import (
     binary_prototype_references,
     builtin_reference_elements,
     builtin_reference_formula,
+    known_compound_element_sets,
+    known_compound_references,
     load_mp_entries,
     mp_elemental_references,
     relaxed_reference,
@@ -551,8 +553,11 @@ def reference_entries(
         their structures re-evaluated statically with ``calculator`` (cached);
         ``"none"``: skip them.
     builtins
-        Add the built-in reference structures within the system, relaxed with
-        ``calculator`` (cached; only for formulas the MP entries lack).
+        Add the built-in reference structures and the known Li compounds
+        (:func:`~matscreen.physics.references.known_compound_references`) within
+        the system, relaxed with ``calculator`` (cached; only for formulas the MP
+        entries lack). A known compound that cannot be relaxed is left out with a
+        warning.
     extra_structures
         More reference structures (name -> Structure), relaxed and cached; a
         generated prototype (name starting ``auto-``) that cannot be relaxed
@@ -611,11 +616,18 @@ def reference_entries(
     entries += mp
     have = {e.composition.reduced_formula for e in mp}
     todo: dict[str, Structure | str] = {}
+    known: dict[str, Structure] = {}
     if builtins:
         for name in BUILTIN_REFERENCES:
             els = builtin_reference_elements(name)
             if els <= symbols and len(els) > 1 and builtin_reference_formula(name) not in have:
                 todo[name] = name
+        known = {
+            name: struct
+            for name, struct in known_compound_references(symbols).items()
+            if struct.composition.reduced_formula not in have
+        }
+        todo |= known
     for name, struct in (extra_structures or {}).items():
         todo[name] = struct
     if todo:
@@ -627,9 +639,9 @@ def reference_entries(
             try:
                 rec = relaxed_reference(item, calc, key=name, cache=cache)
             except RuntimeError as exc:
-                if not name.startswith(AUTO_PREFIX):  # built-ins and given structures must relax
-                    raise
-                logger.warning("prototype reference %s left out: %s", name, exc)
+                if not (name.startswith(AUTO_PREFIX) or name in known):
+                    raise  # built-ins and given structures must relax
+                logger.warning("reference %s left out: %s", name, exc)
                 continue
             s = Structure.from_dict(rec["structure"])
             entries.append(
@@ -666,6 +678,7 @@ def _reference_element_sets(symbols: frozenset[str]) -> tuple[frozenset[str], ..
         els = builtin_reference_elements(name)
         if els <= symbols:
             sets.append(els)
+    sets += known_compound_element_sets(symbols)
     return tuple(sets)
 
 

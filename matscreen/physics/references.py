@@ -16,7 +16,10 @@ Three sources feed a phase diagram (see ``matscreen/physics/README.md``):
    see :func:`scaled_mx3`); MgCl2, FeCl2, MgBr2 CdCl2-type. Zr, Hf, Sn and Ti
    halides are not built in (their chain and molecular structures need more
    than a scaled prototype): hulls of candidates with them are flagged
-   incomplete by :mod:`matscreen.physics.checks`.
+   incomplete by :mod:`matscreen.physics.checks`;
+4. the known-compound library (:func:`known_compound_references`): the Li
+   compounds of Materials Project in A. Togo's phonondb, relaxed with the
+   same MLIP and cached like the built-ins.
 """
 
 from __future__ import annotations
@@ -611,6 +614,76 @@ def _phonondb(name: str) -> Structure:
 
 for _name in PHONONDB_REFERENCES:
     BUILTIN_REFERENCES[_name] = partial(_phonondb, _name)
+
+
+#: The known-compound library: every Li compound with at least two other elements in A. Togo's
+#: phonondb (Materials Project structures re-relaxed with PBEsol; CC BY 4.0, see
+#: ``datasets/reference_structures/SOURCE.md``) whose primitive cell has at most 40 sites and
+#: whose elements CHGNet and SevenNet both cover: 655 cells, named ``<formula>-mp-<id>``.
+KNOWN_COMPOUNDS_FILE = "phonondb_li_compounds.json.gz"
+
+
+@lru_cache(maxsize=1)
+def _known_compounds() -> dict[str, dict]:
+    from matscreen.core.paths import datasets_dir
+
+    with gzip.open(datasets_dir() / "reference_structures" / KNOWN_COMPOUNDS_FILE, "rt") as fh:
+        return json.load(fh)["structures"]
+
+
+@lru_cache(maxsize=1)
+def _known_compound_elements() -> tuple[tuple[str, frozenset[str]], ...]:
+    return tuple(
+        (name, frozenset(el.symbol for el in Composition(name.split("-")[0])))
+        for name in _known_compounds()
+    )
+
+
+def known_compound_structure(name: str) -> Structure:
+    """Return the unrelaxed cell of the known compound ``name`` (``<formula>-mp-<id>``)."""
+    try:
+        rec = _known_compounds()[name]
+    except KeyError as exc:
+        raise KeyError(f"no known compound {name!r} in {KNOWN_COMPOUNDS_FILE}") from exc
+    return Structure(rec["lattice"], rec["species"], rec["frac_coords"])
+
+
+def known_compound_references(elements: Iterable[str]) -> dict[str, Structure]:
+    """Known Li compounds (Materials Project structures) within a chemical system.
+
+    The built-ins and prototype binaries give a hull its elements and binaries;
+    the ternaries and quaternaries a real Li compound competes with are mostly
+    absent from them (LiSbO3 came out 0.26 eV/atom below a Li2O + Sb2O5 hull,
+    LiPN2 0.5 below Li3N + P3N5). These are the Li compounds of the phonondb
+    archive (:data:`KNOWN_COMPOUNDS_FILE`): relaxed with the same MLIP on first
+    use and cached, like every reference. The archive holds non-magnetic
+    compounds only (no Li-Mn/Fe/Co/Ni oxides). A candidate that is itself one
+    of them sits on (or, relaxed into another minimum, near) its hull, as in
+    the Materials Project's own hull.
+
+    Parameters
+    ----------
+    elements
+        Symbols of the chemical system.
+
+    Returns
+    -------
+    dict[str, Structure]
+        ``{"<formula>-mp-<id>": structure}`` for each library compound whose
+        elements all lie in ``elements``.
+    """
+    symbols = frozenset(elements)
+    return {
+        name: known_compound_structure(name)
+        for name, els in _known_compound_elements()
+        if els <= symbols
+    }
+
+
+def known_compound_element_sets(elements: Iterable[str]) -> list[frozenset[str]]:
+    """Element sets of the known compounds within a system (no structure built)."""
+    symbols = frozenset(elements)
+    return [els for _, els in _known_compound_elements() if els <= symbols]
 
 
 #: Shannon radius ratio Se2- / S2- (six-coordinate, 1.98 / 1.84 A).

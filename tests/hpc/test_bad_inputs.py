@@ -592,18 +592,21 @@ def test_formulas_as_users_write_them_in_stability_and_from_decorated_cifs(tmp_p
     CifWriter(s).write_file(tmp_path / "ox.cif")
     code, output = _cli("predict", "conductivity", str(tmp_path / "ox.cif"), "--out", "c.csv")
     assert code == 0, output
-    pd.DataFrame({"formula": ["LiCl*H2O", "LiCl.H2O", "Li", "LiCl"]}).to_csv(
+    pd.DataFrame({"formula": ["LiCl*3H2O", "LiCl.H2O", "Li", "LiCl", "LiCl*H2O"]}).to_csv(
         tmp_path / "in.csv", index=False
     )
     code, output = _cli("predict", "stability", str(tmp_path / "in.csv"), "--out", "s.csv")
     table = pd.read_csv("s.csv", keep_default_na=False)
-    assert "no reference phase" in table["error"][0]  # read, but no hydrate reference
+    assert "no reference phase" in table["error"][0]  # read, but no trihydrate reference
     assert "decimal point" in table["error"][1]
     assert table["status"][2] == "ok" and table["hull_complete"][2] and not table["error"][2]
     assert (
         table["result_note"][2] == ""
     )  # Li metal left over is a real product, not a missing phase
     assert table["status"][3] == "ok"
+    # the monohydrate is a known compound (mp-760502): its relaxed cell is the structure
+    assert table["status"][4] == "ok"
+    assert float(table["e_above_hull"][4]) == pytest.approx(0, abs=0.01)
 
 
 def test_a_second_predict_into_the_same_output_is_refused(corpus: Path):

@@ -362,3 +362,45 @@ def test_reference_cells_relaxed_now_are_announced_once(licl, own_cache_dir, cap
         )
         assert not [r for r in caplog.records if "not cached yet" in r.getMessage()]
     assert [e.energy for e in again] == [e.energy for e in first]
+
+
+@pytest.mark.parametrize("calculator", ["chgnet", "sevenn"])
+def test_every_known_compound_ships_relaxed_from_its_library_cell(calculator: str) -> None:
+    """The 655 known Li compounds (phonondb) ship relaxed for both calculators, each from the
+    cell the library holds now (else it relaxes again at run time, on a fresh machine in every
+    hull of its system)."""
+    import json
+
+    from matscreen.physics.references import (
+        _known_compounds,
+        _shipped_cache_path,
+        _structure_hash,
+        known_compound_structure,
+    )
+
+    shipped = json.loads(_shipped_cache_path(calculator).read_text())["entries"]
+    names = list(_known_compounds())
+    assert len(names) == 655
+    assert [n for n in names if n not in shipped] == []
+    stale = [
+        n for n in names if shipped[n]["built_from"] != _structure_hash(known_compound_structure(n))
+    ]
+    assert stale == []
+
+
+def test_a_known_compound_is_placed_against_the_known_phases_of_its_system(tmp_path) -> None:  # noqa: ANN001
+    """LiSbO3 (mp-4995, the library's own cell given as a CIF): before the known-compound
+    library it sat 0.257 eV/atom below Li2O + Sb2O5 (CHGNet), no Li-Sb-O ternary being a
+    reference. Now the Li-Sb-O compounds of Materials Project are, and it lands on its own
+    known phase, above the mp-770932 polymorph that CHGNet puts 7 meV/atom lower."""
+    from matscreen.physics.references import known_compound_references, known_compound_structure
+
+    li_sb_o = known_compound_references(["Li", "Sb", "O"])
+    assert {"LiSbO3-mp-4995", "Li3SbO4-mp-5769"} <= set(li_sb_o)
+    assert known_compound_references(["Li", "O"]) == {}  # binaries are built-ins, not library
+    known_compound_structure("LiSbO3-mp-4995").to(filename=str(tmp_path / "lisbo3.cif"))
+    df = pd.DataFrame({"formula": ["LiSbO3"], "cif": ["lisbo3.cif"]})
+    out = predict_stability_table(df, calculator="chgnet", base_dir=tmp_path, window=False)
+    assert out.loc[0, "status"] == "ok", out.loc[0, "error"]
+    assert out.loc[0, "decomposition"] == ["LiSbO3"]
+    assert 0.0 <= out.loc[0, "e_above_hull"] < 0.02

@@ -38,7 +38,7 @@ def test_templates_match_the_stoichiometry_and_keep_li_and_anion_sites() -> None
 
 
 def test_a_formula_without_structure_or_reference_takes_its_best_template() -> None:
-    df = pd.DataFrame({"formula": ["Li3ScCl6", "LiZnPS9"]})
+    df = pd.DataFrame({"formula": ["Li3HoCl6", "LiZnPS9"]})  # (Li3ScCl6 is a known compound)
     out = predict_stability_table(df, relax=False)  # relaxation is tested in test_relax
     assert list(out["status"]) == ["ok", "failed"]
     assert out.loc[0, "method"] == "template" and "upper bound" in out.loc[0, "result_note"]
