@@ -205,7 +205,10 @@ class LoopSettings(StrictSection):
     )
     exclude_known: bool = Field(
         default=True,
-        description="Never propose a formula shipped in datasets/ (OBELiX) or seeds/.",
+        description=(
+            "Never propose a formula shipped in datasets/ (OBELiX, the known Li compounds of "
+            "the hull references) or seeds/."
+        ),
     )
     model_check: int = Field(
         default=256,

@@ -1,4 +1,4 @@
-"""Known formulas: everything shipped in ``datasets/`` (OBELiX) and ``seeds/`` (prototypes).
+"""Known formulas: what ``datasets/`` (OBELiX, the known-compound library) and ``seeds/`` hold.
 
 A proposal is *novel* when its reduced formula is not among them.
 """
@@ -40,12 +40,17 @@ def reduced_formula(formula: str | Composition) -> str:
 
 @lru_cache(maxsize=1)
 def known_formulas() -> frozenset[str]:
-    """Reduced formulas of OBELiX (all splits), the seed prototypes and the voltage data."""
+    """Return the reduced formulas of everything shipped that is a known material.
+
+    OBELiX (all splits), the seed prototypes, the voltage data and the
+    known-compound library of the hull references (Materials Project Li compounds).
+    """
     import pandas as pd
 
     from matscreen.candidates.prototypes import list_prototypes, load_prototype
     from matscreen.core.paths import datasets_dir
     from matscreen.datasets import load_obelix
+    from matscreen.physics.references import _known_compounds
 
     out: set[str] = set()
     for f in load_obelix("all", structures=False)["formula"]:
@@ -55,6 +60,7 @@ def known_formulas() -> frozenset[str]:
             LOG.debug("unreadable OBELiX formula %r", f)
     for name in list_prototypes():
         out.add(reduced_formula(load_prototype(name).composition))
+    out.update(reduced_formula(name.split("-")[0]) for name in _known_compounds())
     volt = datasets_dir() / "cathode_voltages" / "train.csv"
     if volt.is_file():
         df = pd.read_csv(volt)

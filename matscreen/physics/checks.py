@@ -320,9 +320,9 @@ def physics_checks(
                 if halogens and wet.reaction_energy > -1e-6:
                     acids = ", ".join(f"H{h}" for h in halogens)
                     notes.append(
-                        "moisture: 0 means no reaction with the references' phases; hydrates, "
-                        f"oxyhalides and {acids} are not among them, so this halide's hydrolysis "
-                        "is not judged"
+                        "moisture: 0 means no reaction with the references' phases; hydrates "
+                        f"and oxyhalides of its other cations and {acids} are not among them, so "
+                        "this halide's hydrolysis is not judged"
                     )
             else:
                 notes.append(f"moisture: {wet.error}")

@@ -1,6 +1,6 @@
-"""Reference phases for convex hulls: MP entries, elemental references, built-ins.
+"""Reference phases for convex hulls: MP entries, elemental references, built-ins, known compounds.
 
-Three sources feed a phase diagram (see ``matscreen/physics/README.md``):
+Four sources feed a phase diagram (see ``matscreen/physics/README.md``):
 
 1. Materials Project ``ComputedStructureEntry`` dicts shipped under
    ``datasets/mp_entries/`` (DFT GGA/GGA+U energies with MP2020 corrections);
@@ -673,6 +673,8 @@ def known_compound_references(elements: Iterable[str]) -> dict[str, Structure]:
         elements all lie in ``elements``.
     """
     symbols = frozenset(elements)
+    if "Li" not in symbols:
+        return {}
     return {
         name: known_compound_structure(name)
         for name, els in _known_compound_elements()
@@ -683,6 +685,8 @@ def known_compound_references(elements: Iterable[str]) -> dict[str, Structure]:
 def known_compound_element_sets(elements: Iterable[str]) -> list[frozenset[str]]:
     """Element sets of the known compounds within a system (no structure built)."""
     symbols = frozenset(elements)
+    if "Li" not in symbols:
+        return []
     return [els for _, els in _known_compound_elements() if els <= symbols]
 
 
@@ -1030,6 +1034,14 @@ def _shipped_cache_path(calc_name: str) -> Path:
     return DATA_DIR / f"reference_cache_{calc_name}.json"
 
 
+@lru_cache(maxsize=4)
+def _shipped_entries(calc_name: str, calc_version: str) -> dict[str, Any]:
+    """Return the shipped relaxations of one calculator (~4 MB of JSON: read once per process)."""
+    from matscreen.core.io import read_versioned_cache
+
+    return read_versioned_cache(_shipped_cache_path(calc_name), calc_version, "entries")
+
+
 class ReferenceCache:
     """Relaxed MLIP energies of reference structures, one JSON file per calculator.
 
@@ -1049,9 +1061,7 @@ class ReferenceCache:
         self.path = path or cache_dir() / f"reference_cache_{calc_name}.json"
         from matscreen.core.io import read_versioned_cache
 
-        self._shipped = read_versioned_cache(
-            _shipped_cache_path(calc_name), calc_version, "entries"
-        )
+        self._shipped = _shipped_entries(calc_name, calc_version)
         self._data: dict[str, Any] = {
             **self._shipped,
             **read_versioned_cache(self.path, calc_version, "entries"),

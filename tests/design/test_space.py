@@ -144,6 +144,8 @@ def test_fractional_known_formulas_are_recognised() -> None:
     assert reduced_formula("Li6Y2Cl12") == "Li3YCl6"
     assert "Li2.5Y0.5Zr0.5Cl6" not in known_formulas()  # stored normalised
     assert not is_novel("Li5YZrCl12") and not is_novel("Li2.5Y0.5Zr0.5Cl6")
+    # a Materials Project compound of the hull's known-compound library is no novelty either
+    assert not is_novel("Li3ScCl6") and not is_novel("Li6Sc2Cl12")
 
 
 def test_reduced_formula_is_exact_on_written_decimals() -> None:
