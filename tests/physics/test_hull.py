@@ -404,3 +404,31 @@ def test_a_known_compound_is_placed_against_the_known_phases_of_its_system(tmp_p
     assert out.loc[0, "status"] == "ok", out.loc[0, "error"]
     assert out.loc[0, "decomposition"] == ["LiSbO3"]
     assert 0.0 <= out.loc[0, "e_above_hull"] < 0.02
+
+
+def test_a_known_compound_that_cannot_be_relaxed_is_left_out(monkeypatch, caplog) -> None:  # noqa: ANN001
+    """One library compound whose relaxation fails costs the hull that phase, with a warning;
+    a built-in reference that fails still stops the hull (it is never optional)."""
+    import logging
+
+    import matscreen.physics.hull as hull
+
+    real = hull.relaxed_reference
+
+    def failing(name: str):  # noqa: ANN202
+        def relax(item, calc, *, key=None, cache=None, **kw):  # noqa: ANN001, ANN003, ANN202
+            if key == name:
+                raise RuntimeError(f"reference {key} could not be relaxed: exploded")
+            return real(item, calc, key=key, cache=cache, **kw)
+
+        return relax
+
+    monkeypatch.setattr(hull, "relaxed_reference", failing("LiSbO3-mp-4995"))
+    with caplog.at_level(logging.WARNING, logger="matscreen.physics.hull"):
+        entries = reference_entries(["Li", "Sb", "O"], "chgnet", mp_source="none")
+    ids = {e.entry_id for e in entries}
+    assert "chgnet-LiSbO3-mp-4995" not in ids and "chgnet-Li3SbO4-mp-5769" in ids
+    assert "LiSbO3-mp-4995 left out" in caplog.text
+    monkeypatch.setattr(hull, "relaxed_reference", failing("Sb2O5"))
+    with pytest.raises(RuntimeError, match="Sb2O5 could not be relaxed"):
+        reference_entries(["Li", "Sb", "O"], "chgnet", mp_source="none")
