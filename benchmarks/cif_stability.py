@@ -24,6 +24,18 @@ Run:  python benchmarks/cif_stability.py [--max-sites 130] [--csv out.csv]
 (2 shared cores: ~15 min for the 52 CIFs of <= 130 sites with an empty reference
 cache, several minutes per garnet cell of ~190 atoms beyond that.)
 
+Result (2026-11-29, twenty-third session, at 708a220 with the known-compound library; relaxation
+cache off, a fresh reference cache; ``results/cif_stability_2026-11-29e.log`` and ``.csv``): ok
+1.000, complete 0.942, near hull 1.000, median of the complete hulls -0.008 eV/atom (-0.012);
+21.5 s per row (others shared the cores). Rows whose own phase is now a known compound went to it:
+LiAlCl4 -0.041 -> +0.001, LiZnPS4 -0.019 -> -0.000, Li3OCl -0.002 -> -0.000. Others gained known
+competitors: Li4Ge(S,Se)4 -0.016..-0.013 -> -0.008..-0.002 (the real Li4GeS4 cell, mp-30249,
+below the built-in approximant), Li7Ge3PS12 -0.004 -> +0.003, LiAlGeO4 and the Ga germanates
++0.003..+0.004 (Li2Ge2O5), the LLTO rows +0.002..+0.005 (Li2Ti4O9), the Sr-Li-Nb-O rows +0.003
+(SrLi2Nb2O7); windows moved by up to 0.25 V with them (Li7Ge3PS12's oxidation limit 2.47 ->
+2.22 V). The other 33 rows are unchanged to 1.5 meV/atom. Li3AlN2 stays at -0.141 (not in the
+library: 48 sites).
+
 Result (2026-11-29, twenty-second session, at 31fb3ae with the relaxation cache off;
 ``results/cif_stability_2026-11-29d.log`` and ``.csv``): ok 1.000, complete 0.942, near hull
 1.000, median of the complete hulls -0.012 eV/atom; 17.1 s per row. With Ta2O5, the Sb oxides,
