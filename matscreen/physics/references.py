@@ -672,22 +672,20 @@ def known_compound_references(elements: Iterable[str]) -> dict[str, Structure]:
         ``{"<formula>-mp-<id>": structure}`` for each library compound whose
         elements all lie in ``elements``.
     """
-    symbols = frozenset(elements)
-    if "Li" not in symbols:
-        return {}
-    return {
-        name: known_compound_structure(name)
-        for name, els in _known_compound_elements()
-        if els <= symbols
-    }
+    return {name: known_compound_structure(name) for name, _ in _known_within(elements)}
 
 
 def known_compound_element_sets(elements: Iterable[str]) -> list[frozenset[str]]:
     """Element sets of the known compounds within a system (no structure built)."""
+    return [els for _, els in _known_within(elements)]
+
+
+def _known_within(elements: Iterable[str]) -> list[tuple[str, frozenset[str]]]:
+    """(name, elements) of the known compounds whose elements all lie in ``elements``."""
     symbols = frozenset(elements)
-    if "Li" not in symbols:
+    if "Li" not in symbols:  # every known compound holds Li: the file is not even read
         return []
-    return [els for _, els in _known_compound_elements() if els <= symbols]
+    return [(name, els) for name, els in _known_compound_elements() if els <= symbols]
 
 
 #: Shannon radius ratio Se2- / S2- (six-coordinate, 1.98 / 1.84 A).
