@@ -618,8 +618,8 @@ for _name in PHONONDB_REFERENCES:
 
 #: The known-compound library: every Li compound with at least two other elements in A. Togo's
 #: phonondb (Materials Project structures re-relaxed with PBEsol; CC BY 4.0, see
-#: ``datasets/reference_structures/SOURCE.md``) whose primitive cell has at most 40 sites and
-#: whose elements CHGNet and SevenNet both cover: 655 cells, named ``<formula>-mp-<id>``.
+#: ``datasets/reference_structures/SOURCE.md``) whose primitive cell has at most 60 sites and
+#: whose elements CHGNet and SevenNet both cover: 751 cells, named ``<formula>-mp-<id>``.
 KNOWN_COMPOUNDS_FILE = "phonondb_li_compounds.json.gz"
 
 
