@@ -21,6 +21,8 @@ from matscreen.core.formula import display_formula
 from matscreen.physics.references import BINARY_ANIONS
 
 if TYPE_CHECKING:
+    from collections.abc import Collection
+
     from pymatgen.entries.computed_entries import ComputedEntry
 
 logger = logging.getLogger(__name__)
@@ -177,12 +179,14 @@ def _template_hull(
     comp: Composition,
     calc: Any,
     references: list[ComputedEntry],
+    leave_out: Collection[str] = (),
     **relax_settings: Any,
 ) -> tuple[Any, str, str, Structure | None]:
     """Place a formula on the hull through trial structures of its stoichiometry.
 
     Each structure of :func:`~matscreen.physics.templates.template_structures`
-    is relaxed and placed; the lowest energy per atom wins.
+    (``leave_out``: template names not used) is relaxed and placed; the lowest
+    energy per atom wins.
 
     Returns
     -------
@@ -201,7 +205,7 @@ def _template_hull(
     from matscreen.physics.templates import template_structures
 
     unused: list[str] = []
-    trials = template_structures(comp, reasons=unused)
+    trials = template_structures(comp, reasons=unused, leave_out=leave_out)
     if not trials and unused:
         raise ValueError(
             f"no structure for {display_formula(comp)} and no reference phase of that formula; "
@@ -393,15 +397,17 @@ def predict_stability_table(
     Notes
     -----
     Rows without a structure are matched to the lowest-energy reference
-    phase of that composition (shipped MP entries or built-in references),
-    placed on the hull of all references, itself included (``e_above_hull``
-    0 when that phase is stable, as for a structure of it; ``method``
-    ``reference``). Other composition-only rows take the known structure
-    types of their stoichiometry (seeds/ prototypes and built-in reference
-    structures, elements substituted, :mod:`matscreen.physics.templates`),
-    each relaxed with the MLIP, the lowest kept (``method`` ``template``;
-    ``result_note`` names it, and the hull is an upper bound); a stoichiometry
-    with no known type fails with a reason.
+    phase of that composition (shipped MP entries, built-in references or
+    known compounds), placed on the hull of all references, itself included
+    (``e_above_hull`` 0 when that phase is stable, as for a structure of it;
+    ``method`` ``reference``). Other composition-only rows take the known
+    structure types of their stoichiometry (seeds/ prototypes, built-in
+    reference structures and the known-compound library's cells, elements
+    substituted, :mod:`matscreen.physics.templates`), each relaxed with the
+    MLIP, the lowest kept (``method`` ``template``; ``result_note`` names it,
+    and the hull is an upper bound); with no known type, the compound's own
+    published cell (an OBELiX CIF) when there is one, else the row fails with
+    a reason.
     """
     from matscreen.core.devices import resolve_device
     from matscreen.featurize.composition import as_composition

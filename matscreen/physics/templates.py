@@ -6,8 +6,11 @@ of a computational study is to take the known structure types of its
 stoichiometry, substitute its elements and relax each with the MLIP; the
 lowest energy is kept. :func:`template_structures` gives those trial cells
 from the seeds/ prototypes (Li3YCl6, Li3InCl6, Li2ZrCl6, LLZO, spinels,
-olivines, ...) and the built-in reference structures (rutile, corundum,
-rock salt, layered LiMO2, pyrochlore, ...).
+olivines, ...), the built-in reference structures (rutile, corundum,
+rock salt, layered LiMO2, pyrochlore, ...) and the known-compound library
+(751 Materials Project Li compounds,
+:func:`~matscreen.physics.references.known_compound_structure`: Li3ErBr6 for
+Li3YBr6, Li3GaF6 for Li3InF6, the argyrodite Li6PS5I for Li6PS5Cl, ...).
 
 Matching: the atomic fractions are the same (an ``A3BX6`` formula, or
 Li1.5Sc0.5Cl3, takes every ``A3BX6`` type); Li keeps a Li site (the
@@ -24,7 +27,15 @@ and Nb on the Zr site), and the Li sites may be partly empty (Li below the
 template's, as aliovalent doping leaves it). The substituted cell has partial
 occupancies and is ordered by Ewald energy
 (:func:`~matscreen.candidates.ordering.order_structure`) before the MLIP
-relaxes it.
+relaxes it. Only the prototypes and built-ins take doped formulas: the known
+compounds take their exact stoichiometries (their larger cells, up to 60 sites,
+would be ordered in supercells of minutes each). When no prototype or built-in
+matches exactly, the doped matches and the library's exact ones are ranked
+together by the atomic fraction each substitution moves, and the closest doped
+one is always among the trials: a solid solution (LiNi0.5Mn0.5O2) keeps its
+own type (layered LiMnO2, Ni sharing the Mn site) next to library compounds of
+more elements with the same atomic fractions (Li2ZnGeO4, Ge->Ni and Zn->Mn),
+and the MLIP's lowest energy decides.
 
 A hull from such a structure is an upper bound of the true one: the real
 compound may take a structure type that is not among the templates.
@@ -46,6 +57,8 @@ from matscreen.core.predict import FORMULA_CIF_TOLERANCE
 from matscreen.physics.references import BINARY_ANIONS
 
 if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Collection
+
     from pymatgen.core import Structure
 
 logger = logging.getLogger(__name__)
@@ -73,6 +86,8 @@ DOPED_LI_SITE_SHARE = 0.15
 DOPED_LI_EXCESS_SHARE = 0.35
 #: Key of that excess Li among the elements assigned to sites.
 _LI_EXCESS = "Li+"
+#: Kind of the templates from the known-compound library (``library:LiNbO3-mp-3731``).
+LIBRARY = "library"
 
 
 def _similar_size(element: str, site: str) -> bool:
@@ -101,9 +116,9 @@ def _can_take_site(element: str, site: str) -> bool:
 def _index_version() -> str:
     """Return a digest of everything the template index is built from.
 
-    The seeds' prototype files, the modules that read them and build the
-    reference structures, this module and the pymatgen version (symmetry finding):
-    a change to any of them builds the index again.
+    The seeds' prototype files, the known-compound library, the modules that
+    read them and build the reference structures, this module and the pymatgen
+    version (symmetry finding): a change to any of them builds the index again.
     """
     import hashlib
     from importlib.metadata import version
@@ -111,11 +126,12 @@ def _index_version() -> str:
 
     import matscreen.candidates.prototypes as prototypes
     import matscreen.physics.references as references
-    from matscreen.core.paths import seeds_dir
+    from matscreen.core.paths import datasets_dir, seeds_dir
 
     digest = hashlib.sha1(f"pymatgen {version('pymatgen')}".encode())
     seeds = seeds_dir()
     files = [seeds / "prototypes.yaml", *sorted((seeds / "prototypes").rglob("*.cif"))]
+    files.append(datasets_dir() / "reference_structures" / references.KNOWN_COMPOUNDS_FILE)
     code = [Path(m.__file__) for m in (prototypes, references)] + [Path(__file__)]
     for path in [*files, *code]:
         digest.update(path.name.encode())
@@ -127,16 +143,19 @@ def _index_version() -> str:
 def _templates() -> tuple[tuple[str, Composition, int], ...]:
     """Return (name, reduced element composition, space group) of every template.
 
-    Building it takes 5-15 s (the built-in reference structures are made
-    from their space groups), so it is kept in ``<cache>/physics/template_index.json``
-    for the next process, keyed by :func:`_index_version`.
+    Building it takes 10-30 s (the built-in reference structures are made
+    from their space groups; the symmetry of every cell is found), so it is
+    kept in ``<cache>/physics/template_index.json`` for the next process, keyed
+    by :func:`_index_version`.
     """
     from matscreen.candidates.prototypes import list_prototypes, load_prototype
     from matscreen.core.io import atomic_write_json, read_versioned_cache
     from matscreen.physics.references import (
         BUILTIN_REFERENCES,
+        _known_compounds,
         builtin_reference_structure,
         cache_dir,
+        known_compound_structure,
     )
 
     path = cache_dir() / "template_index.json"
@@ -149,6 +168,7 @@ def _templates() -> tuple[tuple[str, Composition, int], ...]:
             logger.warning("template index %s unreadable (%s); building it again", path, exc)
     structures = [(f"prototype:{n}", load_prototype(n)) for n in list_prototypes()]
     structures += [(f"reference:{n}", builtin_reference_structure(n)) for n in BUILTIN_REFERENCES]
+    structures += [(f"{LIBRARY}:{n}", known_compound_structure(n)) for n in _known_compounds()]
     out: list[tuple[str, Composition, int]] = []
     for name, s in structures:
         if s.is_ordered:
@@ -164,9 +184,11 @@ def _templates() -> tuple[tuple[str, Composition, int], ...]:
 
 def _load(name: str) -> Structure:
     from matscreen.candidates.prototypes import load_prototype
-    from matscreen.physics.references import builtin_reference_structure
+    from matscreen.physics.references import builtin_reference_structure, known_compound_structure
 
     kind, _, key = name.partition(":")
+    if kind == LIBRARY:
+        return known_compound_structure(key)
     return load_prototype(key) if kind == "prototype" else builtin_reference_structure(key)
 
 
@@ -314,6 +336,11 @@ def _as_element(new: str | dict[str, float]) -> str | dict[str, float]:
     return new
 
 
+def _is_library(name: str) -> bool:
+    """Return whether a template is a cell of the known-compound library."""
+    return name.startswith(f"{LIBRARY}:")
+
+
 def _same_role(a: str, b: str) -> bool:
     """Return whether two elements may swap sites: both anions or both cations (H either)."""
     return "H" in (a, b) or (a in _ANIONS) == (b in _ANIONS)
@@ -337,6 +364,7 @@ def template_structures(
     composition: Composition | str,
     max_templates: int = MAX_TEMPLATES,
     reasons: list[str] | None = None,
+    leave_out: Collection[str] = (),
 ) -> list[tuple[str, Structure]]:
     """Return trial structures of a formula from the known structure types of its stoichiometry.
 
@@ -349,6 +377,9 @@ def template_structures(
     reasons
         If given, why matching templates were not used is appended to it
         (an ordered cell that cannot hold a dopant, ...).
+    leave_out
+        Template names not used (``library:Li2TiO3-mp-2931``): a benchmark placing a
+        known compound as if it were new leaves out its own cells.
 
     Returns
     -------
@@ -362,16 +393,32 @@ def template_structures(
     if any(not isinstance(el, Element) for el in target):
         return []
     matches: list[tuple[float, str, int, dict[str, Any]]] = []
-    for name, template, space_group in _templates():
+    templates = [t for t in _templates() if t[0] not in leave_out]
+    for name, template, space_group in templates:
         mapping = _assignment(target, template)
         if mapping is not None:
             matches.append((_distance(mapping), name, space_group, mapping))
-    if not matches:  # no exact stoichiometry: sites shared by dopants, then ordered
-        for name, template, space_group in _templates():
-            found = _doped_assignment(target, template)
+    doped: list[tuple[float, str, int, dict[str, Any]]] = []
+    if all(_is_library(m[1]) for m in matches):
+        # no prototype or built-in of the exact stoichiometry: sites shared by dopants, then
+        # ordered. A solid solution may match a library compound with more elements exactly
+        # (LiNi0.5Mn0.5O2 the atomic fractions of Li2ZnGeO4), so both kinds are ranked
+        # together by the atomic fraction each substitution moves (the doped distance)
+        for name, template, space_group in templates:
+            found = None if _is_library(name) else _doped_assignment(target, template)
             if found is not None:
-                matches.append((found[1], name, space_group, found[0]))
+                doped.append((found[1], name, space_group, found[0]))
+        if doped:
+            total = sum(target.values())
+            matches = doped + [
+                (sum(target[new] / total * _distance({old: new}) for old, new in m[3].items()),
+                 *m[1:])
+                for m in matches
+            ]  # fmt: skip
     matches.sort(key=lambda m: (m[0], m[1]))
+    shared = [k for k, m in enumerate(matches) if doped and not _is_library(m[1])]
+    if shared and shared[0] >= max_templates:  # the closest shared-site type is always tried
+        matches.insert(max_templates - 1, matches.pop(shared[0]))
     # one trial per structure type: built-ins of one type (LiNiO2, LiCrO2, LiFeO2) differ
     # only by the element, so the closest stands for them
     out: list[tuple[str, Structure]] = []

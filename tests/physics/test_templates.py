@@ -10,15 +10,20 @@ from matscreen.physics.templates import _assignment, template_structures
 
 
 def test_templates_match_the_stoichiometry_and_keep_li_and_anion_sites() -> None:
-    trials = dict(template_structures("Li3ScCl6"))
+    trials = dict(template_structures("Li3HoCl6"))
     labels = list(trials)
-    assert labels[0] == "prototype:Li3YCl6_P-3m1 Y->Sc"  # closest substitution first
-    assert "prototype:Li3InCl6_C2m In->Sc" in labels and len(labels) <= 3
+    assert labels[0] == "prototype:Li3YCl6_P-3m1 Y->Ho"  # closest substitution first
+    # the known-compound library's cells are structure types too (Li3ScCl6, C2/m)
+    assert "library:Li3ScCl6-mp-686004 Sc->Ho" in labels and len(labels) <= 3
     for s in trials.values():
-        assert s.composition.reduced_formula == "Li3ScCl6"
-    # Br onto the Cl sites, not onto Y's; the volume grows with the larger anion
-    (label, s), *_ = template_structures("Li3YBr6")
+        assert s.composition.reduced_formula == "Li3HoCl6"
+    # a library compound's own cell comes first for its formula (no substitution)
+    assert template_structures("Li3ScCl6")[0][0] == "library:Li3ScCl6-mp-686004"
+    # Br onto the Cl sites, not onto Y's; the volume grows with the larger anion. Li3ErBr6
+    # (C2/m, the type Li3YBr6 takes) is the closer bromide
+    (first, _), (label, s), *_ = template_structures("Li3YBr6")
     chloride_volume = 11.2055**2 * 6.0346 * 3**0.5 / 2  # the prototype's cell
+    assert first == "library:Li3ErBr6-mp-37873 Er->Y"
     assert label == "prototype:Li3YCl6_P-3m1 Cl->Br" and s.volume > 1.1 * chloride_volume
     # one trial per structure type: LiNiO2, LiCrO2, LiFeO2 ... are one layered type
     r3m = ("reference:LiNiO2", "reference:LiCrO2", "reference:LiFeO2", "reference:LiAlO2")
@@ -34,7 +39,7 @@ def test_templates_match_the_stoichiometry_and_keep_li_and_anion_sites() -> None
     mapping = _assignment(Composition("LiNaKRbCsMgCl"), Composition("LiScYLaAlGaCl"))
     assert mapping is not None and mapping["Cl"] == "Cl" and mapping["La"] == "Cs"
     # a fractional formula matches by atomic fractions
-    assert [lab for lab, _ in template_structures("Li1.5Sc0.5Cl3")] == labels
+    assert [lab for lab, _ in template_structures("Li1.5Ho0.5Cl3")] == labels
 
 
 def test_a_formula_without_structure_or_reference_takes_its_best_template() -> None:
@@ -44,6 +49,40 @@ def test_a_formula_without_structure_or_reference_takes_its_best_template() -> N
     assert out.loc[0, "method"] == "template" and "upper bound" in out.loc[0, "result_note"]
     assert out.loc[0, "error"] is None and out.loc[1, "result_note"] is None
     assert "no known structure type of its stoichiometry (ABCD9)" in out.loc[1, "error"]
+
+
+def test_library_cells_are_templates_of_exact_stoichiometries_only(monkeypatch, tmp_path) -> None:  # noqa: ANN001
+    """The known-compound library's cells are trial types for formulas of their exact atomic
+    fractions; a solid solution keeps its shared-site type among the trials even when a
+    library compound of more elements has its atomic fractions; a benchmark can leave cells
+    out; and the on-disk index is keyed by the library file."""
+    import matscreen.core.paths as paths
+    from matscreen.physics import templates
+    from matscreen.physics.references import KNOWN_COMPOUNDS_FILE
+
+    own = "library:Li3ScCl6-mp-686004"
+    assert template_structures("Li3ScCl6")[0][0] == own
+    left = [lab for lab, _ in template_structures("Li3ScCl6", leave_out={own})]
+    assert left and not any(lab.startswith(own) for lab in left)
+    # LiNi0.5Mn0.5O2 has the atomic fractions of Li2ZnGeO4 (library); the layered type with Ni
+    # sharing the Mn site is tried too (before, only library cells were)
+    labels = [lab for lab, _ in template_structures("LiNi0.5Mn0.5O2")]
+    assert "prototype:LiMnO2_C2m Mn->Mn0.5Ni0.5" in labels and len(labels) == 3
+    # Li3Y0.5Er0.5Cl6 matches Li6ZrBeF12 exactly, but Y and Er sharing the Li3YCl6 site moves
+    # less of the chemistry
+    labels = [lab for lab, _ in template_structures("Li3Y0.5Er0.5Cl6")]
+    assert labels[0] == "prototype:Li3YCl6_P-3m1 Y->Er0.5Y0.5"
+    for formula in ("Li3Y0.5Er0.5Cl6", "Li3Y0.9Er0.1Cl6", "Li6.25Ga0.25La3Zr2O12"):
+        shared = [lab for lab, _ in template_structures(formula) if "0." in lab]
+        assert shared and not any(lab.startswith("library:") for lab in shared)
+    # the index key follows the library file (an edited library builds the index again)
+    before = templates._index_version()
+    edited = tmp_path / "reference_structures" / KNOWN_COMPOUNDS_FILE
+    edited.parent.mkdir()
+    edited.write_bytes((paths.datasets_dir() / "reference_structures" / KNOWN_COMPOUNDS_FILE)
+                       .read_bytes() + b"\0")  # fmt: skip
+    monkeypatch.setattr(paths, "datasets_dir", lambda: tmp_path)
+    assert templates._index_version() != before
 
 
 def test_doped_formulas_share_a_site_and_leave_li_sites_partly_empty() -> None:
@@ -159,23 +198,27 @@ def test_the_template_index_is_kept_on_disk_for_the_next_process(
 
 
 def test_a_stoichiometry_without_a_type_falls_back_to_the_compounds_published_cell() -> None:
-    """Li6PS5Cl (argyrodite) and Li7P3S11 have no structure type here; their OBELiX CIFs
-    (disordered, ordered by Ewald energy) are their trial cells. A formula with a type keeps
-    its templates, and one that is no known compound gets nothing."""
+    """Li7P3S11 has no structure type here; its OBELiX CIF (disordered, ordered by Ewald
+    energy) is its trial cell. A formula with a type keeps its templates (Li6PS5Cl takes the
+    argyrodite Li6PS5I of the known-compound library), and one that is no known compound gets
+    nothing."""
     from matscreen.physics.templates import known_structures
 
-    (label, cell), *_ = template_structures("Li6PS5Cl")
+    (label, cell), *_ = known_structures("Li6PS5Cl")
     assert label == "known structure: OBELiX 122 (10.1021/jacs.7b06327)"
     assert cell.is_ordered and len(cell) == 52
     assert cell.composition.reduced_formula == "Li6PS5Cl" and cell.properties["ordering"]
+    assert template_structures("Li6PS5Cl")[0][0] == "library:Li6PS5I-mp-950995 I->Cl"
     (label, cell), *_ = template_structures("Li7P3S11")
     assert label.startswith("known structure: OBELiX mdp") and cell.is_ordered
     # two published polymorphs of one compound are both tried
     assert len(template_structures("Li3N")) == 2
-    # Li10GeP2S12 is Li4GeS4 with Ge partly replaced by P (the thio-LISICON series it comes
-    # from): that doped built-in is its template, so the fallback is not needed
-    assert template_structures("Li10GeP2S12")[0][0].startswith("reference:Li4GeS4 Ge->")
-    assert all(not lab.startswith("known") for lab, _ in template_structures("Li3ScCl6"))
+    # Li3.25Ge0.25P0.75S4 is Li4GeS4 with Ge partly replaced by P (the thio-LISICON series):
+    # that doped built-in is its template, so the fallback is not needed; Li10GeP2S12 has its
+    # own cell in the library (mp-696128), the type of Li10SnP2S12 too
+    assert template_structures("Li3.25Ge0.25P0.75S4")[0][0].startswith("reference:Li4GeS4 Ge->")
+    assert template_structures("Li10SnP2S12")[0][0] == "library:Li10Ge(PS6)2-mp-696128 Ge->Sn"
+    assert all(not lab.startswith("known") for lab, _ in template_structures("Li3HoCl6"))
     assert [lab for lab, _ in known_structures("Li6PS5Cl", max_structures=1)] == [
         "known structure: OBELiX 122 (10.1021/jacs.7b06327)"
     ]
