@@ -24,6 +24,16 @@ Run:  python benchmarks/cif_stability.py [--max-sites 130] [--csv out.csv]
 (2 shared cores: ~15 min for the 52 CIFs of <= 130 sites with an empty reference
 cache, several minutes per garnet cell of ~190 atoms beyond that.)
 
+Result (2026-11-29, twenty-fourth session, at 078f0db with the library up to 60 sites;
+relaxation cache off, a fresh reference cache; ``results/cif_stability_2026-11-29f.log`` and
+``.csv``): ok 1.000, complete 0.942, near hull 1.000, median of the complete hulls -0.005 eV/atom
+(-0.008); 16.6 s per row. Rows whose own phase joined the library went to it: Li3AlN2 -0.141 ->
++0.000 (mp-13944; it had decomposed to Li3N + AlN), LiAlGeO4 -0.059 -> -0.027 and LiGaGeO4
+-0.019 -> -0.001 (their own known phases; the published LiAlGeO4 cell relaxes 27 meV/atom
+below the MP one), Li(Al,Ga)GeO4 -0.053 -> -0.027; the Na-Li-La-Nb-O rows +0.006..+0.010
+(LiNb13O33 in place of Nb2O5 in their decomposition). The other 42 rows are unchanged to
+1.5 meV/atom.
+
 Result (2026-11-29, twenty-third session, at 708a220 with the known-compound library; relaxation
 cache off, a fresh reference cache; ``results/cif_stability_2026-11-29e.log`` and ``.csv``): ok
 1.000, complete 0.942, near hull 1.000, median of the complete hulls -0.008 eV/atom (-0.012);
