@@ -416,9 +416,10 @@ def template_structures(
                 for m in matches
             ]  # fmt: skip
     matches.sort(key=lambda m: (m[0], m[1]))
-    shared = [k for k, m in enumerate(matches) if doped and not _is_library(m[1])]
-    if shared and shared[0] >= max_templates:  # the closest shared-site type is always tried
-        matches.insert(max_templates - 1, matches.pop(shared[0]))
+    if doped:  # the closest shared-site type is always tried
+        first = next(k for k, m in enumerate(matches) if not _is_library(m[1]))
+        if first >= max_templates:
+            matches.insert(max_templates - 1, matches.pop(first))
     # one trial per structure type: built-ins of one type (LiNiO2, LiCrO2, LiFeO2) differ
     # only by the element, so the closest stands for them
     out: list[tuple[str, Structure]] = []
