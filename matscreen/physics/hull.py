@@ -39,9 +39,11 @@ from matscreen.physics.references import (
     BUILTIN_REFERENCES,
     DATA_DIR,
     ReferenceCache,
+    _structure_hash,
     binary_prototype_references,
     builtin_reference_elements,
     builtin_reference_formula,
+    builtin_reference_structure,
     known_compound_element_sets,
     known_compound_references,
     load_mp_entries,
@@ -634,10 +636,14 @@ def reference_entries(
         calc = resolve_calculator(calculator)
         info = calculator_info(calc)
         cache = ReferenceCache(info.name, info.version)  # read once for all of them
-        _say_uncached(todo, cache, symbols)
-        for name, item in todo.items():
+        cells = {
+            name: builtin_reference_structure(item) if isinstance(item, str) else item
+            for name, item in todo.items()
+        }  # built once, for the log below and the relaxation
+        _say_uncached(cells, cache, symbols)
+        for name, cell in cells.items():
             try:
-                rec = relaxed_reference(item, calc, key=name, cache=cache)
+                rec = relaxed_reference(cell, calc, key=name, cache=cache)
             except RuntimeError as exc:
                 if not (name.startswith(AUTO_PREFIX) or name in known):
                     raise  # built-ins and given structures must relax
@@ -652,9 +658,15 @@ def reference_entries(
     return out
 
 
-def _say_uncached(todo: dict[str, Any], cache: ReferenceCache, symbols: Iterable[str]) -> None:
-    """Log, before a silent stretch, how many reference cells are relaxed now, once."""
-    new = [name for name in todo if cache.get(name) is None]
+def _say_uncached(
+    cells: dict[str, Structure], cache: ReferenceCache, symbols: Iterable[str]
+) -> None:
+    """Log, before a silent stretch, how many reference cells are relaxed now, once.
+
+    A cached relaxation of another cell than the one built now (a builder or
+    library cell changed since) counts as not cached: it is relaxed again.
+    """
+    new = [name for name, s in cells.items() if cache.fresh(name, _structure_hash(s)) is None]
     if new:
         generated = sum(name.startswith(AUTO_PREFIX) for name in new)
         what = (

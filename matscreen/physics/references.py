@@ -1085,6 +1085,14 @@ class ReferenceCache:
             return shipped
         return hit
 
+    def fresh(self, key: str, built_from: str) -> dict | None:
+        """Return the record for ``key`` if it was relaxed from ``built_from``, else None.
+
+        Records without a ``built_from`` (older caches) count as fresh.
+        """
+        hit = self.get(key, built_from)
+        return hit if hit is not None and hit.get("built_from", built_from) == built_from else None
+
     def put(self, key: str, record: dict) -> None:
         """Store ``record`` under ``key`` and add it to the user cache file."""
         from matscreen.core.io import add_to_versioned_cache
@@ -1147,10 +1155,10 @@ def relaxed_reference(
     built_from = _structure_hash(structure)
     if cache is None:
         cache = ReferenceCache(info.name, info.version)
-    hit = cache.get(key, built_from)
-    if hit is not None and hit.get("built_from", built_from) == built_from:
+    hit = cache.fresh(key, built_from)
+    if hit is not None:
         return hit
-    if hit is not None:  # the builder changed since the cached relaxation: relax again
+    if cache.get(key) is not None:  # the builder changed since the cached relaxation: relax again
         logger.warning("reference %s: built structure changed since it was cached; relaxing", key)
     logger.info("relaxing reference %s with %s", key, info.name)
     rec = relax_structure(structure, calc, fmax=fmax, steps=steps)

@@ -341,7 +341,8 @@ def test_references_added_2026_11_29_are_on_the_hull_predict_stability_uses(name
 
 def test_reference_cells_relaxed_now_are_announced_once(licl, own_cache_dir, caplog) -> None:  # noqa: ANN001
     """Before the silent stretch of relaxing references on first use, one line says how many
-    and which; the second call (all cached) says nothing."""
+    and which; the second call (all cached) says nothing; a cell changed under the same name
+    is relaxed again and counted again."""
     import logging
 
     strained = licl.copy()
@@ -361,14 +362,22 @@ def test_reference_cells_relaxed_now_are_announced_once(licl, own_cache_dir, cap
             ["Li", "Cl"], "chgnet", mp_source="none", extra_structures={"auto-LiCl-test": strained}
         )
         assert not [r for r in caplog.records if "not cached yet" in r.getMessage()]
+        caplog.clear()
+        changed = licl.copy()  # the same name, another cell: relaxed again, and said so
+        changed.apply_strain(0.04)
+        reference_entries(
+            ["Li", "Cl"], "chgnet", mp_source="none", extra_structures={"auto-LiCl-test": changed}
+        )
+        said = [r.getMessage() for r in caplog.records if "not cached yet" in r.getMessage()]
+        assert len(said) == 1 and said[0].endswith(": auto-LiCl-test")
     assert [e.energy for e in again] == [e.energy for e in first]
 
 
 @pytest.mark.parametrize("calculator", ["chgnet", "sevenn"])
 def test_every_known_compound_ships_relaxed_from_its_library_cell(calculator: str) -> None:
-    """The 751 known Li compounds (phonondb) ship relaxed for both calculators, each from the
-    cell the library holds now (else it relaxes again at run time, on a fresh machine in every
-    hull of its system)."""
+    """The 751 known Li compounds and 373 non-Li ternaries (phonondb) ship relaxed for both
+    calculators, each from the cell the library holds now (else it relaxes again at run time,
+    on a fresh machine in every hull of its system)."""
     import json
 
     from matscreen.physics.references import (
