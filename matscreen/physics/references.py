@@ -18,8 +18,10 @@ Four sources feed a phase diagram (see ``matscreen/physics/README.md``):
    than a scaled prototype): hulls of candidates with them are flagged
    incomplete by :mod:`matscreen.physics.checks`;
 4. the known-compound library (:func:`known_compound_references`): the Li
-   compounds of Materials Project in A. Togo's phonondb, relaxed with the
-   same MLIP and cached like the built-ins.
+   compounds of Materials Project in A. Togo's phonondb, and the non-Li
+   ternaries of the same archive that the systems of the datasets and seed
+   spaces hold (La2Zr2O7, SrTiO3, TiP2O7, ...), relaxed with the same MLIP
+   and cached like the built-ins.
 """
 
 from __future__ import annotations
@@ -621,14 +623,30 @@ for _name in PHONONDB_REFERENCES:
 #: ``datasets/reference_structures/SOURCE.md``) whose primitive cell has at most 60 sites and
 #: whose elements CHGNet and SevenNet both cover: 751 cells, named ``<formula>-mp-<id>``.
 KNOWN_COMPOUNDS_FILE = "phonondb_li_compounds.json.gz"
+#: Its non-Li part: the ternaries of the same archive (three elements, one an anion, at most 40
+#: sites) whose elements lie in the system of an OBELiX composition or of a seed-space
+#: candidate: the framework oxides, phosphates and halides a Li compound decomposes into
+#: besides its Li phases (La2Zr2O7 for a garnet, TiP2O7 for a NASICON); no H. 373 cells.
+HOST_TERNARIES_FILE = "phonondb_host_ternaries.json.gz"
+
+
+@cache
+def _library_file(filename: str) -> dict[str, dict]:
+    from matscreen.core.paths import datasets_dir
+
+    with gzip.open(datasets_dir() / "reference_structures" / filename, "rt") as fh:
+        return json.load(fh)["structures"]
+
+
+def _li_compounds() -> dict[str, dict]:
+    """Return the Li compounds of the library (:data:`KNOWN_COMPOUNDS_FILE`; also templates)."""
+    return _library_file(KNOWN_COMPOUNDS_FILE)
 
 
 @lru_cache(maxsize=1)
 def _known_compounds() -> dict[str, dict]:
-    from matscreen.core.paths import datasets_dir
-
-    with gzip.open(datasets_dir() / "reference_structures" / KNOWN_COMPOUNDS_FILE, "rt") as fh:
-        return json.load(fh)["structures"]
+    """Return every library compound: the Li compounds and the non-Li ternaries."""
+    return {**_li_compounds(), **_library_file(HOST_TERNARIES_FILE)}
 
 
 @lru_cache(maxsize=1)
@@ -644,22 +662,27 @@ def known_compound_structure(name: str) -> Structure:
     try:
         rec = _known_compounds()[name]
     except KeyError as exc:
-        raise KeyError(f"no known compound {name!r} in {KNOWN_COMPOUNDS_FILE}") from exc
+        raise KeyError(
+            f"no known compound {name!r} in {KNOWN_COMPOUNDS_FILE} or {HOST_TERNARIES_FILE}"
+        ) from exc
     return Structure(rec["lattice"], rec["species"], rec["frac_coords"])
 
 
 def known_compound_references(elements: Iterable[str]) -> dict[str, Structure]:
-    """Known Li compounds (Materials Project structures) within a chemical system.
+    """Known compounds (Materials Project structures) within a Li chemical system.
 
     The built-ins and prototype binaries give a hull its elements and binaries;
     the ternaries and quaternaries a real Li compound competes with are mostly
     absent from them (LiSbO3 came out 0.26 eV/atom below a Li2O + Sb2O5 hull,
     LiPN2 0.5 below Li3N + P3N5). These are the Li compounds of the phonondb
-    archive (:data:`KNOWN_COMPOUNDS_FILE`): relaxed with the same MLIP on first
-    use and cached, like every reference. The archive holds non-magnetic
-    compounds only (no Li-Mn/Fe/Co/Ni oxides). A candidate that is itself one
-    of them sits on (or, relaxed into another minimum, near) its hull, as in
-    the Materials Project's own hull.
+    archive (:data:`KNOWN_COMPOUNDS_FILE`) and its non-Li ternaries of the
+    systems the datasets and seed spaces hold (:data:`HOST_TERNARIES_FILE`;
+    a garnet competes with La2Zr2O7, a quaternary phosphate with its framework
+    metals' phosphates), relaxed with the same MLIP on first use and cached,
+    like every reference. The archive holds non-magnetic compounds only (no
+    Li-Mn/Fe/Co/Ni oxides, no MnTiO3). A candidate that is itself one of them
+    sits on (or, relaxed into another minimum, near) its hull, as in the
+    Materials Project's own hull.
 
     Parameters
     ----------
@@ -683,7 +706,7 @@ def known_compound_element_sets(elements: Iterable[str]) -> list[frozenset[str]]
 def _known_within(elements: Iterable[str]) -> list[tuple[str, frozenset[str]]]:
     """(name, elements) of the known compounds whose elements all lie in ``elements``."""
     symbols = frozenset(elements)
-    if "Li" not in symbols:  # every known compound holds Li: the file is not even read
+    if "Li" not in symbols:  # matscreen's hulls are of Li systems: the files are not even read
         return []
     return [(name, els) for name, els in _known_compound_elements() if els <= symbols]
 

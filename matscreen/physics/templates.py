@@ -152,7 +152,7 @@ def _templates() -> tuple[tuple[str, Composition, int], ...]:
     from matscreen.core.io import atomic_write_json, read_versioned_cache
     from matscreen.physics.references import (
         BUILTIN_REFERENCES,
-        _known_compounds,
+        _li_compounds,
         builtin_reference_structure,
         cache_dir,
         known_compound_structure,
@@ -168,7 +168,7 @@ def _templates() -> tuple[tuple[str, Composition, int], ...]:
             logger.warning("template index %s unreadable (%s); building it again", path, exc)
     structures = [(f"prototype:{n}", load_prototype(n)) for n in list_prototypes()]
     structures += [(f"reference:{n}", builtin_reference_structure(n)) for n in BUILTIN_REFERENCES]
-    structures += [(f"{LIBRARY}:{n}", known_compound_structure(n)) for n in _known_compounds()]
+    structures += [(f"{LIBRARY}:{n}", known_compound_structure(n)) for n in _li_compounds()]
     out: list[tuple[str, Composition, int]] = []
     for name, s in structures:
         if s.is_ordered:

@@ -389,7 +389,7 @@ def test_every_known_compound_ships_relaxed_from_its_library_cell(calculator: st
 
     shipped = json.loads(_shipped_cache_path(calculator).read_text())["entries"]
     names = list(_known_compounds())
-    assert len(names) == 751
+    assert len(names) == 751 + 373
     assert [n for n in names if n not in shipped] == []
     stale = [
         n for n in names if shipped[n]["built_from"] != _structure_hash(known_compound_structure(n))
@@ -413,6 +413,29 @@ def test_a_known_compound_is_placed_against_the_known_phases_of_its_system(tmp_p
     assert out.loc[0, "status"] == "ok", out.loc[0, "error"]
     assert out.loc[0, "decomposition"] == ["LiSbO3"]
     assert 0.0 <= out.loc[0, "e_above_hull"] < 0.02
+
+
+def test_framework_ternaries_enter_li_hulls_only_and_are_no_templates() -> None:
+    """The library's non-Li ternaries (La2Zr2O7, TiP2O7, ...) are references of the Li systems
+    that hold their elements, read from their own file, and never structure templates."""
+    from matscreen.physics.references import (
+        _li_compounds,
+        known_compound_references,
+        known_compound_structure,
+    )
+    from matscreen.physics.templates import LIBRARY, _templates
+
+    garnet = known_compound_references(["Li", "La", "Zr", "O"])
+    la_zr_o = [n for n in garnet if n.startswith("La2Zr2O7-mp-")]
+    assert la_zr_o and all(n not in _li_compounds() for n in la_zr_o)
+    assert {el.symbol for el in known_compound_structure(la_zr_o[0]).composition} == {
+        "La", "Zr", "O"
+    }  # fmt: skip
+    nasicon = known_compound_references(["Li", "Ti", "P", "O"])
+    assert any(n.startswith("TiP2O7-mp-") for n in nasicon)
+    assert known_compound_references(["La", "Zr", "O"]) == {}  # hulls here are of Li systems
+    library = {name.split(":", 1)[1] for name, _, _ in _templates() if name.startswith(LIBRARY)}
+    assert library == set(_li_compounds())
 
 
 def test_a_known_compound_that_cannot_be_relaxed_is_left_out(monkeypatch, caplog) -> None:  # noqa: ANN001
