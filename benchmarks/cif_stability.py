@@ -24,6 +24,16 @@ Run:  python benchmarks/cif_stability.py [--max-sites 130] [--csv out.csv]
 (2 shared cores: ~15 min for the 52 CIFs of <= 130 sites with an empty reference
 cache, several minutes per garnet cell of ~190 atoms beyond that.)
 
+Result (2026-11-29, twenty-fifth session, at e5f69e4 with the 373 non-Li ternaries in the
+library; relaxation cache off, a fresh reference cache; ``results/cif_stability_2026-11-29g.log``
+and ``.csv``): ok 1.000, complete 0.942, near hull 1.000, median of the complete hulls -0.002
+eV/atom (-0.005); 25.4 s per row (the test suite shared the cores). Rows that gained a framework
+ternary in their decomposition: LiTa2PO8 -0.015 -> -0.002 (Ta9PO25 in place of Ta2O5), the
+Na-Li-La-Nb-O perovskites up by 0.002..0.009 (LaNb3O9 and NaNb3O8 in place of LiNb13O33 and
+NaNbO3), Li0.3La0.7Ti0.6Al0.4O3 +0.029 -> +0.039 (La2TiO5), NaLi2BP2O8 (Na5P3O10 in place of
+Na4P2O7, +0.001). The other 42 rows are unchanged to 0.5 meV/atom. Still the lowest:
+Li2Mg2Mo3O12 -0.090 (MgMoO4 is not in the archive).
+
 Result (2026-11-29, twenty-fourth session, at 078f0db with the library up to 60 sites;
 relaxation cache off, a fresh reference cache; ``results/cif_stability_2026-11-29f.log`` and
 ``.csv``): ok 1.000, complete 0.942, near hull 1.000, median of the complete hulls -0.005 eV/atom

@@ -20,7 +20,7 @@ Four sources feed a phase diagram (see ``matscreen/physics/README.md``):
 4. the known-compound library (:func:`known_compound_references`): the Li
    compounds of Materials Project in A. Togo's phonondb, and the non-Li
    ternaries of the same archive that the systems of the datasets and seed
-   spaces hold (La2Zr2O7, SrTiO3, TiP2O7, ...), relaxed with the same MLIP
+   spaces hold (TiP2O7, SrTiO3, La2TiO5, ...), relaxed with the same MLIP
    and cached like the built-ins.
 """
 
@@ -626,7 +626,8 @@ KNOWN_COMPOUNDS_FILE = "phonondb_li_compounds.json.gz"
 #: Its non-Li part: the ternaries of the same archive (three elements, one an anion, at most 40
 #: sites) whose elements lie in the system of an OBELiX composition or of a seed-space
 #: candidate: the framework oxides, phosphates and halides a Li compound decomposes into
-#: besides its Li phases (La2Zr2O7 for a garnet, TiP2O7 for a NASICON); no H. 373 cells.
+#: besides its Li phases (TiP2O7 for a NASICON, La2TiO5 for LLTO); no H. 373 cells; 10 of
+#: their formulas are built-ins too (La2Zr2O7, LaNbO4, ...: the lower relaxation wins).
 HOST_TERNARIES_FILE = "phonondb_host_ternaries.json.gz"
 
 
@@ -677,8 +678,8 @@ def known_compound_references(elements: Iterable[str]) -> dict[str, Structure]:
     LiPN2 0.5 below Li3N + P3N5). These are the Li compounds of the phonondb
     archive (:data:`KNOWN_COMPOUNDS_FILE`) and its non-Li ternaries of the
     systems the datasets and seed spaces hold (:data:`HOST_TERNARIES_FILE`;
-    a garnet competes with La2Zr2O7, a quaternary phosphate with its framework
-    metals' phosphates), relaxed with the same MLIP on first use and cached,
+    a NASICON competes with TiP2O7, LiTa2PO8 with Ta9PO25, an LLTO with
+    La2TiO5), relaxed with the same MLIP on first use and cached,
     like every reference. The archive holds non-magnetic compounds only (no
     Li-Mn/Fe/Co/Ni oxides, no MnTiO3). A candidate that is itself one of them
     sits on (or, relaxed into another minimum, near) its hull, as in the

@@ -416,8 +416,12 @@ def test_a_known_compound_is_placed_against_the_known_phases_of_its_system(tmp_p
 
 
 def test_framework_ternaries_enter_li_hulls_only_and_are_no_templates() -> None:
-    """The library's non-Li ternaries (La2Zr2O7, TiP2O7, ...) are references of the Li systems
-    that hold their elements, read from their own file, and never structure templates."""
+    """The library's non-Li ternaries (TiP2O7, La2TiO5, ...) are references of the Li systems
+    that hold their elements, read from their own file, relaxed onto their hull (shipped), and
+    never structure templates."""
+    from pymatgen.analysis.phase_diagram import PhaseDiagram
+
+    from matscreen.physics.hull import cached_reference_entries
     from matscreen.physics.references import (
         _li_compounds,
         known_compound_references,
@@ -425,15 +429,16 @@ def test_framework_ternaries_enter_li_hulls_only_and_are_no_templates() -> None:
     )
     from matscreen.physics.templates import LIBRARY, _templates
 
-    garnet = known_compound_references(["Li", "La", "Zr", "O"])
-    la_zr_o = [n for n in garnet if n.startswith("La2Zr2O7-mp-")]
-    assert la_zr_o and all(n not in _li_compounds() for n in la_zr_o)
-    assert {el.symbol for el in known_compound_structure(la_zr_o[0]).composition} == {
-        "La", "Zr", "O"
-    }  # fmt: skip
     nasicon = known_compound_references(["Li", "Ti", "P", "O"])
-    assert any(n.startswith("TiP2O7-mp-") for n in nasicon)
-    assert known_compound_references(["La", "Zr", "O"]) == {}  # hulls here are of Li systems
+    tip2o7 = [n for n in nasicon if n.startswith("TiP2O7-mp-")]
+    assert tip2o7 and all(n not in _li_compounds() for n in tip2o7)
+    assert {el.symbol for el in known_compound_structure(tip2o7[0]).composition} == {
+        "Ti", "P", "O"
+    }  # fmt: skip
+    entries = cached_reference_entries("chgnet", ("Li", "O", "P", "Ti"), prototype_binaries=True)
+    (mine,) = [e for e in entries if e.entry_id == f"chgnet-{tip2o7[0]}"]
+    assert PhaseDiagram(entries).get_e_above_hull(mine) < 0.005  # the known phase, on its hull
+    assert known_compound_references(["Ti", "P", "O"]) == {}  # hulls here are of Li systems
     library = {name.split(":", 1)[1] for name, _, _ in _templates() if name.startswith(LIBRARY)}
     assert library == set(_li_compounds())
 
