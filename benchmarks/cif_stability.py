@@ -24,6 +24,13 @@ Run:  python benchmarks/cif_stability.py [--max-sites 130] [--csv out.csv]
 (2 shared cores: ~15 min for the 52 CIFs of <= 130 sites with an empty reference
 cache, several minutes per garnet cell of ~190 atoms beyond that.)
 
+Result (2026-11-29, twenty-fifth session, with the non-Li ternaries up to 60 sites (446);
+relaxation cache off, a fresh reference cache; ``results/cif_stability_2026-11-29h.log`` and
+``.csv``): ok 1.000, complete 0.942, near hull 1.000, median -0.002 eV/atom; 14.9 s per row. No
+decomposition changed against the 40-site run below; Na0.4Li0.1La0.5Nb2O6 moved +0.000 ->
++0.014 and Na0.3Li0.2La0.5Nb2O6 +0.006 -> +0.004 with the same decomposition products (the
+candidate's own relaxation differs between runs, not its references), the rest by < 0.3 meV/atom.
+
 Result (2026-11-29, twenty-fifth session, at e5f69e4 with the 373 non-Li ternaries in the
 library; relaxation cache off, a fresh reference cache; ``results/cif_stability_2026-11-29g.log``
 and ``.csv``): ok 1.000, complete 0.942, near hull 1.000, median of the complete hulls -0.002

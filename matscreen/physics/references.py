@@ -623,10 +623,10 @@ for _name in PHONONDB_REFERENCES:
 #: ``datasets/reference_structures/SOURCE.md``) whose primitive cell has at most 60 sites and
 #: whose elements CHGNet and SevenNet both cover: 751 cells, named ``<formula>-mp-<id>``.
 KNOWN_COMPOUNDS_FILE = "phonondb_li_compounds.json.gz"
-#: Its non-Li part: the ternaries of the same archive (three elements, one an anion, at most 40
+#: Its non-Li part: the ternaries of the same archive (three elements, one an anion, at most 60
 #: sites) whose elements lie in the system of an OBELiX composition or of a seed-space
 #: candidate: the framework oxides, phosphates and halides a Li compound decomposes into
-#: besides its Li phases (TiP2O7 for a NASICON, La2TiO5 for LLTO); no H. 373 cells; 10 of
+#: besides its Li phases (TiP2O7 for a NASICON, La2TiO5 for LLTO); no H. 446 cells; 11 of
 #: their formulas are built-ins too (La2Zr2O7, LaNbO4, ...: the lower relaxation wins).
 HOST_TERNARIES_FILE = "phonondb_host_ternaries.json.gz"
 

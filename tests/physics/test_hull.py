@@ -375,7 +375,7 @@ def test_reference_cells_relaxed_now_are_announced_once(licl, own_cache_dir, cap
 
 @pytest.mark.parametrize("calculator", ["chgnet", "sevenn"])
 def test_every_known_compound_ships_relaxed_from_its_library_cell(calculator: str) -> None:
-    """The 751 known Li compounds and 373 non-Li ternaries (phonondb) ship relaxed for both
+    """The 751 known Li compounds and 446 non-Li ternaries (phonondb) ship relaxed for both
     calculators, each from the cell the library holds now (else it relaxes again at run time,
     on a fresh machine in every hull of its system)."""
     import json
@@ -389,7 +389,7 @@ def test_every_known_compound_ships_relaxed_from_its_library_cell(calculator: st
 
     shipped = json.loads(_shipped_cache_path(calculator).read_text())["entries"]
     names = list(_known_compounds())
-    assert len(names) == 751 + 373
+    assert len(names) == 751 + 446
     assert [n for n in names if n not in shipped] == []
     stale = [
         n for n in names if shipped[n]["built_from"] != _structure_hash(known_compound_structure(n))
