@@ -214,6 +214,12 @@ def _aflow(
     return s
 
 
+def _ilmenite(metal: str, a: float, c: float) -> Structure:
+    """MTiO3 in the ilmenite type (R-3), the AFLOW FeTiO3 cell at hexagonal ``a``, ``c`` (A)."""
+    volume = 3**0.5 / 2 * a * a * c / 3  # rhombohedral primitive cell: a third of the hexagonal
+    return _aflow("AB3C_hR10_148_c_f_c/TiFeO3", {"Fe": metal}, volume)
+
+
 def _pyrochlore(a_site: str, b_site: str, a: float, x: float) -> Structure:
     """A2B2O7 pyrochlore (Fd-3m; A 16d, B 16c, O 48f (x, 1/8, 1/8), O' 8b in origin choice 2).
 
@@ -451,6 +457,21 @@ BUILTIN_REFERENCES: dict[str, Callable[[], Structure]] = {
     "Li2RuO3": lambda: _li2mo3("Ru", 4 * 52.4),
     "LiAlO2": lambda: _layered_limo2("Al", 2.80, 14.22, 0.2608),
     "MgAl2O4": lambda: _aflow("A2BC4_cF56_227_d_a_e"),
+    # ilmenite titanates of the divalent metals the Mn-cathode spaces put beside Ti (Ti-doped
+    # spinels, layered and Li-rich oxides; LNMO with Ti on Mn and Fe or Co on Ni): without
+    # MnTiO3 a Li-Mn-Ti-O hull lay 65 (CHGNet) / 80 (SevenNet) meV/atom too low at its
+    # composition (MnO + TiO2). The AFLOW FeTiO3 prototype at the experimental hexagonal cells
+    # (a, c in A: MnTiO3 5.137, 14.283; FeTiO3 5.088, 14.09; CoTiO3 5.066, 13.918; NiTiO3
+    # 5.030, 13.79; the primitive cell is a third)
+    **{
+        f"{m}TiO3": (lambda m=m, a=a, c=c: _ilmenite(m, a, c))
+        for m, a, c in (
+            ("Mn", 5.137, 14.283),
+            ("Fe", 5.088, 14.09),
+            ("Co", 5.066, 13.918),
+            ("Ni", 5.030, 13.79),
+        )  # fmt: skip
+    },
     # phosphorus: the binaries P2O5 and P2S5 (molecular P4X10 crystals, _p4x10_crystal) and
     # gamma-Li3PS4 (Pmn2_1, enargite type like beta-Li3PO4; 308.9 A^3 per cell of two formula
     # units, Homma et al. 2011). Without them a phosphate or thiophosphate "decomposes" partly
