@@ -64,12 +64,12 @@ def _formula_only(formula: str, refs: list, calculator: str, with_library: bool)
     """e_above_hull of a formula from template trial cells, none of its own formula."""
     from matscreen.physics.calculators import resolve_calculator
     from matscreen.physics.tables import _template_hull
-    from matscreen.physics.templates import LIBRARY, _templates
+    from matscreen.physics.templates import _is_library, _templates
 
     own = Composition(formula).reduced_formula
     leave_out = {
         name for name, comp, _ in _templates()
-        if comp.reduced_formula == own or (not with_library and name.startswith(f"{LIBRARY}:"))
+        if comp.reduced_formula == own or (not with_library and _is_library(name))
     }  # fmt: skip
     try:
         hull, note, *_ = _template_hull(

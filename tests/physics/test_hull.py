@@ -447,7 +447,7 @@ def test_framework_ternaries_enter_li_hulls_only_and_are_no_templates() -> None:
         known_compound_references,
         known_compound_structure,
     )
-    from matscreen.physics.templates import LIBRARY, _templates
+    from matscreen.physics.templates import _is_library, _templates
 
     nasicon = known_compound_references(["Li", "Ti", "P", "O"])
     tip2o7 = [n for n in nasicon if n.startswith("TiP2O7-mp-")]
@@ -459,7 +459,7 @@ def test_framework_ternaries_enter_li_hulls_only_and_are_no_templates() -> None:
     (mine,) = [e for e in entries if e.entry_id == f"chgnet-{tip2o7[0]}"]
     assert PhaseDiagram(entries).get_e_above_hull(mine) < 0.005  # the known phase, on its hull
     assert known_compound_references(["Ti", "P", "O"]) == {}  # hulls here are of Li systems
-    library = {name.split(":", 1)[1] for name, _, _ in _templates() if name.startswith(LIBRARY)}
+    library = {name.split(":", 1)[1] for name, _, _ in _templates() if _is_library(name)}
     assert library == set(_li_compounds())
 
 
