@@ -922,8 +922,54 @@ def _local_client(workers: int | None) -> Iterator[Client]:
             scheduler_kwargs={"dashboard_address": ":0"},
         ) as lc,
         Client(lc) as client,
+        _quiet_heartbeats_on_close(client),
     ):
         yield client
+
+
+#: Start of the message a Dask worker logs, with a traceback, when a heartbeat fails.
+HEARTBEAT_FAILED = "Failed to communicate with scheduler during heartbeat"
+
+
+class _ClosingHeartbeatFilter(logging.Filter):
+    """Drop a worker's failed-heartbeat traceback once its cluster is being closed.
+
+    While matscreen closes a cluster it started, a worker process whose heartbeat
+    was under way when the scheduler stopped logs ``HEARTBEAT_FAILED`` with a
+    ``CommClosedError`` traceback (about 30 lines on stderr, now and then; a race
+    inside distributed). The results are complete by then, so the record is noise.
+    Before the close is announced (:func:`_announce_close`) every record passes: a
+    scheduler lost in mid-run is still reported.
+    """
+
+    closing = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (self.closing and record.getMessage().startswith(HEARTBEAT_FAILED))
+
+
+_CLOSING_FILTER = _ClosingHeartbeatFilter()
+
+
+def _announce_close() -> None:
+    """Run in each worker process: the cluster is closing, heartbeat failures are expected."""
+    _CLOSING_FILTER.closing = True
+    worker_log = logging.getLogger("distributed.worker")
+    if _CLOSING_FILTER not in worker_log.filters:
+        worker_log.addFilter(_CLOSING_FILTER)
+
+
+@contextlib.contextmanager
+def _quiet_heartbeats_on_close(client: Client) -> Iterator[None]:
+    """On leaving, tell the workers of a cluster matscreen owns that it is closing."""
+    try:
+        yield
+    finally:
+        try:
+            if client.status == "running":
+                client.run(_announce_close, on_error="ignore")
+        except Exception as exc:  # noqa: BLE001 - closing goes on; only the log stays noisier
+            logger.debug("workers not told of the close: %s", exc)
 
 
 @contextlib.contextmanager
@@ -1364,7 +1410,7 @@ def _jobqueue_client(
         jq.adapt(minimum=n, maximum=n)
         watcher.start()
         try:
-            with Client(jq) as client:
+            with Client(jq) as client, _quiet_heartbeats_on_close(client):
                 yield client
         except KeyboardInterrupt:
             if watcher.fatal:
