@@ -145,6 +145,18 @@ def _spinel(a: float, a_site: str | None, b_site: str = "Mn") -> Structure:
     return _sg(227, Lattice.cubic(a), species, coords)
 
 
+def _ordered_spinel(a: float, a_site: str, b_site: str, b_minor: str) -> Structure:
+    """1:3 B-site-ordered spinel (P4_332; LiNi0.5Mn1.5O4 and LiFe5O8 type), conventional cell.
+
+    ``a_site`` on the tetrahedral 8c sites, ``b_site`` on the octahedral 12d and
+    ``b_minor`` on the octahedral 4b; the ideal positions of the cubic spinel
+    (oxygen u of LiMn2O4), left to the MLIP's relaxation.
+    """
+    coords = [[0, 0, 0], [0.125, 0.125, 0.625], [0.125, 0.875, 0.375],
+              [0.112, 0.112, 0.388], [0.112, 0.612, 0.888]]  # fmt: skip
+    return _sg("P4_332", Lattice.cubic(a), [a_site, b_site, b_minor, "O", "O"], coords)
+
+
 def _searched(formula: str) -> Structure:
     from matscreen.physics.ordering_search import load_ordered_reference
 
@@ -428,6 +440,15 @@ BUILTIN_REFERENCES: dict[str, Callable[[], Structure]] = {
     "TiO2": lambda: _aflow("A2B_tP6_136_f_a"),  # rutile
     "Cr2O3": lambda: _aflow("A2B3_hR10_167_c_e", {"Al": "Cr"}, 96.5),  # corundum (eskolaite)
     "Fe2O3": lambda: _aflow("A2B3_hR10_167_c_e", {"Al": "Fe"}, 100.6),  # corundum (hematite)
+    # the Fe2+ oxides, so an Fe2+ compound no longer splits partly to Fe metal + Fe2O3 (the
+    # Fe-O hull lay 93 (CHGNet) / 135 (SevenNet) meV/atom too high at FeO), and the ferrite
+    # spinels of the Fe-doped Li-Mn oxides: wuestite (rocksalt), magnetite (cubic spinel,
+    # Fe on both sites), alpha-LiFe5O8 (ordered spinel: Fe tetrahedral, Li:Fe 1:3
+    # octahedral) and jacobsite MnFe2O4; experimental cell lengths
+    "FeO": lambda: _sg(225, Lattice.cubic(4.332), ["Fe", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]]),
+    "Fe3O4": lambda: _spinel(8.396, "Fe", "Fe"),
+    "LiFe5O8": lambda: _ordered_spinel(8.33, "Fe", "Fe", "Li"),
+    "MnFe2O4": lambda: _spinel(8.51, "Mn", "Fe"),
     "LiMnPO4": lambda: _olivine(True),
     "LiFePO4": lambda: _olivine(True, "Fe", 10.332 * 6.010 * 4.692),
     # the olivine end members of the Co/Ni/Mg-doped LFMP of the cathode space (without them
