@@ -81,6 +81,12 @@ DOPED_MAX_DX = 0.8
 AMOUNT_WEIGHT = 100.0
 #: Doped formulas: most of the Li sites one other cation may take (Ga or Al in LLZO).
 DOPED_LI_SITE_SHARE = 0.15
+#: Doped formulas: least filling of the Li sites when another cation shares them. LLZO with
+#: Ga or Al keeps 93 %, an antifluorite with a cation on one Li site in eight and a quarter
+#: empty (Li5FeO4-like; Li8TiO6 on Li2O) 75 %; Li3Fe2(PO4)3 with Fe on the Li sites of
+#: Li5GaO4 would keep 33 % (a 214-atom trial cell), LiTb(PO3)4 with Tb on those of Li3BO3
+#: 17 %. Li alone may leave more empty (a delithiated Li0.5CoO2 on LiCoO2).
+DOPED_LI_SITE_FILL = 0.7
 #: Doped formulas: most of one cation site that Li beyond the template's Li sites may take
 #: (Li-rich layered oxides, Li[Li0.2Mn0.6Ni0.2]O2; Li-excess spinels, Li[Li0.05Mn1.95]O4).
 DOPED_LI_EXCESS_SHARE = 0.35
@@ -246,7 +252,8 @@ def _doped_assignment(
     site's within :data:`DOPED_RTOL` and then fill it exactly; the elements
     sharing a site must be close to each other too. Li goes to the Li sites,
     and one minor cation may join it there (Ga or Al on the Li sites of LLZO;
-    at most :data:`DOPED_LI_SITE_SHARE` of them, the rest left empty). Li
+    at most :data:`DOPED_LI_SITE_SHARE` of them, the rest left empty, and only
+    on Li sites at least :data:`DOPED_LI_SITE_FILL` filled). Li
     beyond the Li sites joins one cation site of a similar atomic radius, at
     most :data:`DOPED_LI_EXCESS_SHARE` of it, whatever shares it (Li[Li0.2
     Mn0.6Ni0.2]O2 on a layered LiMO2, Li[Li0.05Mn1.95]O4 on the spinel).
@@ -301,6 +308,8 @@ def _doped_assignment(
         on_li = [e for e, t in zip(elements, choice, strict=True) if t == "Li"]
         if len(on_li) > 1 or (t_li and sums["Li"] > (1.0 + DOPED_RTOL) * t_li):
             continue  # one minor cation on the Li sites at most
+        if on_li and sums["Li"] < DOPED_LI_SITE_FILL * t_li:
+            continue  # a cation on Li sites that are mostly empty
         sharing = [
             [e for e, c in zip(elements, choice, strict=True) if c == t and e != _LI_EXCESS]
             for t in sites

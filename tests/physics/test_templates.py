@@ -110,6 +110,16 @@ def test_doped_formulas_share_a_site_and_leave_li_sites_partly_empty() -> None:
     # sites rather than pushing Zr off its own
     (label, _), *_ = template_structures("Li6.75Ga0.08La3Zr2O12")
     assert "Li->Ga" in label and "Zr->" not in label
+    # ... but not on Li sites left mostly empty: Fe on a third of those of Li5GaO4 (a 214-atom
+    # cell) is no trial of Li3Fe2(PO4)3, nor Tb on a sixth of Li3BO3's of LiTb(PO3)4; an
+    # antifluorite with a quarter of them empty is (Li8TiO6 on Li2O, as Li5FeO4)
+    assert [lbl for lbl, _ in template_structures("Li3Fe2(PO4)3")] == [
+        "library:Li3In2(PO4)3-mp-6425 In->Fe"
+    ]
+    assert not any("Li->" in lbl for lbl, _ in template_structures("LiTb(PO3)4"))
+    assert "reference:Li2O Li->Li0.667Ti0.0833" in [
+        lbl for lbl, _ in template_structures("Li8TiO6", leave_out={"library:Li8TiO6-mp-772521"})
+    ]
     # a dopant too dilute for an ordered cell is refused with the reason, never dropped
     reasons: list[str] = []
     assert template_structures("Li3Y0.97Er0.03Cl6", reasons=reasons) == []
