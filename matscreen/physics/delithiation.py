@@ -3,10 +3,11 @@
 The oxidation limit of a Li compound is the Li chemical potential at which it
 first gives up Li. For a compound whose metals can be oxidized (Fe2+, Mn3+,
 Co3+, Ti3+ ...) the first way to give up Li is usually to stay in its own
-framework: LiFePO4 -> FePO4 at ~3.5 V. The reference phases rarely include
-those delithiated frameworks (heterosite FePO4 is not one), so the phase
+framework: LiMnPO4 -> MnPO4 at ~4.1 V. The reference phases rarely include
+those delithiated frameworks (heterosite MnPO4 is not one), so the phase
 diagram can only release Li by breaking the compound apart, and the window's
-upper end came out far too high (LiFePO4: 4.90 V with CHGNet).
+upper end came out far too high (LiMnPO4: 4.94 V with CHGNet; LiFePO4 4.90 V
+until trigonal FePO4 became a built-in reference).
 
 :func:`delithiated_entry` builds the topotactically delithiated cell (the
 Li the metals can pay for, :func:`~matscreen.screening.properties.removable_li`,

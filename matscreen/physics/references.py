@@ -449,6 +449,11 @@ BUILTIN_REFERENCES: dict[str, Callable[[], Structure]] = {
     "Fe3O4": lambda: _spinel(8.396, "Fe", "Fe"),
     "LiFe5O8": lambda: _ordered_spinel(8.33, "Fe", "Fe", "Li"),
     "MnFe2O4": lambda: _spinel(8.51, "Mn", "Fe"),
+    # trigonal FePO4 (berlinite type: the AlPO4 cell, Fe for Al, at the experimental 82.3 A^3
+    # per formula unit), the Fe phosphate of the LFMP system; without it FePO4 lay 0.25
+    # eV/atom below Fe2O3 + P2O5. The MLIPs put the olivine-derived heterosite 0 (CHGNet) / 17
+    # (SevenNet) meV/atom above it, a BPO4-type cell 3-4 below
+    "FePO4": lambda: _isostructural("AlPO4", {"Al": "Fe"}, 82.3),
     "LiMnPO4": lambda: _olivine(True),
     "LiFePO4": lambda: _olivine(True, "Fe", 10.332 * 6.010 * 4.692),
     # the olivine end members of the Co/Ni/Mg-doped LFMP of the cathode space (without them
@@ -654,6 +659,14 @@ def _phonondb_structures() -> dict[str, dict]:
 def _phonondb(name: str) -> Structure:
     """Return a shipped Materials Project structure (see :data:`PHONONDB_REFERENCES`)."""
     return Structure.from_dict(_phonondb_structures()[name]["structure"])
+
+
+def _isostructural(name: str, swap: dict[str, str], volume_per_formula: float) -> Structure:
+    """Return a shipped built-in with elements replaced, at a volume per formula unit (A^3)."""
+    s = _phonondb(name)
+    s.replace_species(swap)
+    s.scale_lattice(volume_per_formula * s.composition.get_reduced_composition_and_factor()[1])
+    return s
 
 
 for _name in PHONONDB_REFERENCES:

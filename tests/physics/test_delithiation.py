@@ -29,16 +29,24 @@ def test_only_the_li_the_metals_can_pay_for_leaves() -> None:
     assert half is not None and half.composition.reduced_formula == "Li5(TiCl6)2"
 
 
-def test_lifepo4_oxidises_to_fepo4_near_its_plateau() -> None:
+def test_olivines_oxidise_in_the_order_of_their_plateaus() -> None:
     """Without heterosite FePO4 among the references, LiFePO4's oxidation limit was 4.90 V
-    (Fe2O3 + P2O5); its own delithiated olivine puts it at the Fe2+/Fe3+ couple. Measured:
-    3.45 V (the LiFePO4/FePO4 plateau); CHGNet gives 3.42 V, tolerance 0.4 V as for the
-    LiMn2O4 voltage check. Li3YCl6 (Y3+, nothing to oxidise) keeps its window."""
-    table = pd.DataFrame({"formula": ["LiFePO4", "Li3YCl6"]})
+    (Fe2O3 + P2O5); its own delithiated olivine put it at the Fe2+/Fe3+ couple, and since
+    trigonal FePO4 is a built-in reference the hull does. Measured: 3.45 V (the
+    LiFePO4/FePO4 plateau); CHGNet gives 3.41 V, tolerance 0.4 V as for the LiMn2O4 voltage
+    check. MnPO4 and CoPO4 are no references: LiMnPO4 and LiCoPO4 get their limits from their
+    own delithiated cells (5 V and more without), in the order of the measured plateaus
+    (3.45 < 4.1 < 4.8 V; CHGNet 3.41 < 3.68 < 4.21). Li3YCl6 (Y3+, nothing to oxidise) keeps
+    its window."""
+    table = pd.DataFrame({"formula": ["LiFePO4", "LiMnPO4", "LiCoPO4", "Li3YCl6"]})
     out = predict_stability_table(table, calculator="chgnet", progress=False)
-    fe, y = out.iloc[0], out.iloc[1]
-    assert fe["status"] == "ok" and y["status"] == "ok"
+    fe, mn, co, y = (out.iloc[i] for i in range(4))
+    assert (out["status"] == "ok").all()
     assert fe["window_high_V"] == pytest.approx(3.45, abs=0.4)
-    assert "own delithiation to FePO4" in fe["result_note"] and "without it" in fe["result_note"]
+    assert fe["window_high_V"] < mn["window_high_V"] < co["window_high_V"]
+    for row, charged in ((mn, "MnPO4"), (co, "CoPO4")):
+        note = row["result_note"]
+        assert f"own delithiation to {charged}" in note and "without it" in note
+        assert float(note.split("without it: ")[1].split(" V")[0]) > row["window_high_V"] + 0.5
     assert fe["window_low_V"] < fe["window_high_V"]
     assert y["window_high_V"] > 3.8 and "delithiation" not in str(y["result_note"])

@@ -361,8 +361,10 @@ def test_ilmenite_titanates_close_the_li_m_ti_o_hulls_of_the_cathode_spaces(
 
 
 @pytest.mark.parametrize("calculator", ["chgnet", "sevenn"])
-def test_fe2_oxides_and_ferrite_spinels_complete_the_li_fe_mn_o_hulls(calculator: str) -> None:
-    """FeO, Fe3O4, LiFe5O8 and MnFe2O4 (built in for Fe in the Mn-cathode spaces): magnetite
+def test_fe_oxides_ferrites_and_fepo4_complete_the_fe_hulls_of_the_cathode_spaces(
+    calculator: str,
+) -> None:
+    """FeO, Fe3O4, LiFe5O8, MnFe2O4 and FePO4 (built in for Fe in the cathode spaces): magnetite
     lies below FeO + Fe2O3 as in experiment (-33 meV/atom from the formation enthalpies;
     CHGNet -34, SevenNet -11); the ferrites LiFe5O8 and MnFe2O4, stable compounds, lie on or
     within 10 meV/atom of what they would split into without them (-5 / -4 and -31 / -39);
@@ -391,6 +393,14 @@ def test_fe2_oxides_and_ferrite_spinels_complete_the_li_fe_mn_o_hulls(calculator
         p.composition.reduced_formula for p in without.get_decomposition(Composition("FeTiO3"))
     }
     assert "Fe" not in products and "FeO" in products, products
+
+    # trigonal FePO4 (built in for the LFMP system) 0.25 / 0.26 eV/atom below Fe2O3 + P2O5,
+    # where it sat with no Fe phosphate in the references; LiFePO4 stays on the hull with it
+    fe_p = cached_reference_entries(calculator, ("Fe", "Li", "O", "P"), prototype_binaries=True)
+    e_hull, products = against_others(fe_p, "FePO4")
+    assert e_hull < -0.2 and products == {"Fe2O3", "P2O5"}
+    (lfp,) = [e for e in fe_p if e.entry_id == f"{calculator}-LiFePO4"]
+    assert PhaseDiagram(fe_p).get_e_above_hull(lfp) < 1e-6
 
 
 def test_reference_cells_relaxed_now_are_announced_once(licl, own_cache_dir, caplog) -> None:  # noqa: ANN001
