@@ -498,6 +498,15 @@ BUILTIN_REFERENCES: dict[str, Callable[[], Structure]] = {
             ("Ni", 5.030, 13.79),
         )  # fmt: skip
     },
+    # ordered LNMO (P4_332, a = 8.17 A; the seed prototype's cell) and the ilmenite NiMnO3
+    # (a, c = 4.905, 13.59 A): with LNMO only a cathode test structure, Li-Ni-Mn-O offered
+    # Li2MnO3 + MnO2 + NiO at its composition, 62 (CHGNet) / 63 (SevenNet) meV/atom above
+    # it, and the hull of every doped-LNMO candidate lay 45-57 meV/atom too high; NiMnO3 lies
+    # 20 meV/atom below MnO2 + NiO (CHGNet)
+    "Li2NiMn3O8": lambda: _ordered_spinel(8.17, "Li", "Mn", "Ni"),
+    "NiMnO3": lambda: _aflow(
+        "AB3C_hR10_148_c_f_c/TiFeO3", {"Fe": "Ni", "Ti": "Mn"}, 3**0.5 / 2 * 4.905**2 * 13.59 / 3
+    ),
     # phosphorus: the binaries P2O5 and P2S5 (molecular P4X10 crystals, _p4x10_crystal) and
     # gamma-Li3PS4 (Pmn2_1, enargite type like beta-Li3PO4; 308.9 A^3 per cell of two formula
     # units, Homma et al. 2011). Without them a phosphate or thiophosphate "decomposes" partly

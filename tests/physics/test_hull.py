@@ -403,6 +403,33 @@ def test_fe_oxides_ferrites_and_fepo4_complete_the_fe_hulls_of_the_cathode_space
     assert PhaseDiagram(fe_p).get_e_above_hull(lfp) < 1e-6
 
 
+@pytest.mark.parametrize("calculator", ["chgnet", "sevenn"])
+def test_ordered_lnmo_and_nimno3_are_references_of_li_ni_mn_o(calculator: str) -> None:
+    """LNMO (P4_332) was a cathode test structure only: Li-Ni-Mn-O offered Li2MnO3 + MnO2 +
+    NiO at its composition, 62 / 63 meV/atom above it, so every doped-LNMO candidate's hull
+    lay 45-57 meV/atom too high. Now LNMO is on the hull, 55 / 44 meV/atom below what it would
+    split into without it (NiMnO3 + MnO2 + Li2MnO3); the ilmenite NiMnO3 lies 20 / 52 below
+    MnO2 + NiO; a Ni-doped spinel splits to LNMO + LiMn2O4."""
+    from pymatgen.analysis.phase_diagram import PhaseDiagram
+    from pymatgen.core import Composition
+
+    from matscreen.physics.hull import cached_reference_entries
+
+    entries = cached_reference_entries(calculator, ("Li", "Mn", "Ni", "O"), prototype_binaries=True)
+    hull = PhaseDiagram(entries)
+    for name, below, products in (
+        ("Li2NiMn3O8", -0.03, {"MnNiO3", "MnO2", "Li2MnO3"}),
+        ("NiMnO3", -0.01, {"MnO2", "NiO"}),
+    ):
+        (mine,) = [e for e in entries if e.entry_id == f"{calculator}-{name}"]
+        assert hull.get_e_above_hull(mine) < 1e-6, name
+        others = PhaseDiagram([e for e in entries if e is not mine])
+        split, e_hull = others.get_decomp_and_e_above_hull(mine, allow_negative=True)
+        assert e_hull < below and {p.composition.reduced_formula for p in split} == products
+    doped = hull.get_decomposition(Composition("LiNi0.25Mn1.75O4"))
+    assert {p.composition.reduced_formula for p in doped} == {"Li2Mn3NiO8", "LiMn2O4"}
+
+
 def test_reference_cells_relaxed_now_are_announced_once(licl, own_cache_dir, caplog) -> None:  # noqa: ANN001
     """Before the silent stretch of relaxing references on first use, one line says how many
     and which; the second call (all cached) says nothing; a cell changed under the same name
