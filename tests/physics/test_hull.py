@@ -69,7 +69,9 @@ def test_limn2o4_near_hull_with_shipped_references() -> None:
     assert lmo, "shipped Li-Mn-O references include spinel LiMn2O4"
     hull = hull_record(lmo[0], _without(refs, "LiMn2O4"))
     assert hull.status == "ok" and hull.e_above_hull <= 0.025, hull
-    assert set(hull.decomposition) <= {"Li2MnO3", "MnO2", "Mn2O3", "Mn3O4", "LiMnO2", "Li2O", "MnO"}
+    assert set(hull.decomposition) <= {
+        "Li2MnO3", "Li4Mn5O12", "MnO2", "Mn2O3", "Mn3O4", "LiMnO2", "Li2O", "MnO"
+    }  # fmt: skip
 
 
 def test_missing_element_references_fail_cleanly() -> None:
@@ -407,9 +409,9 @@ def test_fe_oxides_ferrites_and_fepo4_complete_the_fe_hulls_of_the_cathode_space
 def test_ordered_lnmo_and_nimno3_are_references_of_li_ni_mn_o(calculator: str) -> None:
     """LNMO (P4_332) was a cathode test structure only: Li-Ni-Mn-O offered Li2MnO3 + MnO2 +
     NiO at its composition, 62 / 63 meV/atom above it, so every doped-LNMO candidate's hull
-    lay 45-57 meV/atom too high. Now LNMO is on the hull, 55 / 44 meV/atom below what it would
-    split into without it (NiMnO3 + MnO2 + Li2MnO3); the ilmenite NiMnO3 lies 20 / 52 below
-    MnO2 + NiO; a Ni-doped spinel splits to LNMO + LiMn2O4."""
+    lay 45-57 meV/atom too high. Now LNMO is on the hull, 25 / 27 meV/atom below what it
+    would split into without it (NiMnO3, Li4Mn5O12 and NiO or Li2MnO3); the ilmenite NiMnO3
+    lies 20 / 52 below MnO2 + NiO; a Ni-doped spinel splits to LNMO and Li-Mn oxides."""
     from pymatgen.analysis.phase_diagram import PhaseDiagram
     from pymatgen.core import Composition
 
@@ -418,16 +420,40 @@ def test_ordered_lnmo_and_nimno3_are_references_of_li_ni_mn_o(calculator: str) -
     entries = cached_reference_entries(calculator, ("Li", "Mn", "Ni", "O"), prototype_binaries=True)
     hull = PhaseDiagram(entries)
     for name, below, products in (
-        ("Li2NiMn3O8", -0.03, {"MnNiO3", "MnO2", "Li2MnO3"}),
+        ("Li2NiMn3O8", -0.015, {"MnNiO3", "Li4Mn5O12", "MnO2", "Li2MnO3", "NiO"}),
         ("NiMnO3", -0.01, {"MnO2", "NiO"}),
     ):
         (mine,) = [e for e in entries if e.entry_id == f"{calculator}-{name}"]
         assert hull.get_e_above_hull(mine) < 1e-6, name
         others = PhaseDiagram([e for e in entries if e is not mine])
         split, e_hull = others.get_decomp_and_e_above_hull(mine, allow_negative=True)
-        assert e_hull < below and {p.composition.reduced_formula for p in split} == products
+        assert e_hull < below and {p.composition.reduced_formula for p in split} <= products
     doped = hull.get_decomposition(Composition("LiNi0.25Mn1.75O4"))
-    assert {p.composition.reduced_formula for p in doped} == {"Li2Mn3NiO8", "LiMn2O4"}
+    assert "Li2Mn3NiO8" in {p.composition.reduced_formula for p in doped}
+
+
+@pytest.mark.parametrize("calculator", ["chgnet", "sevenn"])
+def test_li_excess_spinel_li4mn5o12_closes_the_li_mn_o_hull(calculator: str) -> None:
+    """Li4Mn5O12 (Ewald-ordered Li[Li1/3 Mn5/3]O4): without it the Li-excess spinels of the
+    cathode space split to LiMn2O4 + Li2MnO3 + MnO2 and their hull lay 8-34 meV/atom too high.
+    It lies 46 / 34 meV/atom below Li2MnO3 + MnO2; LiMn2O4 stays within 10 meV/atom of the
+    hull (2 below / 6 above Li2MnO3 + Li4Mn5O12 + Mn2O3), and Li[Li1/8 Mn15/8]O4 splits to
+    Li4Mn5O12 with the rest."""
+    from pymatgen.analysis.phase_diagram import PhaseDiagram
+    from pymatgen.core import Composition
+
+    from matscreen.physics.hull import cached_reference_entries
+
+    entries = cached_reference_entries(calculator, ("Li", "Mn", "O"), prototype_binaries=True)
+    hull = PhaseDiagram(entries)
+    (mine,) = [e for e in entries if e.entry_id == f"{calculator}-Li4Mn5O12"]
+    (lmo,) = [e for e in entries if e.entry_id == f"{calculator}-LiMn2O4"]
+    others = PhaseDiagram([e for e in entries if e is not mine])
+    assert hull.get_e_above_hull(mine) < 1e-6
+    assert others.get_e_above_hull(mine, allow_negative=True) < -0.02
+    assert hull.get_e_above_hull(lmo) < 0.01
+    split = hull.get_decomposition(Composition("Li1.125Mn1.875O4"))
+    assert "Li4Mn5O12" in {p.composition.reduced_formula for p in split}
 
 
 def test_reference_cells_relaxed_now_are_announced_once(licl, own_cache_dir, caplog) -> None:  # noqa: ANN001
