@@ -239,10 +239,13 @@ def _aflow(
     return s
 
 
-def _ilmenite(metal: str, a: float, c: float) -> Structure:
-    """MTiO3 in the ilmenite type (R-3), the AFLOW FeTiO3 cell at hexagonal ``a``, ``c`` (A)."""
+def _ilmenite(metal: str, a: float, c: float, b_site: str = "Ti") -> Structure:
+    """M(B)O3 in the ilmenite type (R-3), the AFLOW FeTiO3 cell at hexagonal ``a``, ``c`` (A).
+
+    ``metal`` takes Fe's sites and ``b_site`` Ti's (MnTiO3, ...; NiMnO3 with Mn).
+    """
     volume = 3**0.5 / 2 * a * a * c / 3  # rhombohedral primitive cell: a third of the hexagonal
-    return _aflow("AB3C_hR10_148_c_f_c/TiFeO3", {"Fe": metal}, volume)
+    return _aflow("AB3C_hR10_148_c_f_c/TiFeO3", {"Fe": metal, "Ti": b_site}, volume)
 
 
 def _pyrochlore(a_site: str, b_site: str, a: float, x: float) -> Structure:
@@ -521,9 +524,7 @@ BUILTIN_REFERENCES: dict[str, Callable[[], Structure]] = {
     # it, and the hull of every doped-LNMO candidate lay 45-57 meV/atom too high; NiMnO3 lies
     # 20 meV/atom below MnO2 + NiO (CHGNet)
     "Li2NiMn3O8": lambda: _ordered_spinel(8.17, "Li", "Mn", "Ni"),
-    "NiMnO3": lambda: _aflow(
-        "AB3C_hR10_148_c_f_c/TiFeO3", {"Fe": "Ni", "Ti": "Mn"}, 3**0.5 / 2 * 4.905**2 * 13.59 / 3
-    ),
+    "NiMnO3": lambda: _ilmenite("Ni", 4.905, 13.59, b_site="Mn"),
     # phosphorus: the binaries P2O5 and P2S5 (molecular P4X10 crystals, _p4x10_crystal) and
     # gamma-Li3PS4 (Pmn2_1, enargite type like beta-Li3PO4; 308.9 A^3 per cell of two formula
     # units, Homma et al. 2011). Without them a phosphate or thiophosphate "decomposes" partly
