@@ -28,6 +28,17 @@ def _without(entries: list, formula: str) -> list:
     return [e for e in entries if e.composition.reduced_formula != formula]
 
 
+def _against_others(entries: list, entry_id: str) -> tuple[float, set[str]]:
+    """Energy of entry ``entry_id`` above (negative: below) the hull of the others, and the
+    formulas it would split into there."""
+    from pymatgen.analysis.phase_diagram import PhaseDiagram
+
+    (mine,) = [e for e in entries if e.entry_id == entry_id]
+    others = PhaseDiagram([e for e in entries if e is not mine])
+    products, e_hull = others.get_decomp_and_e_above_hull(mine, allow_negative=True)
+    return e_hull, {p.composition.reduced_formula for p in products}
+
+
 def test_mp_raw_energies_get_mp2020_corrections() -> None:
     info = CalculatorInfo("raw", "1", "mp_raw")
     entry = to_mp2020_entry("Co3O4", -6.002, info)
@@ -350,16 +361,12 @@ def test_ilmenite_titanates_close_the_li_m_ti_o_hulls_of_the_cathode_spaces(
     low there; FeO + TiO2: 50 / 43 meV/atom, 48 from the experimental formation enthalpies);
     CoTiO3 and NiTiO3 lie on or within 10 meV/atom of theirs (CHGNet puts both 5-6 meV/atom
     above CoO/NiO + TiO2, SevenNet below)."""
-    from pymatgen.analysis.phase_diagram import PhaseDiagram
-
     from matscreen.physics.hull import cached_reference_entries
 
     for metal, below in (("Mn", -0.04), ("Fe", -0.03), ("Co", 0.01), ("Ni", 0.01)):
         elements = tuple(sorted(("Li", metal, "Ti", "O")))
         entries = cached_reference_entries(calculator, elements, prototype_binaries=True)
-        (mine,) = [e for e in entries if e.entry_id == f"{calculator}-{metal}TiO3"]
-        others = PhaseDiagram([e for e in entries if e is not mine])
-        assert others.get_e_above_hull(mine, allow_negative=True) < below, metal
+        assert _against_others(entries, f"{calculator}-{metal}TiO3")[0] < below, metal
 
 
 @pytest.mark.parametrize("calculator", ["chgnet", "sevenn"])
@@ -377,17 +384,11 @@ def test_fe_oxides_ferrites_and_fepo4_complete_the_fe_hulls_of_the_cathode_space
 
     from matscreen.physics.hull import cached_reference_entries
 
-    def against_others(entries: list, name: str) -> tuple[float, set[str]]:
-        (mine,) = [e for e in entries if e.entry_id == f"{calculator}-{name}"]
-        others = PhaseDiagram([e for e in entries if e is not mine])
-        products, e_hull = others.get_decomp_and_e_above_hull(mine, allow_negative=True)
-        return e_hull, {p.composition.reduced_formula for p in products}
-
     fe_mn = cached_reference_entries(calculator, ("Fe", "Li", "Mn", "O"), prototype_binaries=True)
-    e_hull, products = against_others(fe_mn, "Fe3O4")
+    e_hull, products = _against_others(fe_mn, f"{calculator}-Fe3O4")
     assert e_hull < 0 and products == {"FeO", "Fe2O3"}
     for name in ("LiFe5O8", "MnFe2O4"):
-        assert against_others(fe_mn, name)[0] < 0.01, name
+        assert _against_others(fe_mn, f"{calculator}-{name}")[0] < 0.01, name
 
     fe_ti = cached_reference_entries(calculator, ("Fe", "Li", "O", "Ti"), prototype_binaries=True)
     without = PhaseDiagram([e for e in fe_ti if e.entry_id != f"{calculator}-FeTiO3"])
@@ -399,7 +400,7 @@ def test_fe_oxides_ferrites_and_fepo4_complete_the_fe_hulls_of_the_cathode_space
     # trigonal FePO4 (built in for the LFMP system) 0.25 / 0.26 eV/atom below Fe2O3 + P2O5,
     # where it sat with no Fe phosphate in the references; LiFePO4 stays on the hull with it
     fe_p = cached_reference_entries(calculator, ("Fe", "Li", "O", "P"), prototype_binaries=True)
-    e_hull, products = against_others(fe_p, "FePO4")
+    e_hull, products = _against_others(fe_p, f"{calculator}-FePO4")
     assert e_hull < -0.2 and products == {"Fe2O3", "P2O5"}
     (lfp,) = [e for e in fe_p if e.entry_id == f"{calculator}-LiFePO4"]
     assert PhaseDiagram(fe_p).get_e_above_hull(lfp) < 1e-6
@@ -425,9 +426,8 @@ def test_ordered_lnmo_and_nimno3_are_references_of_li_ni_mn_o(calculator: str) -
     ):
         (mine,) = [e for e in entries if e.entry_id == f"{calculator}-{name}"]
         assert hull.get_e_above_hull(mine) < 1e-6, name
-        others = PhaseDiagram([e for e in entries if e is not mine])
-        split, e_hull = others.get_decomp_and_e_above_hull(mine, allow_negative=True)
-        assert e_hull < below and {p.composition.reduced_formula for p in split} <= products
+        e_hull, split = _against_others(entries, mine.entry_id)
+        assert e_hull < below and split <= products
     doped = hull.get_decomposition(Composition("LiNi0.25Mn1.75O4"))
     assert "Li2Mn3NiO8" in {p.composition.reduced_formula for p in doped}
 
@@ -448,9 +448,8 @@ def test_li_excess_spinel_li4mn5o12_closes_the_li_mn_o_hull(calculator: str) -> 
     hull = PhaseDiagram(entries)
     (mine,) = [e for e in entries if e.entry_id == f"{calculator}-Li4Mn5O12"]
     (lmo,) = [e for e in entries if e.entry_id == f"{calculator}-LiMn2O4"]
-    others = PhaseDiagram([e for e in entries if e is not mine])
     assert hull.get_e_above_hull(mine) < 1e-6
-    assert others.get_e_above_hull(mine, allow_negative=True) < -0.02
+    assert _against_others(entries, mine.entry_id)[0] < -0.02
     assert hull.get_e_above_hull(lmo) < 0.01
     split = hull.get_decomposition(Composition("Li1.125Mn1.875O4"))
     assert "Li4Mn5O12" in {p.composition.reduced_formula for p in split}
