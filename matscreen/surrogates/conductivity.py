@@ -89,6 +89,13 @@ Nor a post-hoc calibration of the forest's predictions: an isotonic or
 linear map from out-of-fold prediction to target, fitted on the other folds,
 made the grouped-CV MAE worse (cell forest 1.53-1.72 -> 1.66-1.87 isotonic,
 1.60-1.79 linear, 4 fold seeds); the out-of-fold slope is already 0.93-1.09.
+Nor pretrained element embeddings in the attention net's tokens (2026-11-29): matminer's
+MEGNet (16 values) and Matscholar (200, Tshitoyan et al. 2019; whole or its first 32
+principal components) vectors beside or instead of the Magpie properties. Attention-net
+grouped CV over fold seeds 0-2: 1.842 / 1.902 / 1.893 as shipped, 1.812 / 1.846 / 1.971 with
+MEGNet beside Magpie, 1.816 / 1.785 / 1.994 with 32 Matscholar components alone (Matscholar
+beside Magpie 1.870 and 1.857 with 16 components, seed 0): within the seed spread, and the
+net carries 0.15 of the ensemble.
 
 Censored targets: OBELiX rows reported as ``"<1E-10"`` are trained on at
 ``log10_sigma = -15``, the OBELiX authors' convention (see
