@@ -346,8 +346,16 @@ def _as_element(new: str | dict[str, float]) -> str | dict[str, float]:
 
 
 def _is_library(name: str) -> bool:
-    """Return whether a template is a cell of the known-compound library."""
-    return name.startswith(f"{LIBRARY}:")
+    """Return whether a template is a cell of the known-compound library.
+
+    Built-ins made from one (:data:`~matscreen.physics.references.LIBRARY_CELL_REFERENCES`)
+    count as library cells.
+    """
+    from matscreen.physics.references import LIBRARY_CELL_REFERENCES
+
+    return (
+        name.startswith(f"{LIBRARY}:") or name.removeprefix("reference:") in LIBRARY_CELL_REFERENCES
+    )
 
 
 def _same_role(a: str, b: str) -> bool:

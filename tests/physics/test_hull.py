@@ -397,13 +397,52 @@ def test_fe_oxides_ferrites_and_fepo4_complete_the_fe_hulls_of_the_cathode_space
     }
     assert "Fe" not in products and "FeO" in products, products
 
-    # trigonal FePO4 (built in for the LFMP system) 0.25 / 0.26 eV/atom below Fe2O3 + P2O5,
-    # where it sat with no Fe phosphate in the references; LiFePO4 stays on the hull with it
+    # trigonal FePO4 (built in for the LFMP system) lay 0.25 / 0.26 eV/atom below Fe2O3 + P2O5
+    # with no Fe phosphate in the references; now 0.14 / 0.16 below Fe2P2O7 + O2. LiFePO4
+    # stays on the hull with it
     fe_p = cached_reference_entries(calculator, ("Fe", "Li", "O", "P"), prototype_binaries=True)
     e_hull, products = _against_others(fe_p, f"{calculator}-FePO4")
-    assert e_hull < -0.2 and products == {"Fe2O3", "P2O5"}
+    assert e_hull < -0.1 and products == {"Fe2P2O7", "O2"}
     (lfp,) = [e for e in fe_p if e.entry_id == f"{calculator}-LiFePO4"]
     assert PhaseDiagram(fe_p).get_e_above_hull(lfp) < 1e-6
+
+
+@pytest.mark.parametrize("calculator", ["chgnet", "sevenn"])
+def test_m2_phosphates_close_the_li_m_p_o_hulls_of_the_olivines(calculator: str) -> None:
+    """M3(PO4)2 and M2P2O7 of the olivine metals (built in; farringtonite and thortveitite
+    cells): without them the Li-M-P-O hulls offered MO + P2O5 or M + FePO4 at their
+    compositions, 0.15-0.34 eV/atom above them (CHGNet). Now each lies below the others
+    (orthophosphate 17-68, pyrophosphate 45-73 meV/atom), every olivine LiMPO4 stays on the
+    hull, 2-20 meV/atom below M3(PO4)2 + Li3PO4, the MPO4 composition splits to M2P2O7 + O2
+    (delithiated olivines lose oxygen on heating) and the Fe3+ phosphates LiFeP2O7 and
+    Li3Fe2(PO4)3 lie on the hull (-30 / -24 and -23 / +1 meV/atom)."""
+    from pymatgen.analysis.phase_diagram import PhaseDiagram
+    from pymatgen.core import Composition
+
+    from matscreen.physics.hull import cached_reference_entries
+
+    for metal in ("Fe", "Mn", "Co", "Ni", "Mg", "Zn", "Cu"):
+        entries = cached_reference_entries(
+            calculator, tuple(sorted(("Li", metal, "O", "P"))), prototype_binaries=True
+        )
+        hull = PhaseDiagram(entries)
+        e_hull, split = _against_others(entries, f"{calculator}-{metal}3(PO4)2")
+        assert e_hull < 0 and split == {f"{metal}2P2O7", f"{metal}O"}, (metal, e_hull, split)
+        if metal not in ("Zn", "Cu"):  # no olivine of theirs is built in
+            (olivine,) = [e for e in entries if e.entry_id == f"{calculator}-Li{metal}PO4"]
+            assert hull.get_e_above_hull(olivine) < 1e-6, metal
+        if metal in ("Mg", "Zn"):  # their pyrophosphates are library cells
+            continue
+        e_hull, split = _against_others(entries, f"{calculator}-{metal}2P2O7")
+        assert e_hull < 0 and split == {f"{metal}3(PO4)2", "P2O5"}, (metal, e_hull, split)
+        charged = hull.get_decomposition(Composition(f"{metal}PO4"))
+        products = {p.composition.reduced_formula for p in charged}
+        if metal == "Fe":
+            assert products == {"FePO4"}
+            assert _against_others(entries, f"{calculator}-LiFeP2O7")[0] < 0
+            assert _against_others(entries, f"{calculator}-Li3Fe2(PO4)3")[0] < 0.005
+        else:
+            assert products == {f"{metal}2P2O7", "O2"}, (metal, products)
 
 
 @pytest.mark.parametrize("calculator", ["chgnet", "sevenn"])
@@ -539,6 +578,7 @@ def test_framework_ternaries_enter_li_hulls_only_and_are_no_templates() -> None:
 
     from matscreen.physics.hull import cached_reference_entries
     from matscreen.physics.references import (
+        LIBRARY_CELL_REFERENCES,
         _li_compounds,
         known_compound_references,
         known_compound_structure,
@@ -555,8 +595,11 @@ def test_framework_ternaries_enter_li_hulls_only_and_are_no_templates() -> None:
     (mine,) = [e for e in entries if e.entry_id == f"chgnet-{tip2o7[0]}"]
     assert PhaseDiagram(entries).get_e_above_hull(mine) < 0.005  # the known phase, on its hull
     assert known_compound_references(["Ti", "P", "O"]) == {}  # hulls here are of Li systems
-    library = {name.split(":", 1)[1] for name, _, _ in _templates() if _is_library(name)}
-    assert library == set(_li_compounds())
+    # library-like templates: the Li compounds, and the built-ins made from library cells
+    library = {name for name, _, _ in _templates() if _is_library(name)}
+    assert library == {f"library:{n}" for n in _li_compounds()} | {
+        f"reference:{n}" for n in LIBRARY_CELL_REFERENCES
+    }
 
 
 def test_a_known_compound_that_cannot_be_relaxed_is_left_out(monkeypatch, caplog) -> None:  # noqa: ANN001

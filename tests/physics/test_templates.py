@@ -111,9 +111,11 @@ def test_doped_formulas_share_a_site_and_leave_li_sites_partly_empty() -> None:
     (label, _), *_ = template_structures("Li6.75Ga0.08La3Zr2O12")
     assert "Li->Ga" in label and "Zr->" not in label
     # ... but not on Li sites left mostly empty: Fe on a third of those of Li5GaO4 (a 214-atom
-    # cell) is no trial of Li3Fe2(PO4)3, nor Tb on a sixth of Li3BO3's of LiTb(PO3)4; an
-    # antifluorite with a quarter of them empty is (Li8TiO6 on Li2O, as Li5FeO4)
-    assert [lbl for lbl, _ in template_structures("Li3Fe2(PO4)3")] == [
+    # cell) is no trial of Li3Fe2(PO4)3 (a built-in itself since 2026-11-29, left out here),
+    # nor Tb on a sixth of Li3BO3's of LiTb(PO3)4; an antifluorite with a quarter of them
+    # empty is (Li8TiO6 on Li2O, as Li5FeO4)
+    own = {"reference:Li3Fe2(PO4)3"}
+    assert [lbl for lbl, _ in template_structures("Li3Fe2(PO4)3", leave_out=own)] == [
         "library:Li3In2(PO4)3-mp-6425 In->Fe"
     ]
     assert not any("Li->" in lbl for lbl, _ in template_structures("LiTb(PO3)4"))
@@ -237,3 +239,19 @@ def test_a_stoichiometry_without_a_type_falls_back_to_the_compounds_published_ce
         "known structure: OBELiX 122 (10.1021/jacs.7b06327)"
     ]
     assert known_structures("Li5PS5Cl2") == [] and template_structures("Li5PS5Cl2") == []
+
+
+def test_builtins_made_from_library_cells_share_no_sites() -> None:
+    """Li3Fe2(PO4)3 is built in on the Li3In2(PO4)3 library cell (R-3 NASICON); as a shared-site
+    type it would take every NASICON electrolyte with Li on its own sites instead of LATP's.
+    Like the library's cells it takes only formulas of its stoichiometry: LATP keeps its
+    published cell, Li3In2(PO4)3 (its own cell left out) takes Li3Fe2(PO4)3 with In."""
+    from matscreen.physics.references import BUILTIN_REFERENCES, LIBRARY_CELL_REFERENCES
+
+    assert LIBRARY_CELL_REFERENCES <= set(BUILTIN_REFERENCES)
+    labels = [lbl for lbl, _ in template_structures("Li1.5Al0.5Ti1.5(PO4)3")]
+    assert labels and all(lbl.startswith("known structure: OBELiX") for lbl in labels)
+    own = {"library:Li3In2(PO4)3-mp-6425"}
+    (label, cell), *_ = template_structures("Li3In2(PO4)3", leave_out=own)
+    assert label == "reference:Li3Fe2(PO4)3 Fe->In"
+    assert cell.composition.reduced_formula == "Li3In2(PO4)3"
