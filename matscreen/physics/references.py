@@ -525,29 +525,17 @@ BUILTIN_REFERENCES: dict[str, Callable[[], Structure]] = {
     # 20 meV/atom below MnO2 + NiO (CHGNet)
     "Li2NiMn3O8": lambda: _ordered_spinel(8.17, "Li", "Mn", "Ni"),
     "NiMnO3": lambda: _ilmenite("Ni", 4.905, 13.59, b_site="Mn"),
-    # the orthophosphates M3(PO4)2 and pyrophosphates M2P2O7 of the olivine metals (an olivine
-    # LiMPO4 competes with M3(PO4)2 + Li3PO4; MPO4 and LiMP2O7 lose O2 to M2P2O7): without
-    # them the Li-M-P-O hulls offered M metal + FePO4 or MO + P2O5 at these compositions, and
-    # the cells below lie 0.15-0.34 eV/atom under those (CHGNet). Farringtonite (the Mg3(PO4)2
-    # cell: the real type of Co3(PO4)2 and Ni3(PO4)2; an approximant of graftonite Fe3(PO4)2 and
-    # Mn3(PO4)2, alpha-Zn3(PO4)2 and triclinic Cu3(PO4)2) and thortveitite (the C2/m Mg2P2O7
-    # cell: the type of Mn2P2O7, at its experimental 126.3 A^3 per formula unit; an
-    # approximant of the lower-symmetry Fe, Co, Ni, Cu pyrophosphates); an approximant's
-    # relaxed energy is an upper bound of its real phase's, so it can only leave a hull less
-    # tight. The Fe3+ phosphates LiFeP2O7 (P2_1, the LiScP2O7 type; 127.6 A^3 per formula unit)
-    # and rhombohedral NASICON Li3Fe2(PO4)3 (R-3, the Li3In2(PO4)3 type; 224.2 A^3), the
-    # products of oxidising LiFePO4 beside FePO4
+    # the orthophosphates M3(PO4)2 of the olivine metals (an olivine LiMPO4 competes with
+    # M3(PO4)2 + Li3PO4; their pyrophosphates are LIBRARY_CELL_BUILTINS): without them the
+    # Li-M-P-O hulls offered M metal + FePO4 or MO + P2O5 at these compositions, and the cells
+    # lie 0.15-0.34 eV/atom under those (CHGNet). Farringtonite (the Mg3(PO4)2 cell: the real
+    # type of Co3(PO4)2 and Ni3(PO4)2; an approximant of graftonite Fe3(PO4)2 and Mn3(PO4)2,
+    # alpha-Zn3(PO4)2 and triclinic Cu3(PO4)2, whose relaxed energy is an upper bound of the
+    # real phase's, so it can only leave a hull less tight)
     **{
         f"{m}3(PO4)2": (lambda m=m: _isostructural("Mg3(PO4)2", {"Mg": m}))
         for m in ("Fe", "Mn", "Co", "Ni", "Zn", "Cu")
     },
-    **{
-        f"{m}2P2O7": (lambda m=m: _isostructural("Mg2P2O7-mp-5427", {"Mg": m}))
-        for m in ("Fe", "Co", "Ni", "Cu")
-    },
-    "Mn2P2O7": lambda: _isostructural("Mg2P2O7-mp-5427", {"Mg": "Mn"}, 126.3),
-    "LiFeP2O7": lambda: _isostructural("LiScP2O7-mp-10517", {"Sc": "Fe"}, 127.6),
-    "Li3Fe2(PO4)3": lambda: _isostructural("Li3In2(PO4)3-mp-6425", {"In": "Fe"}, 224.2),
     # phosphorus: the binaries P2O5 and P2S5 (molecular P4X10 crystals, _p4x10_crystal) and
     # gamma-Li3PS4 (Pmn2_1, enargite type like beta-Li3PO4; 308.9 A^3 per cell of two formula
     # units, Homma et al. 2011). Without them a phosphate or thiophosphate "decomposes" partly
@@ -733,15 +721,27 @@ def _isostructural(
 for _name in PHONONDB_REFERENCES:
     BUILTIN_REFERENCES[_name] = partial(_phonondb, _name)
 
-#: Built-ins made from a cell of the known-compound library, its elements replaced (the
-#: pyrophosphates on Mg2P2O7, LiFeP2O7 on LiScP2O7, Li3Fe2(PO4)3 on Li3In2(PO4)3). As
-#: templates of :mod:`matscreen.physics.templates` they count as library cells: a formula of
-#: their stoichiometry takes them, a doped one does not share their sites (as for the
-#: library's own cells; Li3Fe2(PO4)3 would otherwise be the shared-site type of every
-#: NASICON electrolyte, with Li on its sites instead of LATP's).
-LIBRARY_CELL_REFERENCES: frozenset[str] = frozenset(
-    {"Fe2P2O7", "Co2P2O7", "Ni2P2O7", "Cu2P2O7", "Mn2P2O7", "LiFeP2O7", "Li3Fe2(PO4)3"}
-)
+#: Built-ins made from a cell of the known-compound library, its elements replaced: the
+#: pyrophosphates M2P2O7 of the olivine metals (MPO4 and LiMP2O7 lose O2 to them) on the
+#: thortveitite Mg2P2O7 (C2/m: the type of Mn2P2O7, at its experimental 126.3 A^3 per formula
+#: unit; an approximant of the lower-symmetry Fe, Co, Ni, Cu ones), and the Fe3+ phosphates
+#: LiFeP2O7 (P2_1, the LiScP2O7 type; 127.6 A^3 per formula unit) and rhombohedral NASICON
+#: Li3Fe2(PO4)3 (R-3, the Li3In2(PO4)3 type; 224.2 A^3), products of oxidising LiFePO4
+#: beside FePO4. As templates of :mod:`matscreen.physics.templates` they count as library
+#: cells (:data:`LIBRARY_CELL_REFERENCES`): a formula of their stoichiometry takes them, a
+#: doped one does not share their sites (Li3Fe2(PO4)3 would otherwise be the shared-site type
+#: of every NASICON electrolyte, with Li on its sites instead of LATP's).
+LIBRARY_CELL_BUILTINS: dict[str, Callable[[], Structure]] = {
+    **{
+        f"{m}2P2O7": (lambda m=m: _isostructural("Mg2P2O7-mp-5427", {"Mg": m}))
+        for m in ("Fe", "Co", "Ni", "Cu")
+    },
+    "Mn2P2O7": lambda: _isostructural("Mg2P2O7-mp-5427", {"Mg": "Mn"}, 126.3),
+    "LiFeP2O7": lambda: _isostructural("LiScP2O7-mp-10517", {"Sc": "Fe"}, 127.6),
+    "Li3Fe2(PO4)3": lambda: _isostructural("Li3In2(PO4)3-mp-6425", {"In": "Fe"}, 224.2),
+}
+BUILTIN_REFERENCES.update(LIBRARY_CELL_BUILTINS)
+LIBRARY_CELL_REFERENCES: frozenset[str] = frozenset(LIBRARY_CELL_BUILTINS)
 
 
 #: The known-compound library: every Li compound with at least two other elements in A. Togo's

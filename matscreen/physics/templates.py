@@ -353,9 +353,8 @@ def _is_library(name: str) -> bool:
     """
     from matscreen.physics.references import LIBRARY_CELL_REFERENCES
 
-    return (
-        name.startswith(f"{LIBRARY}:") or name.removeprefix("reference:") in LIBRARY_CELL_REFERENCES
-    )
+    kind, _, key = name.partition(":")
+    return kind == LIBRARY or (kind == "reference" and key in LIBRARY_CELL_REFERENCES)
 
 
 def _same_role(a: str, b: str) -> bool:
