@@ -296,10 +296,9 @@ def test_li_rich_dopant_ternaries_are_stable_against_li2o_and_the_dioxide(formul
 def test_a_cation_left_as_the_element_marks_the_hull_incomplete() -> None:
     """Without the P-rich phosphates (P2O5, built in since 2026-11-27; LiPO3, Li4P2O7 and
     Mn2P2O7, since 2026-11-29) Li3PO4, the olivine and Mn3(PO4)2 are the only phosphates of
-    Li-Mn-P-O, so an
-    olivine with Li excess 'decomposes' partly to elemental P: its hull is flagged. With
-    them it decomposes to phosphates and the hull is complete; gases, chalcogens and
-    halogens left as the element are never flagged."""
+    Li-Mn-P-O, so an olivine with Li excess 'decomposes' partly to elemental P: its hull is
+    flagged. With them it decomposes to phosphates and the hull is complete; gases,
+    chalcogens and halogens left as the element are never flagged."""
     from pymatgen.analysis.phase_diagram import PhaseDiagram
     from pymatgen.core import Composition
 
