@@ -902,7 +902,8 @@ def _predict_table(predictor: ConductivityPredictor, df: pd.DataFrame) -> pd.Dat
     inputs = normalize_inputs(df.reset_index(drop=True))
     errors: list[str | None] = [None] * n
     notes: list[str | None] = [None] * n
-    for i, entry in enumerate(inputs["entry"]):
+    entries = list(inputs["entry"])
+    for i, entry in enumerate(entries):
         if entry is None or (isinstance(entry, float) and np.isnan(entry)):
             errors[i] = "missing formula"
             continue
@@ -916,7 +917,9 @@ def _predict_table(predictor: ConductivityPredictor, df: pd.DataFrame) -> pd.Dat
             continue
         errors[i] = li_compound_error(comp)
         if errors[i] is None and inputs.at[i, "structure"] is None:
-            inputs.at[i, "entry"] = comp  # parse each formula once
+            entries[i] = comp  # parse each formula once
+    # one column assignment: pandas 3 reads a Composition put with .at as a sequence
+    inputs["entry"] = pd.Series(entries, dtype=object)
     mean, std = np.full(n, np.nan), np.full(n, np.nan)
     dist = np.full(n, np.nan)
     ood = np.zeros(n, dtype=bool)
