@@ -81,11 +81,48 @@ def cv_table(manifest: dict, recompute: bool, train: pd.DataFrame, seed: int) ->
             "source": "shipped manifest (training run)"}  # fmt: skip
 
 
+def predict_on_device(formulas: list[str], device: str) -> None:
+    """Time the shipped model's prediction of ``formulas`` on ``device`` and on the CPU.
+
+    Best of two rounds each, alternating; the first call on each device (model load,
+    featurizer caches, CUDA context) is not timed. Prints ``predict_10k_device_speedup``
+    and the largest difference between the two predictions.
+    """
+    from matscreen.surrogates.conductivity import (
+        default_conductivity_model,
+        predict_conductivity_table,
+    )
+
+    table = pd.DataFrame({"formula": formulas})
+    models = {d: default_conductivity_model(device=d) for d in ("cpu", device)}
+    for model in models.values():
+        predict_conductivity_table(table.head(64), model=model)  # warm-up
+    best: dict[str, float] = {}
+    out: dict[str, pd.DataFrame] = {}
+    for _ in range(2):
+        for d, model in models.items():
+            t0 = time.perf_counter()
+            out[d] = predict_conductivity_table(table, model=model)
+            best[d] = min(best.get(d, np.inf), time.perf_counter() - t0)
+    diff = np.abs(out["cpu"]["log10_sigma"] - out[device]["log10_sigma"]).max()
+    diff_std = np.abs(out["cpu"]["log10_sigma_std"] - out[device]["log10_sigma_std"]).max()
+    print(f"{len(formulas)} compositions, best of 2: cpu {best['cpu']:.2f} s, "
+          f"{device} {best[device]:.2f} s")  # fmt: skip
+    print(f"max |difference| {device} vs cpu: log10_sigma {diff:.2e}, std {diff_std:.2e}")
+    print(f"predict_10k_seconds_{device}: {best[device]:.2f}")
+    print(f"predict_10k_device_speedup: {best['cpu'] / best[device]:.2f}")
+
+
 def main() -> None:
     """Run the benchmark and print the report."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--recompute-cv", action="store_true", help="recompute grouped CV")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--predict-device",
+        help="only time the 10,000-composition prediction on this device (cuda) against "
+        "the CPU, side by side, and compare the predictions",
+    )
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     logging.basicConfig(level=logging.WARNING)
@@ -98,6 +135,12 @@ def main() -> None:
         default_conductivity_model,
         predict_conductivity_table,
     )
+
+    formulas = [f"Li{3 - d:.4f}Y{1 - d:.4f}Zr{d:.4f}Cl{6 - 0.5 * d:.4f}Br{0.5 * d:.4f}"
+                for d in np.linspace(0, 0.9, 10_000)]  # fmt: skip
+    if args.predict_device:
+        predict_on_device(formulas, args.predict_device)
+        return
 
     t0 = time.perf_counter()
     train = load_obelix("train", structures=False)
@@ -191,8 +234,6 @@ def main() -> None:
             f"{limit:.0f}  {'PASS' if ok else 'FAIL'}  out_of_domain={row['sigma_out_of_domain']}"
         )
 
-    formulas = [f"Li{3 - d:.4f}Y{1 - d:.4f}Zr{d:.4f}Cl{6 - 0.5 * d:.4f}Br{0.5 * d:.4f}"
-                for d in np.linspace(0, 0.9, 10_000)]  # fmt: skip
     t1 = time.perf_counter()
     big = predict_conductivity_table(pd.DataFrame({"formula": formulas}))
     t_big = time.perf_counter() - t1
