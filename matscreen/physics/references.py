@@ -727,10 +727,13 @@ for _name in PHONONDB_REFERENCES:
 #: unit; an approximant of the lower-symmetry Fe, Co, Ni, Cu ones), and the Fe3+ phosphates
 #: LiFeP2O7 (P2_1, the LiScP2O7 type; 127.6 A^3 per formula unit) and rhombohedral NASICON
 #: Li3Fe2(PO4)3 (R-3, the Li3In2(PO4)3 type; 224.2 A^3), products of oxidising LiFePO4
-#: beside FePO4. As templates of :mod:`matscreen.physics.templates` they count as library
-#: cells (:data:`LIBRARY_CELL_REFERENCES`): a formula of their stoichiometry takes them, a
-#: doped one does not share their sites (Li3Fe2(PO4)3 would otherwise be the shared-site type
-#: of every NASICON electrolyte, with Li on its sites instead of LATP's).
+#: beside FePO4, and LiMnP2O7 (isotypic with LiFeP2O7, at its volume: high-spin Mn3+ and
+#: Fe3+ share a radius; without it the Li-Mn-P-O hull lay 65 meV/atom above the cell at
+#: its composition with CHGNet, 49 with SevenNet). As templates of
+#: :mod:`matscreen.physics.templates` they count as library cells
+#: (:data:`LIBRARY_CELL_REFERENCES`): a formula of their stoichiometry takes them, a doped
+#: one does not share their sites (Li3Fe2(PO4)3 would otherwise be the shared-site type of
+#: every NASICON electrolyte, with Li on its sites instead of LATP's).
 LIBRARY_CELL_BUILTINS: dict[str, Callable[[], Structure]] = {
     **{
         f"{m}2P2O7": (lambda m=m: _isostructural("Mg2P2O7-mp-5427", {"Mg": m}))
@@ -738,6 +741,7 @@ LIBRARY_CELL_BUILTINS: dict[str, Callable[[], Structure]] = {
     },
     "Mn2P2O7": lambda: _isostructural("Mg2P2O7-mp-5427", {"Mg": "Mn"}, 126.3),
     "LiFeP2O7": lambda: _isostructural("LiScP2O7-mp-10517", {"Sc": "Fe"}, 127.6),
+    "LiMnP2O7": lambda: _isostructural("LiScP2O7-mp-10517", {"Sc": "Mn"}, 127.6),
     "Li3Fe2(PO4)3": lambda: _isostructural("Li3In2(PO4)3-mp-6425", {"In": "Fe"}, 224.2),
 }
 BUILTIN_REFERENCES.update(LIBRARY_CELL_BUILTINS)

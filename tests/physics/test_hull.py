@@ -415,7 +415,8 @@ def test_m2_phosphates_close_the_li_m_p_o_hulls_of_the_olivines(calculator: str)
     (orthophosphate 17-68, pyrophosphate 45-73 meV/atom), every olivine LiMPO4 stays on the
     hull, 2-20 meV/atom below M3(PO4)2 + Li3PO4, the MPO4 composition splits to M2P2O7 + O2
     (delithiated olivines lose oxygen on heating) and the Fe3+ phosphates LiFeP2O7 and
-    Li3Fe2(PO4)3 lie on the hull (-30 / -24 and -23 / +1 meV/atom)."""
+    Li3Fe2(PO4)3 lie on the hull (-30 / -24 and -23 / +1 meV/atom), as does LiMnP2O7
+    (-65 / -49 meV/atom below LiPO3 + Mn2P2O7 + O2)."""
     from pymatgen.analysis.phase_diagram import PhaseDiagram
     from pymatgen.core import Composition
 
@@ -443,6 +444,9 @@ def test_m2_phosphates_close_the_li_m_p_o_hulls_of_the_olivines(calculator: str)
             assert _against_others(entries, f"{calculator}-Li3Fe2(PO4)3")[0] < 0.005
         else:
             assert products == {f"{metal}2P2O7", "O2"}, (metal, products)
+        if metal == "Mn":
+            e_hull, split = _against_others(entries, f"{calculator}-LiMnP2O7")
+            assert e_hull < -0.03 and split == {"LiPO3", "Mn2P2O7", "O2"}, (e_hull, split)
 
 
 @pytest.mark.parametrize("calculator", ["chgnet", "sevenn"])
