@@ -88,6 +88,8 @@ def predict_on_device(formulas: list[str], device: str) -> None:
     featurizer caches, CUDA context) is not timed. Prints ``predict_10k_device_speedup``
     and the largest difference between the two predictions.
     """
+    import torch
+
     from matscreen.surrogates.conductivity import (
         default_conductivity_model,
         predict_conductivity_table,
@@ -106,8 +108,8 @@ def predict_on_device(formulas: list[str], device: str) -> None:
             best[d] = min(best.get(d, np.inf), time.perf_counter() - t0)
     diff = np.abs(out["cpu"]["log10_sigma"] - out[device]["log10_sigma"]).max()
     diff_std = np.abs(out["cpu"]["log10_sigma_std"] - out[device]["log10_sigma_std"]).max()
-    print(f"{len(formulas)} compositions, best of 2: cpu {best['cpu']:.2f} s, "
-          f"{device} {best[device]:.2f} s")  # fmt: skip
+    print(f"{len(formulas)} compositions, best of 2: cpu (torch on {torch.get_num_threads()} "
+          f"threads) {best['cpu']:.2f} s, {device} {best[device]:.2f} s")  # fmt: skip
     print(f"max |difference| {device} vs cpu: log10_sigma {diff:.2e}, std {diff_std:.2e}")
     print(f"predict_10k_seconds_{device}: {best[device]:.2f}")
     print(f"predict_10k_device_speedup: {best['cpu'] / best[device]:.2f}")
