@@ -255,3 +255,35 @@ def structure_from_json(text: str | None) -> Structure | None:
     from pymatgen.core import Structure
 
     return Structure.from_dict(json.loads(text))
+
+
+def keep_none(values: Any, index: Any = None) -> pd.Series:
+    """Return ``values`` as a column whose missing text stays ``None``.
+
+    pandas 3 infers its ``str`` dtype from strings and ``None`` and stores ``None`` as NaN;
+    such a column is kept as ``object`` instead (pandas 2 never infers ``str``: unchanged).
+    Numeric and other columns keep their inferred dtype.
+
+    Parameters
+    ----------
+    values
+        The column's values, in row order.
+    index
+        The index of the table the column goes into.
+
+    Returns
+    -------
+    pandas.Series
+    """
+    import pandas as pd
+
+    values = list(values)
+    column = pd.Series(values, index=index)
+    if isinstance(column.dtype, pd.StringDtype):
+        column = pd.Series(values, index=index, dtype=object)
+    return column
+
+
+def none_for_missing(column: pd.Series) -> pd.Series:
+    """Return ``column`` as ``object`` with ``None`` for each missing value (text columns)."""
+    return column.astype(object).where(column.notna(), None)

@@ -365,6 +365,11 @@ def _read_record(file: Path) -> dict[str, Any] | None:
         return None
 
 
+def _is_structure(value: Any) -> bool:
+    """Whether a row's structure cell holds one (iterrows gives NaN, not None, on pandas 3)."""
+    return value is not None and not (isinstance(value, float) and value != value)
+
+
 def _row_key(prop: str, row: pd.Series) -> str:
     """Hash of what a row's result depends on: its inputs, the MLIP, the matscreen version."""
     import matscreen
@@ -373,7 +378,7 @@ def _row_key(prop: str, row: pd.Series) -> str:
 
     fields = {
         str(column): (
-            (structure_hash(value) if value is not None else None)
+            (structure_hash(value) if _is_structure(value) else None)
             if str(column).startswith("structure")
             else str(value)
         )

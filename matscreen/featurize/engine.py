@@ -215,7 +215,7 @@ def featurize(
     """
     import pandas as pd
 
-    from matscreen.core.io import is_ase_atoms, to_structure
+    from matscreen.core.io import is_ase_atoms, none_for_missing, to_structure
 
     entries = [to_structure(e) if is_ase_atoms(e) else e for e in entries]
     labels = [label for f in featurizers for label in f.feature_labels()]
@@ -251,6 +251,7 @@ def featurize(
     if not len(table):
         return pd.DataFrame(columns=[*labels, ERROR_COLUMN])
     out = table.reindex(keys).reset_index(drop=True)
+    out[ERROR_COLUMN] = none_for_missing(out[ERROR_COLUMN])
     return out[[*labels, ERROR_COLUMN]]
 
 

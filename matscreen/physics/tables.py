@@ -18,6 +18,7 @@ from pymatgen.core import Composition, Structure
 
 from matscreen.core.errors import join_notes
 from matscreen.core.formula import display_formula
+from matscreen.core.io import keep_none
 from matscreen.physics.references import BINARY_ANIONS
 
 if TYPE_CHECKING:
@@ -545,7 +546,7 @@ def predict_stability_table(
             )  # fmt: skip
         results.append(res)
     for col in STABILITY_COLUMNS:
-        out[col] = [r[col] for r in results]
+        out[col] = keep_none([r[col] for r in results], out.index)
     return out
 
 
@@ -725,5 +726,5 @@ def predict_voltage_table(
                     calculator_version=None, mn3_fraction_discharge=None,
                 )  # fmt: skip
     for col in VOLTAGE_COLUMNS:
-        out[col] = [r.get(col) for r in results]
+        out[col] = keep_none([r.get(col) for r in results], out.index)
     return out

@@ -324,8 +324,9 @@ def concat_rows(frames: list[pd.DataFrame]) -> pd.DataFrame:
     columns = list(dict.fromkeys(c for f in frames for c in f.columns))
     kept = [f.dropna(axis=1, how="all") for f in frames]
     out = pd.concat(kept, ignore_index=True).reindex(columns=columns)
-    for col in out.select_dtypes(include="object").columns:
-        out[col] = out[col].where(out[col].notna(), None)
+    for col in out.columns:
+        if out[col].dtype == object:  # pandas 3 text ("str") columns keep NaN, as read back
+            out[col] = out[col].where(out[col].notna(), None)
     return out
 
 

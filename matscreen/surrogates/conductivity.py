@@ -890,6 +890,7 @@ def predict_conductivity_table(
 def _predict_table(predictor: ConductivityPredictor, df: pd.DataFrame) -> pd.DataFrame:
     import pandas as pd
 
+    from matscreen.core.io import keep_none
     from matscreen.featurize.composition import as_composition
     from matscreen.surrogates.inputs import li_compound_error, normalize_inputs
 
@@ -948,8 +949,10 @@ def _predict_table(predictor: ConductivityPredictor, df: pd.DataFrame) -> pd.Dat
     failed = np.array([e is not None for e in errors], dtype=bool)
     mean[failed], std[failed], dist[failed] = np.nan, np.nan, np.nan
     out["status"] = np.where(failed, "failed", "ok")
-    out["error"] = errors
-    out["result_note"] = [None if bad else note for bad, note in zip(failed, notes, strict=True)]
+    out["error"] = keep_none(errors, out.index)
+    out["result_note"] = keep_none(
+        [None if bad else note for bad, note in zip(failed, notes, strict=True)], out.index
+    )
     out["log10_sigma"] = mean
     out["log10_sigma_std"] = std
     # nullable: a failed row has no domain verdict (empty in the CSV, as in screen's table)
