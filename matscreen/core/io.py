@@ -257,6 +257,19 @@ def structure_from_json(text: str | None) -> Structure | None:
     return Structure.from_dict(json.loads(text))
 
 
+def is_missing(value: Any) -> bool:
+    """Return whether a table cell holds nothing: None, NaN or blank text.
+
+    pandas gives NaN for a missing cell where a row holds text (``iterrows`` on pandas 3,
+    a CSV's empty field), None where it holds objects.
+    """
+    if value is None:
+        return True
+    if isinstance(value, float) and value != value:
+        return True
+    return isinstance(value, str) and not value.strip()
+
+
 def keep_none(values: Any, index: Any = None) -> pd.Series:
     """Return ``values`` as a column whose missing text stays ``None``.
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from matscreen.core.errors import MatscreenInputError, join_notes
 from matscreen.core.inputs import read_predict_input
+from matscreen.core.io import is_missing
 from matscreen.core.progress import time_left
 
 if TYPE_CHECKING:
@@ -365,11 +366,6 @@ def _read_record(file: Path) -> dict[str, Any] | None:
         return None
 
 
-def _is_structure(value: Any) -> bool:
-    """Whether a row's structure cell holds one (iterrows gives NaN, not None, on pandas 3)."""
-    return value is not None and not (isinstance(value, float) and value != value)
-
-
 def _row_key(prop: str, row: pd.Series) -> str:
     """Hash of what a row's result depends on: its inputs, the MLIP, the matscreen version."""
     import matscreen
@@ -378,7 +374,7 @@ def _row_key(prop: str, row: pd.Series) -> str:
 
     fields = {
         str(column): (
-            (structure_hash(value) if _is_structure(value) else None)
+            (None if is_missing(value) else structure_hash(value))
             if str(column).startswith("structure")
             else str(value)
         )

@@ -18,7 +18,7 @@ from pymatgen.core import Composition, Structure
 
 from matscreen.core.errors import join_notes
 from matscreen.core.formula import display_formula
-from matscreen.core.io import keep_none
+from matscreen.core.io import is_missing, keep_none
 from matscreen.physics.references import BINARY_ANIONS
 
 if TYPE_CHECKING:
@@ -72,14 +72,6 @@ def _reason(exc: Exception) -> str:
     return str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
 
 
-def _is_missing(value: Any) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, float) and np.isnan(value):
-        return True
-    return isinstance(value, str) and not value.strip()
-
-
 def _read_structure(value: Any, base_dir: Path | None = None) -> Structure:
     """Read a structure cell: Structure, Atoms, dict, JSON string or CIF path."""
     from matscreen.core.io import to_structure
@@ -100,7 +92,7 @@ def _row_structure(
     from matscreen.candidates.ordering import order_structure
 
     for name in names:
-        if name in row.index and not _is_missing(row[name]):
+        if name in row.index and not is_missing(row[name]):
             structure = _read_structure(row[name], base_dir)
             if structure.is_ordered:
                 return structure, ""
@@ -121,7 +113,7 @@ def _nominal(formula: Any, structure: Structure | None, comp: Composition) -> Co
     """
     from matscreen.featurize.composition import as_composition
 
-    if structure is not None and not _is_missing(formula):
+    if structure is not None and not is_missing(formula):
         try:
             return as_composition(str(formula))
         except (ValueError, KeyError):
@@ -444,7 +436,7 @@ def predict_stability_table(
                 raise read[k]
             structure, res["ordering"] = read[k]
             formula = row.get("formula")
-            if structure is None and _is_missing(formula):
+            if structure is None and is_missing(formula):
                 raise ValueError("row has neither a formula nor a structure")
             # unknown symbols (Xx), empty or non-finite amounts: a reason naming the formula
             comp = as_composition(structure if structure is not None else str(formula))
@@ -557,7 +549,7 @@ def _is_pair(row: pd.Series, charged: Structure, discharged: Structure) -> bool:
     formulas = (row.get("formula_charge"), row.get("formula_discharge"))
     try:
         insertion_pair(charged.composition, discharged.composition)
-        if not any(_is_missing(f) for f in formulas):
+        if not any(is_missing(f) for f in formulas):
             insertion_pair(str(formulas[0]), str(formulas[1]))
     except Exception:  # noqa: BLE001 - the row's own pass says why
         return False
@@ -662,11 +654,11 @@ def predict_voltage_table(
             )  # fmt: skip
             f_c = row.get("formula_charge")
             f_d = row.get("formula_discharge")
-            if _is_missing(f_c) and s_c is not None:
+            if is_missing(f_c) and s_c is not None:
                 f_c = s_c.composition.formula
-            if _is_missing(f_d) and s_d is not None:
+            if is_missing(f_d) and s_d is not None:
                 f_d = s_d.composition.formula
-            if _is_missing(f_c) or _is_missing(f_d):
+            if is_missing(f_c) or is_missing(f_d):
                 raise ValueError("row needs formula_charge and formula_discharge")
             insertion_pair(str(f_c), str(f_d))  # validates the pair
             if s_c is not None and s_d is not None:
