@@ -257,10 +257,11 @@ def composition_block(entries: Sequence[object]) -> tuple[np.ndarray, list[str],
     for i, comp in enumerate(comps):
         if errors[i] is not None:
             continue
-        el_comp = comp.element_composition
-        total = el_comp.num_atoms
+        # one dict per row: each Composition[symbol] lookup sums over all its species
+        amounts = comp.element_composition.get_el_amt_dict()
+        total = sum(amounts.values())
         for j, symbol in enumerate(FRACTION_ELEMENTS):
-            fractions[i, j] = el_comp[symbol] / total
+            fractions[i, j] = amounts.get(symbol, 0.0) / total
     blocks.append(fractions)
     labels += [f"frac_{s}" for s in FRACTION_ELEMENTS]
     chemistry = np.zeros((len(comps), len(CHEMISTRY_LABELS)))
