@@ -139,7 +139,17 @@ class _CompositionFeaturizer(BatchFeaturizer):
 
     def featurize_batch(self, entries: Sequence[object]) -> tuple[np.ndarray, list[str | None]]:
         """Featurize a batch of compositions at once (vectorized)."""
-        z_index, fractions, errors = element_matrix(entries)
+        return self.featurize_packed(*element_matrix(entries))
+
+    def featurize_packed(
+        self, z_index: np.ndarray, fractions: np.ndarray, errors: list[str | None]
+    ) -> tuple[np.ndarray, list[str | None]]:
+        """Featurize compositions already packed by :func:`element_matrix`.
+
+        Several featurizers of one batch share one packing this way (parsing the
+        compositions is most of the cost; :func:`~matscreen.featurize.engine.featurize_chunk`
+        does so); the result is that of :meth:`featurize_batch`.
+        """
         values = self._compute(z_index, fractions)
         failed = np.array([e is not None for e in errors], dtype=bool)
         values[failed] = np.nan
@@ -334,9 +344,9 @@ def composition_features(entries: Sequence[object]) -> pd.DataFrame:  # noqa: F8
     """
     import pandas as pd
 
-    blocks, labels = [], []
-    for f in default_composition_featurizers():
-        values, _ = f.featurize_batch(entries)
-        blocks.append(values)
-        labels += f.feature_labels()
-    return pd.DataFrame(np.concatenate(blocks, axis=1), columns=labels)
+    from matscreen.featurize.engine import featurize_chunk
+
+    featurizers = default_composition_featurizers()
+    values, _ = featurize_chunk(entries, featurizers)
+    labels = [label for f in featurizers for label in f.feature_labels()]
+    return pd.DataFrame(values, columns=labels)

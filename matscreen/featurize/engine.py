@@ -81,8 +81,11 @@ def featurize_chunk(
     errors
         Per entry, ``None`` or the first error met.
     """
+    from matscreen.featurize.composition import element_matrix
+
     blocks = []
     errors: list[str | None] = [None] * len(entries)
+    packed = None  # the composition featurizers share one parse of the entries
     for f in featurizers:
         if f.input_kind == "structure" and not all(hasattr(e, "lattice") for e in entries):
             values = np.full((len(entries), len(f.feature_labels())), np.nan)
@@ -96,6 +99,10 @@ def featurize_chunk(
                 values[idx] = sub
                 for j, i in enumerate(idx):
                     errs[i] = sub_errs[j]
+        elif hasattr(f, "featurize_packed"):
+            if packed is None:
+                packed = element_matrix(list(entries))
+            values, errs = f.featurize_packed(*packed)
         else:
             values, errs = f.featurize_batch(list(entries))
         blocks.append(values)

@@ -230,10 +230,8 @@ def composition_block(entries: Sequence[object]) -> tuple[np.ndarray, list[str],
     errors
         None per row, or why the row could not be featurized.
     """
-    from matscreen.featurize.composition import (
-        as_composition,
-        default_composition_featurizers,
-    )
+    from matscreen.featurize.composition import as_composition, default_composition_featurizers
+    from matscreen.featurize.engine import featurize_chunk
 
     errors: list[str | None] = []
     comps: list[Any] = []
@@ -245,14 +243,11 @@ def composition_block(entries: Sequence[object]) -> tuple[np.ndarray, list[str],
         except Exception as exc:  # noqa: BLE001 - reported per row
             errors.append(str(exc))
             comps.append("H")  # placeholder, row is blanked below
-    blocks, labels = [], []
-    for featurizer in default_composition_featurizers():
-        values, errs = featurizer.featurize_batch(comps)
-        blocks.append(values)
-        labels += featurizer.feature_labels()
-        for i, err in enumerate(errs):
-            if err is not None and errors[i] is None:
-                errors[i] = err
+    featurizers = default_composition_featurizers()
+    values, errs = featurize_chunk(comps, featurizers)
+    blocks = [values]
+    labels = [label for f in featurizers for label in f.feature_labels()]
+    errors = [e if e is not None else err for e, err in zip(errors, errs, strict=True)]
     fractions = np.zeros((len(comps), len(FRACTION_ELEMENTS)))
     for i, comp in enumerate(comps):
         if errors[i] is not None:
