@@ -22,7 +22,7 @@ import numpy as np
 from matscreen.core.config import WorkflowConfig, load_workflow
 from matscreen.core.errors import MatscreenInputError
 from matscreen.core.hashing import config_hash
-from matscreen.core.io import atomic_write_json, atomic_write_parquet
+from matscreen.core.io import atomic_write_json, atomic_write_parquet, none_for_missing
 from matscreen.core.locks import RunLock
 from matscreen.core.progress import time_left
 from matscreen.screening.checkpoint import CheckpointStore
@@ -326,7 +326,7 @@ def concat_rows(frames: list[pd.DataFrame]) -> pd.DataFrame:
     out = pd.concat(kept, ignore_index=True).reindex(columns=columns)
     for col in out.columns:
         if out[col].dtype == object:  # pandas 3 text ("str") columns keep NaN, as read back
-            out[col] = out[col].where(out[col].notna(), None)
+            out[col] = none_for_missing(out[col])
     return out
 
 
